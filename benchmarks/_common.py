@@ -1,0 +1,85 @@
+"""Shared benchmark plumbing: an in-process mock transport for the openai SDK of any major."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from typing import Any, Callable
+
+
+def httpx_module() -> Any:
+    """The HTTP library the installed openai uses (httpx2 for 3.x, httpx before)."""
+    import openai
+
+    if openai.__version__.split(".")[0] >= "3":
+        import httpx2
+
+        return httpx2
+    import httpx
+
+    return httpx
+
+
+CHAT_BODY = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Hello there, how can I help?"},
+             "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19,
+                  "prompt_tokens_details": {"cached_tokens": 0},
+                  "completion_tokens_details": {"reasoning_tokens": 0}},
+    }
+).encode()
+
+
+def stream_body(chunks: int) -> bytes:
+    lines = []
+    for i in range(chunks):
+        delta = {"role": "assistant", "content": ""} if i == 0 else {"content": f"tok{i} "}
+        chunk = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1700000000,
+                 "model": "gpt-4o-mini-2024-07-18",
+                 "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+        lines.append(f"data: {json.dumps(chunk)}\n\n")
+    final = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1700000000,
+             "model": "gpt-4o-mini-2024-07-18", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    lines.append(f"data: {json.dumps(final)}\n\n")
+    usage = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1700000000,
+             "model": "gpt-4o-mini-2024-07-18", "choices": [],
+             "usage": {"prompt_tokens": 12, "completion_tokens": chunks, "total_tokens": 12 + chunks}}
+    lines.append(f"data: {json.dumps(usage)}\n\n")
+    lines.append("data: [DONE]\n\n")
+    return "".join(lines).encode()
+
+
+def mock_client(handler_body: Callable[[Any], tuple[bytes, str]], *, is_async: bool = False) -> Any:
+    import openai
+
+    hx = httpx_module()
+
+    def handler(request: Any) -> Any:
+        body, ctype = handler_body(request)
+        return hx.Response(200, content=body, headers={"content-type": ctype})
+
+    if is_async:
+        return openai.AsyncOpenAI(api_key="sk-bench", base_url="https://api.openai.com/v1",
+                                  http_client=hx.AsyncClient(transport=hx.MockTransport(handler)))
+    return openai.OpenAI(api_key="sk-bench", base_url="https://api.openai.com/v1",
+                         http_client=hx.Client(transport=hx.MockTransport(handler)))
+
+
+def timed(fn: Callable[[], Any], n: int) -> tuple[float, float]:
+    """(wall µs per call, process CPU µs per call) over n calls."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - w0) / n * 1e6, (time.process_time() - c0) / n * 1e6
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)

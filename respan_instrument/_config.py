@@ -1,0 +1,124 @@
+"""Frozen settings, parsed once from `instrument()` arguments and the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+DEFAULT_BASE_URL = "https://api.respan.ai/api"
+PUBLIC_GATEWAY_URL = DEFAULT_BASE_URL
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the package needs to know, validated."""
+
+    api_key: str | None
+    base_url: str
+    capture_content: bool
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    spool_dir: str | None = None
+    spool_max_mb: int = 1024
+    max_content_bytes: int = 1_000_000
+    exit_timeout: float = 5.0
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never show the key
+        return (
+            f"Settings(api_key={'set' if self.api_key else None}, base_url={self.base_url!r}, "
+            f"capture_content={self.capture_content})"
+        )
+
+
+def parse_bool(value: str, name: str) -> bool:
+    """Parse a boolean environment value, or raise ValueError naming the variable."""
+    low = value.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError(f"{name}={value!r} is not a boolean; use true or false")
+
+
+def check_url(value: str, name: str) -> str:
+    """Return `value` without a trailing slash if it is an http(s) URL, else raise ValueError."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{name}={value!r} is not an http(s) URL")
+    return value.strip().rstrip("/")
+
+
+def _positive_number(raw: str, name: str, kind: type[int] | type[float]) -> Any:
+    try:
+        number = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if number <= 0:
+        raise ValueError(f"{name}={raw!r} must be positive")
+    return number
+
+
+def sdk_disabled() -> bool:
+    """OTEL_SDK_DISABLED=true turns the whole package off."""
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def load_settings(
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    capture_content: bool | None = None,
+    prices: Mapping[str, Mapping[str, float]] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge arguments over environment; raise ValueError naming the bad setting."""
+    from ._cost import load_prices_file, validate_prices
+
+    env = os.environ
+    key = api_key if api_key is not None else (env.get("RESPAN_API_KEY") or None)
+    if key is not None and (not isinstance(key, str) or not key.strip()):
+        raise ValueError("api_key / RESPAN_API_KEY must be a non-empty string")
+
+    if base_url is not None:
+        url = check_url(base_url, "base_url")
+    else:
+        url = check_url(env.get("RESPAN_BASE_URL") or DEFAULT_BASE_URL, "RESPAN_BASE_URL")
+
+    if capture_content is None:
+        raw = env.get("RESPAN_CAPTURE_CONTENT")
+        capture = True if raw is None or raw == "" else parse_bool(raw, "RESPAN_CAPTURE_CONTENT")
+    elif isinstance(capture_content, bool):
+        capture = capture_content
+    else:
+        raise ValueError(f"capture_content={capture_content!r} must be True, False or None")
+
+    merged: dict[str, dict[str, float]] = {}
+    prices_file = env.get("RESPAN_PRICES_FILE")
+    if prices_file:
+        merged.update(load_prices_file(prices_file))
+    if prices is not None:
+        merged.update(validate_prices(prices, "prices"))
+
+    spool_max = env.get("RESPAN_SPOOL_MAX_MB")
+    max_bytes = env.get("RESPAN_MAX_CONTENT_BYTES")
+    exit_timeout = env.get("RESPAN_EXIT_TIMEOUT")
+    return Settings(
+        api_key=key.strip() if key else None,
+        base_url=url,
+        capture_content=capture,
+        prices=merged,
+        spool_dir=env.get("RESPAN_SPOOL_DIR") or None,
+        spool_max_mb=_positive_number(spool_max, "RESPAN_SPOOL_MAX_MB", int) if spool_max else 1024,
+        max_content_bytes=(
+            _positive_number(max_bytes, "RESPAN_MAX_CONTENT_BYTES", int) if max_bytes else 1_000_000
+        ),
+        exit_timeout=(
+            _positive_number(exit_timeout, "RESPAN_EXIT_TIMEOUT", float) if exit_timeout else 5.0
+        ),
+        defaults=dict(defaults or {}),
+    )

@@ -1,0 +1,67 @@
+"""The one way our own errors are contained: logged once, never raised into a user's call."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from types import TracebackType
+
+logger = logging.getLogger("respan_instrument")
+
+_seen: set[str] = set()
+_seen_lock = threading.Lock()
+
+
+def strict() -> bool:
+    """True in our own test suite: internal errors re-raise so bugs fail tests."""
+    return os.environ.get("RESPAN_INSTRUMENT_STRICT") == "1"
+
+
+def log_once(key: str, message: str, *args: object, level: int = logging.WARNING) -> None:
+    """Log `message` the first time `key` is seen in this process."""
+    with _seen_lock:
+        if key in _seen:
+            return
+        _seen.add(key)
+    logger.log(level, message, *args)
+
+
+class contained:
+    """Context manager that logs an internal exception once per `where` and swallows it.
+
+    It wraps our code only; a user's exception never passes through it.
+    """
+
+    __slots__ = ("where",)
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if exc is None or not isinstance(exc, Exception):
+            return False
+        report(self.where, exc)
+        return not strict()
+
+
+def report(where: str, exc: BaseException) -> None:
+    """Log an internal error once per place, with its traceback."""
+    with _seen_lock:
+        first = where not in _seen
+        _seen.add(where)
+    if first:
+        logger.error(
+            "respan_instrument: internal error in %s (the call went on uninstrumented): %r",
+            where,
+            exc,
+            exc_info=exc,
+        )

@@ -1,0 +1,157 @@
+"""Per-operation extraction: pure functions from request body and SDK response to span data."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, NamedTuple
+from urllib.parse import urlsplit
+
+from . import _semconv as sc
+from ._cost import TokenUsage
+
+
+class Operation(NamedTuple):
+    """What a POST to one OpenAI endpoint is, for spans and for Respan."""
+
+    name: str  # gen_ai.operation.name
+    log_type: str  # Respan's log_type
+
+
+CHAT = Operation("chat", "chat")
+RESPONSES = Operation("chat", "response")
+EMBEDDINGS = Operation("embeddings", "embedding")
+COMPLETIONS = Operation("text_completion", "completion")
+
+# FinalRequestOptions.url (before Azure rewrites it) -> operation
+OPERATIONS: Mapping[str, Operation] = {
+    "/chat/completions": CHAT,
+    "/responses": RESPONSES,
+    "/embeddings": EMBEDDINGS,
+    "/completions": COMPLETIONS,
+}
+
+# host suffix -> gen_ai.provider.name
+_PROVIDERS = (
+    ("api.openai.com", "openai"),
+    (".openai.azure.com", "azure.ai.openai"),
+    (".cognitiveservices.azure.com", "azure.ai.openai"),
+    (".services.ai.azure.com", "azure.ai.openai"),
+    ("api.groq.com", "groq"),
+    ("api.deepseek.com", "deepseek"),
+    ("api.mistral.ai", "mistral_ai"),
+    ("api.x.ai", "x_ai"),
+    ("api.together.xyz", "together"),
+    ("api.fireworks.ai", "fireworks"),
+    ("openrouter.ai", "openrouter"),
+    ("api.perplexity.ai", "perplexity"),
+    ("generativelanguage.googleapis.com", "gcp.gemini"),
+    ("respan.ai", "respan"),
+)
+
+
+def provider_name(base_url: str) -> str:
+    """gen_ai.provider.name for a client's base URL; unknown hosts count as openai-compatible."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    for suffix, name in _PROVIDERS:
+        if host == suffix.lstrip(".") or host.endswith(suffix):
+            return name
+    return "openai"
+
+
+def request_attributes(op: Operation, body: Mapping[str, Any], provider: str) -> dict[str, Any]:
+    """Span attributes known before the call: operation, provider, model, parameters."""
+    model = body.get("model")
+    attrs: dict[str, Any] = {
+        sc.OPERATION_NAME: op.name,
+        sc.PROVIDER_NAME: provider,
+        sc.SYSTEM: provider,
+        sc.REQUEST_MODEL: model if isinstance(model, str) else str(model),
+    }
+    for key, name in sc.REQUEST_PARAMETERS.items():
+        value = body.get(key)
+        if value is not None and isinstance(value, (int, float, str)):
+            attrs[name] = value
+    stop = body.get("stop")
+    if stop is not None:
+        attrs[sc.REQUEST_STOP_SEQUENCES] = (stop,) if isinstance(stop, str) else tuple(map(str, stop))
+    if body.get("stream"):
+        attrs[sc.REQUEST_STREAM] = True
+    return attrs
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def usage_of(op: Operation, usage: Any) -> TokenUsage | None:
+    """Token counts from an SDK usage object (typed reads, no model_dump)."""
+    if usage is None:
+        return None
+    if op is RESPONSES:
+        inp = getattr(usage, "input_tokens", None)
+        out = getattr(usage, "output_tokens", None)
+        in_details = getattr(usage, "input_tokens_details", None)
+        out_details = getattr(usage, "output_tokens_details", None)
+    else:
+        inp = getattr(usage, "prompt_tokens", None)
+        out = getattr(usage, "completion_tokens", None)
+        in_details = getattr(usage, "prompt_tokens_details", None)
+        out_details = getattr(usage, "completion_tokens_details", None)
+    if not isinstance(inp, int):
+        return None
+    cached = _int(getattr(in_details, "cached_tokens", 0)) if in_details is not None else 0
+    in_audio = _int(getattr(in_details, "audio_tokens", 0)) if in_details is not None else 0
+    reasoning = _int(getattr(out_details, "reasoning_tokens", 0)) if out_details is not None else 0
+    out_audio = _int(getattr(out_details, "audio_tokens", 0)) if out_details is not None else 0
+    return TokenUsage(
+        input_tokens=inp,
+        output_tokens=_int(out),
+        cached_input_tokens=cached,
+        reasoning_tokens=reasoning,
+        input_audio_tokens=in_audio,
+        output_audio_tokens=out_audio,
+    )
+
+
+class Outcome(NamedTuple):
+    """What the caller's thread learns from a response: span attributes and priced usage."""
+
+    attributes: dict[str, Any]
+    usage: TokenUsage | None
+    model: str | None
+    service_tier: str | None
+
+
+def outcome(op: Operation, response: Any) -> Outcome:
+    """Read the few typed fields a span needs from a parsed SDK response."""
+    attrs: dict[str, Any] = {}
+    model = getattr(response, "model", None)
+    if isinstance(model, str):
+        attrs[sc.RESPONSE_MODEL] = model
+    else:
+        model = None
+    rid = getattr(response, "id", None)
+    if isinstance(rid, str):
+        attrs[sc.RESPONSE_ID] = rid
+    tier = getattr(response, "service_tier", None)
+    if isinstance(tier, str):
+        attrs[sc.RESPONSE_SERVICE_TIER] = tier
+    else:
+        tier = None
+    if op is RESPONSES:
+        status = getattr(response, "status", None)
+        if isinstance(status, str):
+            attrs[sc.RESPONSE_FINISH_REASONS] = (status,)
+    else:
+        choices = getattr(response, "choices", None)
+        if choices:
+            attrs[sc.RESPONSE_FINISH_REASONS] = tuple(str(c.finish_reason) for c in choices)
+    usage = usage_of(op, getattr(response, "usage", None))
+    if usage is not None:
+        attrs[sc.USAGE_INPUT_TOKENS] = usage.input_tokens
+        if op is not EMBEDDINGS:
+            attrs[sc.USAGE_OUTPUT_TOKENS] = usage.output_tokens
+        if usage.cached_input_tokens:
+            attrs[sc.USAGE_CACHE_READ_INPUT_TOKENS] = usage.cached_input_tokens
+        if usage.reasoning_tokens:
+            attrs[sc.USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+    return Outcome(attrs, usage, model, tier)

@@ -1,0 +1,151 @@
+"""The one place that wires everything: settings -> tracing/exporter -> patches."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import threading
+from typing import Any, Mapping
+
+from opentelemetry.trace import TracerProvider
+
+from . import _patch, _payload
+from ._config import Settings, load_settings, sdk_disabled
+from ._context import validate
+from ._cost import PriceBook
+from ._errors import log_once, logger
+from ._exporter import Exporter
+from ._record import CallRecord
+from ._span import Tracing
+
+
+class _State:
+    def __init__(self, settings: Settings, exporter: Exporter | None) -> None:
+        self.settings = settings
+        self.exporter = exporter
+
+
+_lock = threading.RLock()
+_state: _State | None = None
+_atexit_registered = False
+
+
+def _discard(record: CallRecord) -> None:
+    return None
+
+
+def instrument(
+    api_key: str | None = None,
+    base_url: str | None = None,
+    capture_content: bool | None = None,
+    tracer_provider: TracerProvider | None = None,
+    prices: Mapping[str, Mapping[str, float]] | None = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> None:
+    """Record every `openai` SDK call as a span and deliver a request log for it to Respan.
+
+    Safe to call before or after `import openai`, and more than once: a later call with other
+    settings replaces the earlier ones.
+
+    Args:
+        api_key: Respan API key; defaults to `RESPAN_API_KEY`. Without one, nothing is sent.
+        base_url: Respan API root; defaults to `RESPAN_BASE_URL` or https://api.respan.ai/api.
+        capture_content: record prompts and completions; defaults to `RESPAN_CAPTURE_CONTENT`
+            (true). When false every metric is still recorded.
+        tracer_provider: an OpenTelemetry SDK `TracerProvider` for our spans; defaults to the
+            application's global one, or a private provider when it has none.
+        prices: per-model USD prices per 1M tokens that win over `genai-prices`, e.g.
+            `{"ft:gpt-4o-mini": {"input": 0.3, "output": 1.2, "cached_input": 0.15}}`.
+        attributes: default `attributes()` values for every call (e.g. `{"metadata": {"env": "prod"}}`).
+
+    Raises:
+        ValueError: a setting (argument or environment variable, named in the message) is invalid.
+    """
+    global _state, _atexit_registered
+    if sdk_disabled():
+        logger.debug("respan_instrument: OTEL_SDK_DISABLED is true; not instrumenting")
+        return
+    settings = load_settings(
+        api_key=api_key,
+        base_url=base_url,
+        capture_content=capture_content,
+        prices=prices,
+        defaults=validate(attributes or {}, "instrument"),
+    )
+    with _lock:
+        if _state is not None and _state.settings == settings and tracer_provider is None:
+            return
+        old, _state = _state, None
+        if old is not None and old.exporter is not None:
+            old.exporter.shutdown(timeout=settings.exit_timeout)
+        exporter = None
+        if settings.api_key:
+            build = functools.partial(
+                _payload.build,
+                capture_content=settings.capture_content,
+                max_content_bytes=settings.max_content_bytes,
+            )
+            exporter = Exporter(settings.base_url, settings.api_key, build)
+        else:
+            log_once(
+                "no-key",
+                "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan",
+            )
+        _state = _State(settings, exporter)
+        _patch.set_hooks(
+            _patch.Hooks(
+                tracing=Tracing(tracer_provider),
+                prices=PriceBook(settings.prices),
+                sink=exporter.submit if exporter is not None else _discard,
+                defaults=settings.defaults,
+            )
+        )
+        _patch.when_openai_imported(_on_openai)
+        if not _atexit_registered:
+            atexit.register(_at_exit)
+            _atexit_registered = True
+
+
+def _on_openai(module: Any) -> None:
+    with _lock:
+        if _state is not None:
+            _patch.apply()
+
+
+def uninstrument() -> None:
+    """Restore every patched method and deliver what is pending (bounded in time)."""
+    global _state
+    with _lock:
+        _patch.remove()
+        _patch.set_hooks(None)
+        old, _state = _state, None
+    if old is not None and old.exporter is not None:
+        old.exporter.shutdown(timeout=old.settings.exit_timeout)
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Wait until every call finished so far is delivered to Respan.
+
+    Returns:
+        True when everything was delivered within `timeout` seconds (or there was nothing to send).
+    """
+    state = _state
+    if state is None or state.exporter is None:
+        return True
+    return state.exporter.flush(timeout)
+
+
+def log(**fields: Any) -> None:
+    """Send a hand-built request log (any Respan request-log field; `model` is required)."""
+    payload = _payload.validate_manual(fields)
+    state = _state
+    if state is None or state.exporter is None:
+        log_once("log-no-exporter", "respan_instrument: log() before instrument() or without a key; dropped")
+        return
+    state.exporter.submit(payload)
+
+
+def _at_exit() -> None:
+    state = _state
+    if state is not None and state.exporter is not None:
+        state.exporter.shutdown(timeout=state.settings.exit_timeout)

@@ -1,0 +1,85 @@
+"""Span lifetime: which tracer, suppression, and ending a span with its outcome. No openai import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, TracerProvider
+
+from . import _semconv as sc
+from ._version import __version__
+
+SCOPE = "respan_instrument"
+_SUPPRESS_KEY = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
+_NO_OP_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+
+def suppressed() -> bool:
+    """True inside `opentelemetry.instrumentation.utils.suppress_instrumentation()`."""
+    if _SUPPRESS_KEY is not None and otel_context.get_value(_SUPPRESS_KEY):
+        return True
+    return bool(otel_context.get_value("suppress_instrumentation"))
+
+
+class Tracing:
+    """Chooses the tracer: the one given, else the application's global SDK provider,
+    else a private provider of our own that never becomes the global one."""
+
+    def __init__(self, provider: TracerProvider | None = None) -> None:
+        self._explicit = provider.get_tracer(SCOPE, __version__) if provider is not None else None
+        self._seen_global: object = None
+        self._tracer: Tracer | None = self._explicit
+        self._private: Tracer | None = None
+
+    def tracer(self) -> Tracer:
+        if self._explicit is not None:
+            return self._explicit
+        provider = trace.get_tracer_provider()
+        if provider is self._seen_global and self._tracer is not None:
+            return self._tracer
+        if isinstance(provider, _NO_OP_PROVIDERS):
+            tracer = self._private_tracer()
+        else:
+            tracer = provider.get_tracer(SCOPE, __version__)
+        self._seen_global, self._tracer = provider, tracer
+        return tracer
+
+    def _private_tracer(self) -> Tracer:
+        if self._private is None:
+            from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
+
+            self._private = SDKTracerProvider().get_tracer(SCOPE, __version__)
+        return self._private
+
+    def start(
+        self, name: str, attributes: dict[str, Any], start_ns: int
+    ) -> tuple[trace.Span, object, int]:
+        """Start a CLIENT span as a child of the current one and make it current.
+
+        Returns the span, the context token to detach, and the parent span id (0 for a root).
+        """
+        parent = trace.get_current_span().get_span_context()
+        span = self.tracer().start_span(
+            name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_ns
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        return span, token, parent.span_id if parent.is_valid else 0
+
+
+def detach(token: object) -> None:
+    otel_context.detach(token)  # type: ignore[arg-type]
+
+
+def end_ok(span: trace.Span, attributes: dict[str, Any], end_ns: int) -> None:
+    if attributes:
+        span.set_attributes(attributes)
+    span.end(end_ns)
+
+
+def end_error(span: trace.Span, exc: BaseException, end_ns: int) -> None:
+    span.set_attribute(sc.ERROR_TYPE, type(exc).__qualname__)
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+    span.end(end_ns)

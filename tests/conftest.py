@@ -1,0 +1,79 @@
+"""Shared fixtures: a loopback OpenAI-compatible stub, a loopback Respan collector, and
+`instrument()` pointed at them. Tests drive the real `openai` SDK; nothing of ours is mocked."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+os.environ["RESPAN_INSTRUMENT_STRICT"] = "1"  # our own internal errors fail the suite
+for _name in list(os.environ):
+    if _name.startswith("RESPAN_") and _name != "RESPAN_INSTRUMENT_STRICT":
+        del os.environ[_name]
+
+import respan_instrument  # noqa: E402
+from respan_instrument.local import Collector, OpenAIStub  # noqa: E402
+
+RESPAN_KEY = "rk-test-respan-key-123"
+OPENAI_KEY = "sk-test-openai-key-456"
+
+
+@pytest.fixture(scope="session")
+def stub() -> Iterator[OpenAIStub]:
+    server = OpenAIStub()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _collector_server() -> Iterator[Collector]:
+    server = Collector(api_key=RESPAN_KEY)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def collector(_collector_server: Collector) -> Iterator[Collector]:
+    _collector_server.clear()
+    yield _collector_server
+    _collector_server.set_outage(False)
+    _collector_server.clear()
+
+
+@pytest.fixture()
+def instrumented(collector: Collector, stub: OpenAIStub) -> Iterator[Collector]:
+    stub.clear()
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    yield collector
+    respan_instrument.uninstrument()
+
+
+def delivered(collector: Collector, n: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Flush and return what the collector accepted, insisting on exactly `n` logs."""
+    assert respan_instrument.flush(timeout), "flush() did not report full delivery"
+    assert collector.wait_for(n, timeout=timeout)
+    logs = list(collector.logs)
+    assert len(logs) == n, [entry.get("span_name") for entry in logs]
+    return logs
+
+
+@pytest.fixture()
+def client(stub: OpenAIStub) -> Iterator[Any]:
+    import openai
+
+    c = openai.OpenAI(api_key=OPENAI_KEY, base_url=stub.url + "/v1", max_retries=0)
+    yield c
+    c.close()
+
+
+@pytest.fixture()
+def aclient(stub: OpenAIStub) -> Any:
+    """A factory: use `async with aclient() as c:` inside the test's own event loop."""
+    import openai
+
+    return lambda: openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url=stub.url + "/v1", max_retries=0)

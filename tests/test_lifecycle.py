@@ -1,0 +1,120 @@
+"""Patch, unpatch, import order, idempotence, suppression: the instrumentation's life cycle."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import respan_instrument
+from conftest import RESPAN_KEY, delivered
+
+
+def test_uninstrument_restores_originals_exactly(collector) -> None:
+    from openai._base_client import AsyncAPIClient, SyncAPIClient
+
+    before = (SyncAPIClient.__dict__["request"], AsyncAPIClient.__dict__["request"])
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    assert SyncAPIClient.__dict__["request"] is not before[0]
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")  # idempotent
+    respan_instrument.uninstrument()
+    assert (SyncAPIClient.__dict__["request"], AsyncAPIClient.__dict__["request"]) == before
+    respan_instrument.uninstrument()  # twice is harmless
+
+
+def test_no_logs_after_uninstrument(collector, client) -> None:
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    assert respan_instrument.flush(5)
+    respan_instrument.uninstrument()
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "y"}])
+    assert len(collector.logs) == 1
+
+
+def test_one_log_per_call_when_instrumented_twice(instrumented, client) -> None:
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=instrumented.url + "/api")
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    delivered(instrumented, 1)
+
+
+def test_suppress_instrumentation(instrumented, client) -> None:
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "y"}])
+    (log,) = delivered(instrumented, 1)
+    assert log["prompt_messages"][0]["content"] == "y"
+
+
+def test_other_endpoints_pass_through(instrumented, client, stub) -> None:
+    import openai
+
+    try:
+        client.models.list()
+    except openai.APIError:
+        pass
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    delivered(instrumented, 1)
+
+
+def test_streams_pass_through_unharmed(instrumented, client) -> None:
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hello world"}], stream=True
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+@pytest.mark.parametrize("order", ["instrument-first", "openai-first"])
+def test_import_order(order, collector, stub) -> None:
+    code = f"""
+    import sys
+    import respan_instrument
+    assert "openai" not in sys.modules, "importing us must not import openai"
+    if {order == "openai-first"!r}:
+        import openai
+    respan_instrument.instrument(api_key={RESPAN_KEY!r}, base_url={collector.url + "/api"!r})
+    import openai
+    c = openai.OpenAI(api_key="sk-x", base_url={stub.url + "/v1"!r})
+    c.chat.completions.create(model="gpt-4o-mini", messages=[{{"role": "user", "content": "sub"}}])
+    assert respan_instrument.flush(10)
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_")}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert collector.wait_for(1, timeout=5)
+    assert collector.logs[0]["prompt_messages"][0]["content"] == "sub"
+
+
+def test_no_key_sends_nothing_and_warns_once(collector, client, caplog, monkeypatch) -> None:
+    monkeypatch.setenv("RESPAN_BASE_URL", collector.url + "/api")
+    respan_instrument.instrument()
+    try:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        assert respan_instrument.flush(2)
+    finally:
+        respan_instrument.uninstrument()
+    assert collector.requests == []
+
+
+def test_otel_sdk_disabled(collector, client, monkeypatch) -> None:
+    from openai._base_client import SyncAPIClient
+
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    before = SyncAPIClient.__dict__["request"]
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    assert SyncAPIClient.__dict__["request"] is before
+    respan_instrument.uninstrument()
+
+
+def test_public_surface() -> None:
+    assert set(respan_instrument.__all__) >= {"instrument", "uninstrument", "flush", "attributes", "log"}
+    for name in respan_instrument.__all__:
+        assert hasattr(respan_instrument, name)
