@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import platform
+import subprocess
 import sys
+import time
 
 from _common import CHAT_BODY, median, mock_client, stream_body, timed
 
@@ -24,10 +26,13 @@ def main() -> None:
     import openai
 
     import respan_instrument
-    from respan_instrument.local import Collector
 
-    collector = Collector(api_key=None)
-    collector.start()
+    # the collector runs in its own process so its CPU is not counted as ours
+    collector_proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom respan_instrument.local import Collector\n"
+         "c = Collector(); c.start(); print(c.url, flush=True)\nsys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    collector_url = collector_proc.stdout.readline().strip()
     bodies = {"chat": (CHAT_BODY, "application/json"), "stream50": (stream_body(50), "text/event-stream"),
               "stream1000": (stream_body(1000), "text/event-stream")}
     msgs = [{"role": "user", "content": "Say hello"}]
@@ -46,26 +51,33 @@ def main() -> None:
     for kind, calls in (("chat", args.calls), ("stream50", args.calls // 4), ("stream1000", max(20, args.calls // 40))):
         fn = workload(kind)
         timed(fn, calls // 5)  # warm-up
-        bare_w, bare_c, inst_w, inst_c = [], [], [], []
+        rows: dict[str, list[float]] = {k: [] for k in ("bw", "iw", "bt", "it", "bp", "ip")}
         for _ in range(args.rounds):
+            cpu0 = time.process_time()
             w, c = timed(fn, calls)
-            bare_w.append(w), bare_c.append(c)
-            respan_instrument.instrument(api_key="bench", base_url=collector.url + "/api")
+            rows["bw"].append(w), rows["bt"].append(c)
+            rows["bp"].append((time.process_time() - cpu0) / calls * 1e6)
+            respan_instrument.instrument(api_key="bench", base_url=collector_url + "/api")
+            cpu0 = time.process_time()
             w, c = timed(fn, calls)
-            respan_instrument.flush(30)
+            assert respan_instrument.flush(60)
+            rows["ip"].append((time.process_time() - cpu0) / calls * 1e6)  # incl. building + sending logs
             respan_instrument.uninstrument()
-            inst_w.append(w), inst_c.append(c)
-        results[kind] = (median(bare_w), median(inst_w), median(bare_c), median(inst_c))
+            rows["iw"].append(w), rows["it"].append(c)
+        results[kind] = {k: median(v) for k, v in rows.items()}
 
     print(f"openai {openai.__version__}, Python {platform.python_version()}, {platform.machine()}, "
           f"{args.rounds} interleaved rounds")
     print()
-    print("| workload | bare µs/call | instrumented µs/call | ratio | bare CPU µs | instr. CPU µs (incl. export) | CPU ratio |")
+    print("| workload | caller-thread CPU µs bare → ours | ratio | wall µs bare → ours | ratio "
+          "| process CPU µs incl. export bare → ours | ratio |")
     print("|---|---|---|---|---|---|---|")
-    for kind, (bw, iw, bc, ic) in results.items():
-        print(f"| {kind} | {bw:.1f} | {iw:.1f} | {iw / bw:.3f}× | {bc:.1f} | {ic:.1f} | {ic / bc:.3f}× |")
-    print(f"\nlogs received by the collector: {len(collector.logs)}", file=sys.stderr)
-    collector.stop()
+    for kind, r in results.items():
+        print(f"| {kind} | {r['bt']:.1f} → {r['it']:.1f} | {r['it'] / r['bt']:.3f}× "
+              f"| {r['bw']:.1f} → {r['iw']:.1f} | {r['iw'] / r['bw']:.3f}× "
+              f"| {r['bp']:.1f} → {r['ip']:.1f} | {r['ip'] / r['bp']:.3f}× |")
+    collector_proc.stdin.close()
+    collector_proc.wait(5)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 from opentelemetry import context as otel_context
 
 from ._errors import contained, log_once, logger, report
-from ._payload import encode
+from ._payload import encode_log, join
 from ._transport import BULK_PATH, CREATE_PATH, Reply, RetryPolicy, Sender
 
 MAX_BATCH = 500
@@ -60,8 +60,9 @@ class Exporter:
         self,
         base_url: str,
         api_key: str,
-        build: Callable[[Any], Mapping[str, Any]],
+        build: Callable[[Any], dict[str, Any]],
         *,
+        max_content_bytes: int = 1_000_000,
         max_queue: int = MAX_QUEUE,
         schedule_delay: float = SCHEDULE_DELAY,
         policy: RetryPolicy | None = None,
@@ -69,6 +70,7 @@ class Exporter:
         self._base_url = base_url
         self._api_key = api_key
         self._build = build
+        self._max_content = max_content_bytes
         self._max_queue = max_queue
         self._delay = schedule_delay
         self._policy = policy or RetryPolicy()
@@ -76,6 +78,7 @@ class Exporter:
         self._dropped_full = 0
         self._stop = threading.Event()
         self._bucket = _Bucket(BULK_PER_MINUTE)
+        self._sender = Sender(base_url, api_key)
         self._start()
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
@@ -117,13 +120,13 @@ class Exporter:
     def _start(self) -> None:
         self._queue: collections.deque[Any] = collections.deque()
         self._wake = threading.Event()
-        self._sender: Sender | None = None
         self._thread = threading.Thread(target=self._run, name="respan-exporter", daemon=True)
         self._thread.start()
 
     def _after_fork(self) -> None:
-        # the parent's thread and queue do not exist here; the child starts its own
+        # the parent's thread, queue and connections do not exist here; the child starts its own
         self._stop = threading.Event()
+        self._sender = Sender(self._base_url, self._api_key)
         self._start()
 
     def _run(self) -> None:
@@ -139,13 +142,12 @@ class Exporter:
                 report("the export worker", exc)
             if self._stop.is_set() and not self._queue:
                 break
-        if self._sender is not None:
-            self._sender.close()
+        self._sender.close()
 
     def _drain(self) -> None:
         queue = self._queue
         while queue:
-            batch: list[Mapping[str, Any]] = []
+            batch: list[bytes] = []
             markers: list[_Marker] = []
             while queue and len(batch) < MAX_BATCH:
                 item = queue.popleft()
@@ -153,18 +155,17 @@ class Exporter:
                     markers.append(item)
                     break
                 with contained("building a request log"):
-                    batch.append(item if isinstance(item, dict) else self._build(item))
+                    log = item if isinstance(item, dict) else self._build(item)
+                    batch.append(encode_log(log, self._max_content))
             if batch:
                 self._deliver(batch)
             for marker in markers:
                 marker.done.set()
 
-    def _deliver(self, logs: list[Mapping[str, Any]]) -> None:
-        if self._sender is None:
-            self._sender = Sender(self._base_url, self._api_key)
+    def _deliver(self, logs: list[bytes]) -> None:
         bulk = len(logs) > 1
         path = BULK_PATH if bulk else CREATE_PATH
-        body = encode(logs)
+        body = join(logs)
         for attempt in range(self._policy.max_attempts):
             if bulk:
                 wait = self._bucket.wait_time()
@@ -205,7 +206,7 @@ class Exporter:
             )
         self._lost += len(logs)
 
-    def _row_errors(self, reply: Reply, logs: list[Mapping[str, Any]]) -> None:
+    def _row_errors(self, reply: Reply, logs: list[bytes]) -> None:
         data = reply.json()
         if not isinstance(data, Mapping) or not data.get("error_count"):
             return

@@ -56,7 +56,6 @@ class Hooks:
 
 _hooks: Hooks | None = None
 _handles: list[tuple[Target, Any]] = []
-_provider_cache: dict[str, tuple[str, str | None]] = {}  # base URL -> (span name, price id)
 
 
 class Call:
@@ -66,12 +65,8 @@ class Call:
 
     def __init__(self, hooks: Hooks, op: Operation, client: Any, options: Any) -> None:
         body = options.json_data
-        base_url = str(client.base_url)
-        providers = _provider_cache.get(base_url)
-        if providers is None:
-            providers = (provider_name(base_url), provider_from_base_url(base_url))
-            _provider_cache[base_url] = providers
-        attrs = request_attributes(op, body, providers[0])
+        base_url, provider, self.price_provider = _client_url(client)
+        attrs = request_attributes(op, body, provider)
         model = attrs[_span.sc.REQUEST_MODEL]
         scope = _context.current()
         if hooks.defaults:
@@ -80,7 +75,6 @@ class Call:
         name = f"{op.name} {model}"
         self.hooks = hooks
         self.op = op
-        self.price_provider = providers[1]
         self.record = CallRecord(op.log_type, body, base_url, start_ns, name, scope)
         self.span, self.token, self.record.parent_id = hooks.tracing.start(name, attrs, start_ns)
         ctx = self.span.get_span_context()
@@ -118,14 +112,45 @@ class Call:
             self.hooks.sink(self.record)
 
 
+_raw_types: dict[type, bool] = {}
+
+
+def _is_raw(result: Any) -> bool:
+    """Is this a `with_raw_response` wrapper (LegacyAPIResponse / APIResponse)? Cached per type."""
+    kind = type(result)
+    raw = _raw_types.get(kind)
+    if raw is None:
+        raw = _raw_types[kind] = any(
+            base.__module__ in ("openai._legacy_response", "openai._response") and hasattr(base, "parse")
+            for base in kind.__mro__
+        )
+    return raw
+
+
 def _parsed(result: Any) -> Any:
     """The SDK model behind a `with_raw_response` result (parse() is cached by the SDK)."""
-    if hasattr(result, "http_response") and callable(getattr(result, "parse", None)):
+    if _is_raw(result):
         try:
             return result.parse()
         except Exception:  # the user's own parse() will raise the same; log what we have
             return None
     return result
+
+
+_url_cache: dict[int, tuple[Any, str, str, str | None]] = {}
+
+
+def _client_url(client: Any) -> tuple[str, str, str | None]:
+    """(base URL, gen_ai provider name, genai-prices provider id), cached per URL object."""
+    url = client.base_url
+    entry = _url_cache.get(id(url))
+    if entry is None or entry[0] is not url:
+        text = str(url)
+        entry = (url, text, provider_name(text), provider_from_base_url(text))
+        if len(_url_cache) > 256:
+            _url_cache.clear()
+        _url_cache[id(url)] = entry
+    return entry[1], entry[2], entry[3]
 
 
 def _begin(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:

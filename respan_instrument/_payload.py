@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from ._record import CallRecord
 
@@ -70,7 +70,7 @@ def _message(message: Any) -> dict[str, Any]:
     return out
 
 
-def build(record: CallRecord, *, capture_content: bool, max_content_bytes: int) -> dict[str, Any]:
+def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
     """The request log for one call, as Respan's logging API spells its fields."""
     body = record.body
     log: dict[str, Any] = {
@@ -111,10 +111,6 @@ def build(record: CallRecord, *, capture_content: bool, max_content_bytes: int) 
         _add_usage(log, record.log_type, getattr(response, "usage", None))
     if capture_content:
         _add_content(log, record, response)
-        if max_content_bytes:
-            from ._truncate import limit_content
-
-            limit_content(log, CONTENT_FIELDS, max_content_bytes)
     if not isinstance(log.get("model"), str) or not log["model"]:
         log["model"] = "unknown"
     return log
@@ -204,11 +200,30 @@ def _choices(record: CallRecord, response: Any) -> list[Any]:
     return list(choices) if choices else []
 
 
-def encode(logs: Iterable[Mapping[str, Any]]) -> bytes:
-    """JSON for the wire; anything exotic becomes its string form rather than failing."""
-    items = list(logs)
-    doc: Any = items[0] if len(items) == 1 else {"logs": items}
-    return json.dumps(doc, default=str, ensure_ascii=False, separators=(",", ":")).encode()
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def encode_log(log: dict[str, Any], max_content_bytes: int) -> bytes:
+    """One log as JSON; anything exotic becomes its string form rather than failing.
+
+    Inline `data:` URLs and oversized content are only looked for when the encoded log shows
+    them, so the common small log is encoded exactly once.
+    """
+    data = _dumps(log)
+    if b'"data:' in data or len(data) > max_content_bytes:
+        from ._truncate import limit_content
+
+        limit_content(log, CONTENT_FIELDS, max_content_bytes)
+        data = _dumps(log)
+    return data
+
+
+def join(encoded: list[bytes]) -> bytes:
+    """The body for `create/` (one log) or `bulk/` (several)."""
+    if len(encoded) == 1:
+        return encoded[0]
+    return b'{"logs":[' + b",".join(encoded) + b"]}"
 
 
 _MANUAL_TYPES: dict[str, tuple[type, ...]] = {

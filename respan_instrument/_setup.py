@@ -80,22 +80,23 @@ def instrument(
             old.exporter.shutdown(timeout=settings.exit_timeout)
         exporter = None
         if settings.api_key:
-            build = functools.partial(
-                _payload.build,
-                capture_content=settings.capture_content,
-                max_content_bytes=settings.max_content_bytes,
+            build = functools.partial(_payload.build, capture_content=settings.capture_content)
+            exporter = Exporter(
+                settings.base_url, settings.api_key, build, max_content_bytes=settings.max_content_bytes
             )
-            exporter = Exporter(settings.base_url, settings.api_key, build)
         else:
             log_once(
                 "no-key",
                 "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan",
             )
         _state = _State(settings, exporter)
+        prices = PriceBook(settings.prices)
+        # load genai-prices off the caller's thread so the first call does not pay for it
+        threading.Thread(target=prices.warm, name="respan-prices", daemon=True).start()
         _patch.set_hooks(
             _patch.Hooks(
                 tracing=Tracing(tracer_provider),
-                prices=PriceBook(settings.prices),
+                prices=prices,
                 sink=exporter.submit if exporter is not None else _discard,
                 defaults=settings.defaults,
             )

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    Tracer,
+    TracerProvider,
+)
 
 from . import _semconv as sc
 from ._version import __version__
@@ -23,35 +33,34 @@ def suppressed() -> bool:
     return bool(otel_context.get_value("suppress_instrumentation"))
 
 
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+
+
 class Tracing:
-    """Chooses the tracer: the one given, else the application's global SDK provider,
-    else a private provider of our own that never becomes the global one."""
+    """Chooses where spans go: the provider given, else the application's global one.
+
+    When the application has no tracer provider at all, nobody could ever read our span's
+    attributes, so we do what a private provider without processors would amount to, only
+    cheaper: a span context with fresh W3C ids (a child of the current span, if any), made
+    current for the duration of the call. Nothing is ever installed as the global provider.
+    """
 
     def __init__(self, provider: TracerProvider | None = None) -> None:
         self._explicit = provider.get_tracer(SCOPE, __version__) if provider is not None else None
         self._seen_global: object = None
         self._tracer: Tracer | None = self._explicit
-        self._private: Tracer | None = None
 
-    def tracer(self) -> Tracer:
+    def tracer(self) -> Tracer | None:
+        """The tracer for the next span, or None when spans would reach nobody."""
         if self._explicit is not None:
             return self._explicit
         provider = trace.get_tracer_provider()
-        if provider is self._seen_global and self._tracer is not None:
-            return self._tracer
-        if isinstance(provider, _NO_OP_PROVIDERS):
-            tracer = self._private_tracer()
-        else:
-            tracer = provider.get_tracer(SCOPE, __version__)
-        self._seen_global, self._tracer = provider, tracer
-        return tracer
-
-    def _private_tracer(self) -> Tracer:
-        if self._private is None:
-            from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
-
-            self._private = SDKTracerProvider().get_tracer(SCOPE, __version__)
-        return self._private
+        if provider is not self._seen_global:
+            self._tracer = (
+                None if isinstance(provider, _NO_OP_PROVIDERS) else provider.get_tracer(SCOPE, __version__)
+            )
+            self._seen_global = provider
+        return self._tracer
 
     def start(
         self, name: str, attributes: dict[str, Any], start_ns: int
@@ -61,9 +70,14 @@ class Tracing:
         Returns the span, the context token to detach, and the parent span id (0 for a root).
         """
         parent = trace.get_current_span().get_span_context()
-        span = self.tracer().start_span(
-            name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_ns
-        )
+        tracer = self.tracer()
+        if tracer is None:
+            trace_id = parent.trace_id if parent.is_valid else random.getrandbits(128)
+            span: trace.Span = NonRecordingSpan(
+                SpanContext(trace_id, random.getrandbits(64), False, _SAMPLED)
+            )
+        else:
+            span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_ns)
         token = otel_context.attach(trace.set_span_in_context(span))
         return span, token, parent.span_id if parent.is_valid else 0
 

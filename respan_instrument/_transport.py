@@ -37,7 +37,9 @@ class Sender:
     """POSTs JSON bodies to Respan with keep-alive and a timeout. Never raises for I/O."""
 
     def __init__(self, base_url: str, api_key: str, timeout: float = 10.0) -> None:
-        import httpx  # imported on the worker, off the import path of the application
+        # Imported here, on the thread that calls instrument(), never on our worker: openai 3.x
+        # looks for `httpx` in sys.modules and must not find a half-imported module.
+        import httpx
 
         self._base = base_url.rstrip("/")
         self._client = httpx.Client(

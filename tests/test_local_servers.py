@@ -21,8 +21,8 @@ from respan_instrument.local.collector import Collector
 from respan_instrument.local.openai_stub import OpenAIStub
 
 KEY = "rk-local-test"
-USER = [{"role": "user", "content": "Hello there"}]
-WEATHER_TOOL = {
+USER: Any = [{"role": "user", "content": "Hello there"}]
+WEATHER_TOOL: Any = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -108,7 +108,9 @@ def test_chat_stream_with_usage(oai: openai.OpenAI) -> None:
     chunks = list(stream)
     assert chunks[0].choices[0].delta.role == "assistant"
     assert all(c.object == "chat.completion.chunk" for c in chunks)
-    content = [c.choices[0].delta.content for c in chunks[1:] if c.choices and c.choices[0].delta.content is not None]
+    content = [
+        c.choices[0].delta.content for c in chunks[1:] if c.choices and c.choices[0].delta.content is not None
+    ]
     assert len(content) == 5
     assert "".join(content) == "Echo: Hello there"
     assert chunks[-2].choices[0].finish_reason == "stop"
@@ -137,7 +139,7 @@ def test_chat_stream_helper(oai: openai.OpenAI) -> None:
 
 
 def test_chat_tool_call(oai: openai.OpenAI) -> None:
-    done = oai.chat.completions.create(model="gpt-4o", messages=USER, tools=[WEATHER_TOOL])  # type: ignore[list-item]
+    done = oai.chat.completions.create(model="gpt-4o", messages=USER, tools=[WEATHER_TOOL])
     choice = done.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.content is None
@@ -151,7 +153,7 @@ def test_chat_tool_call(oai: openai.OpenAI) -> None:
 
 def test_chat_tool_call_stream(oai: openai.OpenAI) -> None:
     chunks = list(
-        oai.chat.completions.create(model="gpt-4o", messages=USER, tools=[WEATHER_TOOL], stream=True)  # type: ignore[list-item]
+        oai.chat.completions.create(model="gpt-4o", messages=USER, tools=[WEATHER_TOOL], stream=True)
     )
     deltas = [c.choices[0].delta.tool_calls[0] for c in chunks if c.choices and c.choices[0].delta.tool_calls]
     assert deltas[0].id is not None and deltas[0].function is not None
@@ -187,7 +189,11 @@ def test_reply_and_usage_overrides() -> None:
             done = client.chat.completions.create(model="m", messages=USER)
             assert done.choices[0].message.content == "Fixed answer"
             assert done.usage is not None
-            assert (done.usage.prompt_tokens, done.usage.completion_tokens, done.usage.total_tokens) == (11, 4, 15)
+            assert (done.usage.prompt_tokens, done.usage.completion_tokens, done.usage.total_tokens) == (
+                11,
+                4,
+                15,
+            )
             assert done.usage.prompt_tokens_details and done.usage.prompt_tokens_details.cached_tokens == 2
             details = done.usage.completion_tokens_details
             assert details and details.reasoning_tokens == 1
@@ -219,7 +225,9 @@ def test_responses_create(oai: openai.OpenAI, oai_stub: OpenAIStub) -> None:
 
 
 def test_responses_stream(oai: openai.OpenAI) -> None:
-    events = list(oai.responses.create(model="gpt-4o-mini", input=[{"role": "user", "content": "a b"}], stream=True))
+    events = list(
+        oai.responses.create(model="gpt-4o-mini", input=[{"role": "user", "content": "a b"}], stream=True)
+    )
     types = [e.type for e in events]
     assert types[:4] == [
         "response.created",
@@ -252,12 +260,18 @@ def test_responses_stream_helper_and_parse(oai: openai.OpenAI) -> None:
 
 
 def test_responses_function_call(oai: openai.OpenAI) -> None:
-    tool = {"type": "function", "name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}
-    resp = oai.responses.create(model="gpt-4o-mini", input="find", tools=[tool])  # type: ignore[list-item]
+    tool: Any = {
+        "type": "function",
+        "name": "lookup",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+    }
+    resp = oai.responses.create(model="gpt-4o-mini", input="find", tools=[tool])
     item: Any = resp.output[0]
     assert item.type == "function_call" and item.name == "lookup"
     assert json.loads(item.arguments) == {"q": "x"}
-    events: list[Any] = list(oai.responses.create(model="gpt-4o-mini", input="find", tools=[tool], stream=True))  # type: ignore[list-item]
+    events: list[Any] = list(
+        oai.responses.create(model="gpt-4o-mini", input="find", tools=[tool], stream=True)
+    )
     args = "".join(e.delta for e in events if e.type == "response.function_call_arguments.delta")
     assert json.loads(args) == {"q": "x"}
     assert events[-1].response.output[0].call_id == events[2].item.call_id
@@ -284,7 +298,10 @@ def test_legacy_completions(oai: openai.OpenAI) -> None:
     assert done.usage is not None and done.usage.total_tokens == 2 + 5 + 3
     chunks = list(
         oai.completions.create(
-            model="gpt-3.5-turbo-instruct", prompt="Say this", stream=True, stream_options={"include_usage": True}
+            model="gpt-3.5-turbo-instruct",
+            prompt="Say this",
+            stream=True,
+            stream_options={"include_usage": True},
         )
     )
     assert "".join(c.choices[0].text for c in chunks if c.choices) == "Echo: Say this"
@@ -482,7 +499,9 @@ def test_collector_body_limits_and_gzip(coll: Collector, http: httpx.Client) -> 
     big = http.post(url, content=b" " * (20 * 1024 * 1024 + 1), headers={"Content-Type": "application/json"})
     assert big.status_code == 413
     packed = gzip.compress(json.dumps({"model": "gz"}).encode())
-    resp = http.post(url, content=packed, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    resp = http.post(
+        url, content=packed, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    )
     assert resp.status_code == 201 and coll.logs == [{"model": "gz"}]
     assert http.post(coll.base_url + "/request-logs/create", json={"model": "m"}).status_code == 404
     assert http.get(url).status_code == 405

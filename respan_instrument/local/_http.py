@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
+import sys
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +17,8 @@ __all__ = ["BodyTooLarge", "JSONHandler", "LoopbackServer"]
 _S = TypeVar("_S", bound="LoopbackServer")
 
 _READ_BLOCK = 1 << 16
+
+_logger = logging.getLogger("respan_instrument.local")
 
 
 class BodyTooLarge(Exception):
@@ -43,6 +47,13 @@ class _Server(ThreadingHTTPServer):
             with self._conns_lock:
                 self._conns.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore clients that vanish (resets, broken pipes); log anything else."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        _logger.error("error while serving %s", client_address, exc_info=exc)
 
     def close_connections(self) -> None:
         with self._conns_lock:
@@ -141,6 +152,7 @@ class JSONHandler(BaseHTTPRequestHandler):
     """Request handler base with HTTP/1.1 keep-alive, JSON replies and chunked streaming."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms delayed-ACK stalls
     server_version = "respan-local/1.0"
     sys_version = ""
 

@@ -93,7 +93,10 @@ class _CollectorHandler(JSONHandler):
             self.abort()
             return
         if self._path in HEALTH_PATHS:
-            self._reply(200, {"ok": True}) if self.command == "GET" else self._reply(405, _not_allowed(self))
+            if self.command == "GET":
+                self._reply(200, {"ok": True})
+            else:
+                self._reply(405, _not_allowed(self))
             return
         if self._inject_fault():
             return

@@ -222,12 +222,10 @@ class OpenAIStub(LoopbackServer):
         self._requests_lock = threading.Lock()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        stub = self
-
         class Handler(_StubHandler):
             pass
 
-        Handler.stub = stub
+        Handler.stub = self
         return Handler
 
     @property
