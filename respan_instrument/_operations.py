@@ -57,6 +57,15 @@ def provider_name(base_url: str) -> str:
     return "openai"
 
 
+_USAGE_HOSTS = ("api.openai.com", ".openai.azure.com", ".cognitiveservices.azure.com", "respan.ai")
+
+
+def usage_injectable(base_url: str) -> bool:
+    """Hosts known to accept `stream_options.include_usage` (others may reject unknown fields)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return any(host == h.lstrip(".") or host.endswith(h if h[0] == "." else "." + h) for h in _USAGE_HOSTS)
+
+
 def request_attributes(op: Operation, body: Mapping[str, Any], provider: str) -> dict[str, Any]:
     """Span attributes known before the call: operation, provider, model, parameters."""
     model = body.get("model")

@@ -8,6 +8,7 @@ before `instrument()`), `parse()` helper and Azure client goes through it exactl
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from typing import Any, Callable, Mapping, NamedTuple
@@ -15,11 +16,21 @@ from typing import Any, Callable, Mapping, NamedTuple
 import wrapt
 
 from . import _context, _span
+from ._accumulate import ChatAccumulator, ResponsesAccumulator
 from ._cost import PriceBook, provider_from_base_url
 from ._errors import contained, log_once
-from ._operations import OPERATIONS, Operation, outcome, provider_name, request_attributes
+from ._operations import (
+    OPERATIONS,
+    RESPONSES,
+    Operation,
+    outcome,
+    provider_name,
+    request_attributes,
+    usage_injectable,
+)
 from ._record import CallRecord
-from ._semconv import COST
+from ._semconv import COST, RESPONSE_TIME_TO_FIRST_CHUNK
+from ._stream import AsyncTracedStream, TracedStream
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 
@@ -61,11 +72,13 @@ _handles: list[tuple[Target, Any]] = []
 class Call:
     """One instrumented call in flight: its span, context token and record."""
 
-    __slots__ = ("hooks", "op", "span", "token", "record", "price_provider")
+    __slots__ = ("hooks", "op", "span", "token", "record", "price_provider", "accumulator", "injected")
 
-    def __init__(self, hooks: Hooks, op: Operation, client: Any, options: Any) -> None:
+    def __init__(
+        self, hooks: Hooks, op: Operation, client: Any, options: Any, base_url: str, provider: str,
+        price_provider: str | None,
+    ) -> None:
         body = options.json_data
-        base_url, provider, self.price_provider = _client_url(client)
         attrs = request_attributes(op, body, provider)
         model = attrs[_span.sc.REQUEST_MODEL]
         scope = _context.current()
@@ -75,6 +88,9 @@ class Call:
         name = f"{op.name} {model}"
         self.hooks = hooks
         self.op = op
+        self.price_provider = price_provider
+        self.accumulator: Any = None
+        self.injected = False
         self.record = CallRecord(op.log_type, body, base_url, start_ns, name, scope)
         self.span, self.token, self.record.parent_id = hooks.tracing.start(name, attrs, start_ns)
         ctx = self.span.get_span_context()
@@ -84,32 +100,86 @@ class Call:
         end_ns = time.time_ns()
         _span.detach(self.token)
         with contained("finishing a call"):
-            response = _parsed(result)
-            record = self.record
-            record.end_ns = end_ns
-            record.response = response
-            attrs, usage, model, tier = outcome(self.op, response)
-            if usage is not None:
-                record.cost = self.hooks.prices.cost(
-                    model or record.body.get("model") or "",
-                    usage,
-                    provider=self.price_provider,
-                    service_tier=tier,
-                )
-                if record.cost is not None:
-                    attrs[COST] = record.cost
-            _span.end_ok(self.span, attrs, end_ns)
-            self.hooks.sink(record)
+            self._complete(_parsed(result), end_ns)
         return result
+
+    def _complete(self, response: Any, end_ns: int) -> None:
+        record = self.record
+        record.end_ns = end_ns
+        record.response = response
+        attrs, usage, model, tier = outcome(self.op, response)
+        if usage is not None:
+            record.cost = self.hooks.prices.cost(
+                model or record.body.get("model") or "",
+                usage,
+                provider=self.price_provider,
+                service_tier=tier,
+            )
+            if record.cost is not None:
+                attrs[COST] = record.cost
+        if record.ttft_ns is not None:
+            attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = (record.ttft_ns - record.start_ns) / 1e9
+        _span.end_ok(self.span, attrs, end_ns)
+        self.hooks.sink(record)
 
     def fail(self, exc: BaseException) -> None:
         end_ns = time.time_ns()
         _span.detach(self.token)
         with contained("recording a failed call"):
-            self.record.end_ns = end_ns
-            self.record.error = exc
-            _span.end_error(self.span, exc, end_ns)
-            self.hooks.sink(self.record)
+            self._failed(exc, end_ns)
+
+    def _failed(self, exc: BaseException, end_ns: int) -> None:
+        self.record.end_ns = end_ns
+        self.record.error = exc
+        _span.end_error(self.span, exc, end_ns)
+        self.hooks.sink(self.record)
+
+    # ---- streams --------------------------------------------------------------------------
+    def stream(self, result: Any, is_async: bool) -> Any:
+        """Detach from the caller's context and hand back a proxy that finishes this call."""
+        _span.detach(self.token)
+        with contained("wrapping a stream"):
+            self.record.stream = True
+            self.accumulator = ResponsesAccumulator() if self.op is RESPONSES else ChatAccumulator()
+            hide = _injected_usage_chunk if self.injected else None
+            proxy = AsyncTracedStream if is_async else TracedStream
+            return proxy(result, self, self.accumulator.add, hide)
+        return result
+
+    def first_output(self, when_ns: int) -> None:
+        self.record.ttft_ns = when_ns
+
+    def finish_stream(self, error: BaseException | None, cut_short: bool) -> None:
+        end_ns = time.time_ns()
+        with contained("finishing a stream"):
+            acc = self.accumulator
+            if cut_short:
+                self.record.cut_short = True
+            if error is not None:
+                self.record.response = acc
+                self._failed(error, end_ns)
+            else:
+                final = getattr(acc, "final", None)
+                self._complete(final if final is not None else acc, end_ns)
+
+
+def _injected_usage_chunk(chunk: Any) -> bool:
+    """The usage-only chunk that `include_usage` adds: no choices, usage set."""
+    return not chunk.choices and chunk.usage is not None
+
+
+def _with_usage(args: tuple[Any, ...], kwargs: dict[str, Any], options: Any) -> tuple[Any, ...] | None:
+    """Ask for `include_usage` on a copy of the SDK's options; the caller's dicts stay untouched."""
+    body = options.json_data
+    wanted = body.get("stream_options")
+    if isinstance(wanted, Mapping) and "include_usage" in wanted:
+        return None  # the user decided
+    changed = copy.copy(options)
+    changed.json_data = {**body, "stream_options": {**(wanted or {}), "include_usage": True}}
+    if len(args) > 1:
+        return (args[0], changed, *args[2:])
+    kwargs["options"] = changed
+    return args
 
 
 _raw_types: dict[type, bool] = {}
@@ -137,45 +207,66 @@ def _parsed(result: Any) -> Any:
     return result
 
 
-_url_cache: dict[int, tuple[Any, str, str, str | None]] = {}
+class ClientInfo(NamedTuple):
+    url: Any
+    base_url: str
+    provider: str  # gen_ai.provider.name
+    price_provider: str | None  # genai-prices provider id
+    injects_usage: bool  # host known to accept stream_options.include_usage
 
 
-def _client_url(client: Any) -> tuple[str, str, str | None]:
-    """(base URL, gen_ai provider name, genai-prices provider id), cached per URL object."""
+_url_cache: dict[int, ClientInfo] = {}
+
+
+def _client_info(client: Any) -> ClientInfo:
+    """What we derive from a client's base URL, cached per URL object."""
     url = client.base_url
-    entry = _url_cache.get(id(url))
-    if entry is None or entry[0] is not url:
+    info = _url_cache.get(id(url))
+    if info is None or info.url is not url:
         text = str(url)
-        entry = (url, text, provider_name(text), provider_from_base_url(text))
+        info = ClientInfo(
+            url, text, provider_name(text), provider_from_base_url(text), usage_injectable(text)
+        )
         if len(_url_cache) > 256:
             _url_cache.clear()
-        _url_cache[id(url)] = entry
-    return entry[1], entry[2], entry[3]
+        _url_cache[id(url)] = info
+    return info
 
 
-def _begin(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
-    """Decide whether this request is ours and open its span; None means pass through."""
+def _begin(
+    instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Call | None, tuple[Any, ...], bool]:
+    """Decide whether this request is ours and open its span.
+
+    Returns the call (None: pass through), the positional args to call the SDK with (a copy of
+    the options when we ask for stream usage), and whether the SDK will return a stream.
+    """
     hooks = _hooks
     if hooks is None:
-        return None
+        return None, args, False
     options = args[1] if len(args) > 1 else kwargs.get("options")
     op = OPERATIONS.get(getattr(options, "url", None))  # type: ignore[arg-type]
     if op is None or options.method.lower() != "post":
-        return None
-    if kwargs.get("stream") or (len(args) > 2 and args[2]):
-        return None  # streams are handled by their own path (not yet)
+        return None, args, False
     headers = options.headers
     if isinstance(headers, Mapping) and headers.get(RAW_RESPONSE_HEADER) == "stream":
-        return None  # with_streaming_response: body read later by the user
+        return None, args, False  # with_streaming_response: body read later by the user
     if not isinstance(options.json_data, Mapping) or _span.suppressed():
-        return None
+        return None, args, False
+    stream = bool(kwargs.get("stream") if "stream" in kwargs else (len(args) > 2 and args[2]))
     with contained("starting a call"):
-        return Call(hooks, op, instance, options)
-    return None
+        info = _client_info(instance)
+        call = Call(hooks, op, instance, options, info.base_url, info.provider, info.price_provider)
+        if stream and op is not RESPONSES and info.injects_usage:
+            changed = _with_usage(args, kwargs, options)
+            if changed is not None:
+                args, call.injected = changed, True
+        return call, args, stream
+    return None, args, False
 
 
 def _sync_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    call = _begin(instance, args, kwargs)
+    call, args, stream = _begin(instance, args, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
     try:
@@ -183,13 +274,13 @@ def _sync_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: di
     except BaseException as exc:
         call.fail(exc)
         raise
-    return call.succeed(result)
+    return call.stream(result, False) if stream else call.succeed(result)
 
 
 async def _async_request(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    call = _begin(instance, args, kwargs)
+    call, args, stream = _begin(instance, args, kwargs)
     if call is None:
         return await wrapped(*args, **kwargs)
     try:
@@ -197,7 +288,7 @@ async def _async_request(
     except BaseException as exc:
         call.fail(exc)
         raise
-    return call.succeed(result)
+    return call.stream(result, True) if stream else call.succeed(result)
 
 
 def set_hooks(hooks: Hooks | None) -> None:

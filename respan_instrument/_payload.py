@@ -95,6 +95,8 @@ def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
         value = record.attributes.get(key)
         if value is not None:
             log[key] = value
+    if record.cut_short:
+        log["metadata"] = {**log.get("metadata", {}), "stream_cut_short": "true"}
     if record.cost is not None:
         log["cost"] = record.cost
 
@@ -194,8 +196,6 @@ def _add_content(log: dict[str, Any], record: CallRecord, response: Any) -> None
 
 
 def _choices(record: CallRecord, response: Any) -> list[Any]:
-    if record.stream_state is not None:
-        return list(record.stream_state.choices())
     choices = getattr(response, "choices", None)
     return list(choices) if choices else []
 

@@ -28,7 +28,7 @@ class CallRecord:
         "cost",
         "stream",
         "ttft_ns",
-        "stream_state",
+        "cut_short",
     )
 
     def __init__(
@@ -55,4 +55,4 @@ class CallRecord:
         self.cost: float | None = None
         self.stream = False
         self.ttft_ns: int | None = None
-        self.stream_state: Any = None
+        self.cut_short = False

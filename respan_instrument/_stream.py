@@ -1,0 +1,158 @@
+"""Stream proxies that finish their call exactly once, however the stream ends.
+
+A proxy stands in for the SDK's `Stream` / `AsyncStream` (so `isinstance` holds and every
+attribute is the SDK's own); it feeds each item to a sans-I/O accumulator and ends the call on
+exhaustion, error, `close()`, `with`-exit, a close of the HTTP response itself (the `.stream()`
+helpers close it directly), or garbage collection. The finaliser never touches the SDK's
+connection: it only ends the span and queues the log.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Protocol
+
+import wrapt
+
+
+class Finisher(Protocol):
+    """What a proxy reports to: one call in flight (see _patch.Call)."""
+
+    def first_output(self, when_ns: int) -> None: ...
+
+    def finish_stream(self, error: BaseException | None, cut_short: bool) -> None: ...
+
+
+class _ResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """The HTTP response of a stream; tells us when someone closes it before the end."""
+
+    def __init__(self, response: Any, on_close: Callable[[], None]) -> None:
+        super().__init__(response)
+        self._self_on_close = on_close
+
+    def close(self) -> None:
+        self._self_on_close()
+        self.__wrapped__.close()
+
+    async def aclose(self) -> None:
+        self._self_on_close()
+        await self.__wrapped__.aclose()
+
+
+class _Base(wrapt.ObjectProxy):  # type: ignore[misc]
+    def __init__(
+        self, stream: Any, call: Finisher, add: Callable[[Any], bool], hide: Callable[[Any], bool] | None
+    ) -> None:
+        super().__init__(stream)
+        self._self_call = call
+        self._self_add = add
+        self._self_hide = hide
+        self._self_waiting_first = True
+        self._self_done = False
+        self._self_response: Any = None
+
+    def _self_finish(self, error: BaseException | None, cut_short: bool) -> None:
+        if self._self_done:
+            return
+        self._self_done = True
+        self._self_call.finish_stream(error, cut_short)
+
+    def _self_cut(self) -> None:
+        self._self_finish(None, True)
+
+    def _self_take(self, item: Any) -> bool:
+        """Feed one item; False when the item is ours to hide (the injected usage chunk)."""
+        if self._self_add(item) and self._self_waiting_first:
+            self._self_waiting_first = False
+            self._self_call.first_output(time.time_ns())
+        hide = self._self_hide
+        return hide is None or not hide(item)
+
+    @property
+    def response(self) -> Any:
+        proxy = self._self_response
+        if proxy is None:
+            proxy = self._self_response = _ResponseProxy(self.__wrapped__.response, self._self_cut)
+        return proxy
+
+    def __del__(self) -> None:
+        # dropped unfinished: log what was received; never do I/O on the SDK's connection here
+        if not self._self_done:
+            try:
+                self._self_finish(None, True)
+            except Exception:  # noqa: S110 - a finaliser must not raise
+                pass
+
+
+class TracedStream(_Base):
+    """Proxy for `openai.Stream`."""
+
+    def __iter__(self) -> TracedStream:
+        return self
+
+    def __next__(self) -> Any:
+        while True:
+            try:
+                item = self.__wrapped__.__next__()
+            except StopIteration:
+                self._self_finish(None, False)
+                raise
+            except Exception as exc:
+                self._self_finish(exc, False)
+                raise
+            except BaseException:  # KeyboardInterrupt and the like: the user stopped reading
+                self._self_cut()
+                raise
+            if self._self_take(item):
+                return item
+
+    def __enter__(self) -> TracedStream:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        self._self_cut()
+        return self.__wrapped__.__exit__(*exc_info)
+
+    def close(self) -> None:
+        self._self_cut()
+        self.__wrapped__.close()
+
+
+class AsyncTracedStream(_Base):
+    """Proxy for `openai.AsyncStream`."""
+
+    def __aiter__(self) -> AsyncTracedStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        while True:
+            try:
+                item = await self.__wrapped__.__anext__()
+            except StopAsyncIteration:
+                self._self_finish(None, False)
+                raise
+            except Exception as exc:
+                self._self_finish(exc, False)
+                raise
+            except BaseException:  # cancellation: the caller stopped reading
+                self._self_cut()
+                raise
+            if self._self_take(item):
+                return item
+
+    async def __aenter__(self) -> AsyncTracedStream:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        self._self_cut()
+        return await self.__wrapped__.__aexit__(*exc_info)
+
+    async def close(self) -> None:
+        self._self_cut()
+        await self.__wrapped__.close()
+
+    async def aclose(self) -> None:
+        self._self_cut()
+        await self.__wrapped__.close()

@@ -1,0 +1,200 @@
+"""Streams: one log per stream however it ends, with ttft and usage, invisible to the user."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from typing import Any
+
+import httpx
+import pytest
+
+import respan_instrument
+from conftest import OPENAI_KEY, delivered
+
+MSG = [{"role": "user", "content": "one two three four five six"}]
+
+
+class Forward(httpx.BaseTransport):
+    """Lets a client believe it talks to api.openai.com while the stub answers."""
+
+    def __init__(self, target: str) -> None:
+        self._target = httpx.URL(target)
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(scheme="http", host=self._target.host, port=self._target.port)
+        return self._inner.handle_request(request)
+
+
+@pytest.fixture()
+def openai_host_client(stub) -> Any:
+    import openai
+
+    c = openai.OpenAI(
+        api_key=OPENAI_KEY, base_url="https://api.openai.com/v1", max_retries=0,
+        http_client=httpx.Client(transport=Forward(stub.url)),
+    )
+    yield c
+    c.close()
+
+
+def text_of(chunks: list[Any]) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def dumps(chunks: list[Any]) -> list[Any]:
+    return [c.model_dump(exclude={"id", "created"}) for c in chunks]
+
+
+def test_full_iteration(instrumented, client) -> None:
+    import openai
+
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True)
+    assert isinstance(stream, openai.Stream)
+    chunks = list(stream)
+    (log,) = delivered(instrumented)
+    assert log["stream"] is True and log["status"] == "success"
+    assert log["completion_message"] == {"role": "assistant", "content": text_of(chunks)}
+    assert 0 < log["ttft"] <= log["generation_time"]
+    assert "metadata" not in log
+    assert "prompt_tokens" not in log  # 127.0.0.1 is not a host we ask for usage on
+
+
+def test_usage_injected_and_hidden(instrumented, openai_host_client, stub) -> None:
+    user_options = {"include_obfuscation": False}
+    chunks = list(openai_host_client.chat.completions.create(
+        model="gpt-4o-mini", messages=MSG, stream=True, stream_options=user_options))
+    assert user_options == {"include_obfuscation": False}  # never mutate the caller's dict
+    assert stub.requests[-1].body["stream_options"]["include_usage"] is True
+    assert all(c.choices for c in chunks), "the usage-only chunk must stay hidden"
+    (log,) = delivered(instrumented)
+    assert log["prompt_tokens"] > 0 and log["completion_tokens"] > 0 and log["cost"] > 0
+    # the same call uninstrumented sees exactly the same chunks
+    respan_instrument.uninstrument()
+    bare = list(openai_host_client.chat.completions.create(
+        model="gpt-4o-mini", messages=MSG, stream=True, stream_options=user_options))
+    assert dumps(bare) == dumps(chunks)
+
+
+def test_user_asked_for_usage_sees_it(instrumented, openai_host_client) -> None:
+    chunks = list(openai_host_client.chat.completions.create(
+        model="gpt-4o-mini", messages=MSG, stream=True, stream_options={"include_usage": True}))
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    (log,) = delivered(instrumented)
+    assert log["prompt_tokens"] == chunks[-1].usage.prompt_tokens
+
+
+def test_tool_call_deltas_and_n(instrumented, client) -> None:
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=MSG, tools=tools, stream=True))
+    list(client.chat.completions.create(model="gpt-4o-mini", messages=MSG, n=2, stream=True))
+    first, second = delivered(instrumented, 2)
+    args = "".join(
+        tc.function.arguments or "" for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or ())
+    )
+    (call,) = first["tool_calls"]
+    assert call["function"] == {"name": "lookup", "arguments": args}
+    assert call["id"]
+    assert len(second["completion_messages"]) == 2
+
+
+@pytest.mark.parametrize("how", ["break", "close", "with", "raise", "gc"])
+def test_early_exits_log_once_as_cut_short(instrumented, client, how) -> None:
+    def run() -> None:
+        stream = client.chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True)
+        if how == "with":
+            with stream as s:
+                for _ in s:
+                    break
+        elif how == "raise":
+            with pytest.raises(KeyError):
+                for _ in stream:
+                    raise KeyError("user bug")
+        else:
+            for _ in stream:
+                break
+            if how == "close":
+                stream.close()
+                stream.close()
+            if how == "break":
+                stream.close()
+
+    run()
+    gc.collect()
+    (log,) = delivered(instrumented)
+    assert log["status"] == "success"
+    assert log["metadata"] == {"stream_cut_short": "true"}
+
+
+def test_mid_stream_failure_is_an_error(instrumented, client) -> None:
+    received = []
+    with pytest.raises(Exception) as info:
+        for chunk in client.chat.completions.create(model="stream-fail", messages=MSG, stream=True):
+            received.append(chunk)
+    (log,) = delivered(instrumented)
+    assert log["status"] == "error"
+    assert type(info.value).__name__ in log["error_message"]
+    assert log["completion_message"]["content"] == text_of(received)
+
+
+def test_chat_stream_helper(instrumented, client) -> None:
+    with client.chat.completions.stream(model="gpt-4o-mini", messages=MSG) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_completion()
+    with client.chat.completions.stream(model="gpt-4o-mini", messages=MSG) as stream:
+        for event in stream:
+            if event.type == "content.delta":
+                break
+    first, second = delivered(instrumented, 2)
+    assert first["completion_message"]["content"] == final.choices[0].message.content
+    assert "metadata" not in first
+    assert second["metadata"] == {"stream_cut_short": "true"}
+
+
+def test_responses_stream_and_helper(instrumented, client) -> None:
+    events = list(client.responses.create(model="gpt-4o-mini", input="hello there", stream=True))
+    with client.responses.stream(model="gpt-4o-mini", input="hi") as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_response()
+    first, second = delivered(instrumented, 2)
+    completed = events[-1].response
+    assert first["log_type"] == "response" and first["stream"] is True
+    assert first["prompt_tokens"] == completed.usage.input_tokens
+    assert first["output"][0]["content"][0]["text"] == completed.output_text
+    assert first["ttft"] > 0 and first["cost"] > 0
+    assert second["output"][0]["content"][0]["text"] == final.output_text
+
+
+def test_legacy_completion_stream(instrumented, client) -> None:
+    chunks = list(client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Once", stream=True))
+    (log,) = delivered(instrumented)
+    assert log["output"] == "".join(c.choices[0].text for c in chunks if c.choices)
+
+
+def test_async_streams(instrumented, aclient) -> None:
+    import openai
+
+    async def main() -> str:
+        async with aclient() as c:
+            stream = await c.chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True)
+            assert isinstance(stream, openai.AsyncStream)
+            text = ""
+            async for chunk in stream:
+                text += chunk.choices[0].delta.content or "" if chunk.choices else ""
+            stream2 = await c.chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True)
+            async with stream2 as s:
+                async for _ in s:
+                    break
+            async with c.chat.completions.stream(model="gpt-4o-mini", messages=MSG) as s3:
+                async for _ in s3:
+                    pass
+            return text
+
+    text = asyncio.run(main())
+    first, second, third = delivered(instrumented, 3)
+    assert first["completion_message"]["content"] == text and "metadata" not in first
+    assert second["metadata"] == {"stream_cut_short": "true"}
+    assert third["status"] == "success"
