@@ -8,6 +8,7 @@ before `instrument()`), `parse()` helper and Azure client goes through it exactl
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import sys
 import time
@@ -29,7 +30,7 @@ from ._operations import (
     usage_injectable,
 )
 from ._record import CallRecord
-from ._semconv import COST, RESPONSE_TIME_TO_FIRST_CHUNK
+from ._semconv import ATTRIBUTE_PREFIX, COST, GATEWAY_LOG_ID, RESPONSE_TIME_TO_FIRST_CHUNK
 from ._stream import AsyncTracedStream, TracedStream
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
@@ -38,19 +39,32 @@ RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 class Target(NamedTuple):
     module: str
     name: str
-    is_async: bool
+    wrapper: Callable[..., Any]
 
 
-TARGETS = (
-    Target("openai._base_client", "SyncAPIClient.request", False),
-    Target("openai._base_client", "AsyncAPIClient.request", True),
+GATEWAY_LOG_ID_HEADER = "x-respan-log-id"
+# Respan fields the gateway reads from the request body (attributes() values)
+GATEWAY_FIELDS = (
+    "customer_identifier",
+    "customer_params",
+    "thread_identifier",
+    "custom_identifier",
+    "group_identifier",
+    "metadata",
+    "properties",
+    "prompt_id",
+    "prompt_name",
+    "span_workflow_name",
+    "customer_credentials",
 )
+# the gateway call whose HTTP response is being processed in this context, if any
+_gateway_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar("respan_gateway_call", default=None)
 
 
 class Hooks:
     """What the shells need at call time; replaced as a whole by `instrument()`."""
 
-    __slots__ = ("tracing", "prices", "sink", "defaults")
+    __slots__ = ("tracing", "prices", "sink", "defaults", "gateway_urls")
 
     def __init__(
         self,
@@ -58,11 +72,13 @@ class Hooks:
         prices: PriceBook,
         sink: Callable[[CallRecord], None],
         defaults: Mapping[str, Any],
+        gateway_urls: frozenset[str] = frozenset(),
     ) -> None:
         self.tracing = tracing
         self.prices = prices
         self.sink = sink
         self.defaults = defaults
+        self.gateway_urls = gateway_urls  # base URLs (no trailing slash) that are Respan's gateway
 
 
 _hooks: Hooks | None = None
@@ -72,7 +88,10 @@ _handles: list[tuple[Target, Any]] = []
 class Call:
     """One instrumented call in flight: its span, context token and record."""
 
-    __slots__ = ("hooks", "op", "span", "token", "record", "price_provider", "accumulator", "injected")
+    __slots__ = (
+        "hooks", "op", "span", "token", "record", "price_provider", "accumulator", "injected",
+        "gateway", "log_id",
+    )
 
     def __init__(
         self, hooks: Hooks, op: Operation, client: Any, options: Any, base_url: str, provider: str,
@@ -91,6 +110,10 @@ class Call:
         self.price_provider = price_provider
         self.accumulator: Any = None
         self.injected = False
+        self.gateway = False
+        self.log_id: str | None = None
+        if scope:
+            attrs.update(scope_attributes(scope))
         self.record = CallRecord(op.log_type, body, base_url, start_ns, name, scope)
         self.span, self.token, self.record.parent_id = hooks.tracing.start(name, attrs, start_ns)
         ctx = self.span.get_span_context()
@@ -119,6 +142,11 @@ class Call:
                 attrs[COST] = record.cost
         if record.ttft_ns is not None:
             attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = (record.ttft_ns - record.start_ns) / 1e9
+        if self.gateway:
+            if self.log_id:
+                attrs[GATEWAY_LOG_ID] = self.log_id
+            _span.end_ok(self.span, attrs, end_ns)
+            return  # the gateway writes the request log itself
         _span.end_ok(self.span, attrs, end_ns)
         self.hooks.sink(record)
 
@@ -131,6 +159,13 @@ class Call:
     def _failed(self, exc: BaseException, end_ns: int) -> None:
         self.record.end_ns = end_ns
         self.record.error = exc
+        if self.gateway:
+            response = getattr(exc, "response", None)
+            log_id = self.log_id or (response.headers.get(GATEWAY_LOG_ID_HEADER) if response is not None else None)
+            if log_id:
+                self.span.set_attribute(GATEWAY_LOG_ID, log_id)
+            _span.end_error(self.span, exc, end_ns)
+            return
         _span.end_error(self.span, exc, end_ns)
         self.hooks.sink(self.record)
 
@@ -161,6 +196,34 @@ class Call:
             else:
                 final = getattr(acc, "final", None)
                 self._complete(final if final is not None else acc, end_ns)
+
+
+def scope_attributes(scope: Mapping[str, Any]) -> dict[str, Any]:
+    """attributes() values as span attributes (never the credentials)."""
+    out: dict[str, Any] = {}
+    for key, value in scope.items():
+        if key == "customer_credentials":
+            continue
+        if isinstance(value, Mapping):
+            for sub, item in value.items():
+                out[f"{ATTRIBUTE_PREFIX}{key}.{sub}"] = item if isinstance(item, (str, int, float, bool)) else str(item)
+        else:
+            out[ATTRIBUTE_PREFIX + key] = value
+    return out
+
+
+def _gateway_fields(args: tuple[Any, ...], kwargs: dict[str, Any], options: Any,
+                    scope: Mapping[str, Any]) -> tuple[Any, ...]:
+    """attributes() values as top-level body fields on a copy of the SDK's options."""
+    fields = {key: scope[key] for key in GATEWAY_FIELDS if key in scope}
+    if not fields:
+        return args
+    changed = copy.copy(options)
+    changed.json_data = {**fields, **options.json_data}
+    if len(args) > 1:
+        return (args[0], changed, *args[2:])
+    kwargs["options"] = changed
+    return args
 
 
 def _injected_usage_chunk(chunk: Any) -> bool:
@@ -210,6 +273,7 @@ def _parsed(result: Any) -> Any:
 class ClientInfo(NamedTuple):
     url: Any
     base_url: str
+    gateway: bool  # Respan's gateway: it logs the call itself
     provider: str  # gen_ai.provider.name
     price_provider: str | None  # genai-prices provider id
     injects_usage: bool  # host known to accept stream_options.include_usage
@@ -218,14 +282,20 @@ class ClientInfo(NamedTuple):
 _url_cache: dict[int, ClientInfo] = {}
 
 
-def _client_info(client: Any) -> ClientInfo:
+def _client_info(client: Any, hooks: Hooks) -> ClientInfo:
     """What we derive from a client's base URL, cached per URL object."""
     url = client.base_url
     info = _url_cache.get(id(url))
     if info is None or info.url is not url:
         text = str(url)
+        gateway = text.rstrip("/") in hooks.gateway_urls
         info = ClientInfo(
-            url, text, provider_name(text), provider_from_base_url(text), usage_injectable(text)
+            url,
+            text,
+            gateway,
+            "respan" if gateway else provider_name(text),
+            provider_from_base_url(text),
+            gateway or usage_injectable(text),
         )
         if len(_url_cache) > 256:
             _url_cache.clear()
@@ -255,8 +325,12 @@ def _begin(
         return None, args, False
     stream = bool(kwargs.get("stream") if "stream" in kwargs else (len(args) > 2 and args[2]))
     with contained("starting a call"):
-        info = _client_info(instance)
+        info = _client_info(instance, hooks)
         call = Call(hooks, op, instance, options, info.base_url, info.provider, info.price_provider)
+        if info.gateway:
+            call.gateway = True
+            args = _gateway_fields(args, kwargs, options, call.record.attributes)
+            options = args[1] if len(args) > 1 else kwargs["options"]
         if stream and op is not RESPONSES and info.injects_usage:
             changed = _with_usage(args, kwargs, options)
             if changed is not None:
@@ -269,11 +343,15 @@ def _sync_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: di
     call, args, stream = _begin(instance, args, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
+    token = _gateway_call.set(call) if call.gateway else None
     try:
         result = wrapped(*args, **kwargs)
     except BaseException as exc:
         call.fail(exc)
         raise
+    finally:
+        if token is not None:
+            _gateway_call.reset(token)
     return call.stream(result, False) if stream else call.succeed(result)
 
 
@@ -283,12 +361,45 @@ async def _async_request(
     call, args, stream = _begin(instance, args, kwargs)
     if call is None:
         return await wrapped(*args, **kwargs)
+    token = _gateway_call.set(call) if call.gateway else None
     try:
         result = await wrapped(*args, **kwargs)
     except BaseException as exc:
         call.fail(exc)
         raise
+    finally:
+        if token is not None:
+            _gateway_call.reset(token)
     return call.stream(result, True) if stream else call.succeed(result)
+
+
+def _note_log_id(kwargs: dict[str, Any]) -> None:
+    call = _gateway_call.get()
+    if call is not None:
+        with contained("reading the gateway log id"):
+            response = kwargs.get("response")
+            if response is not None:
+                call.log_id = response.headers.get(GATEWAY_LOG_ID_HEADER)
+
+
+def _sync_process_response(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    _note_log_id(kwargs)
+    return wrapped(*args, **kwargs)
+
+
+async def _async_process_response(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    _note_log_id(kwargs)
+    return await wrapped(*args, **kwargs)
+
+
+TARGETS = (
+    Target("openai._base_client", "SyncAPIClient.request", _sync_request),
+    Target("openai._base_client", "AsyncAPIClient.request", _async_request),
+    Target("openai._base_client", "SyncAPIClient._process_response", _sync_process_response),
+    Target("openai._base_client", "AsyncAPIClient._process_response", _async_process_response),
+)
 
 
 def set_hooks(hooks: Hooks | None) -> None:
@@ -301,9 +412,8 @@ def apply() -> None:
     if _handles:
         return
     for target in TARGETS:
-        wrapper = _async_request if target.is_async else _sync_request
         try:
-            handle = wrapt.wrap_function_wrapper(target.module, target.name, wrapper)
+            handle = wrapt.wrap_function_wrapper(target.module, target.name, target.wrapper)
         except (ImportError, AttributeError) as exc:
             log_once(
                 f"patch:{target.name}",

@@ -66,7 +66,7 @@ def _route(path: str) -> tuple[str | None, str | None]:
     """Map ``/v1/<endpoint>`` and Azure ``/openai/[deployments/<d>/|v1/]<endpoint>`` to (endpoint, deployment)."""
     parts = [p for p in path.split("/") if p]
     deployment: str | None = None
-    if parts[:1] == ["v1"]:
+    if parts[:1] in (["v1"], ["gateway"]):  # /gateway/... plays Respan's gateway
         rest = parts[1:]
     elif parts[:1] == ["openai"]:
         rest = parts[1:]
@@ -91,7 +91,10 @@ class _StubHandler(JSONHandler):
     stub: OpenAIStub
 
     def _headers_out(self) -> dict[str, str]:
-        return {"x-request-id": new_id("req_"), "openai-processing-ms": "1"}
+        headers = {"x-request-id": new_id("req_"), "openai-processing-ms": "1"}
+        if self.path.startswith("/gateway/"):
+            headers["x-respan-log-id"] = new_id("log_")
+        return headers
 
     def _error(self, status: int, model: str = "", message: str | None = None) -> None:
         kind, code, default = _ERRORS.get(status, ("api_error", None, f"Injected HTTP {status} error."))

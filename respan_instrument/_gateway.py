@@ -1,0 +1,163 @@
+"""Clients for Respan's OpenAI-compatible gateway, with per-request provider credentials."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from ._config import DEFAULT_BASE_URL, check_url
+from ._context import _check_credentials
+
+# Respan parameters the gateway reads from the top level of the request body
+GATEWAY_PARAMETERS = frozenset(
+    {"fallback_models", "load_balance_group", "disable_log", "prompt", "cache_enabled", "customer_credentials"}
+)
+
+
+def gateway_body(
+    credentials: Mapping[str, Any] | None = None, **parameters: Any
+) -> dict[str, Any]:
+    """Validated top-level body fields for gateway requests."""
+    body: dict[str, Any] = {}
+    if credentials is not None:
+        body["customer_credentials"] = _normalise_credentials(credentials)
+    for key, value in parameters.items():
+        if key not in GATEWAY_PARAMETERS:
+            raise TypeError(f"unknown gateway parameter {key!r}; allowed: {sorted(GATEWAY_PARAMETERS)}")
+        if value is None:
+            continue
+        if key == "fallback_models" and not (
+            isinstance(value, (list, tuple)) and all(isinstance(m, str) and m for m in value)
+        ):
+            raise TypeError("fallback_models must be a list of model names")
+        if key in ("disable_log", "cache_enabled") and not isinstance(value, bool):
+            raise TypeError(f"{key} must be True or False")
+        if key == "load_balance_group" and not isinstance(value, (str, Mapping)):
+            raise TypeError("load_balance_group must be a group id or a dict")
+        if key == "prompt" and not isinstance(value, Mapping):
+            raise TypeError("prompt must be a dict like {'prompt_id': ..., 'variables': {...}}")
+        body[key] = list(value) if key == "fallback_models" else value
+    return body
+
+
+def _normalise_credentials(credentials: Mapping[str, Any]) -> dict[str, Any]:
+    """Accept `{"openai": {"api_key": k}}` or `{"openai": [{"weight": w, "credentials": {...}}]}`,
+    or the shorthand `{"openai": "sk-..."}`."""
+    out: dict[str, Any] = {}
+    for provider, value in dict(credentials).items():
+        out[provider] = {"api_key": value} if isinstance(value, str) else value
+    _check_credentials(out, "credentials")
+    return out
+
+
+def _settings(api_key: str | None, base_url: str | None) -> tuple[str, str]:
+    key = api_key or os.environ.get("RESPAN_API_KEY")
+    if not key:
+        raise ValueError("gateway_client() needs api_key= or RESPAN_API_KEY")
+    url = check_url(base_url or os.environ.get("RESPAN_BASE_URL") or DEFAULT_BASE_URL, "base_url")
+    return key, url
+
+
+_classes: dict[bool, type] = {}
+
+
+def _client_class(is_async: bool) -> type:
+    """Subclasses of openai.OpenAI / AsyncOpenAI that add the gateway fields to every request body.
+
+    Built on first use so that `import respan_instrument` never imports openai.
+    """
+    cls = _classes.get(is_async)
+    if cls is not None:
+        return cls
+    import openai
+
+    def merge(client: Any, options: Any) -> Any:
+        extra = client._respan_body
+        if extra and isinstance(options.json_data, Mapping) and options.method.lower() == "post":
+            # the SDK's own copy of the options; the caller's dicts stay untouched
+            options.json_data = {**extra, **options.json_data}
+        return options
+
+    def copy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        new = base.copy(self, *args, **kwargs)
+        new._respan_body = self._respan_body
+        return new
+
+    if is_async:
+        base: Any = openai.AsyncOpenAI
+
+        async def prepare(self: Any, options: Any) -> Any:
+            return merge(self, await base._prepare_options(self, options))
+    else:
+        base = openai.OpenAI
+
+        def prepare(self: Any, options: Any) -> Any:  # type: ignore[misc]
+            return merge(self, base._prepare_options(self, options))
+
+    cls = type(
+        "RespanGatewayAsyncOpenAI" if is_async else "RespanGatewayOpenAI",
+        (base,),
+        {"_respan_body": None, "_prepare_options": prepare, "copy": copy, "with_options": copy,
+         "__module__": __name__},
+    )
+    _classes[is_async] = cls
+    return cls
+
+
+def _make(is_async: bool, api_key: str | None, base_url: str | None, credentials: Any,
+          parameters: dict[str, Any], openai_kwargs: dict[str, Any]) -> Any:
+    key, url = _settings(api_key, base_url)
+    body = gateway_body(credentials, **parameters)
+    client = _client_class(is_async)(api_key=key, base_url=url, **openai_kwargs)
+    client._respan_body = body or None
+    return client
+
+
+def gateway_client(
+    api_key: str | None = None,
+    base_url: str | None = None,
+    credentials: Mapping[str, Any] | None = None,
+    *,
+    fallback_models: list[str] | None = None,
+    load_balance_group: Any = None,
+    disable_log: bool | None = None,
+    cache_enabled: bool | None = None,
+    prompt: Mapping[str, Any] | None = None,
+    **openai_kwargs: Any,
+) -> Any:
+    """An `openai.OpenAI` client pointed at Respan's gateway.
+
+    Args:
+        api_key: Respan API key (default `RESPAN_API_KEY`).
+        base_url: gateway root (default `RESPAN_BASE_URL`, else https://api.respan.ai/api).
+        credentials: provider keys for every request, `{"openai": {"api_key": "sk-..."}}` or a
+            weighted list `{"openai": [{"weight": 1, "credentials": {"api_key": "k1"}}, ...]}`.
+            They are sent to the gateway only, never recorded.
+        fallback_models, load_balance_group, disable_log, cache_enabled, prompt: gateway
+            parameters sent with every request.
+        **openai_kwargs: passed to `openai.OpenAI` (timeout, max_retries, http_client, ...).
+
+    Raises:
+        ValueError: no Respan key, or a bad base URL. TypeError/ValueError: bad credentials.
+    """
+    parameters = dict(fallback_models=fallback_models, load_balance_group=load_balance_group,
+                      disable_log=disable_log, cache_enabled=cache_enabled, prompt=prompt)
+    return _make(False, api_key, base_url, credentials, parameters, openai_kwargs)
+
+
+def async_gateway_client(
+    api_key: str | None = None,
+    base_url: str | None = None,
+    credentials: Mapping[str, Any] | None = None,
+    *,
+    fallback_models: list[str] | None = None,
+    load_balance_group: Any = None,
+    disable_log: bool | None = None,
+    cache_enabled: bool | None = None,
+    prompt: Mapping[str, Any] | None = None,
+    **openai_kwargs: Any,
+) -> Any:
+    """The `openai.AsyncOpenAI` twin of `gateway_client()` (same arguments)."""
+    parameters = dict(fallback_models=fallback_models, load_balance_group=load_balance_group,
+                      disable_log=disable_log, cache_enabled=cache_enabled, prompt=prompt)
+    return _make(True, api_key, base_url, credentials, parameters, openai_kwargs)
