@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from opentelemetry.trace import TracerProvider
 
 from . import _patch, _payload
-from ._config import Settings, load_settings, sdk_disabled
+from ._config import PUBLIC_GATEWAY_URL, Settings, load_settings, sdk_disabled
 from ._context import validate
 from ._cost import PriceBook
 from ._errors import log_once, logger
@@ -99,6 +99,7 @@ def instrument(
                 prices=prices,
                 sink=exporter.submit if exporter is not None else _discard,
                 defaults=settings.defaults,
+                gateway_urls=frozenset({settings.base_url, PUBLIC_GATEWAY_URL}),
             )
         )
         _patch.when_openai_imported(_on_openai)
