@@ -31,7 +31,7 @@ from ._operations import (
 )
 from ._record import CallRecord
 from ._semconv import ATTRIBUTE_PREFIX, COST, GATEWAY_LOG_ID, RESPONSE_TIME_TO_FIRST_CHUNK
-from ._stream import AsyncTracedStream, TracedStream
+from ._stream import AsyncTracedStream, ResponseProxy, TracedStream
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 
@@ -90,7 +90,7 @@ class Call:
 
     __slots__ = (
         "hooks", "op", "span", "token", "record", "price_provider", "accumulator", "injected",
-        "gateway", "log_id",
+        "gateway", "log_id", "finished", "parsed", "is_stream", "deferred",
     )
 
     def __init__(
@@ -112,12 +112,24 @@ class Call:
         self.injected = False
         self.gateway = False
         self.log_id: str | None = None
+        self.finished = False
+        self.parsed: Any = None
+        self.is_stream = False
+        self.deferred = False  # with_streaming_response: the body is read after request() returns
         if scope:
             attrs.update(scope_attributes(scope))
         self.record = CallRecord(op.log_type, body, base_url, start_ns, name, scope)
         self.span, self.token, self.record.parent_id = hooks.tracing.start(name, attrs, start_ns)
         ctx = self.span.get_span_context()
         self.record.trace_id, self.record.span_id = ctx.trace_id, ctx.span_id
+
+    def returned(self, result: Any, is_async: bool) -> Any:
+        """The SDK's request() returned: finish now, or hand back what finishes later."""
+        if self.deferred:
+            return self.streaming_response(result, self.is_stream, is_async)
+        if self.is_stream:
+            return self.stream(result, is_async)
+        return self.succeed(result)
 
     def succeed(self, result: Any) -> Any:
         end_ns = time.time_ns()
@@ -127,6 +139,9 @@ class Call:
         return result
 
     def _complete(self, response: Any, end_ns: int) -> None:
+        if self.finished:
+            return
+        self.finished = True
         record = self.record
         record.end_ns = end_ns
         record.response = response
@@ -157,6 +172,9 @@ class Call:
             self._failed(exc, end_ns)
 
     def _failed(self, exc: BaseException, end_ns: int) -> None:
+        if self.finished:
+            return
+        self.finished = True
         self.record.end_ns = end_ns
         self.record.error = exc
         if self.gateway:
@@ -170,9 +188,10 @@ class Call:
         self.hooks.sink(self.record)
 
     # ---- streams --------------------------------------------------------------------------
-    def stream(self, result: Any, is_async: bool) -> Any:
+    def stream(self, result: Any, is_async: bool, detach: bool = True) -> Any:
         """Detach from the caller's context and hand back a proxy that finishes this call."""
-        _span.detach(self.token)
+        if detach:
+            _span.detach(self.token)
         with contained("wrapping a stream"):
             self.record.stream = True
             self.accumulator = ResponsesAccumulator() if self.op is RESPONSES else ChatAccumulator()
@@ -180,6 +199,37 @@ class Call:
             proxy = AsyncTracedStream if is_async else TracedStream
             return proxy(result, self, self.accumulator.add, hide)
         return result
+
+    def streaming_response(self, result: Any, stream: bool, is_async: bool) -> Any:
+        """`with_streaming_response`: the body is read later, through the object we return.
+
+        The call ends when its HTTP response is closed (the context manager always closes it),
+        with the model the user parsed; a streamed body is traced by wrapping what parse() returns.
+        """
+        _span.detach(self.token)
+        with contained("wrapping a streaming response"):
+            result.http_response = ResponseProxy(result.http_response, self._body_closed)
+            parse = result.parse
+            if is_async:
+
+                async def aparse(*args: Any, **kwargs: Any) -> Any:
+                    return self._parsed_by_user(await parse(*args, **kwargs), stream, True)
+
+                result.parse = aparse
+            else:
+                result.parse = lambda *a, **k: self._parsed_by_user(parse(*a, **k), stream, False)
+        return result
+
+    def _parsed_by_user(self, parsed: Any, stream: bool, is_async: bool) -> Any:
+        if stream:
+            return self.stream(parsed, is_async, detach=False)
+        self.parsed = parsed
+        return parsed
+
+    def _body_closed(self) -> None:
+        if self.accumulator is None:  # a parsed stream finishes through its own proxy
+            with contained("finishing a streaming response"):
+                self._complete(self.parsed, time.time_ns())
 
     def first_output(self, when_ns: int) -> None:
         self.record.ttft_ns = when_ns
@@ -305,28 +355,28 @@ def _client_info(client: Any, hooks: Hooks) -> ClientInfo:
 
 def _begin(
     instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Call | None, tuple[Any, ...], bool]:
+) -> tuple[Call | None, tuple[Any, ...]]:
     """Decide whether this request is ours and open its span.
 
-    Returns the call (None: pass through), the positional args to call the SDK with (a copy of
-    the options when we ask for stream usage), and whether the SDK will return a stream.
+    Returns the call (None: pass through) and the positional args to call the SDK with (a copy
+    of the options when we add stream usage or gateway fields).
     """
     hooks = _hooks
     if hooks is None:
-        return None, args, False
+        return None, args
     options = args[1] if len(args) > 1 else kwargs.get("options")
     op = OPERATIONS.get(getattr(options, "url", None))  # type: ignore[arg-type]
     if op is None or options.method.lower() != "post":
-        return None, args, False
-    headers = options.headers
-    if isinstance(headers, Mapping) and headers.get(RAW_RESPONSE_HEADER) == "stream":
-        return None, args, False  # with_streaming_response: body read later by the user
+        return None, args
     if not isinstance(options.json_data, Mapping) or _span.suppressed():
-        return None, args, False
+        return None, args
     stream = bool(kwargs.get("stream") if "stream" in kwargs else (len(args) > 2 and args[2]))
+    headers = options.headers
+    deferred = isinstance(headers, Mapping) and headers.get(RAW_RESPONSE_HEADER) == "stream"
     with contained("starting a call"):
         info = _client_info(instance, hooks)
         call = Call(hooks, op, instance, options, info.base_url, info.provider, info.price_provider)
+        call.is_stream, call.deferred = stream, deferred
         if info.gateway:
             call.gateway = True
             args = _gateway_fields(args, kwargs, options, call.record.attributes)
@@ -335,12 +385,12 @@ def _begin(
             changed = _with_usage(args, kwargs, options)
             if changed is not None:
                 args, call.injected = changed, True
-        return call, args, stream
-    return None, args, False
+        return call, args
+    return None, args
 
 
 def _sync_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    call, args, stream = _begin(instance, args, kwargs)
+    call, args = _begin(instance, args, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
     token = _gateway_call.set(call) if call.gateway else None
@@ -352,13 +402,13 @@ def _sync_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: di
     finally:
         if token is not None:
             _gateway_call.reset(token)
-    return call.stream(result, False) if stream else call.succeed(result)
+    return call.returned(result, False)
 
 
 async def _async_request(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    call, args, stream = _begin(instance, args, kwargs)
+    call, args = _begin(instance, args, kwargs)
     if call is None:
         return await wrapped(*args, **kwargs)
     token = _gateway_call.set(call) if call.gateway else None
@@ -370,7 +420,7 @@ async def _async_request(
     finally:
         if token is not None:
             _gateway_call.reset(token)
-    return call.stream(result, True) if stream else call.succeed(result)
+    return call.returned(result, True)
 
 
 def _note_log_id(kwargs: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ class Finisher(Protocol):
     def finish_stream(self, error: BaseException | None, cut_short: bool) -> None: ...
 
 
-class _ResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class ResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc]
     """The HTTP response of a stream; tells us when someone closes it before the end."""
 
     def __init__(self, response: Any, on_close: Callable[[], None]) -> None:
@@ -72,7 +72,7 @@ class _Base(wrapt.ObjectProxy):  # type: ignore[misc]
     def response(self) -> Any:
         proxy = self._self_response
         if proxy is None:
-            proxy = self._self_response = _ResponseProxy(self.__wrapped__.response, self._self_cut)
+            proxy = self._self_response = ResponseProxy(self.__wrapped__.response, self._self_cut)
         return proxy
 
     def __del__(self) -> None:

@@ -198,3 +198,39 @@ def test_async_streams(instrumented, aclient) -> None:
     assert first["completion_message"]["content"] == text and "metadata" not in first
     assert second["metadata"] == {"stream_cut_short": "true"}
     assert third["status"] == "success"
+
+
+def test_with_streaming_response(instrumented, client) -> None:
+    with client.chat.completions.with_streaming_response.create(model="gpt-4o-mini", messages=MSG) as response:
+        assert response.headers.get("x-request-id")
+        completion = response.parse()
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=MSG, stream=True
+    ) as response:
+        chunks = list(response.parse())
+    first, second = delivered(instrumented, 2)
+    assert first["stream"] is False
+    assert first["completion_message"]["content"] == completion.choices[0].message.content
+    assert first["prompt_tokens"] == completion.usage.prompt_tokens
+    assert second["stream"] is True
+    assert second["completion_message"]["content"] == text_of(chunks)
+
+
+def test_async_with_streaming_response(instrumented, aclient) -> None:
+    async def main() -> Any:
+        async with aclient() as c:
+            async with c.chat.completions.with_streaming_response.create(
+                model="gpt-4o-mini", messages=MSG
+            ) as response:
+                return await response.parse()
+
+    completion = asyncio.run(main())
+    (log,) = delivered(instrumented)
+    assert log["completion_message"]["content"] == completion.choices[0].message.content
+
+
+def test_streaming_response_read_raw_still_logged(instrumented, client) -> None:
+    with client.embeddings.with_streaming_response.create(model="text-embedding-3-small", input="x") as response:
+        response.read()
+    (log,) = delivered(instrumented)
+    assert log["log_type"] == "embedding" and log["status"] == "success"
