@@ -130,10 +130,15 @@ class Outcome(NamedTuple):
     service_tier: str | None
 
 
-def outcome(op: Operation, response: Any) -> Outcome:
-    """Read the few typed fields a span needs from a parsed SDK response."""
-    attrs: dict[str, Any] = {}
+def outcome(op: Operation, response: Any, span_attributes: bool = True) -> Outcome:
+    """Read the few typed fields a call needs from a parsed SDK response: usage, model and
+    service tier for the cost, and (when a span can show them) the response attributes."""
     model = getattr(response, "model", None)
+    tier = getattr(response, "service_tier", None)
+    usage = usage_of(op, getattr(response, "usage", None))
+    if not span_attributes:
+        return Outcome({}, usage, model if isinstance(model, str) else None, tier if isinstance(tier, str) else None)
+    attrs: dict[str, Any] = {}
     if isinstance(model, str):
         attrs[sc.RESPONSE_MODEL] = model
     else:
@@ -141,7 +146,6 @@ def outcome(op: Operation, response: Any) -> Outcome:
     rid = getattr(response, "id", None)
     if isinstance(rid, str):
         attrs[sc.RESPONSE_ID] = rid
-    tier = getattr(response, "service_tier", None)
     if isinstance(tier, str):
         attrs[sc.RESPONSE_SERVICE_TIER] = tier
     else:
@@ -154,7 +158,6 @@ def outcome(op: Operation, response: Any) -> Outcome:
         choices = getattr(response, "choices", None)
         if choices:
             attrs[sc.RESPONSE_FINISH_REASONS] = tuple(str(c.finish_reason) for c in choices)
-    usage = usage_of(op, getattr(response, "usage", None))
     if usage is not None:
         attrs[sc.USAGE_INPUT_TOKENS] = usage.input_tokens
         if op is not EMBEDDINGS:

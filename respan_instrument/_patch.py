@@ -34,6 +34,13 @@ from ._semconv import ATTRIBUTE_PREFIX, COST, GATEWAY_LOG_ID, RESPONSE_TIME_TO_F
 from ._stream import AsyncTracedStream, ResponseProxy, TracedStream
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
+_IN_STARTING_CALL = contained("starting a call")
+_IN_FINISHING_STREAM = contained("finishing a stream")
+_IN_FINISHING_STREAMING_RESPONSE = contained("finishing a streaming response")
+_IN_WRAPPING_STREAMING_RESPONSE = contained("wrapping a streaming response")
+_IN_WRAPPING_STREAM = contained("wrapping a stream")
+_IN_RECORDING_FAILED_CALL = contained("recording a failed call")
+_IN_FINISHING_CALL = contained("finishing a call")
 
 
 class Target(NamedTuple):
@@ -88,18 +95,22 @@ _handles: list[tuple[Target, Any]] = []
 class Call:
     """One instrumented call in flight: its span, context token and record."""
 
-    __slots__ = (
-        "hooks", "op", "span", "token", "record", "price_provider", "accumulator", "injected",
-        "gateway", "log_id", "finished", "parsed", "is_stream", "deferred",
-    )
+    # defaults on the class keep the per-call constructor short
+    accumulator: Any = None
+    injected = False  # we asked for include_usage and hide its chunk
+    gateway = False  # Respan's gateway logs this call itself
+    log_id: str | None = None
+    finished = False
+    parsed: Any = None
+    is_stream = False
+    deferred = False  # with_streaming_response: the body is read after request() returns
 
     def __init__(
         self, hooks: Hooks, op: Operation, client: Any, options: Any, base_url: str, provider: str,
         price_provider: str | None,
     ) -> None:
         body = options.json_data
-        attrs = request_attributes(op, body, provider)
-        model = attrs[_span.sc.REQUEST_MODEL]
+        model = body.get("model")
         scope = _context.current()
         if hooks.defaults:
             scope = _context.merge(hooks.defaults, scope)
@@ -108,20 +119,18 @@ class Call:
         self.hooks = hooks
         self.op = op
         self.price_provider = price_provider
-        self.accumulator: Any = None
-        self.injected = False
-        self.gateway = False
-        self.log_id: str | None = None
-        self.finished = False
-        self.parsed: Any = None
-        self.is_stream = False
-        self.deferred = False  # with_streaming_response: the body is read after request() returns
-        if scope:
-            attrs.update(scope_attributes(scope))
         self.record = CallRecord(op.log_type, body, base_url, start_ns, name, scope)
-        self.span, self.token, self.record.parent_id = hooks.tracing.start(name, attrs, start_ns)
-        ctx = self.span.get_span_context()
-        self.record.trace_id, self.record.span_id = ctx.trace_id, ctx.span_id
+        tracer = hooks.tracing.tracer()
+        self.recording = tracer is not None
+        attrs: dict[str, Any] = {}
+        if self.recording:  # span attributes only when someone can read them
+            attrs = request_attributes(op, body, provider)
+            if scope:
+                attrs.update(scope_attributes(scope))
+        record = self.record
+        self.span, self.token, record.trace_id, record.span_id, record.parent_id = _span.start(
+            tracer, name, attrs, start_ns
+        )
 
     def returned(self, result: Any, is_async: bool) -> Any:
         """The SDK's request() returned: finish now, or hand back what finishes later."""
@@ -134,7 +143,7 @@ class Call:
     def succeed(self, result: Any) -> Any:
         end_ns = time.time_ns()
         _span.detach(self.token)
-        with contained("finishing a call"):
+        with _IN_FINISHING_CALL:
             self._complete(_parsed(result), end_ns)
         return result
 
@@ -145,7 +154,7 @@ class Call:
         record = self.record
         record.end_ns = end_ns
         record.response = response
-        attrs, usage, model, tier = outcome(self.op, response)
+        attrs, usage, model, tier = outcome(self.op, response, self.recording)
         if usage is not None:
             record.cost = self.hooks.prices.cost(
                 model or record.body.get("model") or "",
@@ -168,7 +177,7 @@ class Call:
     def fail(self, exc: BaseException) -> None:
         end_ns = time.time_ns()
         _span.detach(self.token)
-        with contained("recording a failed call"):
+        with _IN_RECORDING_FAILED_CALL:
             self._failed(exc, end_ns)
 
     def _failed(self, exc: BaseException, end_ns: int) -> None:
@@ -180,7 +189,7 @@ class Call:
         if self.gateway:
             response = getattr(exc, "response", None)
             log_id = self.log_id or (response.headers.get(GATEWAY_LOG_ID_HEADER) if response is not None else None)
-            if log_id:
+            if log_id and self.span is not None:
                 self.span.set_attribute(GATEWAY_LOG_ID, log_id)
             _span.end_error(self.span, exc, end_ns)
             return
@@ -192,7 +201,7 @@ class Call:
         """Detach from the caller's context and hand back a proxy that finishes this call."""
         if detach:
             _span.detach(self.token)
-        with contained("wrapping a stream"):
+        with _IN_WRAPPING_STREAM:
             self.record.stream = True
             self.accumulator = ResponsesAccumulator() if self.op is RESPONSES else ChatAccumulator()
             hide = _injected_usage_chunk if self.injected else None
@@ -207,7 +216,7 @@ class Call:
         with the model the user parsed; a streamed body is traced by wrapping what parse() returns.
         """
         _span.detach(self.token)
-        with contained("wrapping a streaming response"):
+        with _IN_WRAPPING_STREAMING_RESPONSE:
             result.http_response = ResponseProxy(result.http_response, self._body_closed)
             parse = result.parse
             if is_async:
@@ -228,7 +237,7 @@ class Call:
 
     def _body_closed(self) -> None:
         if self.accumulator is None:  # a parsed stream finishes through its own proxy
-            with contained("finishing a streaming response"):
+            with _IN_FINISHING_STREAMING_RESPONSE:
                 self._complete(self.parsed, time.time_ns())
 
     def first_output(self, when_ns: int) -> None:
@@ -236,7 +245,7 @@ class Call:
 
     def finish_stream(self, error: BaseException | None, cut_short: bool) -> None:
         end_ns = time.time_ns()
-        with contained("finishing a stream"):
+        with _IN_FINISHING_STREAM:
             acc = self.accumulator
             if cut_short:
                 self.record.cut_short = True
@@ -368,12 +377,13 @@ def _begin(
     op = OPERATIONS.get(getattr(options, "url", None))  # type: ignore[arg-type]
     if op is None or options.method.lower() != "post":
         return None, args
-    if not isinstance(options.json_data, Mapping) or _span.suppressed():
+    body = options.json_data
+    if (type(body) is not dict and not isinstance(body, Mapping)) or _span.suppressed():
         return None, args
     stream = bool(kwargs.get("stream") if "stream" in kwargs else (len(args) > 2 and args[2]))
     headers = options.headers
     deferred = isinstance(headers, Mapping) and headers.get(RAW_RESPONSE_HEADER) == "stream"
-    with contained("starting a call"):
+    with _IN_STARTING_CALL:
         info = _client_info(instance, hooks)
         call = Call(hooks, op, instance, options, info.base_url, info.provider, info.price_provider)
         call.is_stream, call.deferred = stream, deferred

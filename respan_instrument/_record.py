@@ -12,24 +12,17 @@ class CallRecord:
     so later changes to the caller's `messages` cannot reach it.
     """
 
-    __slots__ = (
-        "log_type",
-        "body",
-        "base_url",
-        "start_ns",
-        "end_ns",
-        "response",
-        "error",
-        "trace_id",
-        "span_id",
-        "parent_id",
-        "span_name",
-        "attributes",
-        "cost",
-        "stream",
-        "ttft_ns",
-        "cut_short",
-    )
+    # defaults live on the class: the caller's thread assigns only what it knows at the start
+    end_ns = 0
+    response: Any = None
+    error: BaseException | None = None
+    trace_id = 0
+    span_id = 0
+    parent_id = 0
+    cost: float | None = None
+    stream = False
+    ttft_ns: int | None = None
+    cut_short = False
 
     def __init__(
         self,
@@ -44,15 +37,5 @@ class CallRecord:
         self.body = body
         self.base_url = base_url
         self.start_ns = start_ns
-        self.end_ns = start_ns
-        self.response: Any = None
-        self.error: BaseException | None = None
-        self.trace_id = 0
-        self.span_id = 0
-        self.parent_id = 0
         self.span_name = span_name
         self.attributes = attributes
-        self.cost: float | None = None
-        self.stream = False
-        self.ttft_ns: int | None = None
-        self.cut_short = False

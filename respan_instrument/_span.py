@@ -7,16 +7,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import (
-    NonRecordingSpan,
-    SpanContext,
-    SpanKind,
-    Status,
-    StatusCode,
-    TraceFlags,
-    Tracer,
-    TracerProvider,
-)
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 from . import _semconv as sc
 from ._version import __version__
@@ -28,12 +19,10 @@ _NO_OP_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
 def suppressed() -> bool:
     """True inside `opentelemetry.instrumentation.utils.suppress_instrumentation()`."""
-    if _SUPPRESS_KEY is not None and otel_context.get_value(_SUPPRESS_KEY):
-        return True
-    return bool(otel_context.get_value("suppress_instrumentation"))
-
-
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+    ctx = otel_context.get_current()
+    if not ctx:
+        return False
+    return bool(ctx.get(_SUPPRESS_KEY) or ctx.get("suppress_instrumentation"))  # type: ignore[arg-type]
 
 
 class Tracing:
@@ -62,37 +51,43 @@ class Tracing:
             self._seen_global = provider
         return self._tracer
 
-    def start(
-        self, name: str, attributes: dict[str, Any], start_ns: int
-    ) -> tuple[trace.Span, object, int]:
-        """Start a CLIENT span as a child of the current one and make it current.
 
-        Returns the span, the context token to detach, and the parent span id (0 for a root).
-        """
-        parent = trace.get_current_span().get_span_context()
-        tracer = self.tracer()
-        if tracer is None:
-            trace_id = parent.trace_id if parent.is_valid else random.getrandbits(128)
-            span: trace.Span = NonRecordingSpan(
-                SpanContext(trace_id, random.getrandbits(64), False, _SAMPLED)
-            )
-        else:
-            span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_ns)
-        token = otel_context.attach(trace.set_span_in_context(span))
-        return span, token, parent.span_id if parent.is_valid else 0
+def start(
+    tracer: Tracer | None, name: str, attributes: dict[str, Any], start_ns: int
+) -> tuple[trace.Span | None, object, int, int, int]:
+    """Start a CLIENT span as a child of the current one and make it current.
+
+    Returns (span, context token to detach, trace id, span id, parent span id or 0).
+    With no tracer nobody can see a span, so there is none: only fresh W3C ids (in the
+    caller's trace when there is one), and nothing to attach.
+    """
+    parent = trace.get_current_span().get_span_context()
+    parent_id = parent.span_id if parent.is_valid else 0
+    if tracer is None:
+        trace_id = parent.trace_id if parent_id else random.getrandbits(128)
+        return None, None, trace_id, random.getrandbits(64), parent_id
+    span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_ns)
+    token = otel_context.attach(trace.set_span_in_context(span))
+    ctx = span.get_span_context()
+    return span, token, ctx.trace_id, ctx.span_id, parent_id
 
 
 def detach(token: object) -> None:
-    otel_context.detach(token)  # type: ignore[arg-type]
+    if token is not None:
+        otel_context.detach(token)  # type: ignore[arg-type]
 
 
-def end_ok(span: trace.Span, attributes: dict[str, Any], end_ns: int) -> None:
+def end_ok(span: trace.Span | None, attributes: dict[str, Any], end_ns: int) -> None:
+    if span is None:
+        return
     if attributes:
         span.set_attributes(attributes)
     span.end(end_ns)
 
 
-def end_error(span: trace.Span, exc: BaseException, end_ns: int) -> None:
+def end_error(span: trace.Span | None, exc: BaseException, end_ns: int) -> None:
+    if span is None:
+        return
     span.set_attribute(sc.ERROR_TYPE, type(exc).__qualname__)
     span.record_exception(exc)
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
