@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 

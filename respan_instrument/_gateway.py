@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ._config import DEFAULT_BASE_URL, check_url
 from ._context import _check_credentials

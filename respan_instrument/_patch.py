@@ -12,7 +12,8 @@ import contextvars
 import copy
 import sys
 import time
-from typing import Any, Callable, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import wrapt
 
@@ -324,7 +325,7 @@ def _parsed(result: Any) -> Any:
     if _is_raw(result):
         try:
             return result.parse()
-        except Exception:  # the user's own parse() will raise the same; log what we have
+        except Exception:  # noqa: BLE001 - the user's own parse() raises the same; log what we have
             return None
     return result
 
@@ -373,7 +374,7 @@ def _begin(
     hooks = _hooks
     if hooks is None:
         return None, args
-    options = args[1] if len(args) > 1 else kwargs.get("options")
+    options: Any = args[1] if len(args) > 1 else kwargs.get("options")
     op = OPERATIONS.get(getattr(options, "url", None))  # type: ignore[arg-type]
     if op is None or options.method.lower() != "post":
         return None, args

@@ -10,7 +10,8 @@ connection: it only ends the span and queues the log.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import wrapt
 
@@ -23,7 +24,7 @@ class Finisher(Protocol):
     def finish_stream(self, error: BaseException | None, cut_short: bool) -> None: ...
 
 
-class ResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class ResponseProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """The HTTP response of a stream; tells us when someone closes it before the end."""
 
     def __init__(self, response: Any, on_close: Callable[[], None]) -> None:
@@ -39,7 +40,7 @@ class ResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         await self.__wrapped__.aclose()
 
 
-class _Base(wrapt.ObjectProxy):  # type: ignore[misc]
+class _Base(wrapt.ObjectProxy):  # type: ignore[type-arg]
     def __init__(
         self, stream: Any, call: Finisher, add: Callable[[Any], bool], hide: Callable[[Any], bool] | None
     ) -> None:
@@ -80,7 +81,7 @@ class _Base(wrapt.ObjectProxy):  # type: ignore[misc]
         if not self._self_done:
             try:
                 self._self_finish(None, True)
-            except Exception:  # noqa: S110 - a finaliser must not raise
+            except Exception:  # noqa: BLE001, S110 - a finaliser must not raise
                 pass
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, MutableMapping, Sequence
+from collections.abc import MutableMapping, Sequence
+from typing import Any
 
 _MIN_STRING = 256
 
@@ -21,7 +22,7 @@ def strip_data_urls(value: Any) -> Any:
         return value
     if isinstance(value, list):
         items = [strip_data_urls(v) for v in value]
-        return items if any(a is not b for a, b in zip(items, value)) else value
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
     if isinstance(value, dict):
         changed = {k: strip_data_urls(v) for k, v in value.items()}
         return changed if any(changed[k] is not value[k] for k in value) else value

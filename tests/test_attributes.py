@@ -8,9 +8,9 @@ import contextvars
 import threading
 
 import pytest
+from conftest import RESPAN_KEY, delivered
 
 import respan_instrument
-from conftest import RESPAN_KEY, delivered
 
 MSG = [{"role": "user", "content": "x"}]
 

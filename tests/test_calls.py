@@ -8,9 +8,9 @@ import re
 from typing import Any
 
 import pytest
+from conftest import OPENAI_KEY, RESPAN_KEY, delivered
 
 import respan_instrument
-from conftest import OPENAI_KEY, RESPAN_KEY, delivered
 
 GPT4O_MINI_IN, GPT4O_MINI_OUT, GPT4O_MINI_CACHED = 0.15e-6, 0.60e-6, 0.075e-6
 HEX32, HEX16 = re.compile(r"^[0-9a-f]{32}$"), re.compile(r"^[0-9a-f]{16}$")
@@ -254,10 +254,12 @@ def test_capture_content_off_keeps_metrics(collector, stub, client) -> None:
 
 def test_no_secrets_anywhere(instrumented, client, stub) -> None:
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
-    with pytest.raises(Exception):
+    import openai
+
+    with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model="error-401", messages=[{"role": "user", "content": "x"}])
     delivered(instrumented, 2)
-    for path, headers, body, _status in instrumented.requests:
+    for _path, headers, body, _status in instrumented.requests:
         assert OPENAI_KEY.encode() not in body
         assert RESPAN_KEY.encode() not in body
         assert b"Authorization" not in body and b"authorization" not in body

@@ -8,9 +8,9 @@ import logging
 from typing import Any
 
 import pytest
+from conftest import RESPAN_KEY
 
 import respan_instrument
-from conftest import RESPAN_KEY
 
 PROVIDER_KEY = "sk-provider-secret-789"
 MSG = [{"role": "user", "content": "via gateway"}]

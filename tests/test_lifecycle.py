@@ -8,9 +8,9 @@ import sys
 import textwrap
 
 import pytest
+from conftest import RESPAN_KEY, delivered
 
 import respan_instrument
-from conftest import RESPAN_KEY, delivered
 
 
 def test_uninstrument_restores_originals_exactly(collector) -> None:

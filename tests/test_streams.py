@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import OPENAI_KEY, delivered
 
 import respan_instrument
-from conftest import OPENAI_KEY, delivered
 
 MSG = [{"role": "user", "content": "one two three four five six"}]
 
