@@ -21,6 +21,7 @@ from . import _context, _span
 from ._accumulate import ChatAccumulator, ResponsesAccumulator
 from ._cost import PriceBook, provider_from_base_url
 from ._errors import contained, log_once
+from ._metrics import Metrics
 from ._operations import (
     OPERATIONS,
     RESPONSES,
@@ -65,14 +66,16 @@ GATEWAY_FIELDS = (
     "span_workflow_name",
     "customer_credentials",
 )
-# the gateway call whose HTTP response is being processed in this context, if any
-_gateway_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar("respan_gateway_call", default=None)
+# The call whose request() is running in this context. It keeps a call from being recorded
+# twice when another tool's wrapper sits between two of ours, and lets _process_response find
+# the gateway call it belongs to.
+_in_flight: contextvars.ContextVar[Call | None] = contextvars.ContextVar("respan_call", default=None)
 
 
 class Hooks:
     """What the shells need at call time; replaced as a whole by `instrument()`."""
 
-    __slots__ = ("tracing", "prices", "sink", "defaults", "gateway_urls")
+    __slots__ = ("tracing", "prices", "sink", "defaults", "gateway_urls", "metrics")
 
     def __init__(
         self,
@@ -81,12 +84,14 @@ class Hooks:
         sink: Callable[[CallRecord], None],
         defaults: Mapping[str, Any],
         gateway_urls: frozenset[str] = frozenset(),
+        metrics: Metrics | None = None,
     ) -> None:
         self.tracing = tracing
         self.prices = prices
         self.sink = sink
         self.defaults = defaults
         self.gateway_urls = gateway_urls  # base URLs (no trailing slash) that are Respan's gateway
+        self.metrics = metrics or Metrics()
 
 
 _hooks: Hooks | None = None
@@ -119,6 +124,7 @@ class Call:
         name = f"{op.name} {model}"
         self.hooks = hooks
         self.op = op
+        self.provider = provider
         self.price_provider = price_provider
         self.record = CallRecord(op.log_type, body, base_url, start_ns, name, scope)
         tracer = hooks.tracing.tracer()
@@ -165,8 +171,13 @@ class Call:
             )
             if record.cost is not None:
                 attrs[COST] = record.cost
-        if record.ttft_ns is not None:
-            attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = (record.ttft_ns - record.start_ns) / 1e9
+        ttft = (record.ttft_ns - record.start_ns) / 1e9 if record.ttft_ns is not None else None
+        if ttft is not None:
+            attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = ttft
+        self.hooks.metrics.record(
+            self.op.name, self.provider, record.body.get("model"), model,
+            (end_ns - record.start_ns) / 1e9, usage, ttft, record.cost, None,
+        )
         if self.gateway:
             if self.log_id:
                 attrs[GATEWAY_LOG_ID] = self.log_id
@@ -187,6 +198,10 @@ class Call:
         self.finished = True
         self.record.end_ns = end_ns
         self.record.error = exc
+        self.hooks.metrics.record(
+            self.op.name, self.provider, self.record.body.get("model"), None,
+            (end_ns - self.record.start_ns) / 1e9, None, None, None, type(exc).__qualname__,
+        )
         if self.gateway:
             response = getattr(exc, "response", None)
             log_id = self.log_id or (response.headers.get(GATEWAY_LOG_ID_HEADER) if response is not None else None)
@@ -372,7 +387,7 @@ def _begin(
     of the options when we add stream usage or gateway fields).
     """
     hooks = _hooks
-    if hooks is None:
+    if hooks is None or _in_flight.get() is not None:
         return None, args
     options: Any = args[1] if len(args) > 1 else kwargs.get("options")
     op = OPERATIONS.get(getattr(options, "url", None))  # type: ignore[arg-type]
@@ -404,15 +419,14 @@ def _sync_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: di
     call, args = _begin(instance, args, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
-    token = _gateway_call.set(call) if call.gateway else None
+    token = _in_flight.set(call)
     try:
         result = wrapped(*args, **kwargs)
     except BaseException as exc:
         call.fail(exc)
         raise
     finally:
-        if token is not None:
-            _gateway_call.reset(token)
+        _in_flight.reset(token)
     return call.returned(result, False)
 
 
@@ -422,21 +436,20 @@ async def _async_request(
     call, args = _begin(instance, args, kwargs)
     if call is None:
         return await wrapped(*args, **kwargs)
-    token = _gateway_call.set(call) if call.gateway else None
+    token = _in_flight.set(call)
     try:
         result = await wrapped(*args, **kwargs)
     except BaseException as exc:
         call.fail(exc)
         raise
     finally:
-        if token is not None:
-            _gateway_call.reset(token)
+        _in_flight.reset(token)
     return call.returned(result, True)
 
 
 def _note_log_id(kwargs: dict[str, Any]) -> None:
-    call = _gateway_call.get()
-    if call is not None:
+    call = _in_flight.get()
+    if call is not None and call.gateway:
         with contained("reading the gateway log id"):
             response = kwargs.get("response")
             if response is not None:
@@ -468,11 +481,30 @@ def set_hooks(hooks: Hooks | None) -> None:
     _hooks = hooks
 
 
+# Client classes that some other instrumentations give a `request` of their own, which would
+# hide our patch of the base class: when present, we wrap those too (the in-flight guard
+# keeps it to one record per call).
+SHADOWING_TARGETS = (
+    Target("openai", "OpenAI.request", _sync_request),
+    Target("openai", "AsyncOpenAI.request", _async_request),
+)
+
+
+def _shadowing() -> list[Target]:
+    module = sys.modules.get("openai")
+    found = []
+    for target in SHADOWING_TARGETS:
+        cls = getattr(module, target.name.split(".")[0], None)
+        if cls is not None and "request" in vars(cls):
+            found.append(target)
+    return found
+
+
 def apply() -> None:
     """Wrap every target once; safe to call again."""
     if _handles:
         return
-    for target in TARGETS:
+    for target in (*TARGETS, *_shadowing()):
         try:
             handle = wrapt.wrap_function_wrapper(target.module, target.name, target.wrapper)
         except (ImportError, AttributeError) as exc:
