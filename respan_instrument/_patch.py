@@ -256,6 +256,13 @@ class Call:
             with _IN_FINISHING_STREAMING_RESPONSE:
                 self._complete(self.parsed, time.time_ns())
 
+    def enter(self) -> object:
+        """Make this call's span current for the stream's consumer (None: no span to show)."""
+        return _span.attach(self.span) if self.span is not None else None
+
+    def leave(self, token: object) -> None:
+        _span.detach_quietly(token)
+
     def first_output(self, when_ns: int) -> None:
         self.record.ttft_ns = when_ns
 

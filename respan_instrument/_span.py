@@ -72,6 +72,25 @@ def start(
     return span, token, ctx.trace_id, ctx.span_id, parent_id
 
 
+def attach(span: trace.Span) -> object:
+    return otel_context.attach(trace.set_span_in_context(span))
+
+
+def detach_quietly(token: object) -> None:
+    """Detach a token that may belong to another context (a stream finished elsewhere, or by
+    the garbage collector): then there is nothing of ours to undo in this one."""
+    if token is None:
+        return
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    try:
+        if runtime is not None:
+            runtime.detach(token)
+        else:
+            otel_context.detach(token)  # type: ignore[arg-type]
+    except (ValueError, RuntimeError):
+        pass
+
+
 def detach(token: object) -> None:
     if token is not None:
         otel_context.detach(token)  # type: ignore[arg-type]

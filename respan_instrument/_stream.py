@@ -21,6 +21,10 @@ class Finisher(Protocol):
 
     def first_output(self, when_ns: int) -> None: ...
 
+    def enter(self) -> object: ...
+
+    def leave(self, token: object) -> None: ...
+
     def finish_stream(self, error: BaseException | None, cut_short: bool) -> None: ...
 
 
@@ -51,18 +55,29 @@ class _Base(wrapt.ObjectProxy):  # type: ignore[type-arg]
         self._self_waiting_first = True
         self._self_done = False
         self._self_response: Any = None
+        self._self_token: object = None
 
     def _self_finish(self, error: BaseException | None, cut_short: bool) -> None:
         if self._self_done:
             return
         self._self_done = True
+        if self._self_token is not None:
+            self._self_call.leave(self._self_token)
+            self._self_token = None
         self._self_call.finish_stream(error, cut_short)
 
     def _self_cut(self) -> None:
         self._self_finish(None, True)
 
     def _self_take(self, item: Any) -> bool:
-        """Feed one item; False when the item is ours to hide (the injected usage chunk)."""
+        """Feed one item; False when the item is ours to hide (the injected usage chunk).
+
+        From the first item on, our span is the current one in the consumer's context, so
+        spans the user's loop body creates are its children; it stops being current when the
+        stream ends.
+        """
+        if self._self_token is None and not self._self_done:
+            self._self_token = self._self_call.enter()
         if self._self_add(item) and self._self_waiting_first:
             self._self_waiting_first = False
             self._self_call.first_output(time.time_ns())

@@ -234,3 +234,33 @@ def test_streaming_response_read_raw_still_logged(instrumented, client) -> None:
         response.read()
     (log,) = delivered(instrumented)
     assert log["log_type"] == "embedding" and log["status"] == "success"
+
+
+def test_stream_span_is_current_while_consumed(collector, client) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry import trace
+
+    from conftest import RESPAN_KEY
+
+    provider = TracerProvider()
+    exported = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    tracer = provider.get_tracer("app")
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", tracer_provider=provider)
+    try:
+        with tracer.start_as_current_span("handler") as handler:
+            for _ in client.chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True):
+                with tracer.start_as_current_span("per-chunk"):
+                    pass
+            assert trace.get_current_span() is handler  # ours stopped being current at the end
+            with tracer.start_as_current_span("after"):
+                pass
+        delivered(collector)
+    finally:
+        respan_instrument.uninstrument()
+    spans = {s.name: s for s in exported.get_finished_spans()}
+    ours = spans["chat gpt-4o-mini"]
+    assert spans["per-chunk"].parent.span_id == ours.context.span_id
+    assert spans["after"].parent.span_id == handler.get_span_context().span_id
