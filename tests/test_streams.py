@@ -237,12 +237,11 @@ def test_streaming_response_read_raw_still_logged(instrumented, client) -> None:
 
 
 def test_stream_span_is_current_while_consumed(collector, client) -> None:
+    from conftest import RESPAN_KEY
+    from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-    from opentelemetry import trace
-
-    from conftest import RESPAN_KEY
 
     provider = TracerProvider()
     exported = InMemorySpanExporter()
