@@ -11,21 +11,22 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-ALLOWED_KEYS = frozenset(
-    {
-        "customer_identifier",
-        "customer_params",
-        "thread_identifier",
-        "custom_identifier",
-        "group_identifier",
-        "metadata",
-        "properties",
-        "prompt_id",
-        "prompt_name",
-        "span_workflow_name",
-        "customer_credentials",
-    }
+# attributes() keys that become request-log fields (and gateway body fields)
+LOG_FIELDS = (
+    "customer_identifier",
+    "customer_params",
+    "thread_identifier",
+    "custom_identifier",
+    "group_identifier",
+    "metadata",
+    "properties",
+    "prompt_id",
+    "prompt_name",
+    "span_workflow_name",
 )
+# sent to Respan's gateway only, never recorded
+CREDENTIALS = "customer_credentials"
+ALLOWED_KEYS = frozenset((*LOG_FIELDS, CREDENTIALS))
 _MERGED_DICTS = ("metadata", "properties")
 _STRING_KEYS = (
     "customer_identifier",

@@ -53,19 +53,7 @@ class Target(NamedTuple):
 
 GATEWAY_LOG_ID_HEADER = "x-respan-log-id"
 # Respan fields the gateway reads from the request body (attributes() values)
-GATEWAY_FIELDS = (
-    "customer_identifier",
-    "customer_params",
-    "thread_identifier",
-    "custom_identifier",
-    "group_identifier",
-    "metadata",
-    "properties",
-    "prompt_id",
-    "prompt_name",
-    "span_workflow_name",
-    "customer_credentials",
-)
+GATEWAY_FIELDS = (*_context.LOG_FIELDS, _context.CREDENTIALS)
 # The call whose request() is running in this context. It keeps a call from being recorded
 # twice when another tool's wrapper sits between two of ours, and lets _process_response find
 # the gateway call it belongs to.
@@ -284,7 +272,7 @@ def scope_attributes(scope: Mapping[str, Any]) -> dict[str, Any]:
     """attributes() values as span attributes (never the credentials)."""
     out: dict[str, Any] = {}
     for key, value in scope.items():
-        if key == "customer_credentials":
+        if key == _context.CREDENTIALS:
             continue
         if isinstance(value, Mapping):
             for sub, item in value.items():

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from ._context import LOG_FIELDS
 from ._record import CallRecord
 
 # request parameters copied to the log when the user passed them
@@ -29,18 +30,7 @@ REQUEST_FIELDS = (
     "service_tier",
 )
 # attributes() keys that become log fields (customer_credentials never does)
-SCOPE_FIELDS = (
-    "customer_identifier",
-    "customer_params",
-    "thread_identifier",
-    "custom_identifier",
-    "group_identifier",
-    "metadata",
-    "properties",
-    "prompt_id",
-    "prompt_name",
-    "span_workflow_name",
-)
+SCOPE_FIELDS = LOG_FIELDS
 CONTENT_FIELDS = ("prompt_messages", "completion_message", "completion_messages", "input", "output")
 
 

@@ -77,3 +77,17 @@ def aclient(stub: OpenAIStub) -> Any:
     import openai
 
     return lambda: openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url=stub.url + "/v1", max_retries=0)
+
+
+@pytest.fixture()
+def sdk_spans() -> Iterator[tuple[Any, Any]]:
+    """An application's own OpenTelemetry SDK provider, exporting to memory: (provider, exporter)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider, exporter
+    provider.shutdown()

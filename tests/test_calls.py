@@ -266,14 +266,8 @@ def test_no_secrets_anywhere(instrumented, client, stub) -> None:
         assert headers.get("Authorization", headers.get("authorization")) == f"Bearer {RESPAN_KEY}"
 
 
-def test_user_tracer_provider(collector, client) -> None:
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    provider = TracerProvider()
-    exported = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exported))
+def test_user_tracer_provider(collector, client, sdk_spans) -> None:
+    provider, exported = sdk_spans
     tracer = provider.get_tracer("app")
     respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", tracer_provider=provider)
     try:
@@ -302,15 +296,10 @@ def test_user_tracer_provider(collector, client) -> None:
     assert log["span_parent_id"] == f"{parent.get_span_context().span_id:016x}"
 
 
-def test_error_span_status(collector, client) -> None:
+def test_error_span_status(collector, client, sdk_spans) -> None:
     import openai
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    provider = TracerProvider()
-    exported = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exported))
+    provider, exported = sdk_spans
     respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", tracer_provider=provider)
     try:
         with pytest.raises(openai.NotFoundError):

@@ -17,16 +17,10 @@ MSG = [{"role": "user", "content": "via gateway"}]
 
 
 @pytest.fixture()
-def gateway(stub, collector) -> Any:
+def gateway(stub, collector, sdk_spans) -> Any:
     """Instrumented with RESPAN_BASE_URL at the stub's /gateway (the fake Respan gateway)."""
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
     stub.clear()
-    spans = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(spans))
+    provider, spans = sdk_spans
     base = stub.url + "/gateway"
     respan_instrument.instrument(api_key=RESPAN_KEY, base_url=base, tracer_provider=provider)
     yield base, spans

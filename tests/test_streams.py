@@ -236,16 +236,11 @@ def test_streaming_response_read_raw_still_logged(instrumented, client) -> None:
     assert log["log_type"] == "embedding" and log["status"] == "success"
 
 
-def test_stream_span_is_current_while_consumed(collector, client) -> None:
+def test_stream_span_is_current_while_consumed(collector, client, sdk_spans) -> None:
     from conftest import RESPAN_KEY
     from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    provider = TracerProvider()
-    exported = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exported))
+    provider, exported = sdk_spans
     tracer = provider.get_tracer("app")
     respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", tracer_provider=provider)
     try:
