@@ -256,3 +256,28 @@ class OpenAIStub(LoopbackServer):
             return True
         bearer = headers.get("authorization", "")
         return bearer == f"Bearer {self.api_key}" or headers.get("api-key") == self.api_key
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m respan_instrument.local.openai_stub --port 8766`: serve until interrupted."""
+    import argparse
+    import signal
+    import threading
+
+    parser = argparse.ArgumentParser(description="A local OpenAI-compatible stub server.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8766)
+    args = parser.parse_args(argv)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    with OpenAIStub(host=args.host, port=args.port) as stub:
+        print(f"OpenAI-compatible stub on {stub.base_url}  (OPENAI_BASE_URL={stub.base_url})", flush=True)
+        try:
+            done.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
