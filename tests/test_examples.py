@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import RESPAN_KEY
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
