@@ -21,6 +21,12 @@ RESPAN_KEY = "rk-test-respan-key-123"
 OPENAI_KEY = "sk-test-openai-key-456"
 
 
+@pytest.fixture(autouse=True)
+def _own_spool(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets a spool directory of its own: no test drains another's logs."""
+    monkeypatch.setenv("RESPAN_SPOOL_DIR", str(tmp_path_factory.mktemp("spool")))
+
+
 @pytest.fixture(scope="session")
 def stub() -> Iterator[OpenAIStub]:
     server = OpenAIStub()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import tempfile
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,14 +38,18 @@ def _user(text: str) -> list[dict[str, str]]:
 
 @contextlib.contextmanager
 def _isolated_settings() -> Iterator[None]:
-    """Hide RESPAN_* / OTEL_SDK_DISABLED so the demo never depends on (or sends to) a real account."""
+    """Hide RESPAN_* / OTEL_SDK_DISABLED so the demo never depends on (or sends to) a real account,
+    and give it a spool of its own so it never touches (or drains) the user's real one."""
     saved = {k: v for k, v in os.environ.items() if k.startswith("RESPAN_") or k == "OTEL_SDK_DISABLED"}
     for name in saved:
         del os.environ[name]
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
+    with tempfile.TemporaryDirectory(prefix="respan-demo-") as spool:
+        os.environ["RESPAN_SPOOL_DIR"] = spool
+        try:
+            yield
+        finally:
+            del os.environ["RESPAN_SPOOL_DIR"]
+            os.environ.update(saved)
 
 
 @contextlib.contextmanager
