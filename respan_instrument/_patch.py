@@ -23,6 +23,7 @@ from ._cost import PriceBook, provider_from_base_url
 from ._errors import contained, log_once
 from ._metrics import Metrics
 from ._operations import (
+    EMBEDDINGS,
     OPERATIONS,
     RESPONSES,
     Operation,
@@ -148,7 +149,8 @@ class Call:
         self.finished = True
         record = self.record
         record.end_ns = end_ns
-        record.response = response
+        # embeddings: keep only what the log needs, never the vectors (memory, GC time)
+        record.response = _Summary(response) if self.op is EMBEDDINGS and response is not None else response
         attrs, usage, model, tier = outcome(self.op, response, self.recording)
         if usage is not None:
             record.cost = self.hooks.prices.cost(
@@ -294,6 +296,16 @@ def _gateway_fields(args: tuple[Any, ...], kwargs: dict[str, Any], options: Any,
         return (args[0], changed, *args[2:])
     kwargs["options"] = changed
     return args
+
+
+class _Summary:
+    """The parts of a response a log is built from, without its payload (embedding vectors)."""
+
+    __slots__ = ("model", "usage")
+
+    def __init__(self, response: Any) -> None:
+        self.model = getattr(response, "model", None)
+        self.usage = getattr(response, "usage", None)
 
 
 def _injected_usage_chunk(chunk: Any) -> bool:
