@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import inspect
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar
@@ -158,6 +157,8 @@ class attributes:
         self.__exit__(exc_type, exc, tb)
 
     def __call__(self, func: F) -> F:
+        import inspect  # only decorators need it; keeps `import respan_instrument` light
+
         values = self._values
         if inspect.isasyncgenfunction(func):
 
