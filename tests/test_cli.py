@@ -38,7 +38,9 @@ sys.exit(int(sys.argv[2]))
 
 def _env(**extra: str) -> dict[str, str]:
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith("RESPAN_") or k == "RESPAN_INSTRUMENT_STRICT"
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("RESPAN_") or k in ("RESPAN_INSTRUMENT_STRICT", "RESPAN_SPOOL_DIR")
     }
     env.pop("OTEL_SDK_DISABLED", None)
     env.update(extra)

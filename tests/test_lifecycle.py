@@ -84,7 +84,7 @@ def test_import_order(order, collector, stub) -> None:
     c.chat.completions.create(model="gpt-4o-mini", messages=[{{"role": "user", "content": "sub"}}])
     assert respan_instrument.flush(10)
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_") or k == "RESPAN_SPOOL_DIR"}
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60, env=env
     )
