@@ -1,42 +1,91 @@
-"""The background worker: a bounded queue from callers, payloads built and delivered off-thread."""
+"""The background pipeline: a bounded queue from callers, a writer that spools, a sender that delivers.
+
+    caller --submit()--> deque --writer thread--> spool (SQLite) --sender thread--> Respan
+
+`submit()` is the caller's whole cost: a deque append (no lock, no I/O). The writer wakes every
+`schedule_delay` seconds (or at 500 queued items), builds and encodes the logs and writes each
+batch to the spool in one statement, so a crash loses at most the calls of the last ~0.5 s. The
+sender claims rows from the spool, posts them (bulk within Respan's rate limit, or one by one
+through `create/`), and deletes them once Respan accepted them. The writer never waits on the
+network, so a slow or dead Respan grows the spool, not memory.
+
+Memory stays bounded: at most `MAX_QUEUE` call records wait for the writer; if the writer falls
+further behind (busy application threads can starve it of the GIL for seconds), the caller
+encodes its log itself (a sixth of the memory, no lock, no I/O) up to `HARD_QUEUE`; past that a
+log is dropped, counted and reported on the `respan_instrument` logger.
+"""
 
 from __future__ import annotations
 
 import collections
-import logging
+import json
 import os
 import threading
 import time
-from typing import Any, Callable, Mapping
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from opentelemetry import context as otel_context
 
-from ._errors import contained, log_once, logger, report
+from ._errors import logger, report
 from ._payload import encode_log, join
-from ._transport import BULK_PATH, CREATE_PATH, Reply, RetryPolicy, Sender
+from ._spool import Spool, owner_token, resolve_dir
+from ._transport import BULK_PATH, CREATE_PATH, Reply, RetryPolicy, Sender, Verdict
 
-MAX_BATCH = 500
-MAX_QUEUE = 20_000
-SCHEDULE_DELAY = 0.5  # seconds a lone log may wait for companions
-BULK_PER_MINUTE = 30
+MAX_BATCH = 500  # Respan's bulk limit
+MAX_BULK_BYTES = 8 * 1024 * 1024  # keep one request well under Respan's body limits
+MAX_QUEUE = 4096  # call records (~6 KB each) waiting for the writer
+HARD_QUEUE = 32_768  # beyond MAX_QUEUE, logs wait encoded (~1 KB); beyond this, dropped (counted, reported)
+WAKE_AT = 500  # queued items that wake the writer before its timer
+LEND_AT = 1000  # queued items from which callers now and then lend the GIL to the writer
+LEND_EVERY = 64  # ... once per this many submits
+LEND_SECONDS = 0.0002  # ... for this long: enough for the waiting writer to be scheduled
+SCHEDULE_DELAY = 0.5  # seconds between writer passes: the crash window
+BULK_PER_MINUTE = 30  # Respan: bulk requests per minute per organisation
+FEW = 5  # with no bulk request to spare, this many logs or fewer go one by one to create/
+IDLE_POLL = 10.0  # seconds between looks for rows freed by other processes
+REPORT_EVERY = 10.0  # seconds between warnings about dropped logs (counts accumulate)
+UNWRITTEN_MAX_BYTES = 16 * 1024 * 1024  # logs held while the spool refuses writes
+
+
+def _env_number(name: str, default: float) -> float:
+    """A positive number from the environment (test and tuning knobs), or ValueError naming it."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise ValueError(f"{name}={raw!r} must be positive")
+    return value
+
+
+def _suppress_our_tracing() -> None:
+    """Our own HTTP requests must not be traced by an httpx instrumentation."""
+    key = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", "suppress_instrumentation")
+    otel_context.attach(otel_context.set_value(key, True))
 
 
 class _Marker:
     """A flush request travelling through the queue behind every log submitted before it."""
 
-    __slots__ = ("done", "lost_before")
+    __slots__ = ("done", "upto", "safe")
 
-    def __init__(self, lost_before: int) -> None:
+    def __init__(self) -> None:
         self.done = threading.Event()
-        self.lost_before = lost_before
+        self.upto = 0  # our last spool row written before the marker
+        self.safe = True  # False when logs before it could not be written to the spool
 
 
 class _Bucket:
-    """Token bucket for Respan's bulk rate limit (per organisation; we keep well under it)."""
+    """Token bucket for Respan's bulk rate limit: never more than `per_minute` in any minute."""
 
-    def __init__(self, per_minute: int) -> None:
-        self.rate = per_minute / 60.0
-        self.capacity = float(max(1, per_minute // 6))
+    def __init__(self, per_minute: float) -> None:
+        self.capacity = float(max(1, int(per_minute) // 6))
+        self.rate = max(per_minute - self.capacity, 1.0) / 60.0
         self.tokens = self.capacity
         self.stamp = time.monotonic()
 
@@ -50,11 +99,275 @@ class _Bucket:
         self.tokens -= 1
 
 
-class Exporter:
-    """Turns finished calls into request logs and posts them to Respan.
+class _DropReport:
+    """Dropped logs are never silent: a warning at once, then at most one per `REPORT_EVERY` s."""
 
-    `submit()` is the only method on the caller's hot path: an append to a bounded deque.
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.pending = 0
+        self.last = -REPORT_EVERY
+
+    def add(self, count: int, *args: object) -> None:
+        self.pending += count
+        self.emit(*args, force=False)
+
+    def emit(self, *args: object, force: bool = True) -> None:
+        now = time.monotonic()
+        if self.pending and (force or now - self.last >= REPORT_EVERY):
+            logger.warning(self.message, self.pending, *args)
+            self.pending = 0
+            self.last = now
+
+
+class _Rejections:
+    """Rejected logs, each reported once: a new reason at once, repeats of it summed and
+    reported at most every `REPORT_EVERY` s (a systematic rejection must not flood the log)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.pending: dict[str, int] = {}
+        self.last = time.monotonic()
+
+    def add(self, reason: str, count: int, message: str, *args: object) -> None:
+        if reason not in self.seen:
+            self.seen.add(reason)
+            logger.warning(message, *args)
+            return
+        self.pending[reason] = self.pending.get(reason, 0) + count
+        self.emit(force=False)
+
+    def emit(self, force: bool = True) -> None:
+        now = time.monotonic()
+        if self.pending and (force or now - self.last >= REPORT_EVERY):
+            pending, self.pending = self.pending, {}
+            for reason, count in pending.items():
+                logger.warning(
+                    "respan_instrument: Respan rejected %d more log(s) as invalid; they are not retried: %s",
+                    count,
+                    reason,
+                )
+            self.last = now
+
+
+class Courier:
+    """Delivers spooled rows for one Respan API root: batching, rate limit, verdicts, row errors.
+
+    Not a thread: `round()` does one claim-and-post and says when to come back. The exporter's
+    sender thread and `deliver_spool()` both drive it.
     """
+
+    def __init__(
+        self, spool: Spool, sender: Sender, base_url: str, policy: RetryPolicy, per_minute: float
+    ) -> None:
+        self.spool = spool
+        self.sender = sender
+        self.base = base_url
+        self.policy = policy
+        self.bucket = _Bucket(per_minute)
+        self.accepting = True  # Respan's last answer was an acceptance (or none yet)
+        self.failures = 0  # failed tries in a row
+        self.last: Verdict | None = None
+        self.delivered = 0
+        self.rejected = 0
+        self.startup_max = 0
+        self.rejections = _Rejections()
+        self._said: set[str] = set()
+
+    def start(self) -> None:
+        """Free rows of dead processes and note what the spool held before we began."""
+        self.spool.reap()
+        self.startup_max = self.spool.max_id()
+        found = self.spool.claimable(self.base, 1_000_000_000)
+        if found:
+            logger.info(
+                "respan_instrument: %d undelivered log(s) found in the spool %s; delivering them",
+                found,
+                self.spool.path,
+            )
+
+    def round(self, stop: threading.Event) -> float | None:
+        """Claim and post one batch: None when there is nothing to send, else seconds to wait
+        before the next round (0: go on at once)."""
+        if self.bucket.wait_time() > 0:
+            waiting = self.spool.claimable(self.base, FEW + 1)
+            if waiting == 0:
+                return None
+            if waiting > FEW:  # worth a bulk request: wait for one, letting the batch grow
+                return self.bucket.wait_time()
+            for row in self.spool.claim(self.base, FEW, MAX_BULK_BYTES):
+                wait = self._post([row], stop)
+                if wait:
+                    return wait
+            return 0.0
+        rows = self.spool.claim(self.base, MAX_BATCH, MAX_BULK_BYTES)
+        if not rows:
+            return None
+        return self._post(rows, stop)
+
+    def _post(self, rows: Sequence[tuple[int, bytes]], stop: threading.Event) -> float:
+        ids = [row_id for row_id, _ in rows]
+        bodies = [body for _, body in rows]
+        bulk = len(rows) > 1
+        if bulk:
+            wait = self.bucket.wait_time()
+            if wait > 0:  # only when splitting a rejected bulk
+                if stop.wait(wait):
+                    return 0.0
+                self.spool.renew(ids)
+            self.bucket.take()
+        reply = self.sender.post(BULK_PATH if bulk else CREATE_PATH, join(bodies))
+        verdict = self.last = self.policy.verdict(reply)
+        if verdict is Verdict.ACCEPTED:
+            rejected = self._row_errors(reply, bodies) if bulk else 0
+            self.spool.delete(ids)
+            self._answered(len(ids) - rejected, rejected)
+            return 0.0
+        if verdict in (Verdict.INVALID, Verdict.TOO_LARGE):
+            if bulk:  # one bad row must not sink the rest: split until the culprit goes alone
+                half = len(rows) // 2
+                return self._post(rows[:half], stop) or self._post(rows[half:], stop)
+            self._invalid(reply, bodies[0])
+            self.spool.delete(ids)
+            self._answered(0, 1)
+            return 0.0
+        self.accepting = False
+        self.failures += 1
+        if verdict in (Verdict.REFUSED, Verdict.MISROUTED):
+            self._say_config(verdict, reply)
+            self.spool.release()  # a process with a good key or URL may deliver all of ours
+            return self.policy.cap
+        if verdict is Verdict.THROTTLED:
+            logger.debug("respan_instrument: Respan is rate limiting (%s)", reply.describe())
+        elif "outage" not in self._said:
+            self._said.add("outage")
+            logger.warning(
+                "respan_instrument: Respan did not accept logs (%s); they are kept in the spool %s "
+                "and retried with backoff",
+                reply.describe(),
+                self.spool.path,
+            )
+        return self.policy.delay(self.failures, reply)
+
+    def _answered(self, delivered: int, rejected: int) -> None:
+        if not self.accepting and "outage" in self._said:
+            logger.info("respan_instrument: Respan accepts logs again; delivering the spool")
+        self._said.discard("outage")
+        self.accepting = True
+        self.failures = 0
+        self.delivered += delivered
+        self.rejected += rejected
+
+    def _say_config(self, verdict: Verdict, reply: Reply) -> None:
+        if verdict.value in self._said:
+            return
+        self._said.add(verdict.value)
+        if verdict is Verdict.REFUSED:
+            logger.error(
+                "respan_instrument: Respan refused the API key (HTTP %s). Set a valid key in "
+                "RESPAN_API_KEY or instrument(api_key=...). Calls carry on; their logs are kept in "
+                "the spool %s and delivered once a process runs with a good key "
+                "(or run `respan-instrument spool flush`).",
+                reply.status,
+                self.spool.path,
+            )
+        else:
+            logger.error(
+                "respan_instrument: %s%s is not Respan's logging API (%s). Check RESPAN_BASE_URL "
+                "(default https://api.respan.ai/api). Logs are kept in the spool %s.",
+                self.base,
+                CREATE_PATH,
+                reply.describe(),
+                self.spool.path,
+            )
+
+    def _row_errors(self, reply: Reply, bodies: Sequence[bytes]) -> int:
+        data = reply.json()
+        if not isinstance(data, Mapping) or not data.get("error_count"):
+            return 0
+        try:
+            count = min(int(data["error_count"]), len(bodies))
+        except (TypeError, ValueError):
+            return 0
+        details, reasons = [], []
+        for error in list(data.get("errors") or [])[:5]:
+            index = error.get("index") if isinstance(error, Mapping) else None
+            reason = str(error.get("error", error) if isinstance(error, Mapping) else error)[:200]
+            where = (
+                _describe_row(bodies[index]) if isinstance(index, int) and 0 <= index < len(bodies) else ""
+            )
+            details.append(f"{where}{reason}")
+            reasons.append(reason)
+        self.rejections.add(
+            "; ".join(sorted(set(reasons))) or reply.describe(),
+            count,
+            "respan_instrument: Respan rejected %d of %d log(s) as invalid; they are not retried: %s",
+            count,
+            len(bodies),
+            "; ".join(details) or reply.describe(),
+        )
+        return count
+
+    def _invalid(self, reply: Reply, body: bytes) -> None:
+        self.rejections.add(
+            reply.describe(),
+            1,
+            "respan_instrument: Respan rejected a log as invalid; it is not retried: %s%s",
+            _describe_row(body),
+            reply.describe(),
+        )
+
+
+def _describe_row(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    if not isinstance(data, Mapping):
+        return ""
+    keys = ("model", "span_unique_id", "custom_identifier")
+    return "(" + ", ".join(f"{k}={data[k]!r}" for k in keys if k in data) + ") "
+
+
+# live exporters, for the fork hooks below
+_LIVE: weakref.WeakSet[Exporter] = weakref.WeakSet()
+# what a forked child inherited: never closed or used there (the parent still owns it)
+_INHERITED: list[object] = []
+
+
+class Exporter:
+    """Turns finished calls into request logs and delivers them to Respan, durably.
+
+    `submit()` is the only method on the caller's hot path. `flush()` and `shutdown()` block,
+    bounded by their timeout. Tuning knobs default from the environment (for tests):
+    `RESPAN_SCHEDULE_DELAY`, `RESPAN_RETRY_BASE`, `RESPAN_RETRY_CAP`, `RESPAN_BULK_PER_MINUTE`.
+    """
+
+    # per process: _start() sets these afresh after a fork
+    _owner: str
+    _queue: collections.deque[Any]
+    _markers: collections.deque[_Marker]
+    _wake: threading.Event
+    _kick: threading.Event
+    _stop: threading.Event
+    _ready: threading.Event
+    _stopping: bool
+    _last_id: int
+    _unwritten: list[bytes]
+    _trimmed: int
+    _unwritable: int
+    _overflow_seen: int
+    _drops_seen: int
+    _fork_locks: list[threading.Lock]
+    _overflow_report: _DropReport
+    _trim_report: _DropReport
+    _unwritable_report: _DropReport
+    _spool: Spool  # the sender's handle (and the one flush questions go to)
+    _wspool: Spool  # the writer's handle: its own connection, no checkpoints
+    _checkpointed: float
+    _sender: Sender
+    _courier: Courier
+    _writer: threading.Thread
+    _sending: threading.Thread
 
     def __init__(
         self,
@@ -63,159 +376,401 @@ class Exporter:
         build: Callable[[Any], dict[str, Any]],
         *,
         max_content_bytes: int = 1_000_000,
+        spool_dir: str | None = None,
+        spool_max_mb: int = 1024,
         max_queue: int = MAX_QUEUE,
-        schedule_delay: float = SCHEDULE_DELAY,
-        policy: RetryPolicy | None = None,
+        hard_queue: int = HARD_QUEUE,
+        schedule_delay: float | None = None,
+        retry_base: float | None = None,
+        retry_cap: float | None = None,
+        bulk_per_minute: float | None = None,
     ) -> None:
-        self._base_url = base_url
+        self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._build = build
         self._max_content = max_content_bytes
+        self._spool_dir = resolve_dir(spool_dir)
+        self._spool_max = spool_max_mb * 1024 * 1024
         self._max_queue = max_queue
-        self._delay = schedule_delay
-        self._policy = policy or RetryPolicy()
-        self._lost = 0
-        self._dropped_full = 0
-        self._stop = threading.Event()
-        self._bucket = _Bucket(BULK_PER_MINUTE)
-        self._sender = Sender(base_url, api_key)
+        self._hard_queue = max(max_queue, hard_queue)
+        self._compacted = 0  # logs the caller encoded itself because the writer lagged
+        self._lent = 0  # times a caller lent the GIL to the lagging writer
+        self._delay = schedule_delay or _env_number("RESPAN_SCHEDULE_DELAY", SCHEDULE_DELAY)
+        self._policy = RetryPolicy(
+            base=retry_base or _env_number("RESPAN_RETRY_BASE", 0.5),
+            cap=retry_cap or _env_number("RESPAN_RETRY_CAP", 30.0),
+        )
+        self._per_minute = bulk_per_minute or _env_number("RESPAN_BULK_PER_MINUTE", BULK_PER_MINUTE)
+        self._closed = False
+        self._overflow = 0  # logs the hot path could not queue (caller threads only increment it)
         self._start()
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork)
+        _LIVE.add(self)
 
     # ---- caller side -------------------------------------------------------------------
     def submit(self, item: Any) -> None:
+        """Queue a finished call's record (or a built log dict): a deque append, no lock, no I/O.
+
+        Only while the writer lags far behind (over `LEND_AT` queued) does a caller, once per 64
+        calls, pause 0.2 ms to lend it the GIL; past `MAX_QUEUE` it encodes its own log.
+        """
         queue = self._queue
-        if len(queue) >= self._max_queue:
-            self._dropped_full += 1
-            log_once("queue-full", "respan_instrument: log queue full; dropping logs (counted)")
+        waiting = len(queue)
+        if waiting < self._max_queue:
+            queue.append(item)
+            if waiting >= WAKE_AT:
+                if not self._wake.is_set():
+                    self._wake.set()
+                if waiting >= LEND_AT and waiting % LEND_EVERY == 0:
+                    self._lend_gil()
+        elif waiting < self._hard_queue:
+            self._compact(item)
+            if waiting % LEND_EVERY == 0:
+                self._lend_gil()
+        else:
+            self._overflow += 1  # the writer reports it; memory stays bounded
+
+    def _lend_gil(self) -> None:
+        """Let the lagging writer run: a sleep of 0.2 ms once per 64 calls, only while it lags.
+
+        CPython's GIL starves a waiting thread while another keeps releasing and re-taking it
+        within its 5 ms switch interval: every release wakes the waiter, every wake resets its
+        timer, and the releasing thread wins the race back. The openai SDK does exactly that
+        (os.urandom for each request id), so in a tight loop of calls our writer went without
+        the GIL for 10 s and more, measured. A short sleep is the one way to hand it over.
+        """
+        self._lent += 1
+        time.sleep(LEND_SECONDS)
+
+    def _compact(self, item: Any) -> None:
+        """The writer is far behind (starved of the GIL by busy application threads, seen for
+        seconds at a time): keep the log, but as its encoded bytes, a sixth of a record's memory.
+        The caller pays the building it would otherwise have left to the writer; no lock, no I/O."""
+        try:
+            body = encode_log(item if isinstance(item, dict) else self._build(item), self._max_content)
+        except Exception as exc:  # noqa: BLE001 - never into the user's call
+            report("building a request log", exc)
             return
-        queue.append(item)
-        if len(queue) >= MAX_BATCH:
-            self._wake.set()
+        self._queue.append(body)
+        self._compacted += 1
+        self._wake.set()
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Block until everything submitted so far is delivered (True) or `timeout` passes."""
-        if not self._thread.is_alive():
+        """Block until every log this process knows of was accepted by Respan or, while Respan
+        is not accepting, is safely in the spool. False on timeout or if logs were dropped since
+        the previous flush."""
+        if self._closed or not self._writer.is_alive():
             return not self._queue
-        marker = _Marker(self._lost)
+        marker = _Marker()
         self._queue.append(marker)
         self._wake.set()
-        if not marker.done.wait(timeout):
-            return False
-        return self._lost == marker.lost_before
+        done = marker.done.wait(timeout)
+        drops = self.lost
+        clean = drops == self._drops_seen
+        self._drops_seen = drops
+        return done and marker.safe and clean
 
     def shutdown(self, timeout: float = 5.0) -> bool:
+        """Flush within `timeout`, then stop. What was not delivered stays in the spool."""
+        if self._closed:
+            return not self._queue
+        deadline = time.monotonic() + timeout
         ok = self.flush(timeout)
+        self._closed = True
+        self._stopping = True
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=1.0)
+        self._kick.set()
+        self._writer.join(max(0.05, deadline - time.monotonic()))
+        self._sending.join(max(0.05, deadline - time.monotonic()))
+        self._overflow_report.emit(self._hard_queue)
+        self._trim_report.emit(self._spool.path, self._spool_max >> 20)
+        self._unwritable_report.emit(self._spool.path, UNWRITTEN_MAX_BYTES >> 20)
+        self._courier.rejections.emit()
+        if not self._writer.is_alive() and not self._sending.is_alive():
+            try:  # hand what is left to the next process (or exporter) at once, not after a lease
+                self._spool.release()
+                self._wspool.close()
+                self._spool.close()
+            except Exception as exc:  # noqa: BLE001 - shutting down must not raise
+                report("closing the spool", exc)
+            self._sender.close()
         return ok
 
     @property
     def lost(self) -> int:
-        return self._lost + self._dropped_full
+        """Logs dropped so far: queue overflow, spool size cap, or a spool that refused writes."""
+        return self._overflow + self._trimmed + self._unwritable
 
-    # ---- worker side -------------------------------------------------------------------
+    @property
+    def spool_path(self) -> str:
+        return self._spool.path
+
+    # ---- threads -----------------------------------------------------------------------
     def _start(self) -> None:
-        self._queue: collections.deque[Any] = collections.deque()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="respan-exporter", daemon=True)
-        self._thread.start()
-
-    def _after_fork(self) -> None:
-        # the parent's thread, queue and connections do not exist here; the child starts its own
+        self._owner = owner_token()
+        self._queue = collections.deque()
+        self._markers = collections.deque()
+        self._wake = threading.Event()  # the writer's
+        self._kick = threading.Event()  # the sender's
         self._stop = threading.Event()
+        self._ready = threading.Event()  # the spool is open
+        self._stopping = False
+        self._last_id = 0
+        self._unwritten = []
+        self._trimmed = 0
+        self._unwritable = 0
+        self._overflow_seen = self._overflow
+        self._drops_seen = self.lost
+        self._fork_locks = []
+        self._overflow_report = _DropReport(
+            "respan_instrument: dropped %d log(s): calls finished faster than the background "
+            "writer could spool them (queue limit %d)"
+        )
+        self._trim_report = _DropReport(
+            "respan_instrument: dropped the %d oldest log(s) from the spool %s: it reached its "
+            "size cap (RESPAN_SPOOL_MAX_MB=%d)"
+        )
+        self._unwritable_report = _DropReport(
+            "respan_instrument: dropped the %d oldest log(s) waiting to be written: the spool %s "
+            "refuses writes and at most %d MB are held in memory meanwhile"
+        )
+        self._spool = Spool(self._spool_dir, self._spool_max, self._owner)
+        self._wspool = self._spool.twin()
+        self._checkpointed = 0.0
         self._sender = Sender(self._base_url, self._api_key)
-        self._start()
+        self._courier = Courier(self._spool, self._sender, self._base_url, self._policy, self._per_minute)
+        self._writer = threading.Thread(target=self._write_loop, name="respan-spool-writer", daemon=True)
+        self._sending = threading.Thread(target=self._send_loop, name="respan-sender", daemon=True)
+        self._writer.start()
+        self._sending.start()
 
-    def _run(self) -> None:
-        # our own HTTP requests must not be traced by an httpx instrumentation
-        key = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", "suppress_instrumentation")
-        otel_context.attach(otel_context.set_value(key, True))
+    def _write_loop(self) -> None:
+        try:
+            self._spool.open()
+            self._wspool.open(checkpoints=False)
+        except Exception as exc:  # noqa: BLE001 - reported; the sender still starts
+            report("opening the spool", exc)
+        finally:
+            self._ready.set()
         while True:
             self._wake.wait(self._delay)
             self._wake.clear()
             try:
                 self._drain()
-            except Exception as exc:  # never let the worker die
-                report("the export worker", exc)
-            if self._stop.is_set() and not self._queue:
+            except Exception as exc:  # noqa: BLE001 - never let the writer die
+                report("the spool writer", exc)
+            if self._stopping and not self._queue:
                 break
-        self._sender.close()
 
     def _drain(self) -> None:
         queue = self._queue
+        if self._unwritten:
+            self._write([])
         while queue:
-            batch: list[bytes] = []
-            markers: list[_Marker] = []
-            while queue and len(batch) < MAX_BATCH:
+            bodies: list[bytes] = []
+            size = 0
+            marker = None
+            while queue and len(bodies) < MAX_BATCH and size < MAX_BULK_BYTES:
                 item = queue.popleft()
                 if isinstance(item, _Marker):
-                    markers.append(item)
+                    marker = item
                     break
-                with contained("building a request log"):
-                    log = item if isinstance(item, dict) else self._build(item)
-                    batch.append(encode_log(log, self._max_content))
-            if batch:
-                self._deliver(batch)
-            for marker in markers:
-                marker.done.set()
+                if isinstance(item, bytes):  # encoded by the caller (see _compact)
+                    body = item
+                else:
+                    try:
+                        body = encode_log(
+                            item if isinstance(item, dict) else self._build(item), self._max_content
+                        )
+                    except Exception as exc:  # noqa: BLE001 - one bad record must not cost the others
+                        report("building a request log", exc)
+                        continue
+                bodies.append(body)
+                size += len(body)
+            if bodies:
+                self._write(bodies)
+            if marker is not None:
+                marker.upto = self._last_id
+                marker.safe = not self._unwritten
+                self._markers.append(marker)
+                self._kick.set()
+        overflow = self._overflow
+        if overflow != self._overflow_seen:
+            self._overflow_report.add(overflow - self._overflow_seen, self._hard_queue)
+            self._overflow_seen = overflow
 
-    def _deliver(self, logs: list[bytes]) -> None:
-        bulk = len(logs) > 1
-        path = BULK_PATH if bulk else CREATE_PATH
-        body = join(logs)
-        for attempt in range(self._policy.max_attempts):
-            if bulk:
-                wait = self._bucket.wait_time()
-                if wait and self._stop.wait(wait):
-                    pass
-                self._bucket.take()
-            reply = self._sender.post(path, body)
-            if reply.ok:
-                if bulk:
-                    self._row_errors(reply, logs)
-                return
-            if reply.status in (401, 403):
-                log_once(
-                    "bad-key",
-                    "respan_instrument: Respan refused the API key (HTTP %s). Check RESPAN_API_KEY "
-                    "(or instrument(api_key=...)); calls carry on, logs are not delivered meanwhile.",
-                    reply.status,
-                    level=logging.ERROR,
-                )
-                break
-            if not self._policy.retryable(reply):
-                log_once(
-                    f"rejected:{reply.status}",
-                    "respan_instrument: Respan rejected %d log(s) with HTTP %s: %s",
-                    len(logs),
-                    reply.status,
-                    reply.body[:300].decode(errors="replace"),
-                )
-                break
-            if attempt + 1 < self._policy.max_attempts:
-                if self._stop.wait(self._policy.delay(attempt, reply)):
-                    break
-        else:
-            logger.warning(
-                "respan_instrument: could not deliver %d log(s) to Respan (%s)",
-                len(logs),
-                reply.error or f"HTTP {reply.status}",
-            )
-        self._lost += len(logs)
-
-    def _row_errors(self, reply: Reply, logs: list[bytes]) -> None:
-        data = reply.json()
-        if not isinstance(data, Mapping) or not data.get("error_count"):
+    def _write(self, bodies: list[bytes]) -> None:
+        batch = self._unwritten + bodies if self._unwritten else bodies
+        try:
+            last, trimmed = self._wspool.append(self._base_url, batch)
+        except Exception as exc:  # noqa: BLE001 - disk full, locked too long: keep (bounded), retry
+            report("writing to the spool", exc)
+            self._unwritten = batch
+            total = sum(len(body) for body in batch)
+            while self._unwritten and total > UNWRITTEN_MAX_BYTES:
+                total -= len(self._unwritten.pop(0))
+                self._unwritable += 1
+                self._unwritable_report.add(1, self._spool.path, UNWRITTEN_MAX_BYTES >> 20)
             return
-        errors = data.get("errors") or []
-        self._lost += int(data.get("error_count") or 0)
-        for error in errors[:5]:
-            reason = error.get("error") if isinstance(error, Mapping) else error
-            log_once(
-                f"row:{reason}",
-                "respan_instrument: Respan rejected a log row: %s",
-                str(reason)[:300],
-            )
+        self._unwritten = []
+        self._last_id = last
+        if trimmed:
+            self._trimmed += trimmed
+            self._trim_report.add(trimmed, self._spool.path, self._spool_max >> 20)
+        self._kick.set()
+
+    def _send_loop(self) -> None:
+        _suppress_our_tracing()
+        self._ready.wait()
+        courier = self._courier
+        try:
+            courier.start()
+        except Exception as exc:  # noqa: BLE001 - reported; delivery goes on
+            report("reading the spool", exc)
+        next_try = 0.0
+        while not self._stopping:
+            try:
+                now = time.monotonic()
+                if now - self._checkpointed >= 1.0:  # keep the WAL short; its fsync lands here
+                    self._checkpointed = now
+                    self._spool.checkpoint()
+                if now < next_try:
+                    self._resolve_markers()
+                    self._kick.wait(next_try - now)
+                    self._kick.clear()
+                    continue
+                wait = courier.round(self._stop)
+                self._resolve_markers()
+                if wait is None:  # nothing to send: sleep until the writer has more
+                    if not self._kick.wait(IDLE_POLL):  # quiet for a while: housekeeping
+                        self._spool.reap()
+                        self._spool.compact()
+                    self._kick.clear()
+                else:
+                    next_try = time.monotonic() + wait
+            except Exception as exc:  # noqa: BLE001 - never let the sender die
+                report("the sender", exc)
+                self._stop.wait(1.0)
+
+    def _resolve_markers(self) -> None:
+        markers = self._markers
+        courier = self._courier
+        while markers:
+            marker = markers[0]
+            if courier.accepting and self._spool.known_pending(
+                self._base_url, marker.upto, courier.startup_max
+            ):
+                return
+            markers.popleft()
+            marker.done.set()
+
+    # ---- fork --------------------------------------------------------------------------
+    def _before_fork(self) -> None:
+        # no spool operation of ours may be half done in the child's copy of SQLite
+        locks = {id(lock): lock for lock in (self._spool.lock, self._wspool.lock)}.values()
+        self._fork_locks = [lock for lock in locks if lock.acquire(timeout=1.0)]
+
+    def _after_fork_in_parent(self) -> None:
+        locks, self._fork_locks = self._fork_locks, []
+        for lock in reversed(locks):
+            lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        # the parent's threads, queue, connections and leases are not ours: start afresh
+        _INHERITED.extend((self._spool, self._wspool, self._sender))
+        if self._closed:
+            return
+        self._start()
+
+
+def _before_fork() -> None:
+    for exporter in list(_LIVE):
+        exporter._before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    for exporter in list(_LIVE):
+        exporter._after_fork_in_parent()
+
+
+def _after_fork_in_child() -> None:
+    for exporter in list(_LIVE):
+        try:
+            exporter._after_fork_in_child()
+        except Exception as exc:  # noqa: BLE001 - the child must go on
+            report("restarting the exporter after fork", exc)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+    )
+
+
+def deliver_spool(
+    base_url: str,
+    api_key: str,
+    spool_dir: str | None = None,
+    *,
+    timeout: float = 60.0,
+    bulk_per_minute: float = BULK_PER_MINUTE,
+) -> dict[str, Any]:
+    """Deliver what the spool holds for `base_url` now, in this thread (`respan-instrument spool flush`).
+
+    Rows leased by a running process are left to it. Transient failures are retried with
+    backoff until `timeout`; a refused key or a wrong URL stops at once (the rows stay).
+
+    Args:
+        base_url: the Respan API root the logs are for (as in RESPAN_BASE_URL).
+        api_key: the Respan API key to send them with.
+        spool_dir: default `RESPAN_SPOOL_DIR`, else the per-user cache directory.
+        timeout: seconds to keep trying.
+        bulk_per_minute: bulk requests per minute to stay under (Respan allows 30 per organisation).
+
+    Returns:
+        `delivered` and `rejected` (invalid rows, reported on the `respan_instrument` logger and
+        removed) counts, `remaining` (rows still spooled for `base_url`), `outcome` (`done`,
+        `refused` (bad key), `misrouted` (bad URL), `unreachable`, `throttled` or `timeout`),
+        and `path`.
+    """
+    base = base_url.rstrip("/")
+    policy = RetryPolicy(_env_number("RESPAN_RETRY_BASE", 0.5), _env_number("RESPAN_RETRY_CAP", 30.0))
+    spool = Spool(spool_dir, 1 << 62, owner_token())
+    sender = Sender(base, api_key)
+    courier = Courier(spool, sender, base, policy, bulk_per_minute)
+    stop = threading.Event()
+    deadline = time.monotonic() + timeout
+    outcome = "timeout"
+    spool.open()
+    try:
+        courier.start()
+        while True:
+            wait = courier.round(stop)
+            if wait is None:
+                outcome = "done"
+                break
+            if courier.last in (Verdict.REFUSED, Verdict.MISROUTED):
+                outcome = courier.last.value
+                break
+            if time.monotonic() + wait > deadline:
+                if courier.last is Verdict.RETRY and not courier.accepting:
+                    outcome = "unreachable"
+                elif courier.last is Verdict.THROTTLED and not courier.accepting:
+                    outcome = "throttled"
+                break
+            if wait:
+                time.sleep(wait)
+        return {
+            "delivered": courier.delivered,
+            "rejected": courier.rejected,
+            "remaining": spool.count(base),
+            "outcome": outcome,
+            "path": spool.path,
+        }
+    finally:
+        spool.release()
+        spool.close()
+        sender.close()
+
+
+__all__ = ["Courier", "Exporter", "deliver_spool"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import atexit
 import functools
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from opentelemetry.trace import TracerProvider
 
@@ -82,7 +83,13 @@ def instrument(
         if settings.api_key:
             build = functools.partial(_payload.build, capture_content=settings.capture_content)
             exporter = Exporter(
-                settings.base_url, settings.api_key, build, max_content_bytes=settings.max_content_bytes
+                settings.base_url,
+                settings.api_key,
+                build,
+                max_content_bytes=settings.max_content_bytes,
+                # durable delivery (issue 4): the on-disk spool and its size cap
+                spool_dir=settings.spool_dir,
+                spool_max_mb=settings.spool_max_mb,
             )
         else:
             log_once(
@@ -90,13 +97,13 @@ def instrument(
                 "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan",
             )
         _state = _State(settings, exporter)
-        prices = PriceBook(settings.prices)
+        price_book = PriceBook(settings.prices)
         # load genai-prices off the caller's thread so the first call does not pay for it
-        threading.Thread(target=prices.warm, name="respan-prices", daemon=True).start()
+        threading.Thread(target=price_book.warm, name="respan-prices", daemon=True).start()
         _patch.set_hooks(
             _patch.Hooks(
                 tracing=Tracing(tracer_provider),
-                prices=prices,
+                prices=price_book,
                 sink=exporter.submit if exporter is not None else _discard,
                 defaults=settings.defaults,
                 gateway_urls=frozenset({settings.base_url, PUBLIC_GATEWAY_URL}),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import random
-from email.utils import parsedate_to_datetime
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, NamedTuple
 
 from ._version import __version__
 
@@ -28,9 +30,12 @@ class Reply(NamedTuple):
         except ValueError:
             return None
 
-    @property
-    def ok(self) -> bool:
-        return self.status in (200, 201, 202)
+    def describe(self) -> str:
+        """A short human form: `HTTP 503: {...}` or the connection error."""
+        if self.status is None:
+            return self.error or "no answer"
+        text = self.body[:300].decode("utf-8", errors="replace").strip()
+        return f"HTTP {self.status}: {text}" if text else f"HTTP {self.status}"
 
 
 class Sender:
@@ -54,10 +59,14 @@ class Sender:
             trust_env=False,
         )
 
+    @property
+    def base_url(self) -> str:
+        return self._base
+
     def post(self, path: str, body: bytes) -> Reply:
         try:
             response = self._client.post(self._base + path, content=body)
-        except Exception as exc:  # connection refused, timeout, protocol error: all transient
+        except Exception as exc:  # noqa: BLE001 - refused, timeout, protocol error: all transient
             return Reply(None, b"", {}, f"{type(exc).__name__}: {exc}")
         return Reply(response.status_code, response.content, dict(response.headers))
 
@@ -65,24 +74,64 @@ class Sender:
         self._client.close()
 
 
+class Verdict(enum.Enum):
+    """What an answer means for the logs that were sent."""
+
+    ACCEPTED = "accepted"  # 200/201/202: remove from the spool
+    RETRY = "retry"  # connection error, timeout, 408, 425, 5xx: back off, keep
+    THROTTLED = "throttled"  # 429: wait what Respan asked, keep
+    REFUSED = "refused"  # 401/403: bad key; keep for a process with a good one
+    MISROUTED = "misrouted"  # 3xx/404/405: the base URL is wrong, not the log; keep
+    TOO_LARGE = "too_large"  # 413: split a bulk; a single log is invalid
+    INVALID = "invalid"  # other 4xx: the log(s) will never be accepted
+
+
 class RetryPolicy:
-    """Which answers are worth retrying, and how long to wait before the next try."""
+    """Which answers are worth retrying, and how long to wait before the next try.
 
-    RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+    `base` and `cap` shape a jittered `base * 2**n` backoff (n = failures in a row); a
+    `retry_after` body field or `Retry-After` header is honoured as a floor.
+    """
 
-    def __init__(self, base: float = 0.5, cap: float = 30.0, max_attempts: int = 6) -> None:
+    ACCEPTED = frozenset({200, 201, 202})
+    RETRYABLE = frozenset({408, 425, 500, 502, 503, 504})
+    REFUSED = frozenset({401, 403})
+    MISROUTED = frozenset({404, 405})
+
+    def __init__(self, base: float = 0.5, cap: float = 30.0) -> None:
         self.base = base
         self.cap = cap
-        self.max_attempts = max_attempts
 
-    def retryable(self, reply: Reply) -> bool:
-        return reply.status is None or reply.status in self.RETRYABLE or reply.status >= 500
+    def verdict(self, reply: Reply) -> Verdict:
+        status = reply.status
+        if status is None or status in self.RETRYABLE or status >= 500:
+            return Verdict.RETRY
+        if status in self.ACCEPTED:
+            return Verdict.ACCEPTED
+        if status == 429:
+            return Verdict.THROTTLED
+        if status in self.REFUSED:
+            return Verdict.REFUSED
+        if status == 413:
+            return Verdict.TOO_LARGE
+        if status in self.MISROUTED or status < 400:
+            return Verdict.MISROUTED
+        return Verdict.INVALID
 
-    def delay(self, attempt: int, reply: Reply) -> float:
-        """Full-jitter exponential backoff, never shorter than what Respan asked for."""
-        backoff = random.uniform(0, min(self.cap, self.base * 2**attempt))
-        asked = retry_after(reply)
-        return max(backoff, asked) if asked is not None else backoff
+    def delay(self, failures: int, reply: Reply | None = None) -> float:
+        """Seconds to wait after `failures` failed tries in a row.
+
+        Equal-jitter exponential backoff (half fixed, half random, so many processes do not
+        retry in step and no retry comes immediately). When Respan said how long to wait
+        (`retry_after` / `Retry-After`), that wins over the exponential part: sustained 429s
+        are retried as often as Respan allows, never sooner.
+        """
+        asked = retry_after(reply) if reply is not None else None
+        if asked is not None:
+            floor = self.base / 2 + random.uniform(0, self.base / 2)
+            return max(asked, floor) + random.uniform(0, 0.1 * asked)
+        ceiling = min(self.cap, self.base * 2.0 ** min(max(failures - 1, 0), 30))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 def retry_after(reply: Reply) -> float | None:

@@ -1,0 +1,562 @@
+"""Durable delivery (SPEC §5): outages, 429s, bad keys, restarts, SIGKILL, fork, row errors,
+the spool's size cap and flush semantics, against the loopback collector with failure injection
+and the real openai SDK. Every test has its own spool directory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import RESPAN_KEY
+
+import respan_instrument
+from respan_instrument import _spool
+from respan_instrument._exporter import Exporter, deliver_spool
+
+FAST_RETRY = {"RESPAN_RETRY_BASE": "0.05", "RESPAN_RETRY_CAP": "0.3", "RESPAN_SCHEDULE_DELAY": "0.2"}
+
+
+@pytest.fixture()
+def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    path = str(tmp_path / "spool")
+    monkeypatch.setenv("RESPAN_SPOOL_DIR", path)
+    for name, value in FAST_RETRY.items():
+        monkeypatch.setenv(name, value)
+    return path
+
+
+def start(collector: Any, key: str = RESPAN_KEY) -> None:
+    respan_instrument.instrument(api_key=key, base_url=collector.url + "/api")
+
+
+def chat(client: Any, tag: str) -> None:
+    with respan_instrument.attributes(custom_identifier=tag):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": tag}])
+
+
+def tags(logs: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(str(log.get("custom_identifier")) for log in logs)
+
+
+def assert_exactly_once(logs: list[dict[str, Any]], expected: set[str]) -> None:
+    spans = Counter(log["span_unique_id"] for log in logs if "span_unique_id" in log)
+    assert all(n == 1 for n in spans.values()), [s for s, n in spans.items() if n > 1]
+    seen = tags(logs)
+    assert {t for t in expected if seen[t] != 1} == set(), {t: seen[t] for t in expected if seen[t] != 1}
+
+
+def rows(spool_dir: str) -> int:
+    return int(_spool.status(spool_dir)["rows"])
+
+
+def statuses(collector: Any) -> Counter[int]:
+    return Counter(request.status for request in collector.requests)
+
+
+def warnings(caplog: pytest.LogCaptureFixture, text: str, level: int = logging.WARNING) -> list[logging.LogRecord]:
+    return [
+        r for r in caplog.records if r.name == "respan_instrument" and r.levelno == level and text in r.getMessage()
+    ]
+
+
+# ---- in-process ----------------------------------------------------------------------------
+
+
+def test_outage_during_calls_loses_nothing_and_never_slows_a_call(spool_dir, collector, stub, client) -> None:
+    start(collector)
+    try:
+        chat(client, "warm-up")
+        durations: list[tuple[bool, float]] = []
+        began = time.monotonic()
+        for i in range(200):
+            elapsed = time.monotonic() - began
+            down = 0.6 <= elapsed < 2.6  # a two-second outage in the middle of the run
+            collector.set_outage(down)
+            t0 = time.perf_counter()
+            chat(client, f"call-{i}")
+            durations.append((down, time.perf_counter() - t0))
+            time.sleep(0.012)
+        collector.set_outage(False)
+        assert collector.wait_for(201, timeout=20)
+        assert respan_instrument.flush(10)
+    finally:
+        collector.set_outage(False)
+        respan_instrument.uninstrument()
+    assert statuses(collector)[503] >= 1, "the outage was never hit"
+    assert_exactly_once(collector.logs, {f"call-{i}" for i in range(200)} | {"warm-up"})
+    assert len(collector.logs) == 201
+    during = [d for down, d in durations if down]
+    before = [d for down, d in durations if not down]
+    assert len(during) > 20
+    assert max(d for _, d in durations) < 0.5
+    assert statistics.median(during) < 3 * statistics.median(before) + 0.002
+    assert rows(spool_dir) == 0
+
+
+def test_sustained_429_honours_retry_after_then_recovers(spool_dir, collector, client) -> None:
+    start(collector)
+    try:
+        collector.set_outage(True, status=429, retry_after=0.4)
+        for i in range(20):
+            chat(client, f"t-{i}")
+        assert respan_instrument.flush(5)  # Respan is not accepting: True once spooled
+        time.sleep(2.0)
+        throttled = statuses(collector)[429]
+        assert 1 <= throttled <= 2.0 / 0.4 + 2, throttled  # no faster than retry_after allows
+        assert rows(spool_dir) == 20
+        collector.set_outage(False)
+        assert collector.wait_for(20, timeout=10)
+        assert respan_instrument.flush(5)
+    finally:
+        collector.set_outage(False)
+        respan_instrument.uninstrument()
+    assert_exactly_once(collector.logs, {f"t-{i}" for i in range(20)})
+    assert rows(spool_dir) == 0
+
+
+def test_transient_errors_and_dropped_connections_are_retried(spool_dir, collector, client) -> None:
+    start(collector)
+    try:
+        collector.drop_connection_next(1)
+        collector.fail_next(1, status=502)
+        collector.fail_next(1, status=408)
+        chat(client, "retried")
+        assert collector.wait_for(1, timeout=10)
+        assert respan_instrument.flush(5)
+    finally:
+        respan_instrument.uninstrument()
+    assert statuses(collector)[0] == 1 and statuses(collector)[502] == 1 and statuses(collector)[408] == 1
+    assert_exactly_once(collector.logs, {"retried"})
+
+
+def test_bad_key_is_reported_once_and_logs_wait_in_the_spool(spool_dir, collector, client, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="respan_instrument")
+    start(collector, key="rk-wrong")
+    try:
+        for i in range(3):
+            chat(client, f"k-{i}")
+        assert respan_instrument.flush(5)  # refused: True once safely spooled
+        for i in range(3, 5):
+            chat(client, f"k-{i}")
+        assert respan_instrument.flush(5)
+        time.sleep(0.5)  # let the sender retry the refused key a few times
+    finally:
+        respan_instrument.uninstrument()
+    assert statuses(collector)[401] >= 2
+    errors = [r for r in caplog.records if r.name == "respan_instrument" and r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert "RESPAN_API_KEY" in errors[0].getMessage() and "401" in errors[0].getMessage()
+    assert collector.logs == []
+    assert rows(spool_dir) == 5
+
+    start(collector)  # the right key drains what the wrong one kept
+    try:
+        assert respan_instrument.flush(10)
+        assert_exactly_once(collector.logs, {f"k-{i}" for i in range(5)})  # delivered when flush returns
+    finally:
+        respan_instrument.uninstrument()
+    assert rows(spool_dir) == 0
+
+
+def test_bulk_row_errors_are_reported_once_and_not_retried(spool_dir, collector, caplog, monkeypatch) -> None:
+    monkeypatch.setenv("RESPAN_SCHEDULE_DELAY", "30")  # both logs reach the spool together, at flush()
+    start(collector)
+    try:
+        collector.fail_next(
+            1,
+            status=200,
+            body={
+                "success_count": 1,
+                "error_count": 1,
+                "errors": [{"index": 0, "error": "prompt_messages: Expected a list of items"}],
+            },
+        )
+        respan_instrument.log(model="gpt-4o", prompt_messages=[{"role": "user"}], custom_identifier="bad-row")
+        respan_instrument.log(model="gpt-4o", custom_identifier="good-row")
+        assert respan_instrument.flush(5)
+        time.sleep(0.3)
+    finally:
+        respan_instrument.uninstrument()
+    bulk = [r for r in collector.requests if r.path.endswith("/bulk/")]
+    assert len(bulk) == 1 and len(json.loads(bulk[0].body)["logs"]) == 2  # one request, never retried
+    reports = warnings(caplog, "rejected")
+    assert len(reports) == 1
+    message = reports[0].getMessage()
+    assert "prompt_messages: Expected a list of items" in message and "bad-row" in message
+    assert rows(spool_dir) == 0
+
+
+def test_create_row_errors_are_reported_once_and_not_retried(spool_dir, collector, caplog) -> None:
+    start(collector)
+    try:
+        collector.fail_next(3, status=400, body={"prompt_messages": ['Expected a list of items but got "str".']})
+        for i in range(3):
+            respan_instrument.log(model="gpt-4o", custom_identifier=f"lonely-{i}")
+            assert respan_instrument.flush(5)
+        time.sleep(0.3)
+        first = warnings(caplog, "rejected")
+        assert len(first) == 1 and "Expected a list of items" in first[0].getMessage()
+        assert "lonely-0" in first[0].getMessage()
+    finally:
+        respan_instrument.uninstrument()
+    assert [r.status for r in collector.requests] == [400, 400, 400]
+    repeats = warnings(caplog, "rejected 2 more log(s)")  # the same reason again: summed, not repeated
+    assert len(repeats) == 1 and "Expected a list of items" in repeats[0].getMessage()
+    assert rows(spool_dir) == 0
+
+
+def test_a_bulk_rejected_whole_is_split_so_good_rows_still_arrive(spool_dir, collector, caplog, monkeypatch) -> None:
+    monkeypatch.setenv("RESPAN_SCHEDULE_DELAY", "30")  # both logs reach the spool together, at flush()
+    start(collector)
+    try:
+        collector.fail_next(1, status=400, body={"logs": ["Invalid data."]})  # the bulk, as a whole
+        collector.fail_next(1, status=400, body={"model": ["Not a valid string."]})  # row 0 alone
+        respan_instrument.log(model="gpt-4o", custom_identifier="split-0")
+        respan_instrument.log(model="gpt-4o", custom_identifier="split-1")
+        assert respan_instrument.flush(5)
+    finally:
+        respan_instrument.uninstrument()
+    assert_exactly_once(collector.logs, {"split-1"})
+    assert len(collector.logs) == 1
+    assert len(warnings(caplog, "rejected")) == 1
+    assert rows(spool_dir) == 0
+
+
+def test_spool_size_cap_drops_the_oldest_and_says_how_many(spool_dir, collector, monkeypatch, caplog) -> None:
+    monkeypatch.setenv("RESPAN_SPOOL_MAX_MB", "1")
+    collector.set_outage(True)
+    start(collector)
+    big = "x" * 150_000
+    try:
+        for i in range(12):  # ~1.8 MB of logs for a 1 MB spool
+            respan_instrument.log(
+                model="gpt-4o", custom_identifier=f"cap-{i}", prompt_messages=[{"role": "user", "content": big}]
+            )
+        assert respan_instrument.flush(5) is False  # some logs are gone, and flush says so
+        status = _spool.status(spool_dir)
+        assert 0 < status["rows"] < 12 and status["data_bytes"] <= 1024 * 1024
+        collector.set_outage(False)
+        assert respan_instrument.flush(10)
+        assert collector.wait_for(status["rows"], timeout=10)
+    finally:
+        collector.set_outage(False)
+        respan_instrument.uninstrument()
+    kept = sorted(int(t.split("-")[1]) for t in tags(collector.logs))
+    assert kept == list(range(12 - len(kept), 12))  # the newest survive
+    reports = warnings(caplog, "oldest log(s)")
+    assert reports and "RESPAN_SPOOL_MAX_MB=1" in reports[0].getMessage()
+    assert sum(int(r.args[0]) for r in reports) == 12 - len(kept)  # type: ignore[index]
+
+
+def test_flush_true_when_delivered(spool_dir, collector, client) -> None:
+    start(collector)
+    try:
+        chat(client, "f-1")
+        assert respan_instrument.flush(5)
+        assert tags(collector.logs)["f-1"] == 1  # accepted before flush returned
+    finally:
+        respan_instrument.uninstrument()
+
+
+def test_flush_true_once_spooled_while_respan_is_down(spool_dir, collector, client) -> None:
+    collector.set_outage(True)
+    start(collector)
+    try:
+        chat(client, "down-1")
+        respan_instrument.log(model="gpt-4o", custom_identifier="down-log")
+        t0 = time.monotonic()
+        assert respan_instrument.flush(5)
+        assert time.monotonic() - t0 < 2
+        assert rows(spool_dir) == 2 and collector.logs == []
+        collector.set_outage(False)
+        assert collector.wait_for(2, timeout=10)
+    finally:
+        collector.set_outage(False)
+        respan_instrument.uninstrument()
+    assert_exactly_once(collector.logs, {"down-1", "down-log"})
+
+
+def test_flush_accounts_for_logs_spooled_before_start(spool_dir, collector, client) -> None:
+    collector.set_outage(True)
+    start(collector)
+    try:
+        for i in range(3):
+            chat(client, f"old-{i}")
+    finally:
+        respan_instrument.uninstrument()
+    assert rows(spool_dir) == 3
+    collector.set_outage(False)
+    start(collector)
+    try:
+        assert respan_instrument.flush(5)
+        assert_exactly_once(collector.logs, {f"old-{i}" for i in range(3)})  # no waiting: flush covered them
+    finally:
+        respan_instrument.uninstrument()
+
+
+def test_full_queue_never_blocks_the_caller_and_is_reported(spool_dir, collector, caplog) -> None:
+    exporter = Exporter(
+        collector.url + "/api", RESPAN_KEY, lambda record: record, spool_dir=spool_dir, max_queue=10,
+        hard_queue=20, schedule_delay=30,  # the writer sleeps: the queue fills
+    )
+    try:
+        t0 = time.perf_counter()
+        for i in range(100):
+            exporter.submit({"model": "m", "custom_identifier": f"q-{i}"})
+        assert time.perf_counter() - t0 < 0.05
+        assert exporter.flush(5) is False
+        assert exporter.lost == 80
+    finally:
+        exporter.shutdown(2)
+    reports = warnings(caplog, "dropped 80 log(s)")
+    assert len(reports) == 1 and "queue limit 20" in reports[0].getMessage()
+    # 10 queued as they came, 10 more encoded by the caller once the queue was full
+    assert sorted(tags(collector.logs)) == sorted(f"q-{i}" for i in range(20))
+
+
+def test_status_and_deliver_spool_for_the_cli(spool_dir, collector, client) -> None:
+    collector.set_outage(True)
+    start(collector)
+    try:
+        for i in range(4):
+            chat(client, f"cli-{i}")
+    finally:
+        respan_instrument.uninstrument()
+    status = _spool.status(spool_dir)
+    assert status["rows"] == 4 and status["leased"] == 0 and status["bytes"] > 0
+    assert status["path"] == os.path.join(spool_dir, "spool.sqlite3")
+    assert status["by_base"] == {collector.url + "/api": 4} and status["oldest_age_s"] >= 0
+    collector.set_outage(False)
+    refused = deliver_spool(collector.url + "/api", "rk-wrong", spool_dir, timeout=5)
+    assert refused["outcome"] == "refused" and refused["remaining"] == 4 and refused["delivered"] == 0
+    done = deliver_spool(collector.url + "/api", RESPAN_KEY, spool_dir, timeout=5)
+    assert done == {"delivered": 4, "rejected": 0, "remaining": 0, "outcome": "done", "path": status["path"]}
+    assert_exactly_once(collector.logs, {f"cli-{i}" for i in range(4)})
+    assert _spool.status(spool_dir)["rows"] == 0
+
+
+def test_concurrent_drainers_deliver_each_row_once(spool_dir, collector) -> None:
+    spool = _spool.Spool(spool_dir, 1 << 30, _spool.owner_token())
+    spool.open()
+    base = collector.url + "/api"
+    for start_at in range(0, 3000, 500):
+        bodies = [json.dumps({"model": "m", "custom_identifier": f"c-{i}"}).encode() for i in range(start_at, start_at + 500)]
+        spool.append(base, bodies, lease=0)
+    spool.close()
+    results: list[dict[str, Any]] = []
+
+    def drain() -> None:
+        results.append(deliver_spool(base, RESPAN_KEY, spool_dir, timeout=10, bulk_per_minute=6000))
+
+    threads = [threading.Thread(target=drain) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r["delivered"] for r in results) == 3000
+    assert_exactly_once(collector.logs, {f"c-{i}" for i in range(3000)})
+    assert len(collector.logs) == 3000
+
+
+# ---- across processes ----------------------------------------------------------------------
+
+PRELUDE = """
+import os, sys, time
+import openai
+import respan_instrument
+respan_instrument.instrument()
+client = openai.OpenAI(api_key="sk-x", base_url=os.environ["STUB_URL"], max_retries=0)
+def call(tag):
+    with respan_instrument.attributes(custom_identifier=tag):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": tag}])
+"""
+
+
+def child_env(collector: Any, stub: Any, spool_dir: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_")}
+    env.update(FAST_RETRY)
+    env.update(
+        RESPAN_API_KEY=RESPAN_KEY,
+        RESPAN_BASE_URL=collector.url + "/api",
+        RESPAN_SPOOL_DIR=spool_dir,
+        STUB_URL=stub.url + "/v1",
+        RESPAN_INSTRUMENT_STRICT="1",
+    )
+    env.update(extra)
+    return env
+
+
+def run(code: str, env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_respan_down_for_a_whole_run_then_the_next_run_delivers(spool_dir, collector, stub) -> None:
+    env = child_env(collector, stub, spool_dir, RESPAN_EXIT_TIMEOUT="2")
+    collector.set_outage(True)
+    t0 = time.monotonic()
+    first = run("for i in range(10):\n    call(f'a-{i}')\n", env)
+    assert first.returncode == 0, first.stderr
+    assert time.monotonic() - t0 < 15
+    assert statuses(collector)[503] >= 1 and collector.logs == []
+    assert rows(spool_dir) == 10
+    collector.set_outage(False)
+    second = run("call('b-0')\nassert respan_instrument.flush(10)\n", env)
+    assert second.returncode == 0, second.stderr
+    assert_exactly_once(collector.logs, {f"a-{i}" for i in range(10)} | {"b-0"})
+    assert len(collector.logs) == 11
+    assert rows(spool_dir) == 0
+
+
+def test_sigkill_loses_at_most_the_last_second(spool_dir, collector, stub) -> None:
+    collector.set_outage(True)  # nothing leaves the process: the spool alone must hold the logs
+    code = """
+    i = 0
+    while True:
+        call(f"s-{i}")
+        print(i, time.time(), flush=True)
+        i += 1
+        time.sleep(0.01)
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
+        env=child_env(collector, stub, spool_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    finished: list[tuple[int, float]] = []
+    try:
+        assert proc.stdout is not None
+        deadline = None
+        for line in proc.stdout:
+            i, at = line.split()
+            finished.append((int(i), float(at)))
+            if deadline is None:
+                deadline = time.time() + 2.5
+            if time.time() >= deadline:
+                break
+        killed_at = time.time()
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    must = {f"s-{i}" for i, at in finished if at < killed_at - 1.0}
+    assert len(must) > 20
+    collector.set_outage(False)
+    start(collector)  # the next process: its pid check frees the dead one's leases at once
+    try:
+        assert respan_instrument.flush(10)
+    finally:
+        respan_instrument.uninstrument()
+    assert_exactly_once(collector.logs, must)
+    assert rows(spool_dir) == 0
+
+
+def test_fork_child_delivers_its_own_log_and_parent_logs_once(spool_dir, collector, stub) -> None:
+    code = """
+    for i in range(3):
+        call(f"parent-{i}")  # still queued in the parent when it forks
+    pid = os.fork()
+    if pid == 0:
+        call("child")
+        ok = respan_instrument.flush(10)
+        os._exit(0 if ok else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0, status
+    call("parent-after")
+    assert respan_instrument.flush(10)
+    """
+    result = run(code, child_env(collector, stub, spool_dir))
+    assert result.returncode == 0, result.stderr
+    assert collector.wait_for(5, timeout=5)
+    time.sleep(0.3)
+    assert_exactly_once(collector.logs, {"parent-0", "parent-1", "parent-2", "child", "parent-after"})
+    assert len(collector.logs) == 5
+
+
+def test_wrong_base_url_keeps_logs_and_says_so_once(spool_dir, collector, client, caplog) -> None:
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/nope")
+    try:
+        chat(client, "lost-way-0")
+        assert respan_instrument.flush(5)
+        chat(client, "lost-way-1")
+        assert respan_instrument.flush(5)
+    finally:
+        respan_instrument.uninstrument()
+    errors = [r for r in caplog.records if r.name == "respan_instrument" and r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "RESPAN_BASE_URL" in errors[0].getMessage()
+    assert statuses(collector)[404] >= 1 and rows(spool_dir) == 2  # not dropped as "invalid"
+
+
+def test_spool_file_is_private(spool_dir, collector, client) -> None:
+    start(collector)
+    try:
+        chat(client, "private")
+        assert respan_instrument.flush(5)
+    finally:
+        respan_instrument.uninstrument()
+    assert os.stat(os.path.join(spool_dir, "spool.sqlite3")).st_mode & 0o077 == 0
+    assert os.stat(spool_dir).st_mode & 0o077 == 0
+
+
+def test_unusable_spool_dir_falls_back_to_memory(tmp_path, monkeypatch, collector, client, caplog) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("RESPAN_SPOOL_DIR", str(blocker / "spool"))
+    for name, value in FAST_RETRY.items():
+        monkeypatch.setenv(name, value)
+    start(collector)
+    try:
+        collector.set_outage(True)
+        chat(client, "mem-0")
+        assert respan_instrument.flush(5)
+        collector.set_outage(False)
+        chat(client, "mem-1")
+        assert collector.wait_for(2, timeout=10)
+        assert respan_instrument.flush(5)
+    finally:
+        collector.set_outage(False)
+        respan_instrument.uninstrument()
+    assert warnings(caplog, "kept in memory")
+    assert_exactly_once(collector.logs, {"mem-0", "mem-1"})
+
+
+def test_a_spool_file_of_the_first_layout_is_migrated(spool_dir, collector) -> None:
+    import sqlite3
+
+    os.makedirs(spool_dir)
+    db = sqlite3.connect(os.path.join(spool_dir, "spool.sqlite3"))
+    db.execute(
+        "CREATE TABLE logs (id INTEGER PRIMARY KEY AUTOINCREMENT, base TEXT NOT NULL, created REAL NOT NULL, "
+        "size INTEGER NOT NULL, owner TEXT NOT NULL DEFAULT '', lease_until REAL NOT NULL DEFAULT 0, "
+        "body BLOB NOT NULL)"
+    )
+    body = json.dumps({"model": "m", "custom_identifier": "from-before"}).encode()
+    db.execute("INSERT INTO logs (base, created, size, body) VALUES (?, 0, ?, ?)", (collector.url + "/api", len(body), body))
+    db.commit()
+    db.close()
+    start(collector)
+    try:
+        assert respan_instrument.flush(5)
+    finally:
+        respan_instrument.uninstrument()
+    assert_exactly_once(collector.logs, {"from-before"})
