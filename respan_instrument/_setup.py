@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import atexit
 import functools
+import importlib
+import importlib.util
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -98,7 +101,13 @@ def instrument(
             )
         _state = _State(settings, exporter)
         price_book = PriceBook(settings.prices)
-        # load genai-prices off the caller's thread so the first call does not pay for it
+        # Load genai-prices off the caller's thread so the first call does not pay for it. It
+        # imports httpx2, which openai 2.x probes in sys.modules without importing: finish that
+        # import here first, so no call can ever see it half-initialised.
+        openai_module = sys.modules.get("openai")
+        probes = openai_module is None or not str(getattr(openai_module, "__version__", "")).startswith("1.")
+        if probes and "httpx2" not in sys.modules and importlib.util.find_spec("httpx2") is not None:
+            importlib.import_module("httpx2")
         threading.Thread(target=price_book.warm, name="respan-prices", daemon=True).start()
         _patch.set_hooks(
             _patch.Hooks(
@@ -136,7 +145,9 @@ def flush(timeout: float = 10.0) -> bool:
     """Wait until every call finished so far is delivered to Respan.
 
     Returns:
-        True when everything was delivered within `timeout` seconds (or there was nothing to send).
+        True when every log this process knows of (its own calls, and spooled logs found at
+        start-up) was accepted by Respan within `timeout` seconds, or, while Respan is not
+        accepting, is safely in the on-disk spool. False on timeout or if a log was dropped.
     """
     state = _state
     if state is None or state.exporter is None:

@@ -42,15 +42,23 @@ class Sender:
     """POSTs JSON bodies to Respan with keep-alive and a timeout. Never raises for I/O."""
 
     def __init__(self, base_url: str, api_key: str, timeout: float = 10.0) -> None:
-        # Imported here, on the thread that calls instrument(), never on our worker: openai 3.x
-        # looks for `httpx` in sys.modules and must not find a half-imported module.
+        # The module is imported here, on the thread that calls instrument(), never on our
+        # worker: openai 3.x looks for `httpx` in sys.modules and must not find it half-imported.
+        # The client itself (TLS context, ~20 ms) is built by the sender thread on first use.
         import httpx
 
+        self._httpx = httpx
         self._base = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = timeout
+        self._client: Any = None
+
+    def _connect(self) -> Any:
+        httpx = self._httpx
         self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 5.0)),
             headers={
-                "Authorization": f"Bearer {api_key}",
+                "Authorization": f"Bearer {self._api_key}",
                 "Content-Type": "application/json",
                 "User-Agent": f"respan-instrument/{__version__}",
             },
@@ -58,6 +66,7 @@ class Sender:
             follow_redirects=False,
             trust_env=False,
         )
+        return self._client
 
     @property
     def base_url(self) -> str:
@@ -65,13 +74,15 @@ class Sender:
 
     def post(self, path: str, body: bytes) -> Reply:
         try:
-            response = self._client.post(self._base + path, content=body)
+            client = self._client or self._connect()
+            response = client.post(self._base + path, content=body)
         except Exception as exc:  # noqa: BLE001 - refused, timeout, protocol error: all transient
             return Reply(None, b"", {}, f"{type(exc).__name__}: {exc}")
         return Reply(response.status_code, response.content, dict(response.headers))
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
 
 
 class Verdict(enum.Enum):

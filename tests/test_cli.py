@@ -213,3 +213,29 @@ def test_logs_without_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit) as exit_info:
         main(["collect", "--port", "70000"])
     assert exit_info.value.code == 2
+
+
+def test_spool_status_and_flush(tmp_path, collector) -> None:
+    env = {**os.environ, "RESPAN_SPOOL_DIR": str(tmp_path / "spool")}
+    code = (
+        "import respan_instrument, os, time\n"
+        f"respan_instrument.instrument(api_key={RESPAN_KEY!r}, base_url={collector.url + '/api'!r})\n"
+        "respan_instrument.log(model='gpt-4o-mini', customer_identifier='spooled')\n"
+        "time.sleep(1.5)\n"
+        "os._exit(0)\n"  # die without the exit flush: Respan is down, the log is in the spool
+    )
+    collector.set_outage(True)
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    collector.set_outage(False)
+    status = subprocess.run([sys.executable, "-m", "respan_instrument.cli", "spool", "status"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    flushed = subprocess.run(
+        [sys.executable, "-m", "respan_instrument.cli", "spool", "flush",
+         "--base-url", collector.url + "/api", "--api-key", RESPAN_KEY],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert flushed.returncode == 0, flushed.stdout + flushed.stderr
+    assert collector.wait_for(1)
+    assert [log["customer_identifier"] for log in collector.logs] == ["spooled"]
+    assert "logs       1" in status.stdout

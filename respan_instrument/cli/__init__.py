@@ -79,6 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=_non_negative, default=50, help="show the newest N logs, 0 for all (default 50)"
     )
 
+    spool = commands.add_parser(
+        "spool",
+        help="show the on-disk spool of undelivered logs, or deliver it now",
+        description="Logs wait in the spool while Respan is unreachable. `status` shows it; "
+        "`flush` delivers it now (RESPAN_API_KEY, RESPAN_BASE_URL).",
+    )
+    spool.add_argument("action", choices=("status", "flush"))
+    spool.add_argument("--dir", default=None, help="spool directory (default RESPAN_SPOOL_DIR or the cache dir)")
+    spool.add_argument("--base-url", default=None, help="Respan API root (default RESPAN_BASE_URL)")
+    spool.add_argument("--api-key", default=None, help="Respan API key (default RESPAN_API_KEY)")
+    spool.add_argument("--timeout", type=float, default=60.0)
+
     run = commands.add_parser(
         "run",
         help="run a program with openai instrumented (no code changes)",
@@ -105,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._logs import run_logs
 
         return run_logs(args.db, args.customer, args.model, args.limit)
+    if args.command == "spool":
+        from ._spool import run_spool
+
+        return run_spool(args.action, args.dir, args.base_url, args.api_key, args.timeout)
     from ._run import run_program
 
     return run_program(args.program)
