@@ -54,7 +54,8 @@ def check_url(value: str, name: str) -> str:
     return value.strip().rstrip("/")
 
 
-def _positive_number(raw: str, name: str, kind: type[int] | type[float]) -> Any:
+def positive_number(raw: str, name: str, kind: type[int] | type[float]) -> Any:
+    """`raw` as a positive int/float, or ValueError naming the variable."""
     try:
         number = kind(raw)
     except ValueError:
@@ -114,12 +115,12 @@ def load_settings(
         capture_content=capture,
         prices=merged,
         spool_dir=env.get("RESPAN_SPOOL_DIR") or None,
-        spool_max_mb=_positive_number(spool_max, "RESPAN_SPOOL_MAX_MB", int) if spool_max else 1024,
+        spool_max_mb=positive_number(spool_max, "RESPAN_SPOOL_MAX_MB", int) if spool_max else 1024,
         max_content_bytes=(
-            _positive_number(max_bytes, "RESPAN_MAX_CONTENT_BYTES", int) if max_bytes else 1_000_000
+            positive_number(max_bytes, "RESPAN_MAX_CONTENT_BYTES", int) if max_bytes else 1_000_000
         ),
         exit_timeout=(
-            _positive_number(exit_timeout, "RESPAN_EXIT_TIMEOUT", float) if exit_timeout else 5.0
+            positive_number(exit_timeout, "RESPAN_EXIT_TIMEOUT", float) if exit_timeout else 5.0
         ),
         defaults=dict(defaults or {}),
     )

@@ -28,6 +28,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
+from ._config import positive_number
 from ._errors import logger, report
 from ._payload import encode_log, join
 from ._spool import Spool, owner_token, resolve_dir
@@ -52,15 +53,7 @@ UNWRITTEN_MAX_BYTES = 16 * 1024 * 1024  # logs held while the spool refuses writ
 def _env_number(name: str, default: float) -> float:
     """A positive number from the environment (test and tuning knobs), or ValueError naming it."""
     raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise ValueError(f"{name}={raw!r} must be positive")
-    return value
+    return float(positive_number(raw, name, float)) if raw else default
 
 
 def _suppress_our_tracing() -> None:
