@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._config import DEFAULT_BASE_URL, check_url
-from ._context import _check_credentials
+from ._context import CREDENTIALS, _check_credentials
 
 # Respan parameters the gateway reads from the top level of the request body
 GATEWAY_PARAMETERS = frozenset(
-    {"fallback_models", "load_balance_group", "disable_log", "prompt", "cache_enabled", "customer_credentials"}
+    {"fallback_models", "load_balance_group", "disable_log", "prompt", "cache_enabled"}
 )
 
 
@@ -21,7 +21,7 @@ def gateway_body(
     """Validated top-level body fields for gateway requests."""
     body: dict[str, Any] = {}
     if credentials is not None:
-        body["customer_credentials"] = _normalise_credentials(credentials)
+        body[CREDENTIALS] = _normalise_credentials(credentials)
     for key, value in parameters.items():
         if key not in GATEWAY_PARAMETERS:
             raise TypeError(f"unknown gateway parameter {key!r}; allowed: {sorted(GATEWAY_PARAMETERS)}")
@@ -106,10 +106,11 @@ def _client_class(is_async: bool) -> type:
 
 
 def _make(is_async: bool, api_key: str | None, base_url: str | None, credentials: Any,
-          parameters: dict[str, Any], openai_kwargs: dict[str, Any]) -> Any:
+          kwargs: dict[str, Any]) -> Any:
     key, url = _settings(api_key, base_url)
+    parameters = {k: kwargs.pop(k) for k in list(kwargs) if k in GATEWAY_PARAMETERS}
     body = gateway_body(credentials, **parameters)
-    client = _client_class(is_async)(api_key=key, base_url=url, **openai_kwargs)
+    client = _client_class(is_async)(api_key=key, base_url=url, **kwargs)
     client._respan_body = body or None
     return client
 
@@ -118,13 +119,7 @@ def gateway_client(
     api_key: str | None = None,
     base_url: str | None = None,
     credentials: Mapping[str, Any] | None = None,
-    *,
-    fallback_models: list[str] | None = None,
-    load_balance_group: Any = None,
-    disable_log: bool | None = None,
-    cache_enabled: bool | None = None,
-    prompt: Mapping[str, Any] | None = None,
-    **openai_kwargs: Any,
+    **kwargs: Any,
 ) -> Any:
     """An `openai.OpenAI` client pointed at Respan's gateway.
 
@@ -134,31 +129,22 @@ def gateway_client(
         credentials: provider keys for every request, `{"openai": {"api_key": "sk-..."}}` or a
             weighted list `{"openai": [{"weight": 1, "credentials": {"api_key": "k1"}}, ...]}`.
             They are sent to the gateway only, never recorded.
-        fallback_models, load_balance_group, disable_log, cache_enabled, prompt: gateway
-            parameters sent with every request.
-        **openai_kwargs: passed to `openai.OpenAI` (timeout, max_retries, http_client, ...).
+        **kwargs: gateway parameters sent with every request (`fallback_models`,
+            `load_balance_group`, `disable_log`, `cache_enabled`, `prompt`); everything else goes
+            to `openai.OpenAI` (timeout, max_retries, http_client, ...).
 
     Raises:
-        ValueError: no Respan key, or a bad base URL. TypeError/ValueError: bad credentials.
+        ValueError: no Respan key, or a bad base URL. TypeError/ValueError: bad credentials or
+            gateway parameters.
     """
-    parameters = dict(fallback_models=fallback_models, load_balance_group=load_balance_group,
-                      disable_log=disable_log, cache_enabled=cache_enabled, prompt=prompt)
-    return _make(False, api_key, base_url, credentials, parameters, openai_kwargs)
+    return _make(False, api_key, base_url, credentials, kwargs)
 
 
 def async_gateway_client(
     api_key: str | None = None,
     base_url: str | None = None,
     credentials: Mapping[str, Any] | None = None,
-    *,
-    fallback_models: list[str] | None = None,
-    load_balance_group: Any = None,
-    disable_log: bool | None = None,
-    cache_enabled: bool | None = None,
-    prompt: Mapping[str, Any] | None = None,
-    **openai_kwargs: Any,
+    **kwargs: Any,
 ) -> Any:
     """The `openai.AsyncOpenAI` twin of `gateway_client()` (same arguments)."""
-    parameters = dict(fallback_models=fallback_models, load_balance_group=load_balance_group,
-                      disable_log=disable_log, cache_enabled=cache_enabled, prompt=prompt)
-    return _make(True, api_key, base_url, credentials, parameters, openai_kwargs)
+    return _make(True, api_key, base_url, credentials, kwargs)

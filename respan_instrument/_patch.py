@@ -101,29 +101,23 @@ class Call:
     deferred = False  # with_streaming_response: the body is read after request() returns
 
     def __init__(
-        self, hooks: Hooks, op: Operation, client: Any, options: Any, base_url: str, provider: str,
-        price_provider: str | None,
+        self, hooks: Hooks, op: Operation, body: Mapping[str, Any], scope: Mapping[str, Any], info: ClientInfo
     ) -> None:
-        body = options.json_data
-        model = body.get("model")
-        scope = _context.current()
-        if hooks.defaults:
-            scope = _context.merge(hooks.defaults, scope)
         start_ns = time.time_ns()
-        name = f"{op.name} {model}"
+        name = f"{op.name} {body.get('model')}"
         self.hooks = hooks
         self.op = op
-        self.provider = provider
-        self.price_provider = price_provider
-        self.record = CallRecord(op.log_type, body, base_url, start_ns, name, scope)
+        self.provider = info.provider
+        self.price_provider = info.price_provider
+        self.gateway = info.gateway
+        self.record = record = CallRecord(op.log_type, body, info.base_url, start_ns, name, scope)
         tracer = hooks.tracing.tracer()
         self.recording = tracer is not None
         attrs: dict[str, Any] = {}
         if self.recording:  # span attributes only when someone can read them
-            attrs = request_attributes(op, body, provider)
+            attrs = request_attributes(op, body, info.provider)
             if scope:
                 attrs.update(scope_attributes(scope))
-        record = self.record
         self.span, self.token, record.trace_id, record.span_id, record.parent_id = _span.start(
             tracer, name, attrs, start_ns
         )
@@ -131,7 +125,7 @@ class Call:
     def returned(self, result: Any, is_async: bool) -> Any:
         """The SDK's request() returned: finish now, or hand back what finishes later."""
         if self.deferred:
-            return self.streaming_response(result, self.is_stream, is_async)
+            return self.streaming_response(result, is_async)
         if self.is_stream:
             return self.stream(result, is_async)
         return self.succeed(result)
@@ -168,13 +162,11 @@ class Call:
             self.op.name, self.provider, record.body.get("model"), model,
             (end_ns - record.start_ns) / 1e9, usage, ttft, record.cost, None,
         )
-        if self.gateway:
-            if self.log_id:
-                attrs[GATEWAY_LOG_ID] = self.log_id
-            _span.end_ok(self.span, attrs, end_ns)
-            return  # the gateway writes the request log itself
+        if self.gateway and self.log_id:
+            attrs[GATEWAY_LOG_ID] = self.log_id
         _span.end_ok(self.span, attrs, end_ns)
-        self.hooks.sink(record)
+        if not self.gateway:  # the gateway writes the request log itself
+            self.hooks.sink(record)
 
     def fail(self, exc: BaseException) -> None:
         end_ns = time.time_ns()
@@ -192,15 +184,14 @@ class Call:
             self.op.name, self.provider, self.record.body.get("model"), None,
             (end_ns - self.record.start_ns) / 1e9, None, None, None, type(exc).__qualname__,
         )
-        if self.gateway:
+        if self.gateway and self.span is not None:
             response = getattr(exc, "response", None)
             log_id = self.log_id or (response.headers.get(GATEWAY_LOG_ID_HEADER) if response is not None else None)
-            if log_id and self.span is not None:
+            if log_id:
                 self.span.set_attribute(GATEWAY_LOG_ID, log_id)
-            _span.end_error(self.span, exc, end_ns)
-            return
         _span.end_error(self.span, exc, end_ns)
-        self.hooks.sink(self.record)
+        if not self.gateway:
+            self.hooks.sink(self.record)
 
     # ---- streams --------------------------------------------------------------------------
     def stream(self, result: Any, is_async: bool, detach: bool = True) -> Any:
@@ -215,7 +206,7 @@ class Call:
             return proxy(result, self, self.accumulator.add, hide)
         return result
 
-    def streaming_response(self, result: Any, stream: bool, is_async: bool) -> Any:
+    def streaming_response(self, result: Any, is_async: bool) -> Any:
         """`with_streaming_response`: the body is read later, through the object we return.
 
         The call ends when its HTTP response is closed (the context manager always closes it),
@@ -228,15 +219,15 @@ class Call:
             if is_async:
 
                 async def aparse(*args: Any, **kwargs: Any) -> Any:
-                    return self._parsed_by_user(await parse(*args, **kwargs), stream, True)
+                    return self._parsed_by_user(await parse(*args, **kwargs), True)
 
                 result.parse = aparse
             else:
-                result.parse = lambda *a, **k: self._parsed_by_user(parse(*a, **k), stream, False)
+                result.parse = lambda *a, **k: self._parsed_by_user(parse(*a, **k), False)
         return result
 
-    def _parsed_by_user(self, parsed: Any, stream: bool, is_async: bool) -> Any:
-        if stream:
+    def _parsed_by_user(self, parsed: Any, is_async: bool) -> Any:
+        if self.is_stream:
             return self.stream(parsed, is_async, detach=False)
         self.parsed = parsed
         return parsed
@@ -284,20 +275,6 @@ def scope_attributes(scope: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _gateway_fields(args: tuple[Any, ...], kwargs: dict[str, Any], options: Any,
-                    scope: Mapping[str, Any]) -> tuple[Any, ...]:
-    """attributes() values as top-level body fields on a copy of the SDK's options."""
-    fields = {key: scope[key] for key in GATEWAY_FIELDS if key in scope}
-    if not fields:
-        return args
-    changed = copy.copy(options)
-    changed.json_data = {**fields, **options.json_data}
-    if len(args) > 1:
-        return (args[0], changed, *args[2:])
-    kwargs["options"] = changed
-    return args
-
-
 class _Summary:
     """The parts of a response a log is built from, without its payload (embedding vectors)."""
 
@@ -313,14 +290,19 @@ def _injected_usage_chunk(chunk: Any) -> bool:
     return not chunk.choices and chunk.usage is not None
 
 
-def _with_usage(args: tuple[Any, ...], kwargs: dict[str, Any], options: Any) -> tuple[Any, ...] | None:
-    """Ask for `include_usage` on a copy of the SDK's options; the caller's dicts stay untouched."""
-    body = options.json_data
-    wanted = body.get("stream_options")
-    if isinstance(wanted, Mapping) and "include_usage" in wanted:
-        return None  # the user decided
+def _wants_usage(body: Mapping[str, Any]) -> bool:
+    """No `stream_options.include_usage` of the user's own: we may ask for it."""
+    options = body.get("stream_options")
+    return not (isinstance(options, Mapping) and "include_usage" in options)
+
+
+def _with_body(
+    args: tuple[Any, ...], kwargs: dict[str, Any], options: Any, body: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    """The SDK call's arguments with a copy of its options carrying `body`; the caller's own
+    dicts (and the SDK's original options) stay untouched."""
     changed = copy.copy(options)
-    changed.json_data = {**body, "stream_options": {**(wanted or {}), "include_usage": True}}
+    changed.json_data = body
     if len(args) > 1:
         return (args[0], changed, *args[2:])
     kwargs["options"] = changed
@@ -408,16 +390,21 @@ def _begin(
     deferred = isinstance(headers, Mapping) and headers.get(RAW_RESPONSE_HEADER) == "stream"
     with _IN_STARTING_CALL:
         info = _client_info(instance, hooks)
-        call = Call(hooks, op, instance, options, info.base_url, info.provider, info.price_provider)
-        call.is_stream, call.deferred = stream, deferred
-        if info.gateway:
-            call.gateway = True
-            args = _gateway_fields(args, kwargs, options, call.record.attributes)
-            options = args[1] if len(args) > 1 else kwargs["options"]
-        if stream and op is not RESPONSES and info.injects_usage:
-            changed = _with_usage(args, kwargs, options)
-            if changed is not None:
-                args, call.injected = changed, True
+        scope = _context.current()
+        if hooks.defaults:
+            scope = _context.merge(hooks.defaults, scope)
+        sent: Mapping[str, Any] = body
+        if info.gateway:  # attributes() values go to the gateway as top-level body fields
+            fields = {key: scope[key] for key in GATEWAY_FIELDS if key in scope}
+            if fields:
+                sent = {**fields, **body}  # the caller's own fields win
+        injected = stream and op is not RESPONSES and info.injects_usage and _wants_usage(body)
+        if injected:
+            sent = {**sent, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
+        if sent is not body:
+            args = _with_body(args, kwargs, options, sent)
+        call = Call(hooks, op, body, scope, info)  # the log records what the user sent
+        call.is_stream, call.deferred, call.injected = stream, deferred, injected
         return call, args
     return None, args
 

@@ -153,7 +153,7 @@ def _add_content(log: dict[str, Any], record: CallRecord, response: Any) -> None
     if kind == "chat":
         if "messages" in body:
             log["prompt_messages"] = body["messages"]
-        choices = _choices(record, response)
+        choices = _choices(response)
         if choices:
             messages = [_message(getattr(c, "message", None)) for c in choices]
             log["completion_message"] = messages[0]
@@ -180,13 +180,13 @@ def _add_content(log: dict[str, Any], record: CallRecord, response: Any) -> None
     elif kind == "completion":
         if "prompt" in body:
             log["input"] = body["prompt"]
-        choices = _choices(record, response)
+        choices = _choices(response)
         if choices:
             texts = [getattr(c, "text", None) for c in choices]
             log["output"] = texts[0] if len(texts) == 1 else texts
 
 
-def _choices(record: CallRecord, response: Any) -> list[Any]:
+def _choices(response: Any) -> list[Any]:
     choices = getattr(response, "choices", None)
     return list(choices) if choices else []
 

@@ -97,3 +97,12 @@ def sdk_spans() -> Iterator[tuple[Any, Any]]:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     yield provider, exporter
     provider.shutdown()
+
+
+@pytest.fixture()
+def traced(collector: Collector, sdk_spans: tuple[Any, Any]) -> Iterator[tuple[Any, Any]]:
+    """Instrumented with the application's own provider: (provider, in-memory exporter)."""
+    provider, exporter = sdk_spans
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", tracer_provider=provider)
+    yield provider, exporter
+    respan_instrument.uninstrument()

@@ -266,18 +266,12 @@ def test_no_secrets_anywhere(instrumented, client, stub) -> None:
         assert headers.get("Authorization", headers.get("authorization")) == f"Bearer {RESPAN_KEY}"
 
 
-def test_user_tracer_provider(collector, client, sdk_spans) -> None:
-    provider, exported = sdk_spans
+def test_user_tracer_provider(collector, client, traced) -> None:
+    provider, exported = traced
     tracer = provider.get_tracer("app")
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", tracer_provider=provider)
-    try:
-        with tracer.start_as_current_span("handler") as parent:
-            response = client.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
-            )
-        (log,) = delivered(collector)
-    finally:
-        respan_instrument.uninstrument()
+    with tracer.start_as_current_span("handler") as parent:
+        response = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    (log,) = delivered(collector)
     spans = {s.name: s for s in exported.get_finished_spans()}
     span = spans["chat gpt-4o-mini"]
     assert span.parent.span_id == parent.get_span_context().span_id
@@ -296,17 +290,13 @@ def test_user_tracer_provider(collector, client, sdk_spans) -> None:
     assert log["span_parent_id"] == f"{parent.get_span_context().span_id:016x}"
 
 
-def test_error_span_status(collector, client, sdk_spans) -> None:
+def test_error_span_status(collector, client, traced) -> None:
     import openai
 
-    provider, exported = sdk_spans
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", tracer_provider=provider)
-    try:
-        with pytest.raises(openai.NotFoundError):
-            client.chat.completions.create(model="error-404", messages=[{"role": "user", "content": "x"}])
-        delivered(collector)
-    finally:
-        respan_instrument.uninstrument()
+    _, exported = traced
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="error-404", messages=[{"role": "user", "content": "x"}])
+    delivered(collector)
     (span,) = exported.get_finished_spans()
     assert span.status.status_code.name == "ERROR"
     assert span.events[0].name == "exception"

@@ -119,3 +119,10 @@ def test_gateway_client_is_a_real_openai_client() -> None:
 
     assert isinstance(respan_instrument.gateway_client(api_key="k"), openai.OpenAI)
     assert isinstance(respan_instrument.async_gateway_client(api_key="k"), openai.AsyncOpenAI)
+
+
+def test_gateway_parameters_are_validated() -> None:
+    with pytest.raises(TypeError):
+        respan_instrument.gateway_client(api_key="k", fallback_models="gpt-4o")
+    with pytest.raises(TypeError):
+        respan_instrument.gateway_client(api_key="k", disable_log="yes")
