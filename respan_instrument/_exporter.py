@@ -39,9 +39,9 @@ MAX_BULK_BYTES = 8 * 1024 * 1024  # keep one request well under Respan's body li
 MAX_QUEUE = 4096  # call records (~6 KB each) waiting for the writer
 HARD_QUEUE = 32_768  # beyond MAX_QUEUE, logs wait encoded (~1 KB); beyond this, dropped (counted, reported)
 WAKE_AT = 500  # queued items that wake the writer before its timer
-LEND_AT = 1000  # queued items from which callers now and then lend the GIL to the writer
-LEND_EVERY = 64  # ... once per this many submits
-LEND_SECONDS = 0.0002  # ... for this long: enough for the waiting writer to be scheduled
+LEND_SECONDS = 0.0002  # a caller's pause that hands the GIL to a waiting background thread
+LEND_GAP = 0.0005  # least time between two such pauses for one thread ...
+LEND_GAP_MAX = 0.05  # ... doubled up to this while the thread makes no progress (slow disk or network)
 SCHEDULE_DELAY = 0.5  # seconds between writer passes: the crash window
 BULK_PER_MINUTE = 30  # Respan: bulk requests per minute per organisation
 FEW = 5  # with no bulk request to spare, this many logs or fewer go one by one to create/
@@ -56,10 +56,58 @@ def _env_number(name: str, default: float) -> float:
     return float(positive_number(raw, name, float)) if raw else default
 
 
+def _nothing() -> None:
+    pass
+
+
 def _suppress_our_tracing() -> None:
     """Our own HTTP requests must not be traced by an httpx instrumentation."""
     key = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", "suppress_instrumentation")
     otel_context.attach(otel_context.set_value(key, True))
+
+
+class _Turn:
+    """When one of our background threads needs the GIL, so that a busy caller hands it over.
+
+    CPython 3.11's GIL starves a thread that waits for it while another keeps releasing and
+    re-taking it within the 5 ms switch interval: every release wakes the waiter, every wake
+    resets its timer, and the releasing thread wins the race back. The openai SDK releases it
+    on every request (os.urandom), so in a tight loop of calls our threads went without the
+    GIL for 10 s and more (measured). Worse, all that time every release by the caller pays
+    for waking the waiter (a futex and, on a VM, an inter-processor interrupt): measured at
+    +30 µs a call. So our threads say when they will want the GIL (`due`, a monotonic time:
+    0 while awake, their timer while asleep), and a caller that sees the time has come pauses
+    `LEND_SECONDS` in `submit()`. Pauses for one thread are at least `gap` apart; the gap
+    doubles while the thread shows no progress (`moves`), so a background thread stuck on a
+    slow disk or network costs callers at most 0.2 ms every 50 ms.
+    """
+
+    __slots__ = ("due", "gap", "moves", "seen")
+
+    def __init__(self) -> None:
+        self.due = 0.0
+        self.gap = LEND_GAP
+        self.moves = 0
+        self.seen = 0
+
+    def awake(self) -> None:
+        """Called by the thread whenever it got the GIL back: progress, and keep it coming."""
+        self.due = 0.0
+        self.moves += 1
+
+    def sleeping(self, seconds: float) -> None:
+        """Called by the thread before a timed wait: no pause is needed until it ends."""
+        self.due = time.monotonic() + seconds
+        self.gap = LEND_GAP
+
+    def lent(self, now: float) -> None:
+        """Called by the caller that paused for this thread."""
+        if self.moves == self.seen:
+            self.gap = min(self.gap * 2, LEND_GAP_MAX)
+        else:
+            self.seen = self.moves
+            self.gap = LEND_GAP
+        self.due = now + self.gap
 
 
 class _Marker:
@@ -165,6 +213,7 @@ class Courier:
         self.startup_max = 0
         self.rejections = _Rejections()
         self._said: set[str] = set()
+        self.progress: Callable[[], None] = _nothing  # called after each spool or network step
 
     def start(self) -> None:
         """Free rows of dead processes and note what the spool held before we began."""
@@ -193,6 +242,7 @@ class Courier:
                     return wait
             return 0.0
         rows = self.spool.claim(self.base, MAX_BATCH, MAX_BULK_BYTES)
+        self.progress()
         if not rows:
             return None
         return self._post(rows, stop)
@@ -209,6 +259,7 @@ class Courier:
                 self.spool.renew(ids)
             self.bucket.take()
         reply = self.sender.post(BULK_PATH if bulk else CREATE_PATH, join(bodies))
+        self.progress()
         verdict = self.last = self.policy.verdict(reply)
         if verdict is Verdict.ACCEPTED:
             rejected = self._row_errors(reply, bodies) if bulk else 0
@@ -403,34 +454,29 @@ class Exporter:
     def submit(self, item: Any) -> None:
         """Queue a finished call's record (or a built log dict): a deque append, no lock, no I/O.
 
-        Only while the writer lags far behind (over `LEND_AT` queued) does a caller, once per 64
-        calls, pause 0.2 ms to lend it the GIL; past `MAX_QUEUE` it encodes its own log.
+        While one of our background threads waits for the GIL, the caller pauses 0.2 ms to hand
+        it over (see `_Turn`). Past `MAX_QUEUE` queued, the caller encodes its own log.
         """
         queue = self._queue
         waiting = len(queue)
         if waiting < self._max_queue:
             queue.append(item)
-            if waiting >= WAKE_AT:
-                if not self._wake.is_set():
-                    self._wake.set()
-                if waiting >= LEND_AT and waiting % LEND_EVERY == 0:
-                    self._lend_gil()
+            if waiting >= WAKE_AT and not self._wake.is_set():
+                self._wturn.due = 0.0
+                self._wake.set()
         elif waiting < self._hard_queue:
             self._compact(item)
-            if waiting % LEND_EVERY == 0:
-                self._lend_gil()
         else:
             self._overflow += 1  # the writer reports it; memory stays bounded
+        now = time.monotonic()
+        if now >= self._wturn.due or now >= self._sturn.due:
+            self._lend_gil(now)
 
-    def _lend_gil(self) -> None:
-        """Let the lagging writer run: a sleep of 0.2 ms once per 64 calls, only while it lags.
-
-        CPython's GIL starves a waiting thread while another keeps releasing and re-taking it
-        within its 5 ms switch interval: every release wakes the waiter, every wake resets its
-        timer, and the releasing thread wins the race back. The openai SDK does exactly that
-        (os.urandom for each request id), so in a tight loop of calls our writer went without
-        the GIL for 10 s and more, measured. A short sleep is the one way to hand it over.
-        """
+    def _lend_gil(self, now: float) -> None:
+        """Let a waiting background thread have the GIL: a short sleep is the one way to."""
+        for turn in (self._wturn, self._sturn):
+            if now >= turn.due:
+                turn.lent(now)
         self._lent += 1
         time.sleep(LEND_SECONDS)
 
@@ -505,6 +551,8 @@ class Exporter:
         self._markers = collections.deque()
         self._wake = threading.Event()  # the writer's
         self._kick = threading.Event()  # the sender's
+        self._wturn = _Turn()  # when the writer wants the GIL
+        self._sturn = _Turn()  # when the sender wants it
         self._stop = threading.Event()
         self._ready = threading.Event()  # the spool is open
         self._stopping = False
@@ -532,6 +580,7 @@ class Exporter:
         self._checkpointed = 0.0
         self._sender = Sender(self._base_url, self._api_key)
         self._courier = Courier(self._spool, self._sender, self._base_url, self._policy, self._per_minute)
+        self._courier.progress = self._sturn.awake
         self._writer = threading.Thread(target=self._write_loop, name="respan-spool-writer", daemon=True)
         self._sending = threading.Thread(target=self._send_loop, name="respan-sender", daemon=True)
         self._writer.start()
@@ -545,8 +594,11 @@ class Exporter:
             report("opening the spool", exc)
         finally:
             self._ready.set()
+        turn = self._wturn
         while True:
+            turn.sleeping(self._delay)
             self._wake.wait(self._delay)
+            turn.awake()
             self._wake.clear()
             try:
                 self._drain()
@@ -556,14 +608,22 @@ class Exporter:
                 break
 
     def _drain(self) -> None:
+        """Spool what was queued when the pass began, and no more.
+
+        Items that callers add meanwhile wait for the next pass. Chasing them instead kept the
+        writer awake for as long as callers were busy, one tiny transaction and one GIL handoff
+        per call; measured at +80 µs of caller-thread CPU per call in a tight loop.
+        """
         queue = self._queue
         if self._unwritten:
             self._write([])
-        while queue:
+        todo = len(queue)
+        while todo > 0:
             bodies: list[bytes] = []
             size = 0
             marker = None
-            while queue and len(bodies) < MAX_BATCH and size < MAX_BULK_BYTES:
+            while todo > 0 and len(bodies) < MAX_BATCH and size < MAX_BULK_BYTES:
+                todo -= 1
                 item = queue.popleft()
                 if isinstance(item, _Marker):
                     marker = item
@@ -586,6 +646,7 @@ class Exporter:
                 marker.upto = self._last_id
                 marker.safe = not self._unwritten
                 self._markers.append(marker)
+                self._sturn.due = 0.0
                 self._kick.set()
         overflow = self._overflow
         if overflow != self._overflow_seen:
@@ -605,11 +666,13 @@ class Exporter:
                 self._unwritable += 1
                 self._unwritable_report.add(1, self._spool.path, UNWRITTEN_MAX_BYTES >> 20)
             return
+        self._wturn.awake()
         self._unwritten = []
         self._last_id = last
         if trimmed:
             self._trimmed += trimmed
             self._trim_report.add(trimmed, self._spool.path, self._spool_max >> 20)
+        self._sturn.due = 0.0
         self._kick.set()
 
     def _send_loop(self) -> None:
@@ -621,20 +684,24 @@ class Exporter:
         except Exception as exc:  # noqa: BLE001 - reported; delivery goes on
             report("reading the spool", exc)
         next_try = 0.0
+        turn = self._sturn
         while not self._stopping:
             try:
+                turn.awake()
                 now = time.monotonic()
                 if now - self._checkpointed >= 1.0:  # keep the WAL short; its fsync lands here
                     self._checkpointed = now
                     self._spool.checkpoint()
                 if now < next_try:
                     self._resolve_markers()
+                    turn.sleeping(next_try - now)
                     self._kick.wait(next_try - now)
                     self._kick.clear()
                     continue
                 wait = courier.round(self._stop)
                 self._resolve_markers()
                 if wait is None:  # nothing to send: sleep until the writer has more
+                    turn.sleeping(IDLE_POLL)
                     if not self._kick.wait(IDLE_POLL):  # quiet for a while: housekeeping
                         self._spool.reap()
                         self._spool.compact()
@@ -643,6 +710,7 @@ class Exporter:
                     next_try = time.monotonic() + wait
             except Exception as exc:  # noqa: BLE001 - never let the sender die
                 report("the sender", exc)
+                turn.sleeping(1.0)
                 self._stop.wait(1.0)
 
     def _resolve_markers(self) -> None:
