@@ -1,7 +1,7 @@
 """Every call through the `openai` SDK, recorded as a span and delivered to Respan as a request log.
 
-    import respan_instrument
-    respan_instrument.instrument()
+import respan_instrument
+respan_instrument.instrument()
 """
 
 from typing import TYPE_CHECKING, Any

@@ -119,8 +119,6 @@ def load_settings(
         max_content_bytes=(
             positive_number(max_bytes, "RESPAN_MAX_CONTENT_BYTES", int) if max_bytes else 1_000_000
         ),
-        exit_timeout=(
-            positive_number(exit_timeout, "RESPAN_EXIT_TIMEOUT", float) if exit_timeout else 5.0
-        ),
+        exit_timeout=(positive_number(exit_timeout, "RESPAN_EXIT_TIMEOUT", float) if exit_timeout else 5.0),
         defaults=dict(defaults or {}),
     )

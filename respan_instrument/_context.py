@@ -89,7 +89,9 @@ def _metadata_value(value: Any) -> Any:
 
 def _check_credentials(value: Any, where: str) -> Any:
     if not isinstance(value, Mapping) or not value:
-        raise TypeError(f"{where}(): customer_credentials must be a dict like {{'openai': {{'api_key': ...}}}}")
+        raise TypeError(
+            f"{where}(): customer_credentials must be a dict like {{'openai': {{'api_key': ...}}}}"
+        )
     for provider, creds in value.items():
         entries = creds if isinstance(creds, list) else [{"weight": 1, "credentials": creds}]
         if not entries:

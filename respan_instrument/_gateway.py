@@ -15,9 +15,7 @@ GATEWAY_PARAMETERS = frozenset(
 )
 
 
-def gateway_body(
-    credentials: Mapping[str, Any] | None = None, **parameters: Any
-) -> dict[str, Any]:
+def gateway_body(credentials: Mapping[str, Any] | None = None, **parameters: Any) -> dict[str, Any]:
     """Validated top-level body fields for gateway requests."""
     body: dict[str, Any] = {}
     if credentials is not None:
@@ -98,15 +96,21 @@ def _client_class(is_async: bool) -> type:
     cls = type(
         "RespanGatewayAsyncOpenAI" if is_async else "RespanGatewayOpenAI",
         (base,),
-        {"_respan_body": None, "_prepare_options": prepare, "copy": copy, "with_options": copy,
-         "__module__": __name__},
+        {
+            "_respan_body": None,
+            "_prepare_options": prepare,
+            "copy": copy,
+            "with_options": copy,
+            "__module__": __name__,
+        },
     )
     _classes[is_async] = cls
     return cls
 
 
-def _make(is_async: bool, api_key: str | None, base_url: str | None, credentials: Any,
-          kwargs: dict[str, Any]) -> Any:
+def _make(
+    is_async: bool, api_key: str | None, base_url: str | None, credentials: Any, kwargs: dict[str, Any]
+) -> Any:
     key, url = _settings(api_key, base_url)
     parameters = {k: kwargs.pop(k) for k in list(kwargs) if k in GATEWAY_PARAMETERS}
     body = gateway_body(credentials, **parameters)

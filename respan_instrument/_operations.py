@@ -138,7 +138,9 @@ def outcome(op: Operation, response: Any, span_attributes: bool = True) -> Outco
     tier = getattr(response, "service_tier", None)
     usage = usage_of(op, getattr(response, "usage", None))
     if not span_attributes:
-        return Outcome({}, usage, model if isinstance(model, str) else None, tier if isinstance(tier, str) else None)
+        return Outcome(
+            {}, usage, model if isinstance(model, str) else None, tier if isinstance(tier, str) else None
+        )
     attrs: dict[str, Any] = {}
     if isinstance(model, str):
         attrs[sc.RESPONSE_MODEL] = model

@@ -159,8 +159,15 @@ class Call:
         if ttft is not None:
             attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = ttft
         self.hooks.metrics.record(
-            self.op.name, self.provider, record.body.get("model"), model,
-            (end_ns - record.start_ns) / 1e9, usage, ttft, record.cost, None,
+            self.op.name,
+            self.provider,
+            record.body.get("model"),
+            model,
+            (end_ns - record.start_ns) / 1e9,
+            usage,
+            ttft,
+            record.cost,
+            None,
         )
         if self.gateway and self.log_id:
             attrs[GATEWAY_LOG_ID] = self.log_id
@@ -181,12 +188,21 @@ class Call:
         self.record.end_ns = end_ns
         self.record.error = exc
         self.hooks.metrics.record(
-            self.op.name, self.provider, self.record.body.get("model"), None,
-            (end_ns - self.record.start_ns) / 1e9, None, None, None, type(exc).__qualname__,
+            self.op.name,
+            self.provider,
+            self.record.body.get("model"),
+            None,
+            (end_ns - self.record.start_ns) / 1e9,
+            None,
+            None,
+            None,
+            type(exc).__qualname__,
         )
         if self.gateway and self.span is not None:
             response = getattr(exc, "response", None)
-            log_id = self.log_id or (response.headers.get(GATEWAY_LOG_ID_HEADER) if response is not None else None)
+            log_id = self.log_id or (
+                response.headers.get(GATEWAY_LOG_ID_HEADER) if response is not None else None
+            )
             if log_id:
                 self.span.set_attribute(GATEWAY_LOG_ID, log_id)
         _span.end_error(self.span, exc, end_ns)
@@ -269,7 +285,9 @@ def scope_attributes(scope: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if isinstance(value, Mapping):
             for sub, item in value.items():
-                out[f"{ATTRIBUTE_PREFIX}{key}.{sub}"] = item if isinstance(item, (str, int, float, bool)) else str(item)
+                out[f"{ATTRIBUTE_PREFIX}{key}.{sub}"] = (
+                    item if isinstance(item, (str, int, float, bool)) else str(item)
+                )
         else:
             out[ATTRIBUTE_PREFIX + key] = value
     return out
@@ -424,9 +442,7 @@ def _sync_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: di
     return call.returned(result, False)
 
 
-async def _async_request(
-    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
+async def _async_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     call, args = _begin(instance, args, kwargs)
     if call is None:
         return await wrapped(*args, **kwargs)

@@ -15,10 +15,19 @@ from typing import Any, Protocol
 
 import wrapt
 
-try:  # the C proxy itself: wrapt.ObjectProxy adds a Python layer that costs ~0.15 µs a chunk
-    from wrapt.wrappers import ObjectProxy as _Proxy
-except ImportError:  # pragma: no cover
-    _Proxy = wrapt.ObjectProxy
+# The C proxy itself. `wrapt.ObjectProxy` and `wrapt.wrappers.ObjectProxy` are Python layers
+# over it: every `_self_` attribute set went through a Python `__setattr__` (16 a stream).
+_Proxy: Any = getattr(wrapt, "BaseObjectProxy", None)
+if _Proxy is None or _Proxy.__module__ != "_wrappers":  # pragma: no cover - no C extension
+    try:
+        from wrapt._wrappers import ObjectProxy as _CProxy
+
+        _Proxy = _CProxy
+    except ImportError:
+        _Proxy = wrapt.ObjectProxy
+
+
+FOLD_EVERY = 16  # chunks held before they are fed to the accumulator in one go
 
 
 class Finisher(Protocol):
@@ -63,11 +72,14 @@ class _Base(_Proxy):  # type: ignore[misc]
         self._self_done = False
         self._self_response: Any = None
         self._self_token: object = None
+        self._self_held: list[Any] = []  # chunks received since the last fold
 
     def _self_finish(self, error: BaseException | None, cut_short: bool) -> None:
         if self._self_done:
             return
         self._self_done = True
+        if self._self_held:
+            self._self_fold()
         if self._self_token is not None:
             self._self_call.leave(self._self_token)
             self._self_token = None
@@ -77,11 +89,29 @@ class _Base(_Proxy):  # type: ignore[misc]
         self._self_finish(None, True)
 
     def _self_take(self, item: Any) -> bool:
-        """Feed one item; False when the item is ours to hide (the injected usage chunk)."""
-        if self._self_add(item) and self._self_fresh:
-            self._self_first_output()
+        """Take one item; False when the item is ours to hide (the injected usage chunk).
+
+        Until the first output (for time to first token) each item is fed to the accumulator
+        at once; after it, items are held and fed `FOLD_EVERY` at a time. Between two chunks
+        the SDK's parsing evicts our code from the CPU caches, so feeding them one by one cost
+        three times as much as the same work done in a batch (measured).
+        """
+        if self._self_fresh:
+            if self._self_add(item):
+                self._self_first_output()
+        else:
+            held = self._self_held
+            held.append(item)
+            if len(held) >= FOLD_EVERY:
+                self._self_fold()
         hide = self._self_hide
         return hide is None or not hide(item)
+
+    def _self_fold(self) -> None:
+        held, self._self_held = self._self_held, []
+        add = self._self_add
+        for item in held:
+            add(item)
 
     def _self_start(self) -> None:
         """First item: from now on our span is the current one in the consumer's context, so

@@ -61,7 +61,7 @@ def limit_content(log: MutableMapping[str, Any], fields: Sequence[str], limit: i
 
 def _drop_oldest(messages: list[Any], budget: int) -> list[Any]:
     head = [m for m in messages[:1] if isinstance(m, dict) and m.get("role") in ("system", "developer")]
-    rest = messages[len(head):]
+    rest = messages[len(head) :]
     kept: list[Any] = []
     used = _size(head) + 128
     for message in reversed(rest):

@@ -86,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         "`flush` delivers it now (RESPAN_API_KEY, RESPAN_BASE_URL).",
     )
     spool.add_argument("action", choices=("status", "flush"))
-    spool.add_argument("--dir", default=None, help="spool directory (default RESPAN_SPOOL_DIR or the cache dir)")
+    spool.add_argument(
+        "--dir", default=None, help="spool directory (default RESPAN_SPOOL_DIR or the cache dir)"
+    )
     spool.add_argument("--base-url", default=None, help="Respan API root (default RESPAN_BASE_URL)")
     spool.add_argument("--api-key", default=None, help="Respan API key (default RESPAN_API_KEY)")
     spool.add_argument("--timeout", type=float, default=60.0)

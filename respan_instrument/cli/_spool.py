@@ -8,8 +8,9 @@ import sys
 from .._config import DEFAULT_BASE_URL
 
 
-def run_spool(action: str, spool_dir: str | None, base_url: str | None, api_key: str | None,
-              timeout: float) -> int:
+def run_spool(
+    action: str, spool_dir: str | None, base_url: str | None, api_key: str | None, timeout: float
+) -> int:
     from .._spool import status
 
     if action == "status":
