@@ -52,6 +52,23 @@ def as_dict(obj: Any) -> Any:
     return obj
 
 
+def _get(obj: Any, key: str) -> Any:
+    """A field of a response part, parsed JSON (dict) or SDK model alike."""
+    if type(obj) is dict:
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def _response(kept: Any) -> Any:
+    """The response as the record kept it: its JSON body (bytes), parsed here, or a model."""
+    if type(kept) is bytes:
+        try:
+            return json.loads(kept)
+        except ValueError:
+            return None
+    return kept
+
+
 def _message(message: Any) -> dict[str, Any]:
     data = as_dict(message) or {}
     out: dict[str, Any] = {"role": data.get("role", "assistant"), "content": data.get("content")}
@@ -96,12 +113,12 @@ def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
     else:
         log["status_code"] = 200
         log["status"] = "success"
-    response = record.response
+    response = _response(record.response)
     if response is not None:
-        model = getattr(response, "model", None)
+        model = _get(response, "model")
         if isinstance(model, str) and model:
             log["model"] = model
-        _add_usage(log, record.log_type, getattr(response, "usage", None))
+        _add_usage(log, record.log_type, _get(response, "usage"))
     if capture_content:
         _add_content(log, record, response)
     if not isinstance(log.get("model"), str) or not log["model"]:
@@ -155,7 +172,7 @@ def _add_content(log: dict[str, Any], record: CallRecord, response: Any) -> None
             log["prompt_messages"] = body["messages"]
         choices = _choices(response)
         if choices:
-            messages = [_message(getattr(c, "message", None)) for c in choices]
+            messages = [_message(_get(c, "message")) for c in choices]
             log["completion_message"] = messages[0]
             if len(messages) > 1:
                 log["completion_messages"] = messages
@@ -167,7 +184,7 @@ def _add_content(log: dict[str, Any], record: CallRecord, response: Any) -> None
             log["instructions"] = body["instructions"]
         if "input" in body:
             log["input"] = body["input"]
-        output = getattr(response, "output", None)
+        output = _get(response, "output")
         if output is not None:
             items = [as_dict(item) for item in output]
             log["output"] = items
@@ -182,12 +199,12 @@ def _add_content(log: dict[str, Any], record: CallRecord, response: Any) -> None
             log["input"] = body["prompt"]
         choices = _choices(response)
         if choices:
-            texts = [getattr(c, "text", None) for c in choices]
+            texts = [_get(c, "text") for c in choices]
             log["output"] = texts[0] if len(texts) == 1 else texts
 
 
 def _choices(response: Any) -> list[Any]:
-    choices = getattr(response, "choices", None)
+    choices = _get(response, "choices")
     return list(choices) if choices else []
 
 
