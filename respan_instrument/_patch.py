@@ -173,6 +173,8 @@ class Call:
             attrs[GATEWAY_LOG_ID] = self.log_id
         _span.end_ok(self.span, attrs, end_ns)
         if not self.gateway:  # the gateway writes the request log itself
+            if type(record.response) is bytes:  # likewise the request: its JSON, not the dict tree
+                record.body = _sent(self.http, record.body)
             self.hooks.sink(record)
 
     def fail(self, exc: BaseException) -> None:
@@ -323,6 +325,15 @@ def _kept(op: Operation, response: Any, http: Any) -> Any:
         if type(body) is bytes and body[:1] == b"{":
             return body
     return response
+
+
+def _sent(http: Any, body: Mapping[str, Any]) -> Any:
+    """The request body as sent (bytes), when it is the JSON of `body` (nothing of ours added)."""
+    try:
+        content = http.request.content
+    except Exception:  # noqa: BLE001 - a streamed or unread body: keep the dict
+        return body
+    return content if type(content) is bytes and content[:1] == b"{" else body
 
 
 def _injected_usage_chunk(chunk: Any) -> bool:

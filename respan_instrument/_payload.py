@@ -60,7 +60,7 @@ def _get(obj: Any, key: str) -> Any:
 
 
 def _response(kept: Any) -> Any:
-    """The response as the record kept it: its JSON body (bytes), parsed here, or a model."""
+    """A request or response as the record kept it: its JSON (bytes), parsed here, or as is."""
     if type(kept) is bytes:
         try:
             return json.loads(kept)
@@ -80,7 +80,7 @@ def _message(message: Any) -> dict[str, Any]:
 
 def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
     """The request log for one call, as Respan's logging API spells its fields."""
-    body = record.body
+    body = _response(record.body) or {}  # the request's JSON as sent, or the SDK's dict
     log: dict[str, Any] = {
         "log_type": record.log_type,
         "model": body.get("model"),
@@ -120,7 +120,7 @@ def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
             log["model"] = model
         _add_usage(log, record.log_type, _get(response, "usage"))
     if capture_content:
-        _add_content(log, record, response)
+        _add_content(log, record, body, response)
     if not isinstance(log.get("model"), str) or not log["model"]:
         log["model"] = "unknown"
     return log
@@ -164,8 +164,7 @@ def _add_usage(log: dict[str, Any], log_type: str, usage: Any) -> None:
         log["reasoning_tokens"] = reasoning
 
 
-def _add_content(log: dict[str, Any], record: CallRecord, response: Any) -> None:
-    body = record.body
+def _add_content(log: dict[str, Any], record: CallRecord, body: Mapping[str, Any], response: Any) -> None:
     kind = record.log_type
     if kind == "chat":
         if "messages" in body:

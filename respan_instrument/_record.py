@@ -9,26 +9,36 @@ from typing import Any
 class CallRecord:
     """References and scalars captured on the caller's thread; the payload is built later.
 
-    `body` is the SDK's own transformed request dict (a fresh copy made per call by the SDK),
-    so later changes to the caller's `messages` cannot reach it.
+    `body` is the SDK's own transformed request dict (a fresh copy made per call by the SDK,
+    so later changes to the caller's `messages` cannot reach it) or, once a non-streamed call
+    succeeded, the JSON bytes it was sent as; `response` likewise keeps the response's JSON
+    bytes when there are some. Records wait for the writer for up to half a second: bytes are
+    one object the garbage collector never scans, where a dict or model tree is dozens.
     """
 
-    # defaults live on the class: the caller's thread assigns only what it knows at the start
-    end_ns = 0
-    response: Any = None
-    error: BaseException | None = None
-    trace_id = 0
-    span_id = 0
-    parent_id = 0
-    cost: float | None = None
-    stream = False
-    ttft_ns: int | None = None
-    cut_short = False
+    __slots__ = (
+        "log_type",
+        "body",
+        "base_url",
+        "start_ns",
+        "span_name",
+        "attributes",
+        "end_ns",
+        "response",
+        "error",
+        "trace_id",
+        "span_id",
+        "parent_id",
+        "cost",
+        "stream",
+        "ttft_ns",
+        "cut_short",
+    )
 
     def __init__(
         self,
         log_type: str,
-        body: Mapping[str, Any],
+        body: Any,
         base_url: str,
         start_ns: int,
         span_name: str,
@@ -40,3 +50,13 @@ class CallRecord:
         self.start_ns = start_ns
         self.span_name = span_name
         self.attributes = attributes
+        self.end_ns = 0
+        self.response: Any = None
+        self.error: BaseException | None = None
+        self.trace_id = 0
+        self.span_id = 0
+        self.parent_id = 0
+        self.cost: float | None = None
+        self.stream = False
+        self.ttft_ns: int | None = None
+        self.cut_short = False
