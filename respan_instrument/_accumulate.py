@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 
-def _fields(obj: Any) -> Any:
+def fields_of(obj: Any) -> Any:
     """A model's fields as a mapping: its `__dict__`, or the object's attributes when it has none."""
     try:
         return obj.__dict__
@@ -87,7 +87,7 @@ class ChatAccumulator:
         the SDK's parsing evicts the interpreter's type-attribute cache, so each lookup missed
         it; reading a dozen fields by attribute cost 1.6 µs a chunk in a real stream (measured).
         """
-        d = _fields(chunk)
+        d = fields_of(chunk)
         if self.id is None:
             self.id = d.get("id")
             self.model = d.get("model")
@@ -102,7 +102,7 @@ class ChatAccumulator:
             return False
         output = False
         for c in choices:
-            cd = _fields(c)
+            cd = fields_of(c)
             index = cd.get("index") or 0
             choice = self._choices.get(index)
             if choice is None:
@@ -117,7 +117,7 @@ class ChatAccumulator:
                     choice.text.add(text)
                     output = True
                 continue
-            dd = _fields(delta)
+            dd = fields_of(delta)
             content = dd.get("content")
             if content:
                 choice.content.add(content)

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from . import _semconv as sc
+from ._accumulate import fields_of
 from ._cost import TokenUsage
 
 
@@ -96,22 +97,28 @@ def usage_of(op: Operation, usage: Any) -> TokenUsage | None:
     """Token counts from an SDK usage object (typed reads, no model_dump)."""
     if usage is None:
         return None
+    u = fields_of(usage)
     if op is RESPONSES:
-        inp = getattr(usage, "input_tokens", None)
-        out = getattr(usage, "output_tokens", None)
-        in_details = getattr(usage, "input_tokens_details", None)
-        out_details = getattr(usage, "output_tokens_details", None)
+        inp = u.get("input_tokens")
+        out = u.get("output_tokens")
+        in_details = u.get("input_tokens_details")
+        out_details = u.get("output_tokens_details")
     else:
-        inp = getattr(usage, "prompt_tokens", None)
-        out = getattr(usage, "completion_tokens", None)
-        in_details = getattr(usage, "prompt_tokens_details", None)
-        out_details = getattr(usage, "completion_tokens_details", None)
+        inp = u.get("prompt_tokens")
+        out = u.get("completion_tokens")
+        in_details = u.get("prompt_tokens_details")
+        out_details = u.get("completion_tokens_details")
     if not isinstance(inp, int):
         return None
-    cached = _int(getattr(in_details, "cached_tokens", 0)) if in_details is not None else 0
-    in_audio = _int(getattr(in_details, "audio_tokens", 0)) if in_details is not None else 0
-    reasoning = _int(getattr(out_details, "reasoning_tokens", 0)) if out_details is not None else 0
-    out_audio = _int(getattr(out_details, "audio_tokens", 0)) if out_details is not None else 0
+    cached = in_audio = reasoning = out_audio = 0
+    if in_details is not None:
+        d = fields_of(in_details)
+        cached = _int(d.get("cached_tokens"))
+        in_audio = _int(d.get("audio_tokens"))
+    if out_details is not None:
+        d = fields_of(out_details)
+        reasoning = _int(d.get("reasoning_tokens"))
+        out_audio = _int(d.get("audio_tokens"))
     return TokenUsage(
         input_tokens=inp,
         output_tokens=_int(out),
@@ -134,9 +141,10 @@ class Outcome(NamedTuple):
 def outcome(op: Operation, response: Any, span_attributes: bool = True) -> Outcome:
     """Read the few typed fields a call needs from a parsed SDK response: usage, model and
     service tier for the cost, and (when a span can show them) the response attributes."""
-    model = getattr(response, "model", None)
-    tier = getattr(response, "service_tier", None)
-    usage = usage_of(op, getattr(response, "usage", None))
+    fields = fields_of(response)
+    model = fields.get("model")
+    tier = fields.get("service_tier")
+    usage = usage_of(op, fields.get("usage"))
     if not span_attributes:
         return Outcome(
             {}, usage, model if isinstance(model, str) else None, tier if isinstance(tier, str) else None
@@ -146,7 +154,7 @@ def outcome(op: Operation, response: Any, span_attributes: bool = True) -> Outco
         attrs[sc.RESPONSE_MODEL] = model
     else:
         model = None
-    rid = getattr(response, "id", None)
+    rid = fields.get("id")
     if isinstance(rid, str):
         attrs[sc.RESPONSE_ID] = rid
     if isinstance(tier, str):
@@ -154,11 +162,11 @@ def outcome(op: Operation, response: Any, span_attributes: bool = True) -> Outco
     else:
         tier = None
     if op is RESPONSES:
-        status = getattr(response, "status", None)
+        status = fields.get("status")
         if isinstance(status, str):
             attrs[sc.RESPONSE_FINISH_REASONS] = (status,)
     else:
-        choices = getattr(response, "choices", None)
+        choices = getattr(response, "choices", None)  # a property on accumulators
         if choices:
             attrs[sc.RESPONSE_FINISH_REASONS] = tuple(str(c.finish_reason) for c in choices)
     if usage is not None:

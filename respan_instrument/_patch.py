@@ -102,7 +102,13 @@ class Call:
     http: Any = None  # the HTTP response the SDK parsed (seen in _process_response)
 
     def __init__(
-        self, hooks: Hooks, op: Operation, body: Mapping[str, Any], scope: Mapping[str, Any], info: ClientInfo
+        self,
+        hooks: Hooks,
+        op: Operation,
+        body: Mapping[str, Any],
+        scope: Mapping[str, Any],
+        info: ClientInfo,
+        ctx: Any,
     ) -> None:
         start_ns = time.time_ns()
         name = f"{op.name} {body.get('model')}"
@@ -120,7 +126,7 @@ class Call:
             if scope:
                 attrs.update(scope_attributes(scope))
         self.span, self.token, record.trace_id, record.span_id, record.parent_id = _span.start(
-            tracer, name, attrs, start_ns
+            tracer, name, attrs, start_ns, ctx
         )
 
     def returned(self, result: Any, is_async: bool) -> Any:
@@ -434,7 +440,10 @@ def _begin(
     if op is None or options.method.lower() != "post":
         return None, args
     body = options.json_data
-    if (type(body) is not dict and not isinstance(body, Mapping)) or _span.suppressed():
+    if type(body) is not dict and not isinstance(body, Mapping):
+        return None, args
+    ctx = _span.current()
+    if _span.suppressed(ctx):
         return None, args
     stream = bool(kwargs.get("stream") if "stream" in kwargs else (len(args) > 2 and args[2]))
     headers = options.headers
@@ -454,7 +463,7 @@ def _begin(
             sent = {**sent, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
         if sent is not body:
             args = _with_body(args, kwargs, options, sent)
-        call = Call(hooks, op, body, scope, info)  # the log records what the user sent
+        call = Call(hooks, op, body, scope, info, ctx)  # the log records what the user sent
         call.is_stream, call.deferred, call.injected = stream, deferred, injected
         return call, args
     return None, args

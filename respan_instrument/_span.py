@@ -17,9 +17,12 @@ _SUPPRESS_KEY = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
 _NO_OP_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
 
-def suppressed() -> bool:
+def current() -> otel_context.Context:
+    return otel_context.get_current()
+
+
+def suppressed(ctx: otel_context.Context) -> bool:
     """True inside `opentelemetry.instrumentation.utils.suppress_instrumentation()`."""
-    ctx = otel_context.get_current()
     if not ctx:
         return False
     return bool(ctx.get(_SUPPRESS_KEY) or ctx.get("suppress_instrumentation"))  # type: ignore[arg-type]
@@ -53,7 +56,7 @@ class Tracing:
 
 
 def start(
-    tracer: Tracer | None, name: str, attributes: dict[str, Any], start_ns: int
+    tracer: Tracer | None, name: str, attributes: dict[str, Any], start_ns: int, ctx: otel_context.Context
 ) -> tuple[trace.Span | None, object, int, int, int]:
     """Start a CLIENT span as a child of the current one and make it current.
 
@@ -61,15 +64,15 @@ def start(
     With no tracer nobody can see a span, so there is none: only fresh W3C ids (in the
     caller's trace when there is one), and nothing to attach.
     """
-    parent = trace.get_current_span().get_span_context()
+    parent = trace.get_current_span(ctx).get_span_context()
     parent_id = parent.span_id if parent.is_valid else 0
     if tracer is None:
         trace_id = parent.trace_id if parent_id else random.getrandbits(128)
         return None, None, trace_id, random.getrandbits(64), parent_id
     span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_ns)
     token = otel_context.attach(trace.set_span_in_context(span))
-    ctx = span.get_span_context()
-    return span, token, ctx.trace_id, ctx.span_id, parent_id
+    own = span.get_span_context()
+    return span, token, own.trace_id, own.span_id, parent_id
 
 
 def attach(span: trace.Span) -> object:
