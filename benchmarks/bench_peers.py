@@ -154,7 +154,9 @@ def render(results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespa
     w("")
     w("Method: each package runs in its own venv with the same openai release. In one process the worker "
       "alternates a bare phase and an instrumented phase per workload and round (order flipped every round; "
-      "instrument() before, uninstrument() after each instrumented phase; a fresh client per phase). "
+      "instrument() before, uninstrument() after each instrumented phase; a fresh client per phase; "
+      "after a few warm-up calls the instrumented phase flushes once, so one-time start-up work (threads, "
+      "spool files, the exporter's HTTP client) is not billed to the calls measured). "
       "Cells are the median over rounds of instrumented / bare of the same round, and in brackets the median "
       "difference per call. **Caller-thread CPU** (`time.thread_time`) is the cost the calling thread pays; "
       "**wall** also contains background threads holding the GIL; **process CPU** includes delivering the "

@@ -42,6 +42,7 @@ WAKE_AT = 500  # queued items that wake the writer before its timer
 LEND_SECONDS = 0.0002  # a caller's pause that hands the GIL to a waiting background thread
 LEND_GAP = 0.0005  # least time between two such pauses for one thread ...
 LEND_GAP_MAX = 0.05  # ... doubled up to this while the thread makes no progress (slow disk or network)
+LEND_PATIENCE = 8  # pauses without progress before the gap starts doubling (a post takes several)
 SCHEDULE_DELAY = 0.5  # seconds between writer passes: the crash window
 BULK_PER_MINUTE = 30  # Respan: bulk requests per minute per organisation
 FEW = 5  # with no bulk request to spare, this many logs or fewer go one by one to create/
@@ -77,18 +78,19 @@ class _Turn:
     for waking the waiter (a futex and, on a VM, an inter-processor interrupt): measured at
     +30 µs a call. So our threads say when they will want the GIL (`due`, a monotonic time:
     0 while awake, their timer while asleep), and a caller that sees the time has come pauses
-    `LEND_SECONDS` in `submit()`. Pauses for one thread are at least `gap` apart; the gap
-    doubles while the thread shows no progress (`moves`), so a background thread stuck on a
-    slow disk or network costs callers at most 0.2 ms every 50 ms.
+    `LEND_SECONDS` in `submit()`. Pauses for one thread are at least `gap` apart; after
+    `LEND_PATIENCE` pauses without progress (`moves`) the gap doubles, so a background thread
+    stuck on a slow disk or network costs callers at most 0.2 ms every 50 ms.
     """
 
-    __slots__ = ("due", "gap", "moves", "seen")
+    __slots__ = ("due", "gap", "moves", "seen", "stale")
 
     def __init__(self) -> None:
         self.due = 0.0
         self.gap = LEND_GAP
         self.moves = 0
         self.seen = 0
+        self.stale = 0  # pauses since the last progress
 
     def awake(self) -> None:
         """Called by the thread whenever it got the GIL back: progress, and keep it coming."""
@@ -102,11 +104,14 @@ class _Turn:
 
     def lent(self, now: float) -> None:
         """Called by the caller that paused for this thread."""
-        if self.moves == self.seen:
-            self.gap = min(self.gap * 2, LEND_GAP_MAX)
-        else:
+        if self.moves != self.seen:
             self.seen = self.moves
+            self.stale = 0
             self.gap = LEND_GAP
+        else:
+            self.stale += 1
+            if self.stale > LEND_PATIENCE:
+                self.gap = min(self.gap * 2, LEND_GAP_MAX)
         self.due = now + self.gap
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RESPAN_KEY
+from conftest import RESPAN_KEY, delivered
 
 import respan_instrument
 from respan_instrument import _spool
@@ -560,3 +560,83 @@ def test_a_spool_file_of_the_first_layout_is_migrated(spool_dir, collector) -> N
     finally:
         respan_instrument.uninstrument()
     assert_exactly_once(collector.logs, {"from-before"})
+
+
+# ---- busy callers: the background threads still get the GIL -------------------------------
+def _cpu_bound_client() -> Any:
+    """A client whose calls never wait on a network: the SDK holds the GIL all through a call
+    except for brief releases, as in a tight loop of calls to a fast local model."""
+    import openai
+
+    if openai.__version__.split(".")[0] >= "3":
+        import httpx2 as hx
+    else:
+        import httpx as hx
+    body = json.dumps(
+        {
+            "id": "chatcmpl-busy",
+            "object": "chat.completion",
+            "created": 1700000000,
+            "model": "gpt-4o-mini",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+        }
+    ).encode()
+
+    def handler(request: Any) -> Any:
+        return hx.Response(200, content=body, headers={"content-type": "application/json"})
+
+    return openai.OpenAI(
+        api_key="sk-test",
+        base_url="https://api.openai.com/v1",
+        http_client=hx.Client(transport=hx.MockTransport(handler)),
+    )
+
+
+def test_busy_caller_does_not_starve_delivery(
+    collector: Any, spool_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CPython's GIL starves a thread that waits for it while another keeps releasing and
+    re-taking it, which the SDK does on every request. Logs must still reach Respan while a
+    caller loops, not only when it stops."""
+    monkeypatch.setenv("RESPAN_SCHEDULE_DELAY", "0.05")
+    start(collector)
+    client = _cpu_bound_client()
+    try:
+        messages = [{"role": "user", "content": "hello"}]
+        calls = 0
+        deadline = time.monotonic() + 20
+        while not collector.logs and time.monotonic() < deadline:
+            client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+            calls += 1
+        # ~0.5 ms a call: 1000 calls are some 0.5 s, ten times the writer's 0.05 s schedule (a
+        # starved writer and sender delivered nothing before some 2000 calls)
+        assert collector.logs and calls <= 1000, f"first log delivered only after {calls} busy calls"
+        assert len(delivered(collector, calls)) == calls
+    finally:
+        client.close()
+        respan_instrument.uninstrument()
+
+
+def test_stuck_background_thread_costs_callers_little() -> None:
+    """A background thread that makes no progress (a slow disk or network) gets a caller's
+    pause at most once per LEND_GAP_MAX after a short ramp; progress brings pauses back."""
+    from respan_instrument._exporter import LEND_GAP, LEND_GAP_MAX, _Turn
+
+    turn = _Turn()
+    now, pauses = 1000.0, 0
+    for _ in range(4000):  # two seconds of calls 0.5 ms apart
+        if now >= turn.due:
+            turn.lent(now)
+            pauses += 1
+        now += 0.0005
+    assert pauses <= 2.0 / LEND_GAP_MAX + 20
+    assert turn.gap == LEND_GAP_MAX
+    turn.awake()  # it got the GIL back and moved on
+    assert now >= turn.due
+    turn.lent(now)
+    assert turn.gap == LEND_GAP
+    turn.sleeping(0.5)
+    assert turn.due > now + 0.4

@@ -482,6 +482,8 @@ def run(args: argparse.Namespace, out: dict[str, Any]) -> None:
             try:
                 for _ in range(warm):
                     fn()
+                if mode == "inst":  # steady state: start-up work (threads, files, TLS) is done
+                    impl.flush()
                 res = run_phase(fn, calls)
                 if mode == "inst":
                     p0 = time.process_time()
