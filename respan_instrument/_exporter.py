@@ -611,6 +611,7 @@ class Exporter:
                 report("the spool writer", exc)
             if self._stopping and not self._queue:
                 break
+        turn.due = float("inf")  # gone: no caller may pause for it
 
     def _drain(self) -> None:
         """Spool what was queued when the pass began, and no more.
@@ -717,6 +718,7 @@ class Exporter:
                 report("the sender", exc)
                 turn.sleeping(1.0)
                 self._stop.wait(1.0)
+        turn.due = float("inf")  # gone: no caller may pause for it
 
     def _resolve_markers(self) -> None:
         markers = self._markers

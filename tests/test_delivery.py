@@ -640,3 +640,15 @@ def test_stuck_background_thread_costs_callers_little() -> None:
     assert turn.gap == LEND_GAP
     turn.sleeping(0.5)
     assert turn.due > now + 0.4
+
+
+def test_after_shutdown_late_logs_never_make_callers_pause(collector: Any, spool_dir: str) -> None:
+    """A stream finished after uninstrument() still reaches the old exporter's submit(): its
+    threads are gone, so no caller may pause for them."""
+    exporter = Exporter(collector.url + "/api", RESPAN_KEY, lambda record: record, spool_dir=spool_dir)
+    exporter.submit({"model": "m", "custom_identifier": "before"})
+    assert exporter.shutdown(5)
+    lent = exporter._lent
+    for i in range(50):
+        exporter.submit({"model": "m", "custom_identifier": f"late-{i}"})
+    assert exporter._lent == lent
