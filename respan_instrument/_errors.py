@@ -52,6 +52,12 @@ class contained:
         report(self.where, exc)
         return not strict()
 
+    def swallow(self, exc: Exception) -> None:
+        """The same for an `except Exception` clause (no `with` block on the hottest paths)."""
+        report(self.where, exc)
+        if strict():
+            raise exc
+
 
 def report(where: str, exc: BaseException) -> None:
     """Log an internal error once per place, with its traceback."""

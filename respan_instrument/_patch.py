@@ -140,8 +140,10 @@ class Call:
     def succeed(self, result: Any) -> Any:
         end_ns = time.time_ns()
         _span.detach(self.token)
-        with _IN_FINISHING_CALL:
+        try:
             self._complete(_parsed(result), end_ns)
+        except Exception as exc:  # noqa: BLE001 - ours; the user's result goes back untouched
+            _IN_FINISHING_CALL.swallow(exc)
         return result
 
     def _complete(self, response: Any, end_ns: int) -> None:
@@ -448,7 +450,7 @@ def _begin(
     stream = bool(kwargs.get("stream") if "stream" in kwargs else (len(args) > 2 and args[2]))
     headers = options.headers
     deferred = isinstance(headers, Mapping) and headers.get(RAW_RESPONSE_HEADER) == "stream"
-    with _IN_STARTING_CALL:
+    try:
         info = _client_info(instance, hooks)
         scope = _context.current()
         if hooks.defaults:
@@ -461,11 +463,14 @@ def _begin(
         injected = stream and op is not RESPONSES and info.injects_usage and _wants_usage(body)
         if injected:
             sent = {**sent, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
-        if sent is not body:
-            args = _with_body(args, kwargs, options, sent)
+        sent_args = _with_body(args, kwargs, options, sent) if sent is not body else args
         call = Call(hooks, op, body, scope, info, ctx)  # the log records what the user sent
         call.is_stream, call.deferred, call.injected = stream, deferred, injected
-        return call, args
+        return call, sent_args
+    except Exception as exc:  # noqa: BLE001 - ours: the call goes on uninstrumented, as sent
+        if "options" in kwargs:
+            kwargs["options"] = options
+        _IN_STARTING_CALL.swallow(exc)
     return None, args
 
 
