@@ -46,6 +46,17 @@ def chat(client: Any, tag: str) -> None:
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": tag}])
 
 
+def spooled_while_down(collector: Any, client: Any, prefix: str, n: int) -> None:
+    """`n` calls while Respan is down, by a process that then stops: its logs stay in the spool."""
+    collector.set_outage(True)
+    start(collector)
+    try:
+        for i in range(n):
+            chat(client, f"{prefix}-{i}")
+    finally:
+        respan_instrument.uninstrument()
+
+
 def tags(logs: list[dict[str, Any]]) -> Counter[str]:
     return Counter(str(log.get("custom_identifier")) for log in logs)
 
@@ -289,13 +300,7 @@ def test_flush_true_once_spooled_while_respan_is_down(spool_dir, collector, clie
 
 
 def test_flush_accounts_for_logs_spooled_before_start(spool_dir, collector, client) -> None:
-    collector.set_outage(True)
-    start(collector)
-    try:
-        for i in range(3):
-            chat(client, f"old-{i}")
-    finally:
-        respan_instrument.uninstrument()
+    spooled_while_down(collector, client, "old", 3)
     assert rows(spool_dir) == 3
     collector.set_outage(False)
     start(collector)
@@ -327,13 +332,7 @@ def test_full_queue_never_blocks_the_caller_and_is_reported(spool_dir, collector
 
 
 def test_status_and_deliver_spool_for_the_cli(spool_dir, collector, client) -> None:
-    collector.set_outage(True)
-    start(collector)
-    try:
-        for i in range(4):
-            chat(client, f"cli-{i}")
-    finally:
-        respan_instrument.uninstrument()
+    spooled_while_down(collector, client, "cli", 4)
     status = _spool.status(spool_dir)
     assert status["rows"] == 4 and status["leased"] == 0 and status["bytes"] > 0
     assert status["path"] == os.path.join(spool_dir, "spool.sqlite3")
