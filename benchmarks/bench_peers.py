@@ -138,6 +138,33 @@ def cell(s: dict[str, Any] | None, metric: str) -> str:
     return f"{m['ratio']:.2f}× ({m['delta']:+.0f} µs)"
 
 
+def per_impl_table(w: Any, impls: list[str], title: str, label: str, rows: list[tuple[str, list[str]]]) -> None:
+    """A Markdown table with one column per implementation: rows of (name, cells)."""
+    w("")
+    w(f"### {title}")
+    w("")
+    w(f"| {label} | " + " | ".join(impls) + " |")
+    w("|---|" + "---:|" * len(impls))
+    for name, cells in rows:
+        w(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def delivered_cell(s: dict[str, Any] | None) -> str:
+    if s is None or s["per_call"] is None:
+        return "—"
+    flag = "" if abs(s["per_call"] - 1) < 0.005 else " ⚠"
+    leak = f", {s['bare_leak']} while uninstrumented ⚠" if s["bare_leak"] else ""
+    return f"{s['per_call']:.2f}{flag}{leak}"
+
+
+def probe_cell(v: float | str | None) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, str):
+        return "✗ " + short(v, 50)
+    return f"{v:.2f}" + ("" if abs(v - 1) < 0.005 else " ⚠")
+
+
 def render(results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespace, versions: dict[int, str],
            elapsed: float) -> str:
     impls = [i for i in envs.ORDER if i in args.impls.split(",")]
@@ -190,46 +217,16 @@ def render(results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespa
                         cells.append(cell(r.get("summary", {}).get(kind), metric))
                 w(f"| {WORKLOAD_LABELS.get(kind, kind)} | {bare} | " + " | ".join(cells) + " |")
 
-        def per_impl_table(title: str, label: str, rows: list[tuple[str, Any]]) -> None:
-            """One row per (name, cell(impl) -> str), one column per implementation."""
-            w("")
-            w(f"### {title}")
-            w("")
-            w(f"| {label} | " + " | ".join(impls) + " |")
-            w("|---|" + "---:|" * len(impls))
-            for name, cell_of in rows:
-                w(f"| {name} | " + " | ".join(cell_of(impl) for impl in impls) + " |")
-
-        def delivered_cell(kind: str) -> Any:
-            def cell_of(impl: str) -> str:
-                s = res.get(impl, {}).get("summary", {}).get(kind)
-                if s is None or s["per_call"] is None:
-                    return "—"
-                flag = "" if abs(s["per_call"] - 1) < 0.005 else " ⚠"
-                leak = f", {s['bare_leak']} while uninstrumented ⚠" if s["bare_leak"] else ""
-                return f"{s['per_call']:.2f}{flag}{leak}"
-            return cell_of
-
-        def probe_cell(name: str) -> Any:
-            def cell_of(impl: str) -> str:
-                v = res.get(impl, {}).get("probes", {}).get(name)
-                if v is None:
-                    return "—"
-                if isinstance(v, str):
-                    return "✗ " + short(v, 50)
-                return f"{v:.2f}" + ("" if abs(v - 1) < 0.005 else " ⚠")
-            return cell_of
-
-        per_impl_table("Records delivered per instrumented call (spans for peers, request logs for ours)",
-                       "workload", [(WORKLOAD_LABELS.get(kind, kind), delivered_cell(kind)) for kind in kinds])
         probe_names: list[str] = []
         for r in res.values():
             for k in r.get("probes", {}):
                 if k not in probe_names:
                     probe_names.append(k)
         if probe_names:
-            per_impl_table("Streams left early: records delivered per stream after flush (not timed; 1.00 expected)",
-                           "stream use", [(name, probe_cell(name)) for name in probe_names])
+            per_impl_table(w, impls,
+                           "Streams left early: records delivered per stream after flush (not timed; 1.00 expected)",
+                           "stream use", [(name, [probe_cell(res.get(i, {}).get("probes", {}).get(name))
+                                                  for i in impls]) for name in probe_names])
         w("")
         w("### Environments and notes")
         w("")
