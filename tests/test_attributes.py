@@ -106,5 +106,6 @@ def test_credentials_never_in_a_log(instrumented, client) -> None:
     with respan_instrument.attributes(customer_credentials={"openai": {"api_key": "sk-byok-secret"}},
                                       customer_identifier="c"):
         call(client)
-    delivered(instrumented)
+    (log,) = delivered(instrumented)
+    assert log["customer_identifier"] == "c" and "customer_credentials" not in log  # the scope applied, minus them
     assert all(b"sk-byok-secret" not in body for _, _, body, _ in instrumented.requests)

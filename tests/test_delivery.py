@@ -266,6 +266,8 @@ def test_spool_size_cap_drops_the_oldest_and_says_how_many(spool_dir, collector,
         respan_instrument.uninstrument()
     kept = sorted(int(t.split("-")[1]) for t in tags(collector.logs))
     assert kept == list(range(12 - len(kept), 12))  # the newest survive
+    assert_exactly_once(collector.logs, {f"cap-{i}" for i in kept})
+    assert len(collector.logs) == status["rows"]
     reports = warnings(caplog, "oldest log(s)")
     assert reports and "RESPAN_SPOOL_MAX_MB=1" in reports[0].getMessage()
     assert sum(int(r.args[0]) for r in reports) == 12 - len(kept)  # type: ignore[index]
@@ -328,7 +330,8 @@ def test_full_queue_never_blocks_the_caller_and_is_reported(spool_dir, collector
     reports = warnings(caplog, "dropped 80 log(s)")
     assert len(reports) == 1 and "queue limit 20" in reports[0].getMessage()
     # 10 queued as they came, 10 more encoded by the caller once the queue was full
-    assert sorted(tags(collector.logs)) == sorted(f"q-{i}" for i in range(20))
+    assert_exactly_once(collector.logs, {f"q-{i}" for i in range(20)})
+    assert len(collector.logs) == 20
 
 
 def test_status_and_deliver_spool_for_the_cli(spool_dir, collector, client) -> None:

@@ -352,8 +352,9 @@ def test_error_models(oai: openai.OpenAI, model: str, error: type[openai.APIStat
 
 
 def test_status_header_override(oai: openai.OpenAI) -> None:
-    with pytest.raises(openai.InternalServerError):
+    with pytest.raises(openai.InternalServerError) as info:
         oai.responses.create(model="gpt-4o-mini", input="x", extra_headers={"x-stub-status": "503"})
+    assert info.value.status_code == 503
 
 
 def test_slow_model(oai: openai.OpenAI) -> None:
