@@ -138,9 +138,10 @@ class ChatAccumulator:
     @staticmethod
     def _tool_deltas(choice: _Choice, deltas: Any) -> None:
         for d in deltas:
-            slot = choice.tool_calls.get(d.index)
+            index = getattr(d, "index", None) or 0  # some providers leave it out
+            slot = choice.tool_calls.get(index)
             if slot is None:
-                slot = choice.tool_calls[d.index] = {
+                slot = choice.tool_calls[index] = {
                     "id": None,
                     "type": "function",
                     "function": {"name": "", "arguments": _Text()},

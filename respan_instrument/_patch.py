@@ -152,7 +152,22 @@ class Call:
         self.finished = True
         record = self.record
         record.end_ns = end_ns
-        record.response = _kept(self.op, response, None if self.is_stream else self.http)
+        attrs: dict[str, Any] = {}
+        try:
+            record.response = _kept(self.op, response, None if self.is_stream else self.http)
+            attrs = self._measure(response, end_ns)
+        finally:  # should reading the response fail, the span still ends and the log goes out
+            if self.gateway and self.log_id:
+                attrs[GATEWAY_LOG_ID] = self.log_id
+            _span.end_ok(self.span, attrs, end_ns)
+            if not self.gateway:  # the gateway writes the request log itself
+                if type(record.response) is bytes:  # likewise the request: its JSON, not the dict tree
+                    record.body = _sent(self.http, record.body)
+                self.hooks.sink(record)
+
+    def _measure(self, response: Any, end_ns: int) -> dict[str, Any]:
+        """Usage, cost and metrics of a successful call; its span attributes."""
+        record = self.record
         attrs, usage, model, tier = outcome(self.op, response, self.recording)
         if usage is not None:
             record.cost = self.hooks.prices.cost(
@@ -177,13 +192,7 @@ class Call:
             record.cost,
             None,
         )
-        if self.gateway and self.log_id:
-            attrs[GATEWAY_LOG_ID] = self.log_id
-        _span.end_ok(self.span, attrs, end_ns)
-        if not self.gateway:  # the gateway writes the request log itself
-            if type(record.response) is bytes:  # likewise the request: its JSON, not the dict tree
-                record.body = _sent(self.http, record.body)
-            self.hooks.sink(record)
+        return attrs
 
     def fail(self, exc: BaseException) -> None:
         end_ns = time.time_ns()
@@ -195,29 +204,32 @@ class Call:
         if self.finished:
             return
         self.finished = True
-        self.record.end_ns = end_ns
-        self.record.error = exc
-        self.hooks.metrics.record(
-            self.op.name,
-            self.provider,
-            self.record.body.get("model"),
-            None,
-            (end_ns - self.record.start_ns) / 1e9,
-            None,
-            None,
-            None,
-            type(exc).__qualname__,
-        )
-        if self.gateway and self.span is not None:
-            response = getattr(exc, "response", None)
-            log_id = self.log_id or (
-                response.headers.get(GATEWAY_LOG_ID_HEADER) if response is not None else None
+        record = self.record
+        record.end_ns = end_ns
+        record.error = exc
+        try:
+            self.hooks.metrics.record(
+                self.op.name,
+                self.provider,
+                record.body.get("model"),
+                None,
+                (end_ns - record.start_ns) / 1e9,
+                None,
+                None,
+                None,
+                type(exc).__qualname__,
             )
-            if log_id:
-                self.span.set_attribute(GATEWAY_LOG_ID, log_id)
-        _span.end_error(self.span, exc, end_ns)
-        if not self.gateway:
-            self.hooks.sink(self.record)
+            if self.gateway and self.span is not None:
+                response = getattr(exc, "response", None)
+                log_id = self.log_id or (
+                    response.headers.get(GATEWAY_LOG_ID_HEADER) if response is not None else None
+                )
+                if log_id:
+                    self.span.set_attribute(GATEWAY_LOG_ID, log_id)
+        finally:  # whatever failed above, the span ends and the log goes out
+            _span.end_error(self.span, exc, end_ns)
+            if not self.gateway:
+                self.hooks.sink(record)
 
     # ---- streams --------------------------------------------------------------------------
     def stream(self, result: Any, is_async: bool, detach: bool = True) -> Any:
@@ -325,7 +337,7 @@ def _kept(op: Operation, response: Any, http: Any) -> Any:
         return None
     if op is EMBEDDINGS:
         return _Summary(response)
-    if http is not None and not isinstance(response, (ChatAccumulator, ResponsesAccumulator)):
+    if http is not None:  # None for streams
         try:
             body = http.content
         except Exception:  # noqa: BLE001 - not read (or not httpx): keep the model
@@ -454,7 +466,7 @@ def _begin(
         info = _client_info(instance, hooks)
         scope = _context.current()
         if hooks.defaults:
-            scope = _context.merge(hooks.defaults, scope)
+            scope = _context.merge(hooks.defaults, scope) if scope else hooks.defaults
         sent: Mapping[str, Any] = body
         if info.gateway:  # attributes() values go to the gateway as top-level body fields
             fields = {key: scope[key] for key in GATEWAY_FIELDS if key in scope}
@@ -538,6 +550,7 @@ TARGETS = (
 def set_hooks(hooks: Hooks | None) -> None:
     global _hooks
     _hooks = hooks
+    _url_cache.clear()  # what a URL means (gateway or not) depends on the settings
 
 
 # Client classes that some other instrumentations give a `request` of their own, which would

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 import wrapt
 
+from ._errors import contained
+
 # The C proxy itself. `wrapt.ObjectProxy` and `wrapt.wrappers.ObjectProxy` are Python layers
 # over it: every `_self_` attribute set went through a Python `__setattr__` (16 a stream).
 _Proxy: Any = getattr(wrapt, "BaseObjectProxy", None)
@@ -27,7 +29,13 @@ if _Proxy is None or _Proxy.__module__ != "_wrappers":  # pragma: no cover - no 
         _Proxy = wrapt.ObjectProxy
 
 
+_IN_STREAM = contained("following a stream")
+
 FOLD_EVERY = 16  # chunks held before they are fed to the accumulator in one go
+
+
+def _ignore(item: Any) -> bool:
+    return False
 
 
 class Finisher(Protocol):
@@ -67,23 +75,29 @@ class _Base(_Proxy):  # type: ignore[misc]
         self._self_add = add
         self._self_hide = hide
         self._self_next: Callable[[], Any] = getattr(stream, "__next__", None) or stream.__anext__
-        self._self_fresh = True  # nothing received yet: the per-chunk path checks only this
-        self._self_waiting_first = True
+        self._self_fresh = True  # no output received yet: the per-chunk path checks only this
         self._self_done = False
         self._self_response: Any = None
         self._self_token: object = None
         self._self_held: list[Any] = []  # chunks received since the last fold
 
     def _self_finish(self, error: BaseException | None, cut_short: bool) -> None:
+        """End the call once; never raises into the user's loop, close() or `with` exit."""
         if self._self_done:
             return
         self._self_done = True
-        if self._self_held:
-            self._self_fold()
-        if self._self_token is not None:
-            self._self_call.leave(self._self_token)
-            self._self_token = None
-        self._self_call.finish_stream(error, cut_short)
+        try:
+            if self._self_held:
+                self._self_fold()
+        except Exception as exc:  # noqa: BLE001 - the log goes out with what was accumulated
+            _IN_STREAM.swallow(exc)
+        try:
+            if self._self_token is not None:
+                self._self_call.leave(self._self_token)
+                self._self_token = None
+            self._self_call.finish_stream(error, cut_short)
+        except Exception as exc:  # noqa: BLE001
+            _IN_STREAM.swallow(exc)
 
     def _self_cut(self) -> None:
         self._self_finish(None, True)
@@ -96,16 +110,22 @@ class _Base(_Proxy):  # type: ignore[misc]
         the SDK's parsing evicts our code from the CPU caches, so feeding them one by one cost
         three times as much as the same work done in a batch (measured).
         """
-        if self._self_fresh:
-            if self._self_add(item):
-                self._self_first_output()
-        else:
-            held = self._self_held
-            held.append(item)
-            if len(held) >= FOLD_EVERY:
-                self._self_fold()
-        hide = self._self_hide
-        return hide is None or not hide(item)
+        try:
+            if self._self_fresh:
+                if self._self_add(item):
+                    self._self_first_output()
+            else:
+                held = self._self_held
+                held.append(item)
+                if len(held) >= FOLD_EVERY:
+                    self._self_fold()
+            hide = self._self_hide
+            return hide is None or not hide(item)
+        except Exception as exc:  # noqa: BLE001 - ours: the user gets the item; we stop accumulating
+            self._self_add = _ignore
+            self._self_held = []
+            _IN_STREAM.swallow(exc)
+            return True
 
     def _self_fold(self) -> None:
         held, self._self_held = self._self_held, []
@@ -120,10 +140,8 @@ class _Base(_Proxy):  # type: ignore[misc]
             self._self_token = self._self_call.enter()
 
     def _self_first_output(self) -> None:
-        if self._self_waiting_first:
-            self._self_waiting_first = False
-            self._self_fresh = False
-            self._self_call.first_output(time.time_ns())
+        self._self_fresh = False
+        self._self_call.first_output(time.time_ns())
 
     @property
     def response(self) -> Any:
@@ -214,6 +232,4 @@ class AsyncTracedStream(_Base):
         self._self_cut()
         await self.__wrapped__.close()
 
-    async def aclose(self) -> None:
-        self._self_cut()
-        await self.__wrapped__.close()
+    aclose = close

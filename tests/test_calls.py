@@ -300,3 +300,26 @@ def test_error_span_status(collector, client, traced) -> None:
     (span,) = exported.get_finished_spans()
     assert span.status.status_code.name == "ERROR"
     assert span.events[0].name == "exception"
+
+
+def test_our_failure_reading_a_response_still_ends_the_span_and_sends_the_log(
+    collector, client, traced, monkeypatch, caplog
+) -> None:
+    """Outside strict mode, a bug of ours after the SDK returned is logged once; the user's
+    result is untouched, the span ends, and the log still goes out (without the usage)."""
+    from respan_instrument import _patch
+
+    monkeypatch.delenv("RESPAN_INSTRUMENT_STRICT")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("outcome bug")
+
+    monkeypatch.setattr(_patch, "outcome", broken)
+    done = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert done.choices[0].message.content
+    _provider, exporter = traced
+    (span,) = exporter.get_finished_spans()
+    assert span.end_time is not None
+    (log,) = delivered(collector, 1)
+    assert log["status"] == "success" and log["completion_message"]["content"] == done.choices[0].message.content
+    assert len([r for r in caplog.records if "finishing a call" in r.getMessage()]) == 1

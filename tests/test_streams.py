@@ -253,3 +253,35 @@ def test_stream_span_is_current_while_consumed(collector, client, traced) -> Non
     ours = spans["chat gpt-4o-mini"]
     assert spans["per-chunk"].parent.span_id == ours.context.span_id
     assert spans["after"].parent.span_id == handler.get_span_context().span_id
+
+
+def test_our_failure_mid_stream_never_reaches_the_loop_and_the_log_still_goes(
+    instrumented, client, monkeypatch, caplog
+) -> None:
+    """Outside our own test suite's strict mode, a bug of ours while following a stream is
+    logged once; the user gets every chunk, the call still ends with one log."""
+    from respan_instrument import _accumulate
+
+    monkeypatch.delenv("RESPAN_INSTRUMENT_STRICT")
+    real_add, seen = _accumulate.ChatAccumulator.add, []
+
+    def add(self: Any, chunk: Any) -> bool:
+        seen.append(chunk)
+        if len(seen) == 3:
+            raise RuntimeError("accumulator bug")
+        return real_add(self, chunk)
+
+    monkeypatch.setattr(_accumulate.ChatAccumulator, "add", add)
+    messages = [{"role": "user", "content": "Tell me a story"}]
+    chunks = [c.choices[0].delta.content for c in client.chat.completions.create(
+        model="gpt-4o-mini", messages=messages, stream=True) if c.choices]
+    monkeypatch.setattr(_accumulate.ChatAccumulator, "add", real_add)
+    respan_instrument.uninstrument()
+    expected = [c.choices[0].delta.content for c in client.chat.completions.create(
+        model="gpt-4o-mini", messages=messages, stream=True) if c.choices]
+    assert chunks == expected and len(chunks) > 3
+    respan_instrument.instrument(api_key=instrumented.api_key, base_url=instrumented.url + "/api")
+    (log,) = delivered(instrumented, 1)
+    assert log["status"] == "success" and log["stream"] is True
+    errors = [r for r in caplog.records if r.name == "respan_instrument" and "following a stream" in r.getMessage()]
+    assert len(errors) == 1
