@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import sys
 import threading
 import time
 import weakref
@@ -29,7 +30,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from ._config import positive_number
-from ._errors import logger, report
+from ._errors import log_once, logger, report
 from ._payload import encode_log, join
 from ._spool import Spool, owner_token, resolve_dir
 from ._transport import BULK_PATH, CREATE_PATH, Reply, RetryPolicy, Sender, Verdict
@@ -76,34 +77,51 @@ class _Turn:
     on every request (os.urandom), so in a tight loop of calls our threads went without the
     GIL for 10 s and more (measured). Worse, all that time every release by the caller pays
     for waking the waiter (a futex and, on a VM, an inter-processor interrupt): measured at
-    +30 µs a call. So our threads say when they will want the GIL (`due`, a monotonic time:
-    0 while awake, their timer while asleep), and a caller that sees the time has come pauses
-    `LEND_SECONDS` in `submit()`. Pauses for one thread are at least `gap` apart; after
-    `LEND_PATIENCE` pauses without progress (`moves`) the gap doubles, so a background thread
-    stuck on a slow disk or network costs callers at most 0.2 ms every 50 ms.
+    +30 µs a call. So each thread says when it will want the GIL (`wanted`, a monotonic time:
+    0 while awake, its timer while asleep, never once gone), and a caller that sees the time
+    has come pauses `LEND_SECONDS` in `submit()`. The caller owns `next_pause`: pauses for one
+    thread are at least `gap` apart, and after `LEND_PATIENCE` pauses without progress
+    (`moves`) the gap doubles, so a thread stuck on a slow disk or network costs callers at
+    most 0.2 ms every 50 ms. Each side writes only its own fields, so neither can undo the
+    other's. Callers running an asyncio event loop never pause (that would block the loop).
     """
 
-    __slots__ = ("due", "gap", "moves", "seen", "stale")
+    __slots__ = ("event", "wanted", "next_pause", "gap", "moves", "seen", "stale")
 
-    def __init__(self) -> None:
-        self.due = 0.0
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event  # what the thread waits on
+        self.wanted = 0.0  # the thread's: from when it wants the GIL
+        self.next_pause = 0.0  # the callers': no pause for it before this
         self.gap = LEND_GAP
         self.moves = 0
         self.seen = 0
         self.stale = 0  # pauses since the last progress
 
+    def needs(self, now: float) -> bool:
+        return now >= self.wanted and now >= self.next_pause
+
+    def wake(self) -> None:
+        """Anyone: wake the thread now, and have callers let it have the GIL."""
+        if self.wanted != _NEVER:
+            self.wanted = 0.0
+        self.event.set()
+
     def awake(self) -> None:
-        """Called by the thread whenever it got the GIL back: progress, and keep it coming."""
-        self.due = 0.0
+        """The thread, whenever it got the GIL back: progress, and keep it coming."""
+        self.wanted = 0.0
         self.moves += 1
 
     def sleeping(self, seconds: float) -> None:
-        """Called by the thread before a timed wait: no pause is needed until it ends."""
-        self.due = time.monotonic() + seconds
-        self.gap = LEND_GAP
+        """The thread, before a timed wait: no pause is needed until it ends."""
+        self.wanted = time.monotonic() + seconds
+        self.moves += 1
+
+    def gone(self) -> None:
+        """The thread, as it exits: no caller may pause for it again."""
+        self.wanted = _NEVER
 
     def lent(self, now: float) -> None:
-        """Called by the caller that paused for this thread."""
+        """The caller that paused for this thread."""
         if self.moves != self.seen:
             self.seen = self.moves
             self.stale = 0
@@ -112,7 +130,10 @@ class _Turn:
             self.stale += 1
             if self.stale > LEND_PATIENCE:
                 self.gap = min(self.gap * 2, LEND_GAP_MAX)
-        self.due = now + self.gap
+        self.next_pause = now + self.gap
+
+
+_NEVER = float("inf")
 
 
 class _Marker:
@@ -444,6 +465,7 @@ class Exporter:
         self._hard_queue = max(max_queue, hard_queue)
         self._compacted = 0  # logs the caller encoded itself because the writer lagged
         self._lent = 0  # times a caller lent the GIL to the lagging writer
+        self._late = 0  # logs submitted after shutdown (dropped, reported once)
         self._delay = schedule_delay or _env_number("RESPAN_SCHEDULE_DELAY", SCHEDULE_DELAY)
         self._policy = RetryPolicy(
             base=retry_base or _env_number("RESPAN_RETRY_BASE", 0.5),
@@ -462,25 +484,35 @@ class Exporter:
         While one of our background threads waits for the GIL, the caller pauses 0.2 ms to hand
         it over (see `_Turn`). Past `MAX_QUEUE` queued, the caller encodes its own log.
         """
+        if self._closed:  # a call that finished after uninstrument() or a new instrument()
+            self._late += 1
+            log_once(
+                "late-log",
+                "respan_instrument: dropped the log of a call that finished after its pipeline was "
+                "shut down (uninstrument() or a new instrument() while it was in flight)",
+            )
+            return
         queue = self._queue
         waiting = len(queue)
         if waiting < self._max_queue:
             queue.append(item)
             if waiting >= WAKE_AT and not self._wake.is_set():
-                self._wturn.due = 0.0
-                self._wake.set()
+                self._wturn.wake()
         elif waiting < self._hard_queue:
             self._compact(item)
         else:
             self._overflow += 1  # the writer reports it; memory stays bounded
         now = time.monotonic()
-        if now >= self._wturn.due or now >= self._sturn.due:
+        if self._wturn.needs(now) or self._sturn.needs(now):
             self._lend_gil(now)
 
     def _lend_gil(self, now: float) -> None:
         """Let a waiting background thread have the GIL: a short sleep is the one way to."""
+        aio = sys.modules.get("asyncio")
+        if aio is not None and aio._get_running_loop() is not None:
+            return  # never block an event loop; it gives the GIL away whenever it waits
         for turn in (self._wturn, self._sturn):
-            if now >= turn.due:
+            if turn.needs(now):
                 turn.lent(now)
         self._lent += 1
         time.sleep(LEND_SECONDS)
@@ -496,7 +528,8 @@ class Exporter:
             return
         self._queue.append(body)
         self._compacted += 1
-        self._wake.set()
+        if not self._wake.is_set():
+            self._wturn.wake()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Block until every log this process knows of was accepted by Respan or, while Respan
@@ -556,8 +589,9 @@ class Exporter:
         self._markers = collections.deque()
         self._wake = threading.Event()  # the writer's
         self._kick = threading.Event()  # the sender's
-        self._wturn = _Turn()  # when the writer wants the GIL
-        self._sturn = _Turn()  # when the sender wants it
+        self._retry_at = 0.0  # the sender backs off until then (monotonic)
+        self._wturn = _Turn(self._wake)  # when the writer wants the GIL
+        self._sturn = _Turn(self._kick)  # when the sender wants it
         self._stop = threading.Event()
         self._ready = threading.Event()  # the spool is open
         self._stopping = False
@@ -611,7 +645,7 @@ class Exporter:
                 report("the spool writer", exc)
             if self._stopping and not self._queue:
                 break
-        turn.due = float("inf")  # gone: no caller may pause for it
+        turn.gone()
 
     def _drain(self) -> None:
         """Spool what was queued when the pass began, and no more.
@@ -652,8 +686,7 @@ class Exporter:
                 marker.upto = self._last_id
                 marker.safe = not self._unwritten
                 self._markers.append(marker)
-                self._sturn.due = 0.0
-                self._kick.set()
+                self._sturn.wake()
         overflow = self._overflow
         if overflow != self._overflow_seen:
             self._overflow_report.add(overflow - self._overflow_seen, self._hard_queue)
@@ -678,8 +711,8 @@ class Exporter:
         if trimmed:
             self._trimmed += trimmed
             self._trim_report.add(trimmed, self._spool.path, self._spool_max >> 20)
-        self._sturn.due = 0.0
-        self._kick.set()
+        if time.monotonic() >= self._retry_at:  # backing off, the sender would only sleep again
+            self._sturn.wake()
 
     def _send_loop(self) -> None:
         _suppress_our_tracing()
@@ -689,7 +722,7 @@ class Exporter:
             courier.start()
         except Exception as exc:  # noqa: BLE001 - reported; delivery goes on
             report("reading the spool", exc)
-        next_try = 0.0
+        self._retry_at = next_try = 0.0
         turn = self._sturn
         while not self._stopping:
             try:
@@ -713,12 +746,12 @@ class Exporter:
                         self._spool.compact()
                     self._kick.clear()
                 else:
-                    next_try = time.monotonic() + wait
+                    self._retry_at = next_try = time.monotonic() + wait
             except Exception as exc:  # noqa: BLE001 - never let the sender die
                 report("the sender", exc)
                 turn.sleeping(1.0)
                 self._stop.wait(1.0)
-        turn.due = float("inf")  # gone: no caller may pause for it
+        turn.gone()
 
     def _resolve_markers(self) -> None:
         markers = self._markers
