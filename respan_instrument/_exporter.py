@@ -517,12 +517,16 @@ class Exporter:
         self._lent += 1
         time.sleep(LEND_SECONDS)
 
+    def _encode(self, item: Any) -> bytes:
+        """A call's record (or a log dict from log()) as the JSON Respan gets."""
+        return encode_log(item if isinstance(item, dict) else self._build(item), self._max_content)
+
     def _compact(self, item: Any) -> None:
         """The writer is far behind (starved of the GIL by busy application threads, seen for
         seconds at a time): keep the log, but as its encoded bytes, a sixth of a record's memory.
         The caller pays the building it would otherwise have left to the writer; no lock, no I/O."""
         try:
-            body = encode_log(item if isinstance(item, dict) else self._build(item), self._max_content)
+            body = self._encode(item)
         except Exception as exc:  # noqa: BLE001 - never into the user's call
             report("building a request log", exc)
             return
@@ -577,10 +581,6 @@ class Exporter:
     def lost(self) -> int:
         """Logs dropped so far: queue overflow, spool size cap, or a spool that refused writes."""
         return self._overflow + self._trimmed + self._unwritable
-
-    @property
-    def spool_path(self) -> str:
-        return self._spool.path
 
     # ---- threads -----------------------------------------------------------------------
     def _start(self) -> None:
@@ -672,9 +672,7 @@ class Exporter:
                     body = item
                 else:
                     try:
-                        body = encode_log(
-                            item if isinstance(item, dict) else self._build(item), self._max_content
-                        )
+                        body = self._encode(item)
                     except Exception as exc:  # noqa: BLE001 - one bad record must not cost the others
                         report("building a request log", exc)
                         continue

@@ -353,18 +353,10 @@ class Spool:
             for part in _chunks(ids):
                 db.execute(f"DELETE FROM logs WHERE id IN ({_marks(len(part))})", tuple(part))
 
-    def release(self, ids: Sequence[int] | None = None) -> None:
-        """End our lease on `ids` (default: all our rows) so any process may deliver them now."""
+    def release(self) -> None:
+        """End our lease on all our rows so any process may deliver them now."""
         with self.lock:
-            db = self._conn()
-            if ids is None:
-                db.execute("UPDATE logs SET lease_until = 0 WHERE owner = ?", (self.owner,))
-                return
-            for part in _chunks(ids):
-                db.execute(
-                    f"UPDATE logs SET lease_until = 0 WHERE owner = ? AND id IN ({_marks(len(part))})",
-                    (self.owner, *part),
-                )
+            self._conn().execute("UPDATE logs SET lease_until = 0 WHERE owner = ?", (self.owner,))
 
     def reap(self) -> int:
         """Free rows leased by processes of this host that no longer exist; returns how many."""

@@ -68,10 +68,6 @@ class Sender:
         )
         return self._client
 
-    @property
-    def base_url(self) -> str:
-        return self._base
-
     def post(self, path: str, body: bytes) -> Reply:
         try:
             client = self._client or self._connect()
