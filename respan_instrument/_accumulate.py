@@ -12,7 +12,10 @@ from typing import Any
 
 
 def fields_of(obj: Any) -> Any:
-    """A model's fields as a mapping: its `__dict__`, or the object's attributes when it has none."""
+    """A model's fields as a mapping: its `__dict__`, parsed JSON as is, or the object's
+    attributes when it has neither."""
+    if type(obj) is dict:
+        return obj
     try:
         return obj.__dict__
     except AttributeError:

@@ -115,6 +115,25 @@ class Metrics:
                 self._cache = (provider, instruments)
             return instruments
 
+    def _instruments(self) -> _Instruments | None:
+        """Our instruments on the provider in force; None when nobody would read them."""
+        meter_provider = self._explicit or _default_provider
+        if meter_provider is None:
+            if self._peek:
+                meter_provider = _metrics_api._METER_PROVIDER
+                if meter_provider is None:
+                    return None  # the application has no MeterProvider
+            else:
+                meter_provider = metrics.get_meter_provider()
+        seen, instruments = self._cache
+        if meter_provider is not seen:
+            instruments = self._resolve(meter_provider)
+        return instruments
+
+    def idle(self) -> bool:
+        """True when a call's metrics would reach nobody (no MeterProvider, or a no-op one)."""
+        return self._instruments() is None
+
     def record(
         self,
         op_name: str,
@@ -140,17 +159,7 @@ class Metrics:
             cost: USD, None when unknown (nothing is added to the cost counter then).
             error_type: `error.type` of a failed call (the exception's qualified name), else None.
         """
-        meter_provider = self._explicit or _default_provider
-        if meter_provider is None:
-            if self._peek:
-                meter_provider = _metrics_api._METER_PROVIDER
-                if meter_provider is None:
-                    return  # the application has no MeterProvider: nobody would read our metrics
-            else:
-                meter_provider = metrics.get_meter_provider()
-        seen, instruments = self._cache
-        if meter_provider is not seen:
-            instruments = self._resolve(meter_provider)
+        instruments = self._instruments()
         if instruments is None:
             return
         attrs: dict[str, Any] = {sc.OPERATION_NAME: op_name, sc.PROVIDER_NAME: provider}

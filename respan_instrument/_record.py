@@ -33,6 +33,7 @@ class CallRecord:
         "stream",
         "ttft_ns",
         "cut_short",
+        "pending",
     )
 
     def __init__(
@@ -60,3 +61,5 @@ class CallRecord:
         self.stream = False
         self.ttft_ns: int | None = None
         self.cut_short = False
+        # a lean call (see _patch.Call.settle): what the worker must work out before building the log
+        self.pending: Any = None

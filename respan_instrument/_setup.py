@@ -38,6 +38,13 @@ def _discard(record: CallRecord) -> None:
     return None
 
 
+def _build_log(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
+    """Worker: settle what a lean call left undone (ids, usage, cost), then build its log."""
+    if record.pending is not None:
+        _patch.settle(record)
+    return _payload.build(record, capture_content=capture_content)
+
+
 def instrument(
     api_key: str | None = None,
     base_url: str | None = None,
@@ -84,7 +91,7 @@ def instrument(
             old.exporter.shutdown(timeout=settings.exit_timeout)
         exporter = None
         if settings.api_key:
-            build = functools.partial(_payload.build, capture_content=settings.capture_content)
+            build = functools.partial(_build_log, capture_content=settings.capture_content)
             exporter = Exporter(
                 settings.base_url,
                 settings.api_key,
