@@ -140,8 +140,9 @@ class ChatAccumulator:
 
     @staticmethod
     def _tool_deltas(choice: _Choice, deltas: Any) -> None:
-        for d in deltas:
-            index = getattr(d, "index", None) or 0  # some providers leave it out
+        for delta in deltas:
+            d = fields_of(delta)
+            index = d.get("index") or 0  # some providers leave it out
             slot = choice.tool_calls.get(index)
             if slot is None:
                 slot = choice.tool_calls[index] = {
@@ -149,16 +150,17 @@ class ChatAccumulator:
                     "type": "function",
                     "function": {"name": "", "arguments": _Text()},
                 }
-            if d.id:
-                slot["id"] = d.id
-            if getattr(d, "type", None):
-                slot["type"] = d.type
-            fn = d.function
+            if d.get("id"):
+                slot["id"] = d["id"]
+            if d.get("type"):
+                slot["type"] = d["type"]
+            fn = d.get("function")
             if fn is not None:
-                if fn.name:
-                    slot["function"]["name"] += fn.name
-                if fn.arguments:
-                    slot["function"]["arguments"].add(fn.arguments)
+                f = fields_of(fn)
+                if f.get("name"):
+                    slot["function"]["name"] += f["name"]
+                if f.get("arguments"):
+                    slot["function"]["arguments"].add(f["arguments"])
 
     @property
     def choices(self) -> list[Any]:
@@ -213,26 +215,28 @@ class ResponsesAccumulator:
         self._text: dict[int, list[str]] = {}
 
     def add(self, event: Any) -> bool:
-        kind = getattr(event, "type", None)
+        e = fields_of(event)
+        kind = e.get("type")
         if kind == "response.output_text.delta":
-            self._text.setdefault(getattr(event, "output_index", 0), []).append(event.delta)
+            self._text.setdefault(e.get("output_index") or 0, []).append(e.get("delta") or "")
             return True
         if kind in _FINAL_EVENTS or kind == "response.created":
-            response = event.response
-            self.model = getattr(response, "model", self.model)
-            self.id = getattr(response, "id", self.id)
-            self.status = getattr(response, "status", self.status)
-            self.service_tier = getattr(response, "service_tier", None) or self.service_tier
+            response = e.get("response")
+            r = fields_of(response) if response is not None else {}
+            self.model = r.get("model", self.model)
+            self.id = r.get("id", self.id)
+            self.status = r.get("status", self.status)
+            self.service_tier = r.get("service_tier") or self.service_tier
             if kind in _FINAL_EVENTS:
                 self.final = response
-                self.usage = getattr(response, "usage", None)
+                self.usage = r.get("usage")
             return False
         return kind in _OUTPUT_EVENTS and kind != "response.output_item.added"
 
     @property
     def output(self) -> list[Any]:
         if self.final is not None:
-            return list(self.final.output)
+            return list(fields_of(self.final).get("output") or ())
         return [
             {
                 "type": "message",

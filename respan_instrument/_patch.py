@@ -35,7 +35,7 @@ from ._operations import (
 )
 from ._record import CallRecord
 from ._semconv import ATTRIBUTE_PREFIX, COST, GATEWAY_LOG_ID, RESPONSE_TIME_TO_FIRST_CHUNK
-from ._stream import AsyncTracedStream, ResponseProxy, TracedStream
+from ._stream import AsyncTracedStream, ResponseProxy, Tapped, TracedStream, tap
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 _IN_STARTING_CALL = contained("starting a call")
@@ -45,6 +45,7 @@ _IN_WRAPPING_STREAMING_RESPONSE = contained("wrapping a streaming response")
 _IN_WRAPPING_STREAM = contained("wrapping a stream")
 _IN_RECORDING_FAILED_CALL = contained("recording a failed call")
 _IN_FINISHING_CALL = contained("finishing a call")
+_IN_READING_STREAM = contained("reading a stream's events")
 
 
 class Target(NamedTuple):
@@ -274,10 +275,13 @@ class Call:
     # ---- streams --------------------------------------------------------------------------
     def stream(self, result: Any, is_async: bool, detach: bool = True) -> Any:
         """Detach from the caller's context and hand back a proxy that finishes this call."""
-        if detach:
+        if detach and self.token is not None:
             _span.detach(self.token)
         with _IN_WRAPPING_STREAM:
             self.record.stream = True
+            if self.lean and not self.deferred and tap(result, self, is_async, self.injected):
+                self.http = None
+                return result
             self.accumulator = ResponsesAccumulator() if self.op is RESPONSES else ChatAccumulator()
             hide = _injected_usage_chunk if self.injected else None
             proxy = AsyncTracedStream if is_async else TracedStream
@@ -314,6 +318,19 @@ class Call:
         if self.accumulator is None:  # a parsed stream finishes through its own proxy
             with _IN_FINISHING_STREAMING_RESPONSE:
                 self._complete(self.parsed, time.time_ns())
+
+    def finish_tapped(self, tapped: Tapped, error: BaseException | None, cut_short: bool) -> None:
+        """A lean stream ended: the worker reads its events (see settle())."""
+        end_ns = time.time_ns()
+        with _IN_FINISHING_STREAM:
+            self.record.cut_short = cut_short
+            self.record.response = tapped
+            if error is not None:
+                self._failed(error, end_ns)
+            else:
+                self.finished = True
+                self.record.end_ns = end_ns
+                self._hand_over()
 
     def enter(self) -> object:
         """Make this call's span current for the stream's consumer (None: no span to show)."""
@@ -374,6 +391,8 @@ def settle(record: CallRecord) -> None:
         record.body = _json_or(record.body, {})
     if type(record.response) is bytes:
         record.response = _json_or(record.response, None)
+    elif type(record.response) is Tapped:
+        _replay(record, op, record.response)
     if record.error is not None or record.response is None:
         return
     _, usage, model, tier = outcome(op, record.response, False)
@@ -382,6 +401,64 @@ def settle(record: CallRecord) -> None:
         record.cost = hooks.prices.cost(
             model or requested or "", usage, provider=price_provider, service_tier=tier
         )
+
+
+def _replay(record: CallRecord, op: Operation, tapped: Tapped) -> None:
+    """A lean stream's events, as the SDK read them, through the accumulator: its output,
+    usage and time to first token; an error event the SDK raised becomes the call's error."""
+    acc: Any = ResponsesAccumulator() if op is RESPONSES else ChatAccumulator()
+    times = tapped.times
+    broken = False
+    for index, data in enumerate(tapped.data):
+        if data.startswith("[DONE]"):
+            break
+        try:
+            event = json.loads(data)
+        except ValueError:
+            continue  # the SDK raised on it; the error reached us from the stream
+        if type(event) is not dict:
+            continue
+        if op is not RESPONSES and event.get("error"):
+            record.error = _stream_error(event["error"])
+            record.cut_short = False
+            break
+        if broken:  # past a bug of ours: the output stays as read before it, the usage comes last
+            usage = event.get("usage") or _get_in(event, "response", "usage")
+            if isinstance(usage, dict):
+                acc.usage = usage
+            continue
+        try:
+            output = acc.add(event)
+        except Exception as exc:  # noqa: BLE001 - log what was read before it
+            _IN_READING_STREAM.swallow(exc)
+            broken = True
+            continue
+        if output and record.ttft_ns is None:
+            record.ttft_ns = times[index]
+    final = getattr(acc, "final", None)
+    record.response = final if final is not None else acc
+
+
+def _get_in(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _stream_error(error: Any) -> BaseException:
+    """The error the SDK raised for an error event in a stream (an `openai.APIError`)."""
+    message = error.get("message") if isinstance(error, Mapping) else None
+    if not message or not isinstance(message, str):
+        message = "An error occurred during streaming"
+    api_error = getattr(sys.modules.get("openai"), "APIError", None)
+    if isinstance(api_error, type):
+        try:
+            return api_error(message, None, body=error)  # type: ignore[no-any-return]
+        except Exception:  # noqa: BLE001, S110 - another signature: a plain error says the same
+            pass
+    return RuntimeError(message)
 
 
 class _Summary:
@@ -418,7 +495,7 @@ def _kept(op: Operation, result: Any, http: Any) -> Any:
     return _parsed(result)
 
 
-def _json_or(data: bytes, default: Any) -> Any:
+def _json_or(data: bytes | str, default: Any) -> Any:
     try:
         return json.loads(data)
     except ValueError:

@@ -9,8 +9,12 @@ connection: it only ends the span and queues the log.
 
 from __future__ import annotations
 
+import json
+import sys
 import time
-from collections.abc import Callable
+import weakref
+from array import array
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol
 
 import wrapt
@@ -233,3 +237,222 @@ class AsyncTracedStream(_Base):
         await self.__wrapped__.close()
 
     aclose = close
+
+
+# ---- lean streams: the SDK's own stream, tapped at its server-sent events ------------------
+#
+# A call with no span to keep current needs nothing from a stream while it runs but the data
+# of each event, so the user gets the SDK's `Stream` itself: no proxy, no Python frame of ours
+# between their loop and the SDK. We wrap the SDK's `_iter_events` (one generator step a
+# chunk, which keeps each event's JSON text and arrival time, and drops the injected usage
+# chunk) and the HTTP response's byte stream (whose `close()` the SDK, the `.stream()` helpers
+# and the user's `close()` all reach). The worker parses the kept JSON into the log.
+
+
+class Tapped:
+    """What a lean stream handed over: each event's data and arrival time, in order."""
+
+    __slots__ = ("data", "times", "exhausted")
+
+    def __init__(self) -> None:
+        self.data: list[str] = []
+        self.times = array("q")
+        self.exhausted = False
+
+
+class StreamSink(Protocol):
+    """What a tapped stream reports to (see _patch.Call)."""
+
+    def finish_tapped(self, tapped: Tapped, error: BaseException | None, cut_short: bool) -> None: ...
+
+
+class _Tap:
+    __slots__ = ("sink", "tapped", "hide", "reader")
+
+    def __init__(self, sink: StreamSink, hide: bool) -> None:
+        self.sink: StreamSink | None = sink
+        self.tapped = Tapped()
+        self.hide = hide
+        # our event generator once the SDK starts reading, weakly: its frame refers to us, and
+        # the SDK's own generator must be able to free it (which ends the call) when it ends
+        self.reader: Any = None
+
+    def closed(self) -> None:
+        """The HTTP response was closed. From inside our own reading (the HTTP library closes
+        a response it has read to the end, or failed to read) the reader ends the call itself,
+        knowing whether it ended or failed; from anywhere else (`close()`, the SDK after
+        `[DONE]`, a helper, collection) this is the end."""
+        reader = self.reader() if self.reader is not None else None
+        if reader is not None and (
+            getattr(reader, "gi_running", False) or getattr(reader, "ag_running", False)
+        ):
+            return
+        self.finish(None)
+
+    def finish(self, error: BaseException | None) -> None:
+        """End the call once: on exhaustion, error, close of the response, or collection."""
+        sink, self.sink = self.sink, None
+        if sink is None:
+            return
+        self.reader = None
+        tapped = self.tapped
+        data = tapped.data
+        # the SDK stops reading at [DONE] (1.x reads on to the end): then nothing was cut short
+        cut_short = (
+            error is None and not tapped.exhausted and not any(d.startswith("[DONE]") for d in data[-2:])
+        )
+        try:
+            sink.finish_tapped(tapped, error, cut_short)
+        except Exception as exc:  # noqa: BLE001 - never into the user's loop or close()
+            _IN_STREAM.swallow(exc)
+
+
+def _usage_only(data: str) -> bool:
+    """The usage-only chunk `include_usage` adds: no choices, usage set (checked once a stream)."""
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(chunk, dict) and not chunk.get("choices") and isinstance(chunk.get("usage"), dict)
+
+
+def _events(tap: _Tap, original: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+    tapped = tap.tapped
+    keep = tapped.data.append
+    mark = tapped.times.append
+    hide = tap.hide
+    now = time.time_ns
+    try:
+        for sse in original():
+            try:
+                data = sse.data
+                mark(now())
+                keep(data)
+                if hide and ('"usage":{' in data or '"usage": {' in data) and _usage_only(data):
+                    continue  # ours: the user sees exactly the chunks of an uninstrumented client
+            except Exception as exc:  # noqa: BLE001 - a bug of ours: the user still gets the event
+                hide = False
+                _IN_STREAM.swallow(exc)  # ours: the user sees exactly the chunks of an uninstrumented client
+            yield sse
+    except GeneratorExit:  # the SDK's generator was closed or collected
+        tap.finish(None)
+        raise
+    except Exception as exc:
+        tap.finish(exc)
+        raise
+    except BaseException:  # KeyboardInterrupt and the like: the user stopped reading
+        tap.finish(None)
+        raise
+    tapped.exhausted = True
+    tap.finish(None)
+
+
+async def _aevents(tap: _Tap, original: Callable[[], AsyncIterator[Any]]) -> AsyncIterator[Any]:
+    tapped = tap.tapped
+    keep = tapped.data.append
+    mark = tapped.times.append
+    hide = tap.hide
+    now = time.time_ns
+    try:
+        async for sse in original():
+            try:
+                data = sse.data
+                mark(now())
+                keep(data)
+                if hide and ('"usage":{' in data or '"usage": {' in data) and _usage_only(data):
+                    continue  # ours: the user sees exactly the chunks of an uninstrumented client
+            except Exception as exc:  # noqa: BLE001 - a bug of ours: the user still gets the event
+                hide = False
+                _IN_STREAM.swallow(exc)
+            yield sse
+    except GeneratorExit:
+        tap.finish(None)
+        raise
+    except Exception as exc:
+        tap.finish(exc)
+        raise
+    except BaseException:  # cancellation: the caller stopped reading
+        tap.finish(None)
+        raise
+    tapped.exhausted = True
+    tap.finish(None)
+
+
+_closers: dict[type, tuple[type, type]] = {}
+
+
+def _closer_types(response: Any) -> tuple[type, type] | None:
+    """Byte-stream classes (sync, async) of the HTTP library the response comes from."""
+    kind = type(response)
+    found = _closers.get(kind)
+    if found is None:
+        library = sys.modules.get(kind.__module__.split(".")[0])
+        sync_base = getattr(library, "SyncByteStream", None)
+        async_base = getattr(library, "AsyncByteStream", None)
+        if not isinstance(sync_base, type) or not isinstance(async_base, type):
+            return None
+        found = _closers[kind] = _closing_classes(sync_base, async_base)
+    return found
+
+
+def _closing_classes(sync_base: type, async_base: type) -> tuple[type, type]:
+    """The response's byte stream, reporting its closing. Iteration is the original's own."""
+
+    class Closing(sync_base):  # type: ignore[misc]
+        def __init__(self, inner: Any, tap: _Tap) -> None:
+            self._inner = inner
+            self._tap = tap
+
+        def __iter__(self) -> Iterator[bytes]:
+            return iter(self._inner)
+
+        def close(self) -> None:
+            try:
+                self._inner.close()
+            finally:
+                self._tap.closed()
+
+        def __del__(self) -> None:  # dropped unread and unclosed: log what there is
+            self._tap.finish(None)
+
+    class AsyncClosing(async_base):  # type: ignore[misc]
+        def __init__(self, inner: Any, tap: _Tap) -> None:
+            self._inner = inner
+            self._tap = tap
+
+        def __aiter__(self) -> AsyncIterator[bytes]:
+            return self._inner.__aiter__()  # type: ignore[no-any-return]
+
+        async def aclose(self) -> None:
+            try:
+                await self._inner.aclose()
+            finally:
+                self._tap.closed()
+
+        def __del__(self) -> None:
+            self._tap.finish(None)
+
+    return Closing, AsyncClosing
+
+
+def tap(stream: Any, sink: StreamSink, is_async: bool, hide: bool) -> bool:
+    """Tap an SDK `Stream`/`AsyncStream`; False when it has another shape, for the proxy to take
+    over. A body already read (an in-memory transport) never reaches our byte stream: such a
+    call ends when the SDK's generator does, or when the stream is collected."""
+    response = getattr(stream, "response", None)
+    original = getattr(stream, "_iter_events", None)
+    if response is None or original is None or "_iter_events" in vars(stream):
+        return False
+    classes = _closer_types(response)
+    if classes is None:
+        return False
+    t = _Tap(sink, hide)
+
+    def start() -> Any:
+        reader = (_aevents if is_async else _events)(t, original)
+        t.reader = weakref.ref(reader)
+        return reader
+
+    response.stream = classes[1 if is_async else 0](response.stream, t)
+    stream._iter_events = start
+    return True

@@ -255,33 +255,61 @@ def test_stream_span_is_current_while_consumed(collector, client, traced) -> Non
     assert spans["after"].parent.span_id == handler.get_span_context().span_id
 
 
-def test_our_failure_mid_stream_never_reaches_the_loop_and_the_log_still_goes(
-    instrumented, client, monkeypatch, caplog
-) -> None:
-    """Outside our own test suite's strict mode, a bug of ours while following a stream is
-    logged once; the user gets every chunk, the call still ends with one log."""
+def _failing_add(monkeypatch: Any, at: int) -> Any:
     from respan_instrument import _accumulate
 
-    monkeypatch.delenv("RESPAN_INSTRUMENT_STRICT")
     real_add, seen = _accumulate.ChatAccumulator.add, []
 
     def add(self: Any, chunk: Any) -> bool:
         seen.append(chunk)
-        if len(seen) == 3:
+        if len(seen) == at:
             raise RuntimeError("accumulator bug")
         return real_add(self, chunk)
 
     monkeypatch.setattr(_accumulate.ChatAccumulator, "add", add)
+    return real_add
+
+
+def _story_chunks(client: Any) -> list[Any]:
     messages = [{"role": "user", "content": "Tell me a story"}]
-    chunks = [c.choices[0].delta.content for c in client.chat.completions.create(
+    return [c.choices[0].delta.content for c in client.chat.completions.create(
         model="gpt-4o-mini", messages=messages, stream=True) if c.choices]
+
+
+def _internal_errors(caplog: Any, where: str) -> list[Any]:
+    return [r for r in caplog.records if r.name == "respan_instrument" and where in r.getMessage()]
+
+
+def test_our_failure_following_a_traced_stream_never_reaches_the_loop(
+    collector, traced, client, monkeypatch, caplog
+) -> None:
+    """Outside our own test suite's strict mode, a bug of ours while following a stream (with a
+    span, through the proxy) is logged once; the user gets every chunk, the call one log."""
+    monkeypatch.delenv("RESPAN_INSTRUMENT_STRICT")
+    provider, _ = traced
+    real_add = _failing_add(monkeypatch, 3)
+    chunks = _story_chunks(client)
+    from respan_instrument import _accumulate
+
     monkeypatch.setattr(_accumulate.ChatAccumulator, "add", real_add)
     respan_instrument.uninstrument()
-    expected = [c.choices[0].delta.content for c in client.chat.completions.create(
-        model="gpt-4o-mini", messages=messages, stream=True) if c.choices]
-    assert chunks == expected and len(chunks) > 3
-    respan_instrument.instrument(api_key=instrumented.api_key, base_url=instrumented.url + "/api")
-    (log,) = delivered(instrumented, 1)
+    assert chunks == _story_chunks(client) and len(chunks) > 3
+    respan_instrument.instrument(api_key=collector.api_key, base_url=collector.url + "/api", tracer_provider=provider)
+    (log,) = delivered(collector, 1)
     assert log["status"] == "success" and log["stream"] is True
-    errors = [r for r in caplog.records if r.name == "respan_instrument" and "following a stream" in r.getMessage()]
-    assert len(errors) == 1
+    assert len(_internal_errors(caplog, "following a stream")) == 1
+
+
+def test_our_failure_reading_a_lean_stream_still_logs(
+    instrumented, openai_host_client, monkeypatch, caplog
+) -> None:
+    """With no span the worker reads the stream's events: a bug of ours there is logged once
+    and the log still goes out, with the output read before it and the usage sent after it."""
+    monkeypatch.delenv("RESPAN_INSTRUMENT_STRICT")
+    _failing_add(monkeypatch, 3)
+    chunks = _story_chunks(openai_host_client)
+    (log,) = delivered(instrumented, 1)
+    assert len(chunks) > 3
+    assert log["status"] == "success" and log["stream"] is True and log["prompt_tokens"] > 0
+    assert log["completion_message"]["content"] == "".join(chunks[:2])  # the two events before the bug
+    assert len(_internal_errors(caplog, "reading a stream's events")) == 1
