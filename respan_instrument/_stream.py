@@ -438,21 +438,64 @@ def _closing_classes(sync_base: type, async_base: type) -> tuple[type, type]:
 def tap(stream: Any, sink: StreamSink, is_async: bool, hide: bool) -> bool:
     """Tap an SDK `Stream`/`AsyncStream`; False when it has another shape, for the proxy to take
     over. A body already read (an in-memory transport) never reaches our byte stream: such a
-    call ends when the SDK's generator does, or when the stream is collected."""
+    call ends when the SDK's generator does, or when the stream is dropped."""
     response = getattr(stream, "response", None)
-    original = getattr(stream, "_iter_events", None)
-    if response is None or original is None or "_iter_events" in vars(stream):
+    if response is None or getattr(stream, "_iter_events", None) is None or "_iter_events" in vars(stream):
         return False
     classes = _closer_types(response)
     if classes is None:
         return False
     t = _Tap(sink, hide)
+    reads = _shadow(stream)
+    # weakly: `start` is stored on the object it reads, which must stay out of any cycle
+    reads_ref = weakref.ref(reads)
+    iter_events = type(stream)._iter_events
 
     def start() -> Any:
-        reader = (_aevents if is_async else _events)(t, original)
+        reader = (_aevents if is_async else _events)(t, lambda: iter_events(reads_ref()))
         t.reader = weakref.ref(reader)
         return reader
 
     response.stream = classes[1 if is_async else 0](response.stream, t)
-    stream._iter_events = start
+    reads._iter_events = start
+    reads._respan_dropped = _Dropped(t)
     return True
+
+
+class _Dropped:
+    """Lives as long as the object the SDK reads: a stream dropped before it was read (or
+    closed, when closing its response reaches nobody) ends its call when it goes."""
+
+    __slots__ = ("tap",)
+
+    def __init__(self, tap: _Tap) -> None:
+        self.tap = tap
+
+    def __del__(self) -> None:
+        self.tap.finish(None)
+
+
+def _shadow(stream: Any) -> Any:
+    """The object the SDK's generator will read: a copy of the user's `Stream` when possible.
+
+    The SDK's generator refers to the stream it reads, and the stream to its generator: a
+    stream the user drops after `break`, without `close()`, would wait in that cycle for the
+    garbage collector, and its log with it. A generator reading a copy (same response, same
+    client, same decoder) leaves the user's object out of any cycle: when they drop it, the
+    generator ends at once, and so does the call (on 3.x the SDK then closes the response, as
+    it always does when its generator ends).
+    """
+    kind = type(stream)
+    if getattr(kind, "__stream__", None) is None or not _unstarted(getattr(stream, "_iterator", None)):
+        return stream  # the generator stays the SDK's own: it ends with the cycle
+    shadow = object.__new__(kind)
+    shadow.__dict__.update(vars(stream))
+    shadow._iterator = None
+    stream._iterator = shadow.__stream__()
+    return shadow
+
+
+def _unstarted(generator: Any) -> bool:
+    """A generator that has not run yet (its frame's last instruction: -1 before 3.11, 0 since)."""
+    frame = getattr(generator, "gi_frame", None) or getattr(generator, "ag_frame", None)
+    return frame is not None and frame.f_lasti <= 0

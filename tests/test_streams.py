@@ -313,3 +313,128 @@ def test_our_failure_reading_a_lean_stream_still_logs(
     assert log["status"] == "success" and log["stream"] is True and log["prompt_tokens"] > 0
     assert log["completion_message"]["content"] == "".join(chunks[:2])  # the two events before the bug
     assert len(_internal_errors(caplog, "reading a stream's events")) == 1
+
+
+def _in_memory_openai(is_async: bool = False) -> Any:
+    """A client whose transport answers from memory, the way tests and benchmarks often do: the
+    SDK gets a response whose body is already read, so the response's byte stream never runs.
+    It plays api.openai.com: the usage-only chunk is sent when (and only when) asked for."""
+    import json
+
+    import openai
+
+    hx: Any = httpx
+    if openai.__version__.split(".")[0] >= "3":
+        import httpx2
+
+        hx = httpx2
+
+    def handler(request: Any) -> Any:
+        body = json.loads(request.content)
+        base = {"id": "chatcmpl-m", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini-2024-07-18"}
+        events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+        events += [{**base, "choices": [{"index": 0, "delta": {"content": f"w{i} "}}]} for i in range(6)]
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            events.append({**base, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15}})
+        sse = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+        return hx.Response(200, content=sse.encode(), headers={"content-type": "text/event-stream"})
+
+    transport = hx.MockTransport(handler)
+    if is_async:
+        return openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url="https://api.openai.com/v1",
+                                  http_client=hx.AsyncClient(transport=transport))
+    return openai.OpenAI(api_key=OPENAI_KEY, base_url="https://api.openai.com/v1",
+                         http_client=hx.Client(transport=transport))
+
+
+@pytest.mark.parametrize(
+    "how", ["full", "break-close", "break-dropped", "with-break", "dropped-unread", "closed-unread"]
+)
+def test_streams_over_an_in_memory_transport(instrumented, how) -> None:
+    """With no span the user gets the SDK's own `Stream` (no proxy in between); a body that was
+    read before the SDK saw it still makes exactly one log, whichever way the stream ends."""
+    import openai
+
+    client = _in_memory_openai()
+    gc.disable()  # what ends each call is the stream's own end, not a collection
+    try:
+        stream = client.chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True)
+        assert type(stream) is openai.Stream
+        chunks = []
+        if how == "full":
+            chunks = list(stream)
+        elif how == "break-close":
+            for chunk in stream:
+                chunks.append(chunk)
+                break
+            stream.close()
+        elif how == "break-dropped":  # no close(): the log goes when the user drops the stream
+            for chunk in stream:
+                chunks.append(chunk)
+                break
+        elif how == "with-break":
+            with stream:
+                for chunk in stream:
+                    chunks.append(chunk)
+                    break
+        elif how == "closed-unread":
+            stream.close()
+        del stream
+        (log,) = delivered(instrumented)
+    finally:
+        gc.enable()
+        client.close()
+    assert all(c.choices for c in chunks)  # the usage chunk we asked for never reaches the user
+    assert log["status"] == "success" and log["stream"] is True
+    if how == "full":
+        assert len(chunks) == 8
+        assert log["completion_message"] == {"role": "assistant", "content": text_of(chunks)}
+        assert log["prompt_tokens"] == 9 and log["completion_tokens"] == 6 and log["cost"] > 0
+        assert 0 < log["ttft"] <= log["generation_time"]
+        assert "metadata" not in log
+    else:
+        assert log["metadata"] == {"stream_cut_short": "true"}
+        assert (log.get("completion_message") or {}).get("content") == (text_of(chunks) or None)
+        assert "prompt_tokens" not in log  # the usage chunk comes last: never read
+
+
+def test_async_streams_over_an_in_memory_transport(instrumented) -> None:
+    import openai
+
+    async def main() -> list[Any]:
+        client = _in_memory_openai(is_async=True)
+        async with client:
+            stream = await client.chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True)
+            assert type(stream) is openai.AsyncStream
+            chunks = [chunk async for chunk in stream]
+            stream2 = await client.chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True)
+            async for _ in stream2:
+                break
+            await stream2.close()
+            return chunks
+
+    chunks = asyncio.run(main())
+    first, second = delivered(instrumented, 2)
+    assert len(chunks) == 8 and all(c.choices for c in chunks)
+    assert first["completion_message"]["content"] == text_of(chunks) and first["prompt_tokens"] == 9
+    assert "metadata" not in first
+    assert second["metadata"] == {"stream_cut_short": "true"}
+
+
+def test_async_mid_stream_failure_is_an_error(instrumented, aclient) -> None:
+    async def main() -> tuple[list[Any], BaseException]:
+        received: list[Any] = []
+        async with aclient() as c:
+            try:
+                async for chunk in await c.chat.completions.create(model="stream-fail", messages=MSG, stream=True):
+                    received.append(chunk)
+            except Exception as exc:  # noqa: BLE001 - what the SDK raised, compared below
+                return received, exc
+        raise AssertionError("the stream did not fail")
+
+    received, error = asyncio.run(main())
+    (log,) = delivered(instrumented)
+    assert log["status"] == "error"
+    assert type(error).__name__ in log["error_message"]
+    assert log["completion_message"]["content"] == text_of(received)
