@@ -49,6 +49,11 @@ def current() -> Mapping[str, Any]:
     return _current.get()
 
 
+def current_reader() -> Callable[[], Mapping[str, Any]]:
+    """`current` without its Python frame, for the per-call path."""
+    return _current.get
+
+
 def validate(values: Mapping[str, Any], where: str = "attributes") -> dict[str, Any]:
     """Check keys and types; raise TypeError/ValueError at the call that set them."""
     unknown = set(values) - ALLOWED_KEYS

@@ -503,7 +503,8 @@ class Exporter:
         else:
             self._overflow += 1  # the writer reports it; memory stays bounded
         now = time.monotonic()
-        if self._wturn.needs(now) or self._sturn.needs(now):
+        w, t = self._wturn, self._sturn  # (Turn.needs() written out: this runs on every call)
+        if (now >= w.wanted and now >= w.next_pause) or (now >= t.wanted and now >= t.next_pause):
             self._lend_gil(now)
 
     def _lend_gil(self, now: float) -> None:

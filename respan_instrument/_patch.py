@@ -145,6 +145,13 @@ class Call:
 
     def returned(self, result: Any, is_async: bool) -> Any:
         """The SDK's request() returned: finish now, or hand back what finishes later."""
+        if self.lean and not self.is_stream and not self.deferred:
+            end_ns = time.time_ns()
+            try:
+                self._finish_lean(result, end_ns)
+            except Exception as exc:  # noqa: BLE001 - ours; the user's result goes back untouched
+                _IN_FINISHING_CALL.swallow(exc)
+            return result
         if self.deferred:
             return self.streaming_response(result, is_async)
         if self.is_stream:
@@ -218,6 +225,35 @@ class Call:
         )
         return attrs
 
+    def _finish_lean(self, result: Any, end_ns: int) -> None:
+        """A lean call's success: `_complete` and `_hand_over` written out as one, for the
+        common case (the response and request JSON as bytes) costs a few function calls less."""
+        if self.finished:
+            return
+        self.finished = True
+        record = self.record
+        record.end_ns = end_ns
+        http = self.http
+        received = sent = None
+        if http is not None and self.op is not EMBEDDINGS:
+            try:
+                received = http.content
+                sent = http.request.content
+            except Exception:  # noqa: BLE001, S110 - not read (or not httpx): keep the model
+                pass
+        try:
+            if type(received) is bytes and received[:1] == b"{":
+                record.response = received
+                if type(sent) is bytes and sent[:1] == b"{":
+                    record.body = sent
+            else:
+                record.response = _kept(self.op, result, None)
+        finally:
+            record.ctx, record.price_provider = self.ctx, self.price_provider
+            record.pending = hooks = self.hooks
+            self.ctx = None
+            hooks.sink(record)
+
     def _hand_over(self) -> None:
         """Lean: queue the record with what the worker needs to settle it (see `settle`).
 
@@ -227,9 +263,10 @@ class Call:
         record = self.record
         if type(record.response) is bytes:  # the request too: its JSON, not the dict tree
             record.body = _sent(self.http, record.body)
-        record.pending = (self.ctx, self.hooks, self.op, self.price_provider)
+        record.ctx, record.price_provider = self.ctx, self.price_provider
+        record.pending = hooks = self.hooks
         self.ctx = None
-        self.hooks.sink(record)
+        hooks.sink(record)
 
     def fail(self, exc: BaseException) -> None:
         end_ns = time.time_ns()
@@ -372,16 +409,21 @@ def scope_attributes(scope: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_BY_LOG_TYPE = {op.log_type: op for op in OPERATIONS.values()}
+
+
 def settle(record: CallRecord) -> None:
     """Worker thread: what a lean call's thread left undone, before its log is built.
 
     Trace ids, the default attributes, and usage and cost from the response the record kept
     (its JSON is parsed here, and the request's likewise, so the log builder parses neither again).
     """
-    pending, record.pending = record.pending, None
-    if pending is None:
+    hooks, record.pending = record.pending, None
+    if hooks is None:
         return
-    ctx, hooks, op, price_provider = pending
+    ctx, record.ctx = record.ctx, None
+    op = _BY_LOG_TYPE[record.log_type]
+    price_provider = record.price_provider
     record.trace_id, record.span_id, record.parent_id = _span.ids(ctx)
     defaults = hooks.defaults
     if defaults:
@@ -588,11 +630,11 @@ class ClientInfo(NamedTuple):
 
 
 _url_cache: dict[int, ClientInfo] = {}
+_scope = _context.current_reader()
 
 
-def _client_info(client: Any, hooks: Hooks) -> ClientInfo:
+def _client_info(url: Any, hooks: Hooks) -> ClientInfo:
     """What we derive from a client's base URL, cached per URL object."""
-    url = client.base_url
     info = _url_cache.get(id(url))
     if info is None or info.url is not url:
         text = str(url)
@@ -630,14 +672,19 @@ def _begin(
     if type(body) is not dict and not isinstance(body, Mapping):
         return None, args
     ctx = _span.current()
-    if _span.suppressed(ctx):
+    if ctx and _span.suppressed(ctx):  # (an empty context, the usual one, is falsy)
         return None, args
     stream = bool(kwargs.get("stream") if "stream" in kwargs else (len(args) > 2 and args[2]))
     headers = options.headers
-    deferred = isinstance(headers, Mapping) and headers.get(RAW_RESPONSE_HEADER) == "stream"
+    deferred = (type(headers) is dict or isinstance(headers, Mapping)) and headers.get(
+        RAW_RESPONSE_HEADER
+    ) == "stream"
     try:
-        info = _client_info(instance, hooks)
-        scope = _context.current()  # the defaults are merged in later (by the worker when lean)
+        url = instance.base_url
+        info = _url_cache.get(id(url))
+        if info is None or info.url is not url:
+            info = _client_info(url, hooks)
+        scope = _scope()  # the defaults are merged in later (by the worker when lean)
         sent: Mapping[str, Any] = body
         if info.gateway:  # attributes() values go to the gateway as top-level body fields
             if hooks.defaults:
@@ -689,10 +736,7 @@ async def _async_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwa
     return call.returned(result, True)
 
 
-def _note_response(kwargs: dict[str, Any]) -> None:
-    call = _in_flight.get()
-    if call is None:
-        return
+def _note_response(call: Call, kwargs: dict[str, Any]) -> None:
     response = kwargs.get("response")
     call.http = response
     if call.gateway and response is not None:
@@ -701,14 +745,18 @@ def _note_response(kwargs: dict[str, Any]) -> None:
 
 
 def _sync_process_response(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    _note_response(kwargs)
+    call = _in_flight.get()
+    if call is not None:
+        _note_response(call, kwargs)
     return wrapped(*args, **kwargs)
 
 
 async def _async_process_response(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    _note_response(kwargs)
+    call = _in_flight.get()
+    if call is not None:
+        _note_response(call, kwargs)
     return await wrapped(*args, **kwargs)
 
 

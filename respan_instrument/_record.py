@@ -34,6 +34,8 @@ class CallRecord:
         "ttft_ns",
         "cut_short",
         "pending",
+        "ctx",
+        "price_provider",
     )
 
     def __init__(
@@ -61,5 +63,8 @@ class CallRecord:
         self.stream = False
         self.ttft_ns: int | None = None
         self.cut_short = False
-        # a lean call (see _patch.Call.settle): what the worker must work out before building the log
+        # a lean call (see _patch.settle): the hooks the worker settles it with before building
+        # its log, the OpenTelemetry context it started in, and its genai-prices provider
         self.pending: Any = None
+        self.ctx: Any = None
+        self.price_provider: str | None = None

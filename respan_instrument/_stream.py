@@ -379,6 +379,23 @@ async def _aevents(tap: _Tap, original: Callable[[], AsyncIterator[Any]]) -> Asy
 
 
 _closers: dict[type, tuple[type, type]] = {}
+_readers: dict[type, bool] = {}
+
+
+def _reads_events(kind: type) -> bool:
+    """Does this stream class read its events through `_iter_events()`, as the SDK's `Stream`
+    and `AsyncStream` do in every major we support? (Else the usage chunk we ask for could
+    reach the user: such a stream goes through the proxy.)"""
+    found = _readers.get(kind)
+    if found is None:
+        generator = getattr(kind, "__stream__", None)
+        code = getattr(generator, "__code__", None)
+        found = _readers[kind] = (
+            callable(getattr(kind, "_iter_events", None))
+            and code is not None
+            and "_iter_events" in code.co_names
+        )
+    return found
 
 
 def _closer_types(response: Any) -> tuple[type, type] | None:
@@ -440,7 +457,7 @@ def tap(stream: Any, sink: StreamSink, is_async: bool, hide: bool) -> bool:
     over. A body already read (an in-memory transport) never reaches our byte stream: such a
     call ends when the SDK's generator does, or when the stream is dropped."""
     response = getattr(stream, "response", None)
-    if response is None or getattr(stream, "_iter_events", None) is None or "_iter_events" in vars(stream):
+    if response is None or not _reads_events(type(stream)) or "_iter_events" in vars(stream):
         return False
     classes = _closer_types(response)
     if classes is None:
