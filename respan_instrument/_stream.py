@@ -474,9 +474,41 @@ def tap(stream: Any, sink: StreamSink, is_async: bool, hide: bool) -> bool:
         return reader
 
     response.stream = classes[1 if is_async else 0](response.stream, t)
+    if response.is_closed:  # read before the SDK saw it (an in-memory transport)
+        _report_close(response, t, is_async)
     reads._iter_events = start
     reads._respan_dropped = _Dropped(t)
     return True
+
+
+def _report_close(response: Any, tap: _Tap, is_async: bool) -> None:
+    """A response read in full before the SDK saw it is closed already: its `close()` never
+    reaches the byte stream again. For the `.stream()` helpers, which close the response itself
+    when their `with` block ends, the response's own `close`/`aclose` tell us instead."""
+    kind = type(response)
+    ref = weakref.ref(response)  # (the response keeps this function: no cycle through it)
+    if is_async:
+
+        async def aclose() -> None:
+            try:
+                target = ref()
+                if target is not None:
+                    await kind.aclose(target)
+            finally:
+                tap.closed()
+
+        response.aclose = aclose
+    else:
+
+        def close() -> None:
+            try:
+                target = ref()
+                if target is not None:
+                    kind.close(target)
+            finally:
+                tap.closed()
+
+        response.close = close
 
 
 class _Dropped:

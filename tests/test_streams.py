@@ -438,3 +438,37 @@ def test_async_mid_stream_failure_is_an_error(instrumented, aclient) -> None:
     assert log["status"] == "error"
     assert type(error).__name__ in log["error_message"]
     assert log["completion_message"]["content"] == text_of(received)
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_stream_helper_left_early_over_an_in_memory_transport(instrumented, is_async) -> None:
+    """The `.stream()` helpers close the HTTP response itself when their `with` block ends; with
+    a body read before the SDK saw it, that close still ends the call, with no collection."""
+    chunks: list[Any] = []
+    gc.disable()
+    try:
+        if is_async:
+
+            async def main() -> None:
+                client = _in_memory_openai(is_async=True)
+                async with client:
+                    async with client.chat.completions.stream(model="gpt-4o-mini", messages=MSG) as helper:
+                        async for event in helper:
+                            if event.type == "chunk":
+                                chunks.append(event.chunk)
+                                break
+
+            asyncio.run(main())
+        else:
+            client = _in_memory_openai()
+            with client.chat.completions.stream(model="gpt-4o-mini", messages=MSG) as helper:
+                for event in helper:
+                    if event.type == "chunk":
+                        chunks.append(event.chunk)
+                        break
+            client.close()
+        (log,) = delivered(instrumented)
+    finally:
+        gc.enable()
+    assert log["status"] == "success" and log["metadata"] == {"stream_cut_short": "true"}
+    assert log["completion_message"]["content"] == (text_of(chunks) or None)
