@@ -317,6 +317,8 @@ def _usage_only(data: str) -> bool:
 
 
 def _events(tap: _Tap, original: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+    """The SDK's events, kept as they pass (`_aevents` is its async twin: a per-event method
+    both could share would cost a call per chunk on the path this exists to keep short)."""
     tapped = tap.tapped
     keep = tapped.data.append
     mark = tapped.times.append
@@ -332,7 +334,7 @@ def _events(tap: _Tap, original: Callable[[], Iterator[Any]]) -> Iterator[Any]:
                     continue  # ours: the user sees exactly the chunks of an uninstrumented client
             except Exception as exc:  # noqa: BLE001 - a bug of ours: the user still gets the event
                 hide = False
-                _IN_STREAM.swallow(exc)  # ours: the user sees exactly the chunks of an uninstrumented client
+                _IN_STREAM.swallow(exc)
             yield sse
     except GeneratorExit:  # the SDK's generator was closed or collected
         tap.finish(None)
