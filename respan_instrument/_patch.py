@@ -316,7 +316,11 @@ class Call:
             _span.detach(self.token)
         with _IN_WRAPPING_STREAM:
             self.record.stream = True
-            if self.lean and not self.deferred and tap(result, self, is_async, self.injected):
+            if (
+                self.lean
+                and not self.deferred
+                and tap(result, self, is_async, self.injected, self.op is not RESPONSES)
+            ):
                 self.http = None
                 return result
             self.accumulator = ResponsesAccumulator() if self.op is RESPONSES else ChatAccumulator()

@@ -267,12 +267,13 @@ class StreamSink(Protocol):
 
 
 class _Tap:
-    __slots__ = ("sink", "tapped", "hide", "reader")
+    __slots__ = ("sink", "tapped", "hide", "errors", "reader")
 
-    def __init__(self, sink: StreamSink, hide: bool) -> None:
+    def __init__(self, sink: StreamSink, hide: bool, errors: bool) -> None:
         self.sink: StreamSink | None = sink
         self.tapped = Tapped()
         self.hide = hide
+        self.errors = errors  # the SDK raises on an event with a top-level "error" (chat, completions)
         # our event generator once the SDK starts reading, weakly: its frame refers to us, and
         # the SDK's own generator must be able to free it (which ends the call) when it ends
         self.reader: Any = None
@@ -307,6 +308,18 @@ class _Tap:
             _IN_STREAM.swallow(exc)
 
 
+def _error_event(data: str) -> bool:
+    """An event the SDK raises `APIError` on (checked only when `"error"` appears in it).
+
+    Where the SDK has no `finally` of its own (1.x), the frame holding our generator lives on in
+    the traceback of the error it raises: the call has to end before that."""
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(event, dict) and bool(event.get("error"))
+
+
 def _usage_only(data: str) -> bool:
     """The usage-only chunk `include_usage` adds: no choices, usage set (checked once a stream)."""
     try:
@@ -323,6 +336,7 @@ def _events(tap: _Tap, original: Callable[[], Iterator[Any]]) -> Iterator[Any]:
     keep = tapped.data.append
     mark = tapped.times.append
     hide = tap.hide
+    errors = tap.errors
     now = time.time_ns
     try:
         for sse in original():
@@ -330,6 +344,8 @@ def _events(tap: _Tap, original: Callable[[], Iterator[Any]]) -> Iterator[Any]:
                 data = sse.data
                 mark(now())
                 keep(data)
+                if errors and '"error"' in data and _error_event(data):
+                    tap.finish(None)  # the SDK raises on it: the call ends here (the worker reads why)
                 if hide and ('"usage":{' in data or '"usage": {' in data) and _usage_only(data):
                     continue  # ours: the user sees exactly the chunks of an uninstrumented client
             except Exception as exc:  # noqa: BLE001 - a bug of ours: the user still gets the event
@@ -354,6 +370,7 @@ async def _aevents(tap: _Tap, original: Callable[[], AsyncIterator[Any]]) -> Asy
     keep = tapped.data.append
     mark = tapped.times.append
     hide = tap.hide
+    errors = tap.errors
     now = time.time_ns
     try:
         async for sse in original():
@@ -361,6 +378,8 @@ async def _aevents(tap: _Tap, original: Callable[[], AsyncIterator[Any]]) -> Asy
                 data = sse.data
                 mark(now())
                 keep(data)
+                if errors and '"error"' in data and _error_event(data):
+                    tap.finish(None)  # the SDK raises on it: the call ends here (the worker reads why)
                 if hide and ('"usage":{' in data or '"usage": {' in data) and _usage_only(data):
                     continue  # ours: the user sees exactly the chunks of an uninstrumented client
             except Exception as exc:  # noqa: BLE001 - a bug of ours: the user still gets the event
@@ -454,7 +473,7 @@ def _closing_classes(sync_base: type, async_base: type) -> tuple[type, type]:
     return Closing, AsyncClosing
 
 
-def tap(stream: Any, sink: StreamSink, is_async: bool, hide: bool) -> bool:
+def tap(stream: Any, sink: StreamSink, is_async: bool, hide: bool, errors: bool) -> bool:
     """Tap an SDK `Stream`/`AsyncStream`; False when it has another shape, for the proxy to take
     over. A body already read (an in-memory transport) never reaches our byte stream: such a
     call ends when the SDK's generator does, or when the stream is dropped."""
@@ -464,7 +483,7 @@ def tap(stream: Any, sink: StreamSink, is_async: bool, hide: bool) -> bool:
     classes = _closer_types(response)
     if classes is None:
         return False
-    t = _Tap(sink, hide)
+    t = _Tap(sink, hide, errors)
     reads = _shadow(stream)
     # weakly: `start` is stored on the object it reads, which must stay out of any cycle
     reads_ref = weakref.ref(reads)

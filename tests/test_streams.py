@@ -315,7 +315,7 @@ def test_our_failure_reading_a_lean_stream_still_logs(
     assert len(_internal_errors(caplog, "reading a stream's events")) == 1
 
 
-def _in_memory_openai(is_async: bool = False) -> Any:
+def _in_memory_openai(is_async: bool = False, error_after: int | None = None) -> Any:
     """A client whose transport answers from memory, the way tests and benchmarks often do: the
     SDK gets a response whose body is already read, so the response's byte stream never runs.
     It plays api.openai.com: the usage-only chunk is sent when (and only when) asked for."""
@@ -335,6 +335,8 @@ def _in_memory_openai(is_async: bool = False) -> Any:
         events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
         events += [{**base, "choices": [{"index": 0, "delta": {"content": f"w{i} "}}]} for i in range(6)]
         events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if error_after is not None:  # an error event mid-stream, as OpenAI sends one
+            events = events[:error_after] + [{"error": {"message": "The server had an error", "type": "server_error"}}]
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append({**base, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15}})
         sse = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
@@ -472,3 +474,21 @@ def test_stream_helper_left_early_over_an_in_memory_transport(instrumented, is_a
         gc.enable()
     assert log["status"] == "success" and log["metadata"] == {"stream_cut_short": "true"}
     assert log["completion_message"]["content"] == (text_of(chunks) or None)
+
+
+def test_error_event_mid_stream_over_an_in_memory_transport(instrumented) -> None:
+    """An error event in the stream: the SDK raises it to the user, and the log is that error,
+    with the output received before it."""
+    import openai
+
+    client = _in_memory_openai(error_after=3)
+    received: list[Any] = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True):
+            received.append(chunk)
+    client.close()
+    (log,) = delivered(instrumented)
+    assert len(received) == 3
+    assert log["status"] == "error" and "metadata" not in log
+    assert info.value.message in log["error_message"] and "APIError" in log["error_message"]
+    assert log["completion_message"]["content"] == text_of(received)
