@@ -34,9 +34,21 @@ SCOPE_FIELDS = LOG_FIELDS
 CONTENT_FIELDS = ("prompt_messages", "completion_message", "completion_messages", "input", "output")
 
 
+_second: tuple[int, str] = (0, "1970-01-01T00:00:00")  # the last second formatted, as a whole
+
+
 def iso(ns: int) -> str:
-    """ISO-8601 UTC with microseconds and a Z."""
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    """ISO-8601 UTC with microseconds and a Z (as `datetime.isoformat()` spells it).
+
+    The worker writes two a log: the date and time part is formatted once a second.
+    """
+    global _second
+    sec, us = divmod((ns + 500) // 1000, 1_000_000)
+    cached_sec, prefix = _second
+    if sec != cached_sec:
+        prefix = datetime.fromtimestamp(sec, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _second = (sec, prefix)
+    return f"{prefix}.{us:06d}Z" if us else prefix + "Z"
 
 
 def as_dict(obj: Any) -> Any:

@@ -98,9 +98,10 @@ def start(
 def ids(ctx: otel_context.Context) -> tuple[int, int, int]:
     """(trace id, span id, parent span id or 0) for a call with no span: fresh W3C ids, in the
     trace of the span current in `ctx` when there is one. Cheap enough for the worker thread."""
-    parent = trace.get_current_span(ctx).get_span_context()
-    if parent.is_valid:
-        return parent.trace_id, random.getrandbits(64), parent.span_id
+    if ctx:  # (the empty context, the usual one, has no span)
+        parent = trace.get_current_span(ctx).get_span_context()
+        if parent.is_valid:
+            return parent.trace_id, random.getrandbits(64), parent.span_id
     return random.getrandbits(128), random.getrandbits(64), 0
 
 
