@@ -373,6 +373,15 @@ class Call:
                 self.record.end_ns = end_ns
                 self._hand_over()
 
+    def fold_tapped(self, tapped: Tapped) -> None:
+        """A long lean stream (`FOLD_AT` events kept): read them now and let them go."""
+        if tapped.reader is None:
+            tapped.reader = _StreamReader(self.op)
+        upto = len(tapped.data) - 2  # the last two stay: the end of the stream looks for [DONE]
+        tapped.reader.feed(tapped.data[:upto], tapped.times[:upto])
+        del tapped.data[:upto]
+        del tapped.times[:upto]
+
     def enter(self) -> object:
         """Make this call's span current for the stream's consumer (None: no span to show)."""
         return _span.attach(self.span) if self.span is not None else None
@@ -449,34 +458,64 @@ def settle(record: CallRecord) -> None:
         )
 
 
-def _replay(record: CallRecord, op: Operation, tapped: Tapped) -> None:
-    """A lean stream's events, as the SDK read them, through the accumulator: its output,
-    usage and time to first token; an error event the SDK raised becomes the call's error."""
-    acc: Any = ResponsesAccumulator() if op is RESPONSES else ChatAccumulator()
-    times = tapped.times
-    broken = False
-    for index, event in enumerate(_parsed_events(tapped.data)):
-        if type(event) is not dict:
-            continue
-        if op is not RESPONSES and event.get("error"):
-            record.error = _stream_error(event["error"])
+class _StreamReader:
+    """Reads a lean stream's events, as the SDK read them, through the accumulator: output,
+    usage and time to first token; an error event the SDK raised becomes the call's error.
+
+    The worker reads them after the stream ended; a long stream's are read on the way, in
+    blocks of `FOLD_AT`, so that what it keeps stays bounded (see `Call.fold_tapped`).
+    """
+
+    __slots__ = ("op", "acc", "broken", "stopped", "ttft_ns", "error")
+
+    def __init__(self, op: Operation) -> None:
+        self.op = op
+        self.acc: Any = ResponsesAccumulator() if op is RESPONSES else ChatAccumulator()
+        self.broken = False  # past a bug of ours: the output stays as read before it
+        self.stopped = False  # past an error event: the SDK raised there
+        self.ttft_ns: int | None = None
+        self.error: BaseException | None = None
+
+    def feed(self, data: list[str], times: Any) -> None:
+        if self.stopped:
+            return
+        acc = self.acc
+        for index, event in enumerate(_parsed_events(data)):
+            if type(event) is not dict:
+                continue
+            if self.op is not RESPONSES and event.get("error"):
+                self.error = _stream_error(event["error"])
+                self.stopped = True
+                return
+            if self.broken:  # the usage comes last: keep it
+                usage = event.get("usage") or _get_in(event, "response", "usage")
+                if isinstance(usage, dict):
+                    acc.usage = usage
+                continue
+            try:
+                output = acc.add(event)
+            except Exception as exc:  # noqa: BLE001 - log what was read before it
+                _IN_READING_STREAM.swallow(exc)
+                self.broken = True
+                continue
+            if output and self.ttft_ns is None:
+                self.ttft_ns = times[index]
+
+    def finish(self, record: CallRecord) -> None:
+        if self.ttft_ns is not None:
+            record.ttft_ns = self.ttft_ns
+        if self.error is not None:
+            record.error = self.error
             record.cut_short = False
-            break
-        if broken:  # past a bug of ours: the output stays as read before it, the usage comes last
-            usage = event.get("usage") or _get_in(event, "response", "usage")
-            if isinstance(usage, dict):
-                acc.usage = usage
-            continue
-        try:
-            output = acc.add(event)
-        except Exception as exc:  # noqa: BLE001 - log what was read before it
-            _IN_READING_STREAM.swallow(exc)
-            broken = True
-            continue
-        if output and record.ttft_ns is None:
-            record.ttft_ns = times[index]
-    final = getattr(acc, "final", None)
-    record.response = final if final is not None else acc
+        final = getattr(self.acc, "final", None)
+        record.response = final if final is not None else self.acc
+
+
+def _replay(record: CallRecord, op: Operation, tapped: Tapped) -> None:
+    """Worker: the rest of a lean stream's events (all of a short one's)."""
+    reader = tapped.reader if tapped.reader is not None else _StreamReader(op)
+    reader.feed(tapped.data, tapped.times)
+    reader.finish(record)
 
 
 def _parsed_events(data: list[str]) -> list[Any]:

@@ -249,21 +249,30 @@ class AsyncTracedStream(_Base):
 # and the user's `close()` all reach). The worker parses the kept JSON into the log.
 
 
-class Tapped:
-    """What a lean stream handed over: each event's data and arrival time, in order."""
+# Events a lean stream keeps as text before they are read on the way (on the caller's thread,
+# about 3 µs each): a stream of 100k chunks would otherwise hold some 25 MB of JSON.
+FOLD_AT = 4096
 
-    __slots__ = ("data", "times", "exhausted")
+
+class Tapped:
+    """What a lean stream handed over: each event's data and arrival time, in order (those not
+    read on the way yet), and the reader of those that were."""
+
+    __slots__ = ("data", "times", "exhausted", "reader")
 
     def __init__(self) -> None:
         self.data: list[str] = []
         self.times = array("q")
         self.exhausted = False
+        self.reader: Any = None
 
 
 class StreamSink(Protocol):
     """What a tapped stream reports to (see _patch.Call)."""
 
     def finish_tapped(self, tapped: Tapped, error: BaseException | None, cut_short: bool) -> None: ...
+
+    def fold_tapped(self, tapped: Tapped) -> None: ...
 
 
 class _Tap:
@@ -289,6 +298,18 @@ class _Tap:
         ):
             return
         self.finish(None)
+
+    def fold(self) -> None:
+        """A long stream: have what it kept read now (never into the user's loop)."""
+        sink = self.sink
+        if sink is None:
+            return
+        try:
+            sink.fold_tapped(self.tapped)
+        except Exception as exc:  # noqa: BLE001 - the log goes out with what there is
+            del self.tapped.data[:]
+            del self.tapped.times[:]
+            _IN_STREAM.swallow(exc)
 
     def finish(self, error: BaseException | None) -> None:
         """End the call once: on exhaustion, error, close of the response, or collection."""
@@ -333,7 +354,9 @@ def _events(tap: _Tap, original: Callable[[], Iterator[Any]]) -> Iterator[Any]:
     """The SDK's events, kept as they pass (`_aevents` is its async twin: a per-event method
     both could share would cost a call per chunk on the path this exists to keep short)."""
     tapped = tap.tapped
-    keep = tapped.data.append
+    kept = tapped.data
+    keep = kept.append
+    fold_at = FOLD_AT
     mark = tapped.times.append
     hide = tap.hide
     errors = tap.errors
@@ -344,6 +367,8 @@ def _events(tap: _Tap, original: Callable[[], Iterator[Any]]) -> Iterator[Any]:
                 data = sse.data
                 mark(now())
                 keep(data)
+                if len(kept) >= fold_at:
+                    tap.fold()
                 if errors and '"error"' in data and _error_event(data):
                     tap.finish(None)  # the SDK raises on it: the call ends here (the worker reads why)
                 if hide and ('"usage":{' in data or '"usage": {' in data) and _usage_only(data):
@@ -367,7 +392,9 @@ def _events(tap: _Tap, original: Callable[[], Iterator[Any]]) -> Iterator[Any]:
 
 async def _aevents(tap: _Tap, original: Callable[[], AsyncIterator[Any]]) -> AsyncIterator[Any]:
     tapped = tap.tapped
-    keep = tapped.data.append
+    kept = tapped.data
+    keep = kept.append
+    fold_at = FOLD_AT
     mark = tapped.times.append
     hide = tap.hide
     errors = tap.errors
@@ -378,6 +405,8 @@ async def _aevents(tap: _Tap, original: Callable[[], AsyncIterator[Any]]) -> Asy
                 data = sse.data
                 mark(now())
                 keep(data)
+                if len(kept) >= fold_at:
+                    tap.fold()
                 if errors and '"error"' in data and _error_event(data):
                     tap.finish(None)  # the SDK raises on it: the call ends here (the worker reads why)
                 if hide and ('"usage":{' in data or '"usage": {' in data) and _usage_only(data):

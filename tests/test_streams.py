@@ -492,3 +492,27 @@ def test_error_event_mid_stream_over_an_in_memory_transport(instrumented) -> Non
     assert log["status"] == "error" and "metadata" not in log
     assert info.value.message in log["error_message"] and "APIError" in log["error_message"]
     assert log["completion_message"]["content"] == text_of(received)
+
+
+@pytest.mark.parametrize("fold_at", [3, 4, 5])
+def test_long_lean_streams_are_read_on_the_way(instrumented, openai_host_client, monkeypatch, fold_at) -> None:
+    """A long stream's events are read in blocks as it runs (what it keeps stays bounded); the
+    log is the same as when the worker reads them all at the end."""
+    from respan_instrument import _stream
+
+    monkeypatch.setattr(_stream, "FOLD_AT", fold_at)
+    seen = []
+    real = _stream._Tap.fold
+
+    def fold(self: Any) -> None:
+        seen.append(len(self.tapped.data))
+        real(self)
+
+    monkeypatch.setattr(_stream._Tap, "fold", fold)
+    chunks = list(openai_host_client.chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True))
+    (log,) = delivered(instrumented)
+    assert seen and all(n == fold_at for n in seen)  # folded, and never held more
+    assert all(c.choices for c in chunks)
+    assert log["completion_message"] == {"role": "assistant", "content": text_of(chunks)}
+    assert log["prompt_tokens"] > 0 and log["cost"] > 0 and 0 < log["ttft"] <= log["generation_time"]
+    assert "metadata" not in log
