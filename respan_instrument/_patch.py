@@ -311,7 +311,8 @@ class Call:
 
     # ---- streams --------------------------------------------------------------------------
     def stream(self, result: Any, is_async: bool, detach: bool = True) -> Any:
-        """Detach from the caller's context and hand back a proxy that finishes this call."""
+        """Detach from the caller's context and hand back what finishes this call: the SDK's
+        stream itself, tapped, for a lean call; else a proxy."""
         if detach and self.token is not None:
             _span.detach(self.token)
         with _IN_WRAPPING_STREAM:

@@ -1,10 +1,15 @@
-"""Stream proxies that finish their call exactly once, however the stream ends.
+"""Streams that finish their call exactly once, however the stream ends.
 
-A proxy stands in for the SDK's `Stream` / `AsyncStream` (so `isinstance` holds and every
-attribute is the SDK's own); it feeds each item to a sans-I/O accumulator and ends the call on
-exhaustion, error, `close()`, `with`-exit, a close of the HTTP response itself (the `.stream()`
-helpers close it directly), or garbage collection. The finaliser never touches the SDK's
-connection: it only ends the span and queues the log.
+Two ways, both ending the call on exhaustion, error, `close()`, `with`-exit, a close of the HTTP
+response itself (the `.stream()` helpers close it directly), or when the stream is dropped:
+
+- a call with a span gets a proxy that stands in for the SDK's `Stream` / `AsyncStream` (so
+  `isinstance` holds and every attribute is the SDK's own), keeps the span current while the
+  user iterates and feeds each item to a sans-I/O accumulator;
+- a lean call (no span, no metrics) gets the SDK's own stream, tapped at its server-sent events
+  (`tap()`): their JSON text is kept and read later by the worker.
+
+Finalisers never touch the SDK's connection: they only end the span and queue the log.
 """
 
 from __future__ import annotations
