@@ -145,13 +145,6 @@ class Call:
 
     def returned(self, result: Any, is_async: bool) -> Any:
         """The SDK's request() returned: finish now, or hand back what finishes later."""
-        if self.lean and not self.is_stream and not self.deferred:
-            end_ns = time.time_ns()
-            try:
-                self._finish_lean(result, end_ns)
-            except Exception as exc:  # noqa: BLE001 - ours; the user's result goes back untouched
-                _IN_FINISHING_CALL.swallow(exc)
-            return result
         if self.deferred:
             return self.streaming_response(result, is_async)
         if self.is_stream:
@@ -224,35 +217,6 @@ class Call:
             None,
         )
         return attrs
-
-    def _finish_lean(self, result: Any, end_ns: int) -> None:
-        """A lean call's success: `_complete` and `_hand_over` written out as one, for the
-        common case (the response and request JSON as bytes) costs a few function calls less."""
-        if self.finished:
-            return
-        self.finished = True
-        record = self.record
-        record.end_ns = end_ns
-        http = self.http
-        received = sent = None
-        if http is not None and self.op is not EMBEDDINGS:
-            try:
-                received = http.content
-                sent = http.request.content
-            except Exception:  # noqa: BLE001, S110 - not read (or not httpx): keep the model
-                pass
-        try:
-            if type(received) is bytes and received[:1] == b"{":
-                record.response = received
-                if type(sent) is bytes and sent[:1] == b"{":
-                    record.body = sent
-            else:
-                record.response = _kept(self.op, result, None)
-        finally:
-            record.ctx, record.price_provider = self.ctx, self.price_provider
-            record.pending = hooks = self.hooks
-            self.ctx = None
-            hooks.sink(record)
 
     def _hand_over(self) -> None:
         """Lean: queue the record with what the worker needs to settle it (see `settle`).
@@ -366,13 +330,11 @@ class Call:
         end_ns = time.time_ns()
         with _IN_FINISHING_STREAM:
             self.record.cut_short = cut_short
-            self.record.response = tapped
             if error is not None:
+                self.record.response = tapped
                 self._failed(error, end_ns)
             else:
-                self.finished = True
-                self.record.end_ns = end_ns
-                self._hand_over()
+                self._complete(tapped, end_ns)
 
     def fold_tapped(self, tapped: Tapped) -> None:
         """A long lean stream (`FOLD_AT` events kept): read them now and let them go."""

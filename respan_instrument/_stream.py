@@ -15,7 +15,6 @@ Finalisers never touch the SDK's connection: they only end the span and queue th
 from __future__ import annotations
 
 import json
-import sys
 import time
 import weakref
 from array import array
@@ -433,7 +432,6 @@ async def _aevents(tap: _Tap, original: Callable[[], AsyncIterator[Any]]) -> Asy
     tap.finish(None)
 
 
-_closers: dict[type, tuple[type, type]] = {}
 _readers: dict[type, bool] = {}
 
 
@@ -453,69 +451,11 @@ def _reads_events(kind: type) -> bool:
     return found
 
 
-def _closer_types(response: Any) -> tuple[type, type] | None:
-    """Byte-stream classes (sync, async) of the HTTP library the response comes from."""
-    kind = type(response)
-    found = _closers.get(kind)
-    if found is None:
-        library = sys.modules.get(kind.__module__.split(".")[0])
-        sync_base = getattr(library, "SyncByteStream", None)
-        async_base = getattr(library, "AsyncByteStream", None)
-        if not isinstance(sync_base, type) or not isinstance(async_base, type):
-            return None
-        found = _closers[kind] = _closing_classes(sync_base, async_base)
-    return found
-
-
-def _closing_classes(sync_base: type, async_base: type) -> tuple[type, type]:
-    """The response's byte stream, reporting its closing. Iteration is the original's own."""
-
-    class Closing(sync_base):  # type: ignore[misc]
-        def __init__(self, inner: Any, tap: _Tap) -> None:
-            self._inner = inner
-            self._tap = tap
-
-        def __iter__(self) -> Iterator[bytes]:
-            return iter(self._inner)
-
-        def close(self) -> None:
-            try:
-                self._inner.close()
-            finally:
-                self._tap.closed()
-
-        def __del__(self) -> None:  # dropped unread and unclosed: log what there is
-            self._tap.finish(None)
-
-    class AsyncClosing(async_base):  # type: ignore[misc]
-        def __init__(self, inner: Any, tap: _Tap) -> None:
-            self._inner = inner
-            self._tap = tap
-
-        def __aiter__(self) -> AsyncIterator[bytes]:
-            return self._inner.__aiter__()  # type: ignore[no-any-return]
-
-        async def aclose(self) -> None:
-            try:
-                await self._inner.aclose()
-            finally:
-                self._tap.closed()
-
-        def __del__(self) -> None:
-            self._tap.finish(None)
-
-    return Closing, AsyncClosing
-
-
 def tap(stream: Any, sink: StreamSink, is_async: bool, hide: bool, errors: bool) -> bool:
     """Tap an SDK `Stream`/`AsyncStream`; False when it has another shape, for the proxy to take
-    over. A body already read (an in-memory transport) never reaches our byte stream: such a
-    call ends when the SDK's generator does, or when the stream is dropped."""
+    over."""
     response = getattr(stream, "response", None)
     if response is None or not _reads_events(type(stream)) or "_iter_events" in vars(stream):
-        return False
-    classes = _closer_types(response)
-    if classes is None:
         return False
     t = _Tap(sink, hide, errors)
     reads = _shadow(stream)
@@ -528,18 +468,18 @@ def tap(stream: Any, sink: StreamSink, is_async: bool, hide: bool, errors: bool)
         t.reader = weakref.ref(reader)
         return reader
 
-    response.stream = classes[1 if is_async else 0](response.stream, t)
-    if response.is_closed:  # read before the SDK saw it (an in-memory transport)
-        _report_close(response, t, is_async)
+    _report_close(response, t, is_async)
     reads._iter_events = start
     reads._respan_dropped = _Dropped(t)
     return True
 
 
 def _report_close(response: Any, tap: _Tap, is_async: bool) -> None:
-    """A response read in full before the SDK saw it is closed already: its `close()` never
-    reaches the byte stream again. For the `.stream()` helpers, which close the response itself
-    when their `with` block ends, the response's own `close`/`aclose` tell us instead."""
+    """The HTTP response's own `close`/`aclose` end the call: the SDK after `[DONE]`, the
+    `.stream()` helpers at the end of their `with` block, the user's `close()`, and the HTTP
+    library itself when it has read the body to the end (or failed to) all come through them.
+    (Wrapping the response's byte stream instead would miss a body read before the SDK saw
+    it, as in-memory transports do: such a response is closed already.)"""
     kind = type(response)
     ref = weakref.ref(response)  # (the response keeps this function: no cycle through it)
     if is_async:
