@@ -519,12 +519,21 @@ def _stream_error(error: Any) -> BaseException:
     if not message or not isinstance(message, str):
         message = "An error occurred during streaming"
     api_error = getattr(sys.modules.get("openai"), "APIError", None)
-    if isinstance(api_error, type):
+    if not (isinstance(api_error, type) and issubclass(api_error, Exception)):
+        return RuntimeError(message)
+    # Built without its __init__: the worker has no request to give it (openai >= 3.60 reads
+    # the request's headers there), and the log needs only its type, message and body.
+    exc = api_error.__new__(api_error)
+    Exception.__init__(exc, message)
+    details = error if isinstance(error, Mapping) else {}
+    fields = {"message": message, "request": None, "body": error, "code": details.get("code"),
+              "param": details.get("param"), "type": details.get("type")}
+    for name, value in fields.items():
         try:
-            return api_error(message, None, body=error)  # type: ignore[no-any-return]
-        except Exception:  # noqa: BLE001, S110 - another signature: a plain error says the same
+            setattr(exc, name, value)
+        except Exception:  # noqa: BLE001, S110 - a read-only field: the message says the rest
             pass
-    return RuntimeError(message)
+    return exc
 
 
 class _Summary:
