@@ -668,6 +668,19 @@ def _client_info(url: Any, hooks: Hooks) -> ClientInfo:
     return info
 
 
+# Client classes whose `base_url` property returns their `_base_url` attribute as is (checked
+# once per class). openai 3.x's property imports a module on every read: 3 us a call.
+_plain_base_url: dict[type, bool] = {}
+
+
+def _base_url(instance: Any) -> Any:
+    url = instance.base_url
+    kind = type(instance)
+    if kind not in _plain_base_url and len(_plain_base_url) < 64:
+        _plain_base_url[kind] = url is not None and instance.__dict__.get("_base_url") is url
+    return url
+
+
 def _begin(
     instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[Call | None, tuple[Any, ...]]:
@@ -695,7 +708,9 @@ def _begin(
         RAW_RESPONSE_HEADER
     ) == "stream"
     try:
-        url = instance.base_url
+        url = instance.__dict__.get("_base_url") if _plain_base_url.get(type(instance)) else None
+        if url is None:
+            url = _base_url(instance)
         info = _url_cache.get(id(url))
         if info is None or info.url is not url:
             info = _client_info(url, hooks)
