@@ -126,3 +126,24 @@ def test_gateway_parameters_are_validated() -> None:
         respan_instrument.gateway_client(api_key="k", fallback_models="gpt-4o")
     with pytest.raises(TypeError):
         respan_instrument.gateway_client(api_key="k", disable_log="yes")
+
+
+def test_client_repointed_at_the_gateway_after_a_call_is_followed(gateway, stub) -> None:
+    """The base URL is read on every call: setting `client.base_url` later changes what we do."""
+    import openai
+
+    base, spans = gateway
+    client = openai.OpenAI(api_key="sk-direct", base_url=stub.url + "/v1", max_retries=0)
+    with respan_instrument.attributes(customer_identifier="cust-moved"):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MSG)  # straight to the provider
+        client.base_url = base  # now through Respan's gateway
+        client.api_key = RESPAN_KEY
+        client.chat.completions.create(model="gpt-4o-mini", messages=MSG)
+    client.close()
+    calls = [r for r in stub.requests if r.path.endswith("/chat/completions")]
+    assert [r.path for r in calls] == ["/v1/chat/completions", "/gateway/chat/completions"]
+    assert "customer_identifier" not in calls[0].body  # a provider is sent what the user sent
+    assert calls[1].body["customer_identifier"] == "cust-moved"  # the gateway gets our fields
+    first, second = spans.get_finished_spans()
+    assert "respan.gateway.log_id" not in first.attributes
+    assert second.attributes["respan.gateway.log_id"].startswith("log_")
