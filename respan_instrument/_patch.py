@@ -677,7 +677,8 @@ def _base_url(instance: Any) -> Any:
     url = instance.base_url
     kind = type(instance)
     if kind not in _plain_base_url and len(_plain_base_url) < 64:
-        _plain_base_url[kind] = url is not None and instance.__dict__.get("_base_url") is url
+        own = getattr(instance, "__dict__", None)
+        _plain_base_url[kind] = url is not None and own is not None and own.get("_base_url") is url
     return url
 
 
