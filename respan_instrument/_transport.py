@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import enum
+import importlib
+import importlib.util
 import json
 import random
+import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -38,16 +41,31 @@ class Reply(NamedTuple):
         return f"HTTP {self.status}: {text}" if text else f"HTTP {self.status}"
 
 
+def http_library() -> Any:
+    """httpx, or its twin httpx2 (same API) when that is what the process already has.
+
+    openai 3.x brings httpx2 and no httpx: importing httpx next to it would cost instrument()
+    ~20 ms (more than the rest of it). The module is imported here, on the thread that calls
+    instrument(), never on our worker: openai looks for it in sys.modules and must not find
+    it half-imported.
+    """
+    for name in ("httpx", "httpx2"):
+        module = sys.modules.get(name)
+        if module is not None:
+            return module
+    if importlib.util.find_spec("httpx2") is not None:  # installed with genai-prices
+        return importlib.import_module("httpx2")
+    import httpx
+
+    return httpx
+
+
 class Sender:
     """POSTs JSON bodies to Respan with keep-alive and a timeout. Never raises for I/O."""
 
     def __init__(self, base_url: str, api_key: str, timeout: float = 10.0) -> None:
-        # The module is imported here, on the thread that calls instrument(), never on our
-        # worker: openai 3.x looks for `httpx` in sys.modules and must not find it half-imported.
         # The client itself (TLS context, ~20 ms) is built by the sender thread on first use.
-        import httpx
-
-        self._httpx = httpx
+        self._httpx = http_library()
         self._base = base_url.rstrip("/")
         self._api_key = api_key
         self._timeout = timeout

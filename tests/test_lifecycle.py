@@ -80,6 +80,7 @@ def test_import_order(order, collector, stub) -> None:
     c = openai.OpenAI(api_key="sk-x", base_url={stub.url + "/v1"!r})
     c.chat.completions.create(model="gpt-4o-mini", messages=[{{"role": "user", "content": "sub"}}])
     assert respan_instrument.flush(10)
+    print(openai.__version__.split(".")[0], "httpx" in sys.modules)
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_") or k == "RESPAN_SPOOL_DIR"}
     result = subprocess.run(
@@ -88,6 +89,9 @@ def test_import_order(order, collector, stub) -> None:
     assert result.returncode == 0, result.stderr
     assert collector.wait_for(1, timeout=5)
     assert collector.logs[0]["prompt_messages"][0]["content"] == "sub"
+    major, has_httpx = result.stdout.split()
+    if int(major) >= 3:  # delivery went through the SDK's own httpx2: no second HTTP library loaded
+        assert has_httpx == "False"
 
 
 def test_no_key_sends_nothing_and_warns_once(collector, client, caplog, monkeypatch) -> None:
