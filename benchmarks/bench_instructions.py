@@ -4,6 +4,8 @@ to bench_peers.py.
     python benchmarks/bench_instructions.py [--majors 3,2] [--impls ours,genai-openai,...]
                                             [--workloads chat,stream50,embeddings] [--calls 200]
 
+Takes about 20 minutes on 2 cores (each run imports openai under valgrind, ~50x slower).
+
 Why: on a shared VM the time a call takes swings from one phase to the next by far more than the
 budgets we are measured against (±15% seen on a 2-core EPYC VM, where the budget is 5% or 2%), so
 a timing median needs many rounds to say anything about a few per cent. The number of
@@ -20,8 +22,10 @@ encode their spans to OTLP/protobuf and drop them. Per call we report the caller
 calling thread executes) and the whole process (every thread). The bare client runs in the `ours`
 environment with nothing instrumented.
 
-What it leaves out: cache misses, branch mispredictions, GIL hand-overs between threads, and
-everything else that makes an instruction cost more or less time; bench_peers.py measures time.
+What it leaves out: the kernel's work in system calls (callgrind counts user-space instructions:
+our sender's sockets and the spool's file writes are not in it), cache misses, branch
+mispredictions, GIL hand-overs between threads, and everything else that makes an instruction
+cost more or less time; bench_peers.py measures time.
 Under valgrind a call runs ~50x slower, so the background threads' timers are stretched to match
 (RESPAN_SCHEDULE_DELAY), and their batches stay the size they have at full speed.
 """
@@ -152,13 +156,14 @@ def render(results: dict[int, dict[str, dict[str, Any]]], versions: dict[int, st
         "",
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {platform.platform()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}",
-        f"- command: `python benchmarks/bench_instructions.py --calls {calls}`",
+        f"- command: `python {' '.join(['benchmarks/bench_instructions.py', *sys.argv[1:]])}`",
         "",
         "Deterministic: instructions executed, counted by valgrind's callgrind, per call (measured calls "
         "only, each part ended by a flush of its telemetry). **Caller thread**: what the calling thread "
         "executes. **Process**: every thread, i.e. with building, spooling and posting (ours, to a "
         "loopback Collector in another process) or encoding (peers, OTLP/protobuf, dropped) the "
-        "telemetry. Cache and GIL effects are not in these numbers; bench_peers.py measures time. "
+        "telemetry. User-space instructions only: cache misses, GIL hand-overs and the kernel's time in "
+        "system calls are not in these numbers; bench_peers.py measures time. "
         "Budgets (SPEC §9, caller-thread time): chat ≤ 1.05×, 50-chunk stream ≤ 1.02×; process ≤ 1.25×.",
     ]
     for major in sorted(results, reverse=True):
@@ -187,7 +192,7 @@ def render(results: dict[int, dict[str, dict[str, Any]]], versions: dict[int, st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--majors", default="3,2")
-    parser.add_argument("--impls", default="ours")
+    parser.add_argument("--impls", default="ours,genai-openai,openllmetry,openinference,respan-native")
     parser.add_argument("--workloads", default="chat,stream50,embeddings")
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
