@@ -65,8 +65,8 @@ def marker(label: str) -> None:
     """Have callgrind dump every thread's counters now (and zero them).
 
     `callgrind_control` reaches this process through valgrind's gdbserver while we wait for it,
-    so the dump lands exactly here. (`--dump-before` and the client request dump only the
-    thread that hits them, which would leave our background threads' work unattributed.)
+    so the dump lands exactly here. (`--dump-before` dumps only the thread that hits it, which
+    would leave our background threads' work unattributed.)
     """
     subprocess.run(["callgrind_control", f"--dump={label}", str(os.getpid())], capture_output=True, check=True)
 
@@ -223,7 +223,8 @@ def main() -> None:
             env = envs.ensure_env(impl, major, versions[major], log=log)
             if env["ok"]:
                 pythons[(impl, major)] = env["python"]
-    servers = Servers(pythons[("ours", majors[0])]) if "ours" in impls else None
+    server_python = pythons.get(("ours", majors[0]))
+    servers = Servers(server_python) if "ours" in impls and server_python else None
     work_dir = tempfile.mkdtemp(prefix="respan-callgrind-")
     jobs = [(major, impl) for major in majors for impl in ("bare", *impls)]
     results: dict[int, dict[str, dict[str, Any]]] = {m: {} for m in majors}

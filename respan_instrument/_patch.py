@@ -526,13 +526,10 @@ def _stream_error(error: Any) -> BaseException:
     exc = api_error.__new__(api_error)
     Exception.__init__(exc, message)
     details = error if isinstance(error, Mapping) else {}
-    fields = {"message": message, "request": None, "body": error, "code": details.get("code"),
-              "param": details.get("param"), "type": details.get("type")}
-    for name, value in fields.items():
-        try:
-            setattr(exc, name, value)
-        except Exception:  # noqa: BLE001, S110 - a read-only field: the message says the rest
-            pass
+    vars(exc).update(  # (the instance dict: nothing the SDK defines can make this raise)
+        message=message, request=None, body=error, code=details.get("code"),
+        param=details.get("param"), type=details.get("type"),
+    )
     return exc
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import importlib
-import importlib.util
 import json
 import random
 import sys
@@ -53,11 +52,10 @@ def http_library() -> Any:
         module = sys.modules.get(name)
         if module is not None:
             return module
-    if importlib.util.find_spec("httpx2") is not None:  # installed with genai-prices
-        return importlib.import_module("httpx2")
-    import httpx
-
-    return httpx
+    try:
+        return importlib.import_module("httpx2")  # installed with genai-prices
+    except ImportError:
+        return importlib.import_module("httpx")
 
 
 class Sender:

@@ -39,8 +39,8 @@ from _common import CHAT_BODY, mock_client, stream_body  # noqa: E402
 WORKLOADS = ("chat", "stream50", "stream1000", "embeddings", "chat-http")
 MSGS = [{"role": "user", "content": "Say hello"}]
 EMBED_DIMS = 1536
+WARMUP_SECONDS = 1.0  # each workload runs this long before it is calibrated and measured
 # fewest calls per phase, whatever the calibration says
-WARMUP_SECONDS = 1.0
 MIN_CALLS = {"chat": 20, "stream50": 10, "stream1000": 4, "embeddings": 20, "chat-http": 20}
 
 
