@@ -32,7 +32,7 @@ from opentelemetry import context as otel_context
 from ._config import positive_number
 from ._errors import log_once, logger, report
 from ._payload import encode_log, join
-from ._spool import Spool, owner_token, resolve_dir
+from ._spool import LEGACY_FP, Spool, owner_token, resolve_dir
 from ._transport import BULK_PATH, CREATE_PATH, Reply, RetryPolicy, Sender, Verdict
 
 MAX_BATCH = 500  # Respan's bulk limit
@@ -242,15 +242,33 @@ class Courier:
         self.progress: Callable[[], None] = _nothing  # called after each spool or network step
 
     def start(self) -> None:
-        """Free rows of dead processes and note what the spool held before we began."""
-        self.spool.reap()
-        self.startup_max = self.spool.max_id()
-        found = self.spool.claimable(self.base, 1_000_000_000)
+        """Free rows of dead processes and note what the spool held before we began: ours to
+        deliver, of unknown key (said once), and of other keys (left alone, said once)."""
+        spool = self.spool
+        spool.reap()
+        self.startup_max = spool.max_id()
+        everything = 1_000_000_000
+        found = spool.claimable(self.base, everything)
         if found:
             logger.info(
-                "respan_instrument: %d undelivered log(s) found in the spool %s; delivering them",
-                found,
-                self.spool.path,
+                "respan_instrument: %d undelivered log(s) found in %s; delivering them", found, spool.place
+            )
+        unknown = spool.claimable(self.base, everything, key_fp=LEGACY_FP) if spool.key_fp != LEGACY_FP else 0
+        if unknown:
+            logger.warning(
+                "respan_instrument: %d log(s) in %s were spooled by an earlier version, which did not "
+                "record their API key; they are delivered with this process's key",
+                unknown,
+                spool.place,
+            )
+        foreign = spool.foreign()
+        if foreign:
+            logger.warning(
+                "respan_instrument: %d log(s) in %s were made under another Respan API key; they are "
+                "left for a process with that key (see `respan-instrument spool status`; "
+                "`respan-instrument spool flush` with that key delivers them)",
+                foreign,
+                spool.place,
             )
 
     def round(self, stop: threading.Event) -> float | None:
@@ -304,17 +322,18 @@ class Courier:
         self.failures += 1
         if verdict in (Verdict.REFUSED, Verdict.MISROUTED):
             self._say_config(verdict, reply)
-            self.spool.release()  # a process with a good key or URL may deliver all of ours
+            # `spool flush` (same key, maybe a corrected URL) may take them at once; never another key
+            self.spool.release()
             return self.policy.cap
         if verdict is Verdict.THROTTLED:
             logger.debug("respan_instrument: Respan is rate limiting (%s)", reply.describe())
         elif "outage" not in self._said:
             self._said.add("outage")
             logger.warning(
-                "respan_instrument: Respan did not accept logs (%s); they are kept in the spool %s "
-                "and retried with backoff",
+                "respan_instrument: Respan did not accept logs (%s); they are kept in %s and retried "
+                "with backoff",
                 reply.describe(),
-                self.spool.path,
+                self.spool.place,
             )
         return self.policy.delay(self.failures, reply)
 
@@ -335,19 +354,19 @@ class Courier:
             logger.error(
                 "respan_instrument: Respan refused the API key (HTTP %s). Set a valid key in "
                 "RESPAN_API_KEY or instrument(api_key=...). Calls carry on; their logs are kept in "
-                "the spool %s and delivered once a process runs with a good key "
-                "(or run `respan-instrument spool flush`).",
+                "%s for this key: a log is only ever sent with the key it was made under, so they "
+                "are delivered once Respan accepts this key (`respan-instrument spool flush` with it).",
                 reply.status,
-                self.spool.path,
+                self.spool.place,
             )
         else:
             logger.error(
                 "respan_instrument: %s%s is not Respan's logging API (%s). Check RESPAN_BASE_URL "
-                "(default https://api.respan.ai/api). Logs are kept in the spool %s.",
+                "(default https://api.respan.ai/api). Logs are kept in %s.",
                 self.base,
                 CREATE_PATH,
                 reply.describe(),
-                self.spool.path,
+                self.spool.place,
             )
 
     def _row_errors(self, reply: Reply, bodies: Sequence[bytes]) -> int:
@@ -537,9 +556,10 @@ class Exporter:
             self._wturn.wake()
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Block until every log this process knows of was accepted by Respan or, while Respan
-        is not accepting, is safely in the spool. False on timeout or if logs were dropped since
-        the previous flush."""
+        """Block until every log this process knows of (its own, and those of its key found in
+        the spool at start-up) was accepted by Respan or, while Respan is not accepting, is
+        safely in the spool. False on timeout, if logs were dropped since the previous flush,
+        or while logs wait in memory only (no usable spool directory)."""
         if self._closed or not self._writer.is_alive():
             return not self._queue
         marker = _Marker()
@@ -565,9 +585,10 @@ class Exporter:
         self._writer.join(max(0.05, deadline - time.monotonic()))
         self._sending.join(max(0.05, deadline - time.monotonic()))
         self._overflow_report.emit(self._hard_queue)
-        self._trim_report.emit(self._spool.path, self._spool_max >> 20)
-        self._unwritable_report.emit(self._spool.path, UNWRITTEN_MAX_BYTES >> 20)
+        self._trim_report.emit(self._spool.place, self._spool.max_bytes >> 20)
+        self._unwritable_report.emit(self._spool.place, UNWRITTEN_MAX_BYTES >> 20)
         self._courier.rejections.emit()
+        self._say_left_behind()
         if not self._writer.is_alive() and not self._sending.is_alive():
             try:  # hand what is left to the next process (or exporter) at once, not after a lease
                 self._spool.release()
@@ -577,6 +598,34 @@ class Exporter:
                 report("closing the spool", exc)
             self._sender.close()
         return ok
+
+    def _say_left_behind(self) -> None:
+        """Count on the logger what this process is about to lose: logs never written to a
+        spool (still queued when the deadline came, or refused by it) and, with no usable spool
+        directory, everything Respan has not accepted yet."""
+        try:
+            queued = sum(1 for item in list(self._queue) if not isinstance(item, _Marker))
+            unwritten = len(self._unwritten)
+            in_memory = self._spool.count() if self._spool.in_memory else 0
+        except Exception as exc:  # noqa: BLE001 - shutting down must not raise
+            report("counting logs left at exit", exc)
+            return
+        if queued + unwritten + in_memory:
+            logger.warning(
+                "respan_instrument: %d log(s) lost at exit: %s",
+                queued + unwritten + in_memory,
+                "; ".join(
+                    why
+                    for n, why in (
+                        (in_memory, f"{in_memory} not accepted by Respan and kept in memory only "
+                         "(no usable spool directory; set RESPAN_SPOOL_DIR to a writable one)"),
+                        (unwritten, f"{unwritten} refused by {self._wspool.place}"),
+                        (queued, f"{queued} not yet written to {self._wspool.place} when the exit "
+                         "timeout (RESPAN_EXIT_TIMEOUT) ran out"),
+                    )
+                    if n
+                ),
+            )
 
     @property
     def lost(self) -> int:
@@ -608,14 +657,14 @@ class Exporter:
             "writer could spool them (queue limit %d)"
         )
         self._trim_report = _DropReport(
-            "respan_instrument: dropped the %d oldest log(s) from the spool %s: it reached its "
+            "respan_instrument: dropped the %d oldest log(s) from %s: it reached its "
             "size cap (RESPAN_SPOOL_MAX_MB=%d)"
         )
         self._unwritable_report = _DropReport(
-            "respan_instrument: dropped the %d oldest log(s) waiting to be written: the spool %s "
+            "respan_instrument: dropped the %d oldest log(s) waiting to be written: %s "
             "refuses writes and at most %d MB are held in memory meanwhile"
         )
-        self._spool = Spool(self._spool_dir, self._spool_max, self._owner)
+        self._spool = Spool(self._spool_dir, self._spool_max, self._owner, self._api_key)
         self._wspool = self._spool.twin()
         self._checkpointed = 0.0
         self._sender = Sender(self._base_url, self._api_key)
@@ -702,14 +751,14 @@ class Exporter:
             while self._unwritten and total > UNWRITTEN_MAX_BYTES:
                 total -= len(self._unwritten.pop(0))
                 self._unwritable += 1
-                self._unwritable_report.add(1, self._spool.path, UNWRITTEN_MAX_BYTES >> 20)
+                self._unwritable_report.add(1, self._wspool.place, UNWRITTEN_MAX_BYTES >> 20)
             return
         self._wturn.awake()
         self._unwritten = []
         self._last_id = last
         if trimmed:
             self._trimmed += trimmed
-            self._trim_report.add(trimmed, self._spool.path, self._spool_max >> 20)
+            self._trim_report.add(trimmed, self._wspool.place, self._wspool.max_bytes >> 20)
         if time.monotonic() >= self._retry_at:  # backing off, the sender would only sleep again
             self._sturn.wake()
 
@@ -755,12 +804,15 @@ class Exporter:
     def _resolve_markers(self) -> None:
         markers = self._markers
         courier = self._courier
+        in_memory = self._spool.in_memory
         while markers:
             marker = markers[0]
-            if courier.accepting and self._spool.known_pending(
-                self._base_url, marker.upto, courier.startup_max
-            ):
-                return
+            if courier.accepting or in_memory:
+                pending = self._spool.known_pending(self._base_url, marker.upto, courier.startup_max)
+                if pending and courier.accepting:
+                    return
+                if pending:  # Respan is not accepting and there is no spool: not safe anywhere
+                    marker.safe = False
             markers.popleft()
             marker.done.set()
 
@@ -815,9 +867,10 @@ def deliver_spool(
     timeout: float = 60.0,
     bulk_per_minute: float = BULK_PER_MINUTE,
 ) -> dict[str, Any]:
-    """Deliver what the spool holds for `base_url` now, in this thread (`respan-instrument spool flush`).
+    """Deliver what the spool holds for `base_url` and `api_key` now, in this thread
+    (`respan-instrument spool flush`).
 
-    Rows leased by a running process are left to it. Transient failures are retried with
+    Rows leased by a running process are left to it, rows of other keys to their owner. Transient failures are retried with
     backoff until `timeout`; a refused key or a wrong URL stops at once (the rows stay).
 
     Args:
@@ -829,13 +882,15 @@ def deliver_spool(
 
     Returns:
         `delivered` and `rejected` (invalid rows, reported on the `respan_instrument` logger and
-        removed) counts, `remaining` (rows still spooled for `base_url`), `outcome` (`done`,
-        `refused` (bad key), `misrouted` (bad URL), `unreachable`, `throttled` or `timeout`),
-        and `path`.
+        removed) counts, `remaining` (rows still spooled for `base_url` that this key delivers:
+        its own and those of unknown key; rows of other keys are never sent with it),
+        `outcome` (`done`, `refused` (bad key), `misrouted` (bad URL), `unreachable`,
+        `throttled` or `timeout`), and `path` (the spool file used; None when no spool
+        directory was usable).
     """
     base = base_url.rstrip("/")
     policy = RetryPolicy(_env_number("RESPAN_RETRY_BASE", 0.5), _env_number("RESPAN_RETRY_CAP", 30.0))
-    spool = Spool(spool_dir, 1 << 62, owner_token())
+    spool = Spool(spool_dir, 1 << 62, owner_token(), api_key)
     sender = Sender(base, api_key)
     courier = Courier(spool, sender, base, policy, bulk_per_minute)
     stop = threading.Event()
@@ -865,7 +920,7 @@ def deliver_spool(
             "rejected": courier.rejected,
             "remaining": spool.count(base),
             "outcome": outcome,
-            "path": spool.path,
+            "path": None if spool.in_memory else spool.path,
         }
     finally:
         spool.release()

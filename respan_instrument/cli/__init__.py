@@ -82,15 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     spool = commands.add_parser(
         "spool",
         help="show the on-disk spool of undelivered logs, or deliver it now",
-        description="Logs wait in the spool while Respan is unreachable. `status` shows it; "
-        "`flush` delivers it now (RESPAN_API_KEY, RESPAN_BASE_URL).",
+        description="Logs wait in the spool while Respan is unreachable. `status` shows it, counted "
+        "per destination and per API key (fingerprints, never keys); `flush` delivers now the logs "
+        "made under RESPAN_API_KEY for RESPAN_BASE_URL (a log is only ever sent with its own key).",
     )
     spool.add_argument("action", choices=("status", "flush"))
     spool.add_argument(
         "--dir", default=None, help="spool directory (default RESPAN_SPOOL_DIR or the cache dir)"
     )
     spool.add_argument("--base-url", default=None, help="Respan API root (default RESPAN_BASE_URL)")
-    spool.add_argument("--api-key", default=None, help="Respan API key (default RESPAN_API_KEY)")
+    spool.add_argument(
+        "--api-key", default=None, help="Respan API key whose logs to show or deliver (default RESPAN_API_KEY)"
+    )
     spool.add_argument("--timeout", type=float, default=60.0)
 
     run = commands.add_parser(

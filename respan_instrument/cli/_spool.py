@@ -4,39 +4,73 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from .._config import DEFAULT_BASE_URL
+
+
+def _print_status(info: dict[str, Any]) -> None:
+    print(f"spool      {info['path']}")
+    print(f"logs       {info['rows']} ({info['leased']} leased by running processes)")
+    print(f"size       {info['bytes'] / 1e6:.2f} MB on disk")
+    if info.get("oldest_age_s") is not None:
+        print(f"oldest     {info['oldest_age_s']:.0f} s ago")
+    for base, rows in (info.get("by_base") or {}).items():
+        print(f"  {rows:>8}  for {base}")
+    current = info.get("current_key")
+    for fp, rows in (info.get("by_key") or {}).items():
+        if not fp:
+            print(f"  {rows:>8}  of unknown key (spooled by an earlier version; any key delivers them)")
+        elif fp == current:
+            print(f"  {rows:>8}  of key {fp} (this RESPAN_API_KEY's)")
+        else:
+            print(f"  {rows:>8}  of key {fp} (another key's: `spool flush` with that key delivers them)")
 
 
 def run_spool(
     action: str, spool_dir: str | None, base_url: str | None, api_key: str | None, timeout: float
 ) -> int:
-    from .._spool import status
+    from .._spool import fallback_dir, resolve_dir, status
+
+    key = api_key or os.environ.get("RESPAN_API_KEY")
+    # where processes put logs when this directory is unusable
+    fallback = fallback_dir()
+    dirs = [resolve_dir(spool_dir)]
+    if os.path.exists(os.path.join(fallback, "spool.sqlite3")) and fallback != dirs[0]:
+        dirs.append(fallback)
 
     if action == "status":
-        info = status(spool_dir)
-        if not info.get("exists"):
-            print(f"no spool at {info.get('path')}")
-            return 0
-        print(f"spool      {info['path']}")
-        print(f"logs       {info['rows']} ({info['leased']} leased by running processes)")
-        print(f"size       {info['bytes'] / 1e6:.2f} MB on disk")
-        if info.get("oldest_age_s") is not None:
-            print(f"oldest     {info['oldest_age_s']:.0f} s ago")
-        for base, rows in (info.get("by_base") or {}).items():
-            print(f"  {rows:>8}  for {base}")
+        for place in dirs:
+            info = status(place, key)
+            if not info.get("exists"):
+                print(f"no spool at {info.get('path')}")
+                continue
+            _print_status(info)
         return 0
 
     from .._exporter import deliver_spool
 
-    key = api_key or os.environ.get("RESPAN_API_KEY")
     if not key:
         print("respan-instrument spool flush: set RESPAN_API_KEY or pass --api-key", file=sys.stderr)
         return 2
     base = (base_url or os.environ.get("RESPAN_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-    result = deliver_spool(base, key, spool_dir, timeout=timeout)
-    print(
-        f"{result['outcome']}: {result['delivered']} delivered, {result['rejected']} rejected, "
-        f"{result['remaining']} remaining in {result['path']}"
-    )
-    return 0 if result["outcome"] == "done" else 1
+    code = 0
+    used: set[str] = set()
+    for place in dirs:
+        if os.path.join(place, "spool.sqlite3") in used:
+            continue
+        result = deliver_spool(base, key, place, timeout=timeout)
+        where = result["path"] or "memory (no usable spool directory)"
+        others = 0
+        if result["path"]:
+            used.add(result["path"])
+            info = status(os.path.dirname(result["path"]), key)
+            others = sum(n for fp, n in info["by_key"].items() if fp and fp != info["current_key"])
+        print(
+            f"{result['outcome']}: {result['delivered']} delivered, {result['rejected']} rejected, "
+            f"{result['remaining']} remaining in {where}"
+            + (f"; {others} of other keys left for their owners" if others else "")
+        )
+        if result["outcome"] != "done":
+            code = 1
+    return code
