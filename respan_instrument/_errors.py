@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import traceback
 from types import TracebackType
 
 logger = logging.getLogger("respan_instrument")
@@ -60,14 +61,47 @@ class contained:
 
 
 def report(where: str, exc: BaseException) -> None:
-    """Log an internal error once per place, with its traceback."""
+    """Log an internal error once per place: its type and the frames it came through.
+
+    Never the exception's message, nor a traceback (which ends with it): the messages of
+    encode, decode and validation errors quote the data they choked on, and that data is
+    the user's prompts and completions.
+    """
     with _seen_lock:
         first = where not in _seen
         _seen.add(where)
     if first:
         logger.error(
-            "respan_instrument: internal error in %s (the call went on uninstrumented): %r",
+            "respan_instrument: internal error in %s (the call went on uninstrumented): %s at %s",
             where,
-            exc,
-            exc_info=exc,
+            describe(exc),
+            frames(exc),
         )
+
+
+def describe(exc: BaseException) -> str:
+    """The exception's type, and the types of those it was raised from or while handling."""
+    names = [_type_name(exc)]
+    seen = {id(exc)}
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen and len(names) < 5:
+        seen.add(id(cause))
+        names.append(_type_name(cause))
+        cause = cause.__cause__ or cause.__context__
+    return " from ".join(names)
+
+
+def frames(exc: BaseException, limit: int = 8) -> str:
+    """Where `exc` was raised, innermost first, as `file:line in function`: file names and
+    function names only, no source lines and no values."""
+    where = [
+        f"{os.path.basename(frame.f_code.co_filename)}:{line} in {frame.f_code.co_name}"
+        for frame, line in traceback.walk_tb(exc.__traceback__)
+    ]
+    return " < ".join(reversed(where[-limit:])) or "an unknown place"
+
+
+def _type_name(exc: BaseException) -> str:
+    kind = type(exc)
+    module = kind.__module__
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
