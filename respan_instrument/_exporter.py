@@ -572,7 +572,8 @@ class Exporter:
         return done and marker.safe and clean
 
     def shutdown(self, timeout: float = 5.0) -> bool:
-        """Flush within `timeout`, then stop. What was not delivered stays in the spool."""
+        """Flush within `timeout`, then stop. What was not delivered stays in the spool; with no
+        usable spool directory it is lost, and counted on the logger."""
         if self._closed:
             return not self._queue
         deadline = time.monotonic() + timeout
@@ -610,21 +611,19 @@ class Exporter:
         except Exception as exc:  # noqa: BLE001 - shutting down must not raise
             report("counting logs left at exit", exc)
             return
-        if queued + unwritten + in_memory:
+        reasons = []
+        if in_memory:
+            reasons.append(
+                f"{in_memory} not accepted by Respan and kept in memory only (no usable spool "
+                "directory; set RESPAN_SPOOL_DIR to a writable one)"
+            )
+        if unwritten:
+            reasons.append(f"{unwritten} refused by {self._wspool.place}")
+        if queued:
+            reasons.append(f"{queued} not yet written to {self._wspool.place} by the exit deadline (RESPAN_EXIT_TIMEOUT)")
+        if reasons:
             logger.warning(
-                "respan_instrument: %d log(s) lost at exit: %s",
-                queued + unwritten + in_memory,
-                "; ".join(
-                    why
-                    for n, why in (
-                        (in_memory, f"{in_memory} not accepted by Respan and kept in memory only "
-                         "(no usable spool directory; set RESPAN_SPOOL_DIR to a writable one)"),
-                        (unwritten, f"{unwritten} refused by {self._wspool.place}"),
-                        (queued, f"{queued} not yet written to {self._wspool.place} when the exit "
-                         "timeout (RESPAN_EXIT_TIMEOUT) ran out"),
-                    )
-                    if n
-                ),
+                "respan_instrument: %d log(s) lost at exit: %s", in_memory + unwritten + queued, "; ".join(reasons)
             )
 
     @property

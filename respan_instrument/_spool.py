@@ -229,7 +229,7 @@ class Spool:
 
     # ---- opening -------------------------------------------------------------------
     def open(self, checkpoints: bool = True) -> None:
-        """Open (creating if needed) the spool file; fall back to memory if that fails.
+        """Open (creating if needed) the spool file; else the fallback directory's, else memory.
 
         `checkpoints=False` leaves WAL checkpoints to another handle (see `checkpoint()`).
         """

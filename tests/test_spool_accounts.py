@@ -10,6 +10,8 @@ import json
 import logging
 import os
 import sqlite3
+import subprocess
+import sys
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ import pytest
 
 import respan_instrument
 from respan_instrument import _spool
+from respan_instrument._exporter import deliver_spool
 from respan_instrument.cli import main
 from respan_instrument.local import Collector
 
@@ -228,7 +231,7 @@ def unusable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_an_unusable_spool_dir_falls_back_to_a_private_temp_dir(
-    tmp_path, monkeypatch, temp_root, respan, client, caplog
+    tmp_path, monkeypatch, temp_root, respan, client, caplog, capsys
 ) -> None:
     unusable(tmp_path, monkeypatch)
     fallback = str(temp_root / f"respan-instrument-{os.getuid()}")  # this user's, in the temp dir
@@ -238,6 +241,10 @@ def test_an_unusable_spool_dir_falls_back_to_a_private_temp_dir(
     said = [m for m in messages(caplog) if "cannot use the spool directory" in m]
     assert len(said) == 1 and os.path.join(fallback, "spool.sqlite3") in said[0]
     assert not [m for m in messages(caplog) if "a-file/spool/spool.sqlite3" in m]  # never claims a missing file
+    capsys.readouterr()
+    assert main(["spool", "status", "--api-key", KEY_A]) == 0  # shows where the logs really are
+    out = capsys.readouterr().out
+    assert f"spool      {os.path.join(fallback, 'spool.sqlite3')}" in out and "(this RESPAN_API_KEY's)" in out
     assert run_app(respan, client, KEY_A, [], down=False)  # the next run finds them there
     assert by_key(respan) == {KEY_A: Counter({"tmp-0": 1, "tmp-1": 1})}
     assert rows(fallback) == 0
@@ -291,3 +298,27 @@ def test_no_usable_spool_flush_is_true_once_respan_accepted(tmp_path, monkeypatc
     assert run_app(respan, client, KEY_A, ["up-0", "up-1"], down=False)
     assert by_key(respan) == {KEY_A: Counter({"up-0": 1, "up-1": 1})}
     assert not [m for m in messages(caplog) if "lost at exit" in m]
+
+
+def test_across_processes_an_app_leaves_another_apps_logs_alone(spool_dir, respan, stub, client) -> None:
+    code = (
+        "import openai, respan_instrument\n"
+        "respan_instrument.instrument()\n"
+        f"c = openai.OpenAI(api_key='sk-x', base_url={stub.url + '/v1'!r}, max_retries=0)\n"
+        "for i in range(4):\n"
+        "    with respan_instrument.attributes(custom_identifier=f'child-{i}'):\n"
+        "        c.chat.completions.create(model='gpt-4o-mini', messages=[{'role': 'user', 'content': 'x'}])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_")}
+    env.update(FAST_RETRY, RESPAN_API_KEY=KEY_A, RESPAN_BASE_URL=respan.url + "/api", RESPAN_SPOOL_DIR=spool_dir,
+               RESPAN_EXIT_TIMEOUT="2", RESPAN_INSTRUMENT_STRICT="1")
+    respan.set_outage(True)
+    child = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    respan.set_outage(False)
+    assert child.returncode == 0, child.stderr
+    assert rows(spool_dir) == 4
+    assert run_app(respan, client, KEY_B, ["parent"], down=False)
+    assert by_key(respan) == {KEY_B: Counter({"parent": 1})}
+    result = deliver_spool(respan.url + "/api", KEY_A, spool_dir, timeout=10)
+    assert result["delivered"] == 4 and result["remaining"] == 0
+    assert by_key(respan)[KEY_A] == Counter({f"child-{i}": 1 for i in range(4)})
