@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -219,23 +220,101 @@ def _choices(response: Any) -> list[Any]:
     return list(choices) if choices else []
 
 
+# Strict JSON: a non-finite float fails the encode (as a lone surrogate fails .encode()) rather
+# than writing the bare NaN / Infinity tokens that strict parsers reject, with the whole batch.
+_encode_json = json.JSONEncoder(
+    default=str, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+).encode
+
+
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":")).encode()
+    return _encode_json(value).encode()
 
 
 def encode_log(log: dict[str, Any], max_content_bytes: int) -> bytes:
-    """One log as JSON; anything exotic becomes its string form rather than failing.
+    """One log as strict JSON; anything exotic becomes its string form rather than failing.
 
-    Inline `data:` URLs and oversized content are only looked for when the encoded log shows
-    them, so the common small log is encoded exactly once.
+    The common log is encoded exactly once. Content that cannot be encoded as it is (a lone
+    surrogate, a non-finite number, a key JSON has no spelling for, a cycle) costs one more
+    pass that cleans a copy of the log; inline `data:` URLs and oversized content are only
+    looked for when the encoded log shows them.
     """
-    data = _dumps(log)
+    try:
+        data = _dumps(log)
+    except Exception:  # noqa: BLE001 - content JSON cannot carry as it is: clean it, keep the log
+        log = clean(log)
+        data = _dumps(log)
     if b'"data:' in data or len(data) > max_content_bytes:
         from ._truncate import limit_content
 
         limit_content(log, CONTENT_FIELDS, max_content_bytes)
         data = _dumps(log)
     return data
+
+
+_MAX_DEPTH = 200  # well inside the interpreter's recursion limit, beyond any real request
+_CIRCULAR = "[respan: circular reference]"
+_TOO_DEEP = "[respan: nested too deep]"
+_MAX_INT_BITS = 13_000  # under the 4,300 decimal digits int -> str allows by default
+
+
+def clean(value: Any) -> Any:
+    """A copy of `value` that strict JSON can carry: lone surrogates become U+FFFD, non-finite
+    numbers None, other objects and odd keys their string form. The caller's data is untouched."""
+    return _clean(value, 0, set())
+
+
+def _clean(value: Any, depth: int, path: set[int]) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int):
+        if value.bit_length() > _MAX_INT_BITS:  # Python refuses to spell it in decimal
+            return f"[respan: an integer of about {int(value.bit_length() * 0.30103)} digits]"
+        return value
+    if value is None:
+        return value
+    if isinstance(value, (dict, list, tuple)):
+        if depth >= _MAX_DEPTH:
+            return _TOO_DEEP
+        key = id(value)
+        if key in path:
+            return _CIRCULAR
+        path.add(key)
+        try:
+            if isinstance(value, dict):
+                return {_clean_key(k): _clean(v, depth + 1, path) for k, v in value.items()}
+            return [_clean(v, depth + 1, path) for v in value]
+        finally:
+            path.discard(key)
+    return clean_text(_text_of(value))
+
+
+def _clean_key(key: Any) -> str | int | None:
+    if isinstance(key, str):
+        return clean_text(key)
+    if key is None or isinstance(key, int):
+        return key  # (bool too) JSON spells these keys as the encoder would anyway
+    return clean_text(_text_of(key))
+
+
+def _text_of(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - a user object whose __str__ fails still leaves a log
+        return f"<{type(value).__name__}>"
+
+
+def clean_text(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD (a surrogate pair becomes its character)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
 
 
 def join(encoded: list[bytes]) -> bytes:

@@ -158,7 +158,7 @@ class _CollectorHandler(JSONHandler):
         elif encoding not in ("", "identity"):
             raise _BadRequest(415, {"detail": f'Unsupported content encoding "{encoding}".'})
         try:
-            return json.loads(data)
+            return _strict_json(data)
         except ValueError as exc:
             raise _BadRequest(400, {"detail": f"JSON parse error - {exc}"}) from exc
 
@@ -193,6 +193,22 @@ class _CollectorHandler(JSONHandler):
         self._reply(
             200, {"success_count": len(ids), "error_count": len(errors), "errors": errors, "ids": ids}
         )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _strict_json(data: bytes) -> Any:
+    """Parse as a strict JSON server does: UTF-8 only, no NaN / Infinity tokens,
+    no lone surrogates, escaped or not. Python's own json accepts all three."""
+    value = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    if b"\\ud" in data or b"\\uD" in data:  # escaped surrogates: only whole pairs are text
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("lone surrogate in a string") from None
+    return value
 
 
 def _not_allowed(handler: BaseHTTPRequestHandler) -> dict[str, str]:
