@@ -64,32 +64,61 @@ def validate(values: Mapping[str, Any], where: str = "attributes") -> dict[str, 
         if value is None:
             continue
         if key in _STRING_KEYS:
-            if not isinstance(value, (str, int)) or isinstance(value, bool):
-                raise TypeError(f"{where}(): {key} must be a string, not {type(value).__name__}")
-            value = str(value)
-            if len(value) > MAX_IDENTIFIER_LENGTH:
-                raise ValueError(f"{where}(): {key} is longer than {MAX_IDENTIFIER_LENGTH} characters")
+            value = _identifier(value, f"{where}(): {key}")
         elif key in _MERGED_DICTS:
             if not isinstance(value, Mapping):
                 raise TypeError(f"{where}(): {key} must be a dict, not {type(value).__name__}")
-            value = {str(k): v if key == "properties" else _metadata_value(v) for k, v in value.items()}
+            value = {str(k): _json_value(v, f"{where}(): {key}[{k!r}]") for k, v in value.items()}
         elif key == "customer_params":
             if not isinstance(value, Mapping):
                 raise TypeError(f"{where}(): customer_params must be a dict")
             extra = set(value) - {"customer_identifier", "name", "email"}
             if extra:
                 raise TypeError(f"{where}(): customer_params has unknown keys {sorted(extra)}")
-            value = {k: str(v) for k, v in value.items() if v is not None}
+            value = {
+                k: _identifier(v, f"{where}(): customer_params[{k!r}]") for k, v in value.items() if v is not None
+            }
         elif key == "customer_credentials":
             value = _check_credentials(value, where)
         out[key] = value
     return out
 
 
-def _metadata_value(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)):
-        return value if isinstance(value, str) else str(value)
-    raise TypeError(f"metadata values must be strings or numbers, not {type(value).__name__}")
+def _identifier(value: Any, what: str) -> str:
+    """Identifiers are strings in a log; an int is taken as its decimal text."""
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise TypeError(f"{what} must be a string, not {type(value).__name__}")
+    text = str(value)
+    if len(text) > MAX_IDENTIFIER_LENGTH:
+        raise ValueError(f"{what} is longer than {MAX_IDENTIFIER_LENGTH} characters")
+    return text
+
+
+def _json_value(value: Any, what: str) -> Any:
+    """A copy of a metadata/properties value with its JSON types kept (a number stays a number,
+    a bool a bool), so that what is logged is what was given here, whatever the caller later
+    does to its own dicts and lists. Anything JSON cannot carry is a TypeError now rather than
+    a surprise in the log."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is float or kind is bool:
+        return value
+    # subclasses (str and int enums, numpy's float64) as the plain value they stand for
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{what} has a key of type {type(k).__name__}; JSON keys are strings")
+            out[k] = _json_value(v, what)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v, what) for v in value]
+    raise TypeError(f"{what} must be a JSON value (str, number, bool, None, list, dict), not {kind.__name__}")
 
 
 def _check_credentials(value: Any, where: str) -> Any:

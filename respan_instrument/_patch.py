@@ -370,15 +370,22 @@ class Call:
 
 
 def scope_attributes(scope: Mapping[str, Any]) -> dict[str, Any]:
-    """attributes() values as span attributes (never the credentials)."""
+    """attributes() values as span attributes (never the credentials).
+
+    A span attribute holds a str, bool, int or float: those keep their type; a nested list or
+    dict is shown as its JSON text, and a None is left out (OpenTelemetry rejects it with a
+    warning).
+    """
     out: dict[str, Any] = {}
     for key, value in scope.items():
         if key == _context.CREDENTIALS:
             continue
         if isinstance(value, Mapping):
             for sub, item in value.items():
+                if item is None:
+                    continue
                 out[f"{ATTRIBUTE_PREFIX}{key}.{sub}"] = (
-                    item if isinstance(item, (str, int, float, bool)) else str(item)
+                    item if isinstance(item, (str, int, float)) else json.dumps(item, default=str)
                 )
         else:
             out[ATTRIBUTE_PREFIX + key] = value
