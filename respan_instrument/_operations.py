@@ -31,12 +31,17 @@ OPERATIONS: Mapping[str, Operation] = {
     "/completions": COMPLETIONS,
 }
 
+# An Azure client (by class, whatever its host): gen_ai.provider.name and genai-prices provider
+AZURE_PROVIDER = "azure.ai.openai"
+AZURE_PRICE_PROVIDER = "azure"
+
 # host suffix -> gen_ai.provider.name
 _PROVIDERS = (
     ("api.openai.com", "openai"),
-    (".openai.azure.com", "azure.ai.openai"),
-    (".cognitiveservices.azure.com", "azure.ai.openai"),
-    (".services.ai.azure.com", "azure.ai.openai"),
+    (".openai.azure.com", AZURE_PROVIDER),
+    (".cognitiveservices.azure.com", AZURE_PROVIDER),
+    (".services.ai.azure.com", AZURE_PROVIDER),
+    (".azure-api.net", AZURE_PROVIDER),  # API Management in front of Azure OpenAI
     ("api.groq.com", "groq"),
     ("api.deepseek.com", "deepseek"),
     ("api.mistral.ai", "mistral_ai"),
@@ -59,7 +64,13 @@ def provider_name(base_url: str) -> str:
     return "openai"
 
 
-_USAGE_HOSTS = ("api.openai.com", ".openai.azure.com", ".cognitiveservices.azure.com", "respan.ai")
+_USAGE_HOSTS = (
+    "api.openai.com",
+    ".openai.azure.com",
+    ".cognitiveservices.azure.com",
+    ".azure-api.net",
+    "respan.ai",
+)
 
 
 def usage_injectable(base_url: str) -> bool:

@@ -24,6 +24,8 @@ from ._cost import PriceBook, provider_from_base_url
 from ._errors import contained, log_once
 from ._metrics import Metrics
 from ._operations import (
+    AZURE_PRICE_PROVIDER,
+    AZURE_PROVIDER,
     EMBEDDINGS,
     OPERATIONS,
     RESPONSES,
@@ -641,6 +643,7 @@ def _parsed(result: Any) -> Any:
 
 class ClientInfo(NamedTuple):
     url: Any
+    kind: type  # the client's class: an Azure client is Azure whatever its host
     base_url: str
     gateway: bool  # Respan's gateway: it logs the call itself
     provider: str  # gen_ai.provider.name
@@ -652,24 +655,38 @@ _url_cache: dict[int, ClientInfo] = {}
 _scope = _context.current_reader()
 
 
-def _client_info(url: Any, hooks: Hooks) -> ClientInfo:
-    """What we derive from a client's base URL, cached per URL object."""
+def _client_info(url: Any, kind: type, hooks: Hooks) -> ClientInfo:
+    """What we derive from a client's base URL and class, cached per URL object."""
     info = _url_cache.get(id(url))
-    if info is None or info.url is not url:
+    if info is None or info.url is not url or info.kind is not kind:
         text = str(url)
         gateway = text.rstrip("/") in hooks.gateway_urls
-        info = ClientInfo(
-            url,
-            text,
-            gateway,
-            "respan" if gateway else provider_name(text),
-            provider_from_base_url(text),
-            gateway or usage_injectable(text),
-        )
+        if gateway:
+            provider, price_provider, injects = "respan", provider_from_base_url(text), True
+        elif _is_azure(kind):
+            provider, price_provider, injects = AZURE_PROVIDER, AZURE_PRICE_PROVIDER, True
+        else:
+            provider, price_provider, injects = provider_name(text), provider_from_base_url(text), usage_injectable(text)
+        info = ClientInfo(url, kind, text, gateway, provider, price_provider, injects)
         if len(_url_cache) > 256:
             _url_cache.clear()
         _url_cache[id(url)] = info
     return info
+
+
+_azure_classes: dict[type, bool] = {}
+
+
+def _is_azure(kind: type) -> bool:
+    """`AzureOpenAI`, `AsyncAzureOpenAI` or a subclass (they live in `openai.lib.azure` in every
+    major), known by class rather than by host: API Management, private endpoints and custom
+    domains front Azure OpenAI under any name. Cached per class."""
+    azure = _azure_classes.get(kind)
+    if azure is None:
+        azure = any(getattr(base, "__module__", None) == "openai.lib.azure" for base in kind.__mro__)
+        if len(_azure_classes) < 64:
+            _azure_classes[kind] = azure
+    return azure
 
 
 # Client classes whose `base_url` property returns their `_base_url` attribute as is (checked
@@ -713,12 +730,13 @@ def _begin(
         RAW_RESPONSE_HEADER
     ) == "stream"
     try:
-        url = instance.__dict__.get("_base_url") if _plain_base_url.get(type(instance)) else None
+        kind = type(instance)
+        url = instance.__dict__.get("_base_url") if _plain_base_url.get(kind) else None
         if url is None:
             url = _base_url(instance)
         info = _url_cache.get(id(url))
-        if info is None or info.url is not url:
-            info = _client_info(url, hooks)
+        if info is None or info.url is not url or info.kind is not kind:
+            info = _client_info(url, kind, hooks)
         scope = _scope()  # the defaults are merged in later (by the worker when lean)
         sent: Mapping[str, Any] = body
         if info.gateway:  # attributes() values go to the gateway as top-level body fields

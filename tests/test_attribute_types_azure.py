@@ -1,13 +1,15 @@
-"""attributes() values keep their JSON types on the way to Respan, the span and the gateway."""
+"""attributes() values keep their JSON types on the way to Respan, the span and the gateway; an
+Azure client is Azure (provider, price, stream usage) whatever its endpoint's host name."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import warnings
 from typing import Any
 
 import pytest
-from conftest import RESPAN_KEY, delivered
+from conftest import OPENAI_KEY, RESPAN_KEY, delivered
 
 import respan_instrument
 
@@ -153,3 +155,98 @@ def test_gateway_body_keeps_json_types(stub, collector, sdk_spans) -> None:
 def test_non_json_values_are_refused_at_attributes(values) -> None:
     with pytest.raises(TypeError):
         respan_instrument.attributes(**values)
+
+
+# -- Azure behind a host name that is not Azure's ----------------------------------------
+
+API_VERSION = "2024-06-01"
+# genai-prices prices davinci on Azure at a twentieth of OpenAI's price: the cost tells them apart
+MODEL = "davinci"
+
+
+def _azure_price(log: dict[str, Any]) -> float:
+    from genai_prices import Usage, calc_price
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        price = calc_price(
+            Usage(input_tokens=log["prompt_tokens"], output_tokens=log["completion_tokens"]),
+            MODEL,
+            provider_id="azure",
+        )
+    assert price.provider.id == "azure"
+    return float(price.total_price)
+
+
+def test_azure_client_on_a_custom_host_is_azure(traced, collector, stub) -> None:
+    import openai
+
+    _, spans = traced
+    stub.clear()
+    # the stub's 127.0.0.1 stands for an API Management or private endpoint host name
+    azure = openai.AzureOpenAI(azure_endpoint=stub.url, api_version=API_VERSION, api_key=OPENAI_KEY, max_retries=0)
+    response = azure.chat.completions.create(model=MODEL, messages=MSG)
+    (log,) = delivered(collector)
+    assert stub.requests[-1].path == f"/openai/deployments/{MODEL}/chat/completions"
+    assert log["model"] == response.model == MODEL
+    assert log["cost"] == pytest.approx(_azure_price(log))
+    (span,) = spans.get_finished_spans()
+    assert span.attributes["gen_ai.provider.name"] == "azure.ai.openai"
+    assert span.attributes["gen_ai.system"] == "azure.ai.openai"
+    assert span.attributes["respan.cost_usd"] == pytest.approx(_azure_price(log))
+
+
+def test_azure_stream_gets_usage_and_azure_price(instrumented, stub) -> None:
+    import openai
+
+    azure = openai.AzureOpenAI(
+        azure_endpoint=stub.url, azure_deployment="dep-1", api_version=API_VERSION, api_key=OPENAI_KEY, max_retries=0
+    )
+    kwargs: dict[str, Any] = {"model": MODEL, "messages": MSG, "stream": True}
+    chunks = list(azure.chat.completions.create(**kwargs))
+    assert kwargs == {"model": MODEL, "messages": MSG, "stream": True}
+    assert stub.requests[-1].path == "/openai/deployments/dep-1/chat/completions"
+    assert stub.requests[-1].body["stream_options"] == {"include_usage": True}
+    assert chunks and all(chunk.choices for chunk in chunks)  # the usage-only chunk stays hidden
+    (log,) = delivered(instrumented)
+    assert log["stream"] is True
+    assert log["prompt_tokens"] > 0 and log["completion_tokens"] > 0
+    assert log["cost"] == pytest.approx(_azure_price(log))
+
+
+def test_async_azure_client_on_a_custom_host(instrumented, stub) -> None:
+    import openai
+
+    async def main() -> list[Any]:
+        async with openai.AsyncAzureOpenAI(
+            azure_endpoint=stub.url, api_version=API_VERSION, api_key=OPENAI_KEY, max_retries=0
+        ) as azure:
+            stream = await azure.chat.completions.create(model=MODEL, messages=MSG, stream=True)
+            return [chunk async for chunk in stream]
+
+    chunks = asyncio.run(main())
+    assert stub.requests[-1].body["stream_options"] == {"include_usage": True}
+    assert chunks and all(chunk.choices for chunk in chunks)
+    (log,) = delivered(instrumented)
+    assert log["prompt_tokens"] > 0
+    assert log["cost"] == pytest.approx(_azure_price(log))
+
+
+def test_plain_client_on_the_same_url_stays_openai(traced, collector, stub, client) -> None:
+    """The class decides, not the URL: a plain client given the Azure client's very URL object
+    is not Azure, and its stream is left as sent on a host not known to accept include_usage."""
+    import openai
+
+    _, spans = traced
+    stub.clear()
+    azure = openai.AzureOpenAI(azure_endpoint=stub.url, api_version=API_VERSION, api_key=OPENAI_KEY, max_retries=0)
+    client.base_url = azure.base_url
+    assert client.base_url is azure.base_url
+    azure.chat.completions.create(model=MODEL, messages=MSG)
+    for _ in client.chat.completions.create(model=MODEL, messages=MSG, stream=True):
+        pass
+    azure.chat.completions.create(model=MODEL, messages=MSG)
+    assert "stream_options" not in stub.requests[1].body
+    delivered(collector, 3)
+    providers = [s.attributes["gen_ai.provider.name"] for s in spans.get_finished_spans()]
+    assert providers == ["azure.ai.openai", "openai", "azure.ai.openai"]
