@@ -250,3 +250,20 @@ def test_plain_client_on_the_same_url_stays_openai(traced, collector, stub, clie
     delivered(collector, 3)
     providers = [s.attributes["gen_ai.provider.name"] for s in spans.get_finished_spans()]
     assert providers == ["azure.ai.openai", "openai", "azure.ai.openai"]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "provider", "injects"),
+    [
+        ("https://contoso.azure-api.net/openai/", "azure.ai.openai", True),  # API Management
+        ("https://res.openai.azure.com/openai/", "azure.ai.openai", True),
+        ("https://llm-gateway.contoso.com/openai/", "openai", False),  # a plain client: host only
+        ("https://api.openai.com/v1/", "openai", True),
+    ],
+)
+def test_hosts_for_plain_clients(base_url, provider, injects) -> None:
+    from respan_instrument._cost import provider_from_base_url
+    from respan_instrument._operations import provider_name, usage_injectable
+
+    assert provider_name(base_url) == provider and usage_injectable(base_url) is injects
+    assert (provider_from_base_url(base_url) == "azure") is (provider == "azure.ai.openai")
