@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._transport import MAX_READ_TIMEOUT, READ_TIMEOUT
+
 DEFAULT_BASE_URL = "https://api.respan.ai/api"
 PUBLIC_GATEWAY_URL = DEFAULT_BASE_URL
 
@@ -27,6 +29,7 @@ class Settings:
     spool_max_mb: int = 1024
     max_content_bytes: int = 1_000_000
     exit_timeout: float = 5.0
+    read_timeout: float = READ_TIMEOUT
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # never show the key
@@ -63,6 +66,18 @@ def positive_number(raw: str, name: str, kind: type[int] | type[float]) -> Any:
     if number <= 0:
         raise ValueError(f"{name}={raw!r} must be positive")
     return number
+
+
+def read_timeout(raw: str | None) -> float:
+    """RESPAN_TIMEOUT: seconds to wait for Respan's answer to a post, or ValueError naming it."""
+    if raw is None or not raw.strip():
+        return READ_TIMEOUT
+    seconds = float(positive_number(raw.strip(), "RESPAN_TIMEOUT", float))
+    if seconds != seconds:  # NaN passes the positive check
+        raise ValueError(f"RESPAN_TIMEOUT={raw!r} is not a number")
+    if seconds > MAX_READ_TIMEOUT:
+        raise ValueError(f"RESPAN_TIMEOUT={raw!r} must be at most {MAX_READ_TIMEOUT:g} seconds")
+    return seconds
 
 
 def sdk_disabled() -> bool:
@@ -120,5 +135,6 @@ def load_settings(
             positive_number(max_bytes, "RESPAN_MAX_CONTENT_BYTES", int) if max_bytes else 1_000_000
         ),
         exit_timeout=(positive_number(exit_timeout, "RESPAN_EXIT_TIMEOUT", float) if exit_timeout else 5.0),
+        read_timeout=read_timeout(env.get("RESPAN_TIMEOUT")),
         defaults=dict(defaults or {}),
     )

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import math
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar
+
+from ._clean import clean_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,7 +71,7 @@ def validate(values: Mapping[str, Any], where: str = "attributes") -> dict[str, 
         elif key in _MERGED_DICTS:
             if not isinstance(value, Mapping):
                 raise TypeError(f"{where}(): {key} must be a dict, not {type(value).__name__}")
-            value = {str(k): _json_value(v, f"{where}(): {key}[{k!r}]") for k, v in value.items()}
+            value = {clean_text(str(k)): _json_value(v, f"{where}(): {key}[{k!r}]") for k, v in value.items()}
         elif key == "customer_params":
             if not isinstance(value, Mapping):
                 raise TypeError(f"{where}(): customer_params must be a dict")
@@ -88,7 +91,7 @@ def _identifier(value: Any, what: str) -> str:
     """Identifiers are strings in a log; an int is taken as its decimal text."""
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise TypeError(f"{what} must be a string, not {type(value).__name__}")
-    text = str(value)
+    text = clean_text(str(value))
     if len(text) > MAX_IDENTIFIER_LENGTH:
         raise ValueError(f"{what} is longer than {MAX_IDENTIFIER_LENGTH} characters")
     return text
@@ -100,21 +103,23 @@ def _json_value(value: Any, what: str) -> Any:
     does to its own dicts and lists. Anything JSON cannot carry is a TypeError now rather than
     a surprise in the log."""
     kind = type(value)
-    if value is None or kind is str or kind is int or kind is float or kind is bool:
+    if value is None or kind is int or kind is bool:
         return value
-    # subclasses (str and int enums, numpy's float64) as the plain value they stand for
+    # Strings and floats as strict JSON carries them (these values also travel in a gateway
+    # call's own request body, where the SDK refuses NaN and lone surrogates): see _clean.
+    # Subclasses (str and int enums, numpy's float64) as the plain value they stand for.
     if isinstance(value, str):
-        return str.__str__(value)
+        return clean_text(value if kind is str else str.__str__(value))
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return float(value)
+        return float(value) if math.isfinite(value) else None
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise TypeError(f"{what} has a key of type {type(k).__name__}; JSON keys are strings")
-            out[k] = _json_value(v, what)
+            out[clean_text(k)] = _json_value(v, what)
         return out
     if isinstance(value, (list, tuple)):
         return [_json_value(v, what) for v in value]

@@ -33,7 +33,7 @@ from ._config import positive_number
 from ._errors import log_once, logger, report
 from ._payload import encode_log, join
 from ._spool import LEGACY_FP, Spool, owner_token, resolve_dir
-from ._transport import BULK_PATH, CREATE_PATH, Reply, RetryPolicy, Sender, Verdict
+from ._transport import BULK_PATH, CREATE_PATH, READ_TIMEOUT, Reply, RetryPolicy, Sender, Verdict
 
 MAX_BATCH = 500  # Respan's bulk limit
 MAX_BULK_BYTES = 8 * 1024 * 1024  # keep one request well under Respan's body limits
@@ -139,12 +139,14 @@ _NEVER = float("inf")
 class _Marker:
     """A flush request travelling through the queue behind every log submitted before it."""
 
-    __slots__ = ("done", "upto", "safe")
+    __slots__ = ("done", "upto", "safe", "written", "others_upto")
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.upto = 0  # our last spool row written before the marker
         self.safe = True  # False when logs before it could not be written to the spool
+        self.written = threading.Event()  # the writer got to it: logs before it are in the spool
+        self.others_upto = -1  # rows of other processes up to this id are waited for too (-1: not looked yet)
 
 
 class _Bucket:
@@ -473,9 +475,11 @@ class Exporter:
         retry_base: float | None = None,
         retry_cap: float | None = None,
         bulk_per_minute: float | None = None,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
+        self._read_timeout = read_timeout
         self._build = build
         self._max_content = max_content_bytes
         self._spool_dir = resolve_dir(spool_dir)
@@ -570,6 +574,23 @@ class Exporter:
         clean = drops == self._drops_seen
         self._drops_seen = drops
         return done and marker.safe and clean
+
+    def persist(self, timeout: float = 5.0) -> bool:
+        """Block until every log submitted so far is written to the spool (not delivered).
+
+        For a process about to vanish without an exit hook (a `multiprocessing` worker sending
+        its result, then terminated): what is in the spool is delivered by another process.
+        Returns at once when nothing was submitted since the writer last went to sleep. False
+        on timeout, or when the spool refuses writes.
+        """
+        if self._closed or not self._writer.is_alive():
+            return not self._queue
+        if not self._queue and not self._unwritten and self._wturn.wanted != 0.0:
+            return True  # the writer is asleep with nothing queued: all of it is written
+        marker = _Marker()
+        self._queue.append(marker)
+        self._wturn.wake()
+        return marker.written.wait(timeout) and marker.safe
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Flush within `timeout`, then stop. What was not delivered stays in the spool; with no
@@ -666,7 +687,7 @@ class Exporter:
         self._spool = Spool(self._spool_dir, self._spool_max, self._owner, self._api_key)
         self._wspool = self._spool.twin()
         self._checkpointed = 0.0
-        self._sender = Sender(self._base_url, self._api_key)
+        self._sender = Sender(self._base_url, self._api_key, self._read_timeout)
         self._courier = Courier(self._spool, self._sender, self._base_url, self._policy, self._per_minute)
         self._courier.progress = self._sturn.awake
         self._writer = threading.Thread(target=self._write_loop, name="respan-spool-writer", daemon=True)
@@ -732,6 +753,7 @@ class Exporter:
             if marker is not None:
                 marker.upto = self._last_id
                 marker.safe = not self._unwritten
+                marker.written.set()
                 self._markers.append(marker)
                 self._sturn.wake()
         overflow = self._overflow
@@ -806,14 +828,25 @@ class Exporter:
         in_memory = self._spool.in_memory
         while markers:
             marker = markers[0]
+            if marker.others_upto < 0:
+                marker.others_upto = self._others_upto()
             if courier.accepting or in_memory:
-                pending = self._spool.known_pending(self._base_url, marker.upto, courier.startup_max)
+                upto = max(courier.startup_max, marker.others_upto)
+                pending = self._spool.known_pending(self._base_url, marker.upto, upto)
                 if pending and courier.accepting:
                     return
                 if pending:  # Respan is not accepting and there is no spool: not safe anywhere
                     marker.safe = False
             markers.popleft()
             marker.done.set()
+
+    def _others_upto(self) -> int:
+        """Rows that other processes of our key spooled and left free (worker processes that
+        ended) are waited for by a flush like ours: free the rows of processes that died (a
+        worker killed before it could let go of them), and wait for those up to the newest."""
+        if self._spool.reap():
+            self._kick.set()  # rows just freed: the next round claims them, not the idle poll's
+        return self._spool.max_id()
 
     # ---- fork --------------------------------------------------------------------------
     def _before_fork(self) -> None:
@@ -865,6 +898,7 @@ def deliver_spool(
     *,
     timeout: float = 60.0,
     bulk_per_minute: float = BULK_PER_MINUTE,
+    read_timeout: float = READ_TIMEOUT,
 ) -> dict[str, Any]:
     """Deliver what the spool holds for `base_url` and `api_key` now, in this thread
     (`respan-instrument spool flush`).
@@ -878,6 +912,7 @@ def deliver_spool(
         spool_dir: default `RESPAN_SPOOL_DIR`, else the per-user cache directory.
         timeout: seconds to keep trying.
         bulk_per_minute: bulk requests per minute to stay under (Respan allows 30 per organisation).
+        read_timeout: seconds to wait for Respan's answer to one request (RESPAN_TIMEOUT).
 
     Returns:
         `delivered` and `rejected` (invalid rows, reported on the `respan_instrument` logger and
@@ -890,7 +925,7 @@ def deliver_spool(
     base = base_url.rstrip("/")
     policy = RetryPolicy(_env_number("RESPAN_RETRY_BASE", 0.5), _env_number("RESPAN_RETRY_CAP", 30.0))
     spool = Spool(spool_dir, 1 << 62, owner_token(), api_key)
-    sender = Sender(base, api_key)
+    sender = Sender(base, api_key, read_timeout)
     courier = Courier(spool, sender, base, policy, bulk_per_minute)
     stop = threading.Event()
     deadline = time.monotonic() + timeout

@@ -100,6 +100,7 @@ def instrument(
                 # durable delivery (issue 4): the on-disk spool and its size cap
                 spool_dir=settings.spool_dir,
                 spool_max_mb=settings.spool_max_mb,
+                read_timeout=settings.read_timeout,
             )
         else:
             log_once(

@@ -6,6 +6,7 @@ import enum
 import importlib
 import json
 import random
+import re
 import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -16,6 +17,16 @@ from ._version import __version__
 
 CREATE_PATH = "/request-logs/create/"
 BULK_PATH = "/request-logs/bulk/"
+
+# A slow answer is waited for: an abandoned post that Respan still accepts is a duplicate once
+# it is retried. The spool's claim on a row (`_spool.LEASE`, 120 s) must outlast the longest
+# post, connect and read included, or another process sharing the spool could send the same
+# rows meanwhile; hence the cap on what RESPAN_TIMEOUT may ask for.
+READ_TIMEOUT = 60.0  # seconds: waiting for the answer (and for each write of the body)
+MAX_READ_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 5.0  # an unreachable host or proxy is known quickly; the logs wait in the spool
+
+_USERINFO = re.compile(r"://[^/@\s]*@")
 
 
 class Reply(NamedTuple):
@@ -59,20 +70,27 @@ def http_library() -> Any:
 
 
 class Sender:
-    """POSTs JSON bodies to Respan with keep-alive and a timeout. Never raises for I/O."""
+    """POSTs JSON bodies to Respan with keep-alive and a timeout. Never raises for I/O.
 
-    def __init__(self, base_url: str, api_key: str, timeout: float = 10.0) -> None:
+    The network is reached the way the openai SDK reaches it: through `HTTPS_PROXY`,
+    `HTTP_PROXY` or `ALL_PROXY` unless `NO_PROXY` exempts the host, trusting the CAs of
+    `SSL_CERT_FILE` / `SSL_CERT_DIR` when set (the HTTP library's `trust_env`). Redirects are
+    never followed, so the Authorization header goes to the Respan URL only; through a proxy to
+    an https URL it travels inside the TLS tunnel, never in the CONNECT request.
+    """
+
+    def __init__(self, base_url: str, api_key: str, read_timeout: float = READ_TIMEOUT) -> None:
         # The client itself (TLS context, ~20 ms) is built by the sender thread on first use.
         self._httpx = http_library()
         self._base = base_url.rstrip("/")
         self._api_key = api_key
-        self._timeout = timeout
+        self._read_timeout = read_timeout
         self._client: Any = None
 
     def _connect(self) -> Any:
         httpx = self._httpx
         self._client = httpx.Client(
-            timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 5.0)),
+            timeout=httpx.Timeout(self._read_timeout, connect=min(self._read_timeout, CONNECT_TIMEOUT)),
             headers={
                 "Authorization": f"Bearer {self._api_key}",
                 "Content-Type": "application/json",
@@ -80,21 +98,32 @@ class Sender:
             },
             limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
             follow_redirects=False,
-            trust_env=False,
+            trust_env=True,
         )
         return self._client
 
     def post(self, path: str, body: bytes) -> Reply:
+        client = self._client
+        if client is None:
+            try:
+                client = self._connect()
+            except Exception as exc:  # noqa: BLE001 - a bad proxy URL or CA file: kept, said, retried
+                return Reply(None, b"", {}, _error("setting up HTTP from the proxy and CA environment", exc))
         try:
-            client = self._client or self._connect()
             response = client.post(self._base + path, content=body)
         except Exception as exc:  # noqa: BLE001 - refused, timeout, protocol error: all transient
-            return Reply(None, b"", {}, f"{type(exc).__name__}: {exc}")
+            return Reply(None, b"", {}, _error("", exc))
         return Reply(response.status_code, response.content, dict(response.headers))
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+
+
+def _error(doing: str, exc: Exception) -> str:
+    """An exception as one line for our log, without the password of a proxy URL it may quote."""
+    text = _USERINFO.sub("://***@", f"{type(exc).__name__}: {exc}")
+    return f"{doing}: {text}" if doing else text
 
 
 class Verdict(enum.Enum):

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import delivered
+from conftest import RESPAN_KEY, delivered
 
 import respan_instrument
 from respan_instrument import _errors
@@ -168,7 +168,7 @@ def test_odd_values_in_attributes(instrumented: Collector, client: Any, logs: An
     (log,) = delivered(instrumented)
     assert log["custom_identifier"] == "odd-attrs"
     assert log["metadata"]["note"] == CLEANED_TEXT
-    assert log["metadata"]["score"] in (None, "nan")  # a number becomes null; its text stays text
+    assert log["metadata"]["score"] is None
     strict_bodies(instrumented)
     assert_quiet(logs)
 
@@ -223,4 +223,24 @@ def test_strict_mode_still_raises_contained_errors(logs: Any) -> None:
     with pytest.raises(KeyError), _errors.contained("a strict-mode check"):
         raise KeyError(SECRET)
     assert "a strict-mode check" in logs.text and "KeyError" in logs.text
+    assert_quiet(logs)
+
+
+def test_odd_attributes_sent_to_the_gateway(stub: OpenAIStub, collector: Collector, logs: Any) -> None:
+    """attributes() values travel in a gateway call's own body: they must not break the call."""
+    base = stub.url + "/gateway"
+    stub.clear()
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=base)
+    try:
+        client = respan_instrument.gateway_client(api_key=RESPAN_KEY, base_url=base, max_retries=0)
+        metadata = {"score": float("inf"), "note": SURROGATE_TEXT}
+        with respan_instrument.attributes(customer_identifier=SURROGATE_TEXT, metadata=metadata):
+            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+        assert respan_instrument.flush(5)
+    finally:
+        respan_instrument.uninstrument()
+    (request,) = [r for r in stub.requests if r.path.startswith("/gateway/chat/completions")]
+    assert request.body["metadata"] == {"score": None, "note": CLEANED_TEXT}
+    assert request.body["customer_identifier"] == CLEANED_TEXT
+    assert metadata == {"score": float("inf"), "note": SURROGATE_TEXT}
     assert_quiet(logs)
