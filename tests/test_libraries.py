@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -53,8 +54,12 @@ def _posts(stub: OpenAIStub) -> list[StubRequest]:
     return [r for r in stub.requests if r.method == "POST"]
 
 
+# ids the stub made up for one run come back in the next request of an agent's loop
+_STUB_ID = re.compile(r"\b(call_|fc_|msg_|resp_|chatcmpl-)[0-9a-f]+")
+
+
 def _sent(requests: list[StubRequest]) -> list[str]:
-    return sorted(json.dumps([r.path, r.body], sort_keys=True) for r in requests)
+    return sorted(_STUB_ID.sub(r"\1", json.dumps([r.path, r.body], sort_keys=True)) for r in requests)
 
 
 def twice(stub: OpenAIStub, collector: Collector, call: Callable[[], T]) -> tuple[T, T, Run]:
@@ -289,6 +294,45 @@ def test_agents_run_async_structured(stub, collector, api) -> None:
     else:
         assert_chat_logs(run, stream=False)
         assert json.loads(log["completion_message"]["content"]) == result.model_dump()
+
+
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_agents_tool_loop(stub, collector, api) -> None:
+    """A tool call, the tool run by the agent, then the answer: two requests, two logs."""
+    agents = _agents()
+    looked_up: list[str] = []
+
+    def capital_of(country: str) -> str:
+        """The capital city of a country."""
+        looked_up.append(country)
+        return "Paris"
+
+    tool = agents.function_tool(capital_of)
+    plain, result, run = twice(
+        stub,
+        collector,
+        lambda: agents.Runner.run_sync(_agent(stub, api, tools=[tool]), QUESTION).final_output,
+    )
+    assert result == plain == f"Echo: {QUESTION}"
+    assert looked_up == ["x", "x"]  # the stub's sample arguments, once per run
+    assert len(run.requests) == 2
+    first, second = (log for _, log in run.paired())
+    if api == "chat":
+        assert_chat_logs(run, stream=False)
+        (call,) = first["completion_message"]["tool_calls"]
+        assert call["function"]["name"] == "capital_of"
+        assert second["prompt_messages"][-1] == {
+            "role": "tool",
+            "tool_call_id": call["id"],
+            "content": "Paris",
+        }
+        assert second["completion_message"]["content"] == result
+    else:
+        assert first["log_type"] == second["log_type"] == "response"
+        assert first["output"][0]["type"] == "function_call" and first["output"][0]["name"] == "capital_of"
+        assert second["input"][-1]["type"] == "function_call_output"
+        assert second["input"][-1]["output"] == "Paris"
+        assert second["output"][0]["content"][0]["text"] == result
 
 
 @pytest.mark.parametrize("api", ["responses", "chat"])

@@ -47,6 +47,12 @@ def _last_user_text(messages: list[JSON]) -> str:
     return ""
 
 
+def _answers_tool(body: JSON) -> bool:
+    """The last message is a tool's result: the model answers in text, so an agent's loop ends."""
+    messages = _messages(body)
+    return bool(messages) and messages[-1].get("role") == "tool"
+
+
 def _chosen_tool(body: JSON) -> JSON | None:
     tools: list[JSON] = [
         t["function"]
@@ -54,7 +60,7 @@ def _chosen_tool(body: JSON) -> JSON | None:
         if isinstance(t, dict) and isinstance(t.get("function"), dict) and t["function"].get("name")
     ]
     choice = body.get("tool_choice")
-    if not tools or choice == "none":
+    if not tools or choice == "none" or _answers_tool(body):
         return None
     if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         wanted = choice["function"].get("name")

@@ -46,6 +46,13 @@ def _last_user_text(body: JSON) -> str:
     return ""
 
 
+def _answers_tool(body: JSON) -> bool:
+    """The input ends with a tool's result: the model answers in text, so an agent's loop ends."""
+    inp = body.get("input")
+    last = inp[-1] if isinstance(inp, list) and inp else None
+    return isinstance(last, dict) and last.get("type") == "function_call_output"
+
+
 def _function_tool(body: JSON) -> JSON | None:
     tools = [
         t
@@ -53,7 +60,7 @@ def _function_tool(body: JSON) -> JSON | None:
         if isinstance(t, dict) and t.get("type") == "function" and t.get("name")
     ]
     choice = body.get("tool_choice")
-    if not tools or choice == "none":
+    if not tools or choice == "none" or _answers_tool(body):
         return None
     if isinstance(choice, dict) and choice.get("name"):
         return next((t for t in tools if t.get("name") == choice["name"]), tools[0])
