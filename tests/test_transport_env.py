@@ -339,6 +339,29 @@ def test_https_through_a_proxy_tunnels_and_keeps_the_key_inside_tls(
     assert RESPAN_KEY.encode() not in tunnelled and b"request-logs" not in tunnelled
 
 
+def test_an_unusable_proxy_setting_is_said_without_its_password_and_the_log_waits(
+    proxy: Proxy,
+    collector: Collector,
+    client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "ftp://user:s3cret-pw@127.0.0.1:1")
+    with caplog.at_level(logging.WARNING, logger="respan_instrument"):
+        respan_instrument.instrument(api_key=RESPAN_KEY, base_url=f"http://{RESPAN_HOST}/api")
+        _chat(client)
+        assert respan_instrument.flush(10)
+    said = [r.getMessage() for r in caplog.records if "proxy and CA environment" in r.getMessage()]
+    assert said and "ftp://" in said[0]
+    assert "s3cret-pw" not in caplog.text
+    assert collector.logs == []
+    respan_instrument.uninstrument()
+
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=f"http://{RESPAN_HOST}/api")
+    delivered(collector)
+
+
 # ---- certificates ---------------------------------------------------------------------------
 def _trust(variable: str, ca: Any, ca_file: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if variable == "SSL_CERT_FILE":
