@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import inspect
 import json
 import sys
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -37,13 +39,21 @@ from ._operations import (
 )
 from ._record import CallRecord
 from ._semconv import ATTRIBUTE_PREFIX, COST, GATEWAY_LOG_ID, RESPONSE_TIME_TO_FIRST_CHUNK
-from ._stream import AsyncTracedStream, ResponseProxy, Tapped, TracedStream, tap
+from ._stream import (
+    AsyncTracedStream,
+    OnDrop,
+    ResponseProxy,
+    Tapped,
+    TracedStream,
+    report_close,
+    tap,
+)
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 _IN_STARTING_CALL = contained("starting a call")
 _IN_FINISHING_STREAM = contained("finishing a stream")
-_IN_FINISHING_STREAMING_RESPONSE = contained("finishing a streaming response")
-_IN_WRAPPING_STREAMING_RESPONSE = contained("wrapping a streaming response")
+_IN_FINISHING_RAW_RESPONSE = contained("finishing a raw response")
+_IN_WRAPPING_RAW_RESPONSE = contained("wrapping a raw response")
 _IN_WRAPPING_STREAM = contained("wrapping a stream")
 _IN_RECORDING_FAILED_CALL = contained("recording a failed call")
 _IN_FINISHING_CALL = contained("finishing a call")
@@ -103,6 +113,7 @@ class Call:
     parsed: Any = None
     is_stream = False
     deferred = False  # with_streaming_response: the body is read after request() returns
+    handed: Any = None  # weakly, the stream we returned from a raw response's parse()
     http: Any = None  # the HTTP response the SDK parsed (seen in _process_response)
     # No span and no metrics to feed: nothing needs the call's outcome before the worker builds
     # its log, so usage, cost, ids and attributes are worked out there (see settle()), off the
@@ -147,8 +158,8 @@ class Call:
 
     def returned(self, result: Any, is_async: bool) -> Any:
         """The SDK's request() returned: finish now, or hand back what finishes later."""
-        if self.deferred:
-            return self.streaming_response(result, is_async)
+        if self.deferred or (self.is_stream and _is_raw(result)):
+            return self.unread(result, is_async)
         if self.is_stream:
             return self.stream(result, is_async)
         return self.succeed(result)
@@ -296,35 +307,68 @@ class Call:
             return proxy(result, self, self.accumulator.add, hide)
         return result
 
-    def streaming_response(self, result: Any, is_async: bool) -> Any:
-        """`with_streaming_response`: the body is read later, through the object we return.
+    def unread(self, result: Any, is_async: bool) -> Any:
+        """A raw-response wrapper whose body is still unread: `with_streaming_response`, or
+        `with_raw_response` of a stream (litellm streams this way). Its body is read later,
+        through the object we return.
 
-        The call ends when its HTTP response is closed (the context manager always closes it),
-        with the model the user parsed; a streamed body is traced by wrapping what parse() returns.
+        The stream its parse() returns is followed like any other, and ends the call. Until
+        one is parsed, the call ends when the body is closed (the `with_streaming_response`
+        context manager always closes it, and then a non-streamed call ends with the model
+        the user parsed) or when the wrapper goes, unread.
         """
         _span.detach(self.token)
-        with _IN_WRAPPING_STREAMING_RESPONSE:
-            result.http_response = ResponseProxy(result.http_response, self._body_closed)
-            parse = result.parse
-            if is_async:
+        with _IN_WRAPPING_RAW_RESPONSE:
+            http = result.http_response
+            if self.deferred:
+                result.http_response = ResponseProxy(http, self._body_closed)
+            else:  # nothing but the user reads a raw stream's body: its close is theirs
+                report_close(http, self._body_closed, is_async)
+            # parse() goes through a copy of the wrapper (the same response and parse cache):
+            # a function kept on the wrapper that referred to it would make a cycle, and only
+            # the garbage collector would free a dropped wrapper, its stream and its log
+            reader = copy.copy(result)
+            parse = reader.parse
+            if self.is_stream:
+                self.http = None  # (the response keeps this call: no cycle through it)
+                # The copy goes with the wrapper's parse(), which outlives the wrapper in
+                # `create(...).parse()`. (Not the HTTP response: the HTTP library keeps an
+                # unclosed one in a cycle of its own.)
+                reader._respan_unread = OnDrop(self._body_closed)
+            if inspect.iscoroutinefunction(parse):
 
                 async def aparse(*args: Any, **kwargs: Any) -> Any:
-                    return self._parsed_by_user(await parse(*args, **kwargs), True)
+                    return self._parsed_by_user(await parse(*args, **kwargs), is_async)
 
                 result.parse = aparse
             else:
-                result.parse = lambda *a, **k: self._parsed_by_user(parse(*a, **k), False)
+                result.parse = lambda *a, **k: self._parsed_by_user(parse(*a, **k), is_async)
         return result
 
     def _parsed_by_user(self, parsed: Any, is_async: bool) -> Any:
-        if self.is_stream:
-            return self.stream(parsed, is_async, detach=False)
-        self.parsed = parsed
-        return parsed
+        if not self.is_stream:
+            self.parsed = parsed
+            return parsed
+        if self.handed is not None:  # parsed again: the SDK's cached stream, as we handed it out
+            handed = self.handed()
+            return parsed if handed is None else handed
+        if self.finished:  # its body was closed first
+            return parsed
+        stream = self.stream(parsed, is_async, detach=False)
+        with _IN_WRAPPING_STREAM:
+            self.handed = weakref.ref(stream)
+        return stream
 
     def _body_closed(self) -> None:
-        if self.accumulator is None:  # a parsed stream finishes through its own proxy
-            with _IN_FINISHING_STREAMING_RESPONSE:
+        """The body was closed, or the wrapper went, with no stream parsed from it."""
+        if self.handed is not None or self.finished:
+            return  # a parsed stream ends the call itself
+        with _IN_FINISHING_RAW_RESPONSE:
+            if self.is_stream:
+                self.record.stream = True
+                self.accumulator = ResponsesAccumulator() if self.op is RESPONSES else ChatAccumulator()
+                self.finish_stream(None, True)
+            else:
                 self._complete(self.parsed, time.time_ns())
 
     def finish_tapped(self, tapped: Tapped, error: BaseException | None, cut_short: bool) -> None:

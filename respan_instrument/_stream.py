@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import wrapt
 
-from ._errors import contained
+from ._errors import contained, report, strict
 
 # The C proxy itself. `wrapt.ObjectProxy` and `wrapt.wrappers.ObjectProxy` are Python layers
 # over it: every `_self_` attribute set went through a Python `__setattr__` (16 a stream).
@@ -44,6 +44,38 @@ FOLD_EVERY = 16  # chunks held before they are fed to the accumulator in one go
 
 def _ignore(item: Any) -> bool:
     return False
+
+
+# What our finalizers contained in strict mode (the suite fails a test that leaves one here).
+# A finalizer cannot raise to anyone: Python would print "Exception ignored in ..." on stderr.
+finalizer_failures: list[str] = []
+
+
+def finalizer_failed(where: str, exc: Exception) -> None:
+    """The `except` of every finalizer of ours (`__del__`, a generator closed by the collector):
+    logged once like any internal error, and counted in strict mode, never raised."""
+    try:
+        report(where, exc)
+        if strict():
+            finalizer_failures.append(f"{where}: {type(exc).__qualname__}")
+    except Exception:  # noqa: BLE001, S110 - logging itself failed: nowhere left to say it
+        pass
+
+
+class OnDrop:
+    """Runs `callback` when it is collected: kept in the `__dict__` of the object whose
+    lifetime it follows."""
+
+    __slots__ = ("callback",)
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+
+    def __del__(self) -> None:
+        try:
+            self.callback()
+        except Exception as exc:  # noqa: BLE001 - see finalizer_failed
+            finalizer_failed("finishing a dropped response", exc)
 
 
 class Finisher(Protocol):
@@ -75,6 +107,8 @@ class ResponseProxy(_Proxy):  # type: ignore[misc]
 
 
 class _Base(_Proxy):  # type: ignore[misc]
+    _self_done = True  # until __init__ is through: a proxy that failed to build finishes nothing
+
     def __init__(
         self, stream: Any, call: Finisher, add: Callable[[Any], bool], hide: Callable[[Any], bool] | None
     ) -> None:
@@ -84,10 +118,10 @@ class _Base(_Proxy):  # type: ignore[misc]
         self._self_hide = hide
         self._self_next: Callable[[], Any] = getattr(stream, "__next__", None) or stream.__anext__
         self._self_fresh = True  # no output received yet: the per-chunk path checks only this
-        self._self_done = False
         self._self_response: Any = None
         self._self_token: object = None
         self._self_held: list[Any] = []  # chunks received since the last fold
+        self._self_done = False
 
     def _self_finish(self, error: BaseException | None, cut_short: bool) -> None:
         """End the call once; never raises into the user's loop, close() or `with` exit."""
@@ -160,11 +194,11 @@ class _Base(_Proxy):  # type: ignore[misc]
 
     def __del__(self) -> None:
         # dropped unfinished: log what was received; never do I/O on the SDK's connection here
-        if not self._self_done:
-            try:
+        try:
+            if not self._self_done:
                 self._self_finish(None, True)
-            except Exception:  # noqa: BLE001, S110 - a finaliser must not raise
-                pass
+        except Exception as exc:  # noqa: BLE001 - see finalizer_failed
+            finalizer_failed("finishing a dropped stream", exc)
 
 
 class TracedStream(_Base):
@@ -382,7 +416,10 @@ def _events(tap: _Tap, original: Callable[[], Iterator[Any]]) -> Iterator[Any]:
                 _IN_STREAM.swallow(exc)
             yield sse
     except GeneratorExit:  # the SDK's generator was closed or collected
-        tap.finish(None)
+        try:
+            tap.finish(None)
+        except Exception as exc:  # noqa: BLE001 - perhaps in the collector: see finalizer_failed
+            finalizer_failed("finishing a collected stream", exc)
         raise
     except Exception as exc:
         tap.finish(exc)
@@ -420,7 +457,10 @@ async def _aevents(tap: _Tap, original: Callable[[], AsyncIterator[Any]]) -> Asy
                 _IN_STREAM.swallow(exc)
             yield sse
     except GeneratorExit:
-        tap.finish(None)
+        try:
+            tap.finish(None)
+        except Exception as exc:  # noqa: BLE001 - perhaps in the collector: see finalizer_failed
+            finalizer_failed("finishing a collected stream", exc)
         raise
     except Exception as exc:
         tap.finish(exc)
@@ -468,16 +508,18 @@ def tap(stream: Any, sink: StreamSink, is_async: bool, hide: bool, errors: bool)
         t.reader = weakref.ref(reader)
         return reader
 
-    _report_close(response, t, is_async)
+    report_close(response, t.closed, is_async)
     reads._iter_events = start
     reads._respan_dropped = _Dropped(t)
     return True
 
 
-def _report_close(response: Any, tap: _Tap, is_async: bool) -> None:
-    """The HTTP response's own `close`/`aclose` end the call: the SDK after `[DONE]`, the
-    `.stream()` helpers at the end of their `with` block, the user's `close()`, and the HTTP
-    library itself when it has read the body to the end (or failed to) all come through them.
+def report_close(response: Any, on_close: Callable[[], None], is_async: bool) -> None:
+    """Have the HTTP response's own `close`/`aclose` call `on_close` after closing it.
+
+    For a tapped stream they end the call: the SDK after `[DONE]`, the `.stream()` helpers at
+    the end of their `with` block, the user's `close()`, and the HTTP library itself when it
+    has read the body to the end (or failed to) all come through them.
     (Wrapping the response's byte stream instead would miss a body read before the SDK saw
     it, as in-memory transports do: such a response is closed already.)"""
     kind = type(response)
@@ -490,7 +532,7 @@ def _report_close(response: Any, tap: _Tap, is_async: bool) -> None:
                 if target is not None:
                     await kind.aclose(target)
             finally:
-                tap.closed()
+                on_close()
 
         response.aclose = aclose
     else:
@@ -501,7 +543,7 @@ def _report_close(response: Any, tap: _Tap, is_async: bool) -> None:
                 if target is not None:
                     kind.close(target)
             finally:
-                tap.closed()
+                on_close()
 
         response.close = close
 
@@ -516,7 +558,10 @@ class _Dropped:
         self.tap = tap
 
     def __del__(self) -> None:
-        self.tap.finish(None)
+        try:
+            self.tap.finish(None)
+        except Exception as exc:  # noqa: BLE001 - see finalizer_failed
+            finalizer_failed("finishing a dropped stream", exc)
 
 
 def _shadow(stream: Any) -> Any:

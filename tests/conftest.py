@@ -106,3 +106,16 @@ def traced(collector: Collector, sdk_spans: tuple[Any, Any]) -> Iterator[tuple[A
     respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", tracer_provider=provider)
     yield provider, exporter
     respan_instrument.uninstrument()
+
+
+@pytest.fixture(autouse=True)
+def _finalizers_contained() -> Iterator[None]:
+    """A finalizer of ours that failed cannot raise (see `_stream.finalizer_failed`): the test
+    during which one did fails here instead."""
+    from respan_instrument import _stream
+
+    del _stream.finalizer_failures[:]
+    yield
+    failures = list(_stream.finalizer_failures)
+    del _stream.finalizer_failures[:]
+    assert not failures, f"our finalizers failed: {failures}"
