@@ -142,6 +142,19 @@ def test_surrogate_in_an_async_response(
     assert_quiet(logs)
 
 
+def test_surrogate_in_a_responses_stream(
+    instrumented: Collector, client: Any, odd_reply: None, logs: Any
+) -> None:
+    with client.responses.stream(model=MODEL, input="hi") as stream:
+        final = stream.get_final_response()
+    assert final.output_text == f"answer {SURROGATE_TEXT}"
+    (log,) = delivered(instrumented)
+    assert log["log_type"] == "response" and log["status"] == "success"
+    assert log["output"][0]["content"][0]["text"] == f"answer {CLEANED_TEXT}"
+    strict_bodies(instrumented)
+    assert_quiet(logs)
+
+
 def test_infinite_temperature(instrumented: Collector, client: Any, logs: Any) -> None:
     error = _call(client, temperature=float("inf"))
     (log,) = delivered(instrumented)
