@@ -201,7 +201,6 @@ class TLSFront:
         self._upstream = upstream_port
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
-        self.handshake_failures = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -215,8 +214,7 @@ class TLSFront:
     def _serve(self, conn: socket.socket) -> None:
         try:
             tls = self._context.wrap_socket(conn, server_side=True)
-        except (OSError, ValueError):
-            self.handshake_failures += 1
+        except (OSError, ValueError):  # a client that does not trust our CA hangs up
             _close(conn)
             return
         try:
@@ -399,7 +397,6 @@ def test_a_private_ca_is_trusted_through_the_ssl_environment(
         _chat(client)
         assert respan_instrument.flush(10)
     assert any("CERTIFICATE_VERIFY_FAILED" in r.getMessage() for r in caplog.records), caplog.text
-    assert https_collector.handshake_failures >= 1
     assert collector.logs == []
     respan_instrument.uninstrument()
 
