@@ -478,7 +478,7 @@ def test_exit_while_a_post_hangs_is_bounded_and_keeps_the_log(
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     monkeypatch.setenv("RESPAN_API_KEY", RESPAN_KEY)
     monkeypatch.setenv("RESPAN_BASE_URL", f"http://{RESPAN_HOST}/api")
-    monkeypatch.setenv("RESPAN_EXIT_TIMEOUT", "1")
+    monkeypatch.setenv("RESPAN_EXIT_TIMEOUT", "2")
     proxy.hold()  # Respan takes the post and never answers
     started = time.monotonic()
     app = subprocess.run(
@@ -490,7 +490,7 @@ def test_exit_while_a_post_hangs_is_bounded_and_keeps_the_log(
     took = time.monotonic() - started
     assert app.returncode == 0, app.stderr.decode(errors="replace")
     assert b"Traceback" not in app.stderr and b"Exception ignored" not in app.stderr, app.stderr
-    assert took < 15  # the exit flush is bounded by RESPAN_EXIT_TIMEOUT, not by the read timeout
+    assert took < 20  # the exit flush is bounded by RESPAN_EXIT_TIMEOUT, not by the read timeout
     [hung] = _log_posts(proxy.seen)
 
     # Respan answers again: the next process delivers the log, once, with the ids it had
