@@ -10,7 +10,7 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -111,13 +111,22 @@ def assert_response_logs(run: Run, *, stream: bool) -> None:
 
 
 @pytest.fixture(scope="module")
-def loop() -> Any:
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
     """One event loop for every async run here: libraries keep async clients bound to the loop
     that first used them (LangChain caches one for the whole process)."""
     new = asyncio.new_event_loop()
     yield new
     new.run_until_complete(new.shutdown_asyncgens())
     new.close()
+
+
+@pytest.fixture()
+def current_loop(loop: asyncio.AbstractEventLoop) -> Iterator[asyncio.AbstractEventLoop]:
+    """The module's loop as the thread's current one, as an application that made one has it:
+    older Agents SDK releases run `run_sync` on `asyncio.get_event_loop()`."""
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.set_event_loop(None)
 
 
 # --- LangChain: ChatOpenAI --------------------------------------------------------------------
@@ -259,6 +268,7 @@ def _agent(stub: OpenAIStub, api: str, **kwargs: Any) -> Any:
 
 
 @pytest.mark.parametrize("api", ["responses", "chat"])
+@pytest.mark.usefixtures("current_loop")
 def test_agents_run_sync(stub, collector, api) -> None:
     agents = _agents()
     plain, result, run = twice(
@@ -308,11 +318,12 @@ def test_agents_tool_loop(stub, collector, api) -> None:
         return "Paris"
 
     tool = agents.function_tool(capital_of)
-    plain, result, run = twice(
-        stub,
-        collector,
-        lambda: agents.Runner.run_sync(_agent(stub, api, tools=[tool]), QUESTION).final_output,
-    )
+
+    async def main() -> Any:
+        result = await agents.Runner.run(_agent(stub, api, tools=[tool]), QUESTION)
+        return result.final_output
+
+    plain, result, run = twice(stub, collector, lambda: asyncio.run(main()))
     assert result == plain == f"Echo: {QUESTION}"
     assert looked_up == ["x", "x"]  # the stub's sample arguments, once per run
     assert len(run.requests) == 2
