@@ -44,7 +44,8 @@ class Run:
         for request in self.requests:
             body = request.body
             sent = body.get("messages", body.get("input"))
-            match = next(log for log in left if log.get("prompt_messages", log.get("input")) == sent)
+            match = next((log for log in left if log.get("prompt_messages", log.get("input")) == sent), None)
+            assert match is not None, f"no log carries the input of {request.path}"
             left.remove(match)
             pairs.append((request, match))
         return pairs
