@@ -6,6 +6,7 @@ import atexit
 import functools
 import importlib
 import importlib.util
+import os
 import sys
 import threading
 from collections.abc import Mapping
@@ -13,7 +14,7 @@ from typing import Any
 
 from opentelemetry.trace import TracerProvider
 
-from . import _patch, _payload
+from . import _patch, _payload, _workers
 from ._config import PUBLIC_GATEWAY_URL, Settings, load_settings, sdk_disabled
 from ._context import validate
 from ._cost import PriceBook
@@ -32,6 +33,7 @@ class _State:
 _lock = threading.RLock()
 _state: _State | None = None
 _atexit_registered = False
+_warming: threading.Thread | None = None
 
 
 def _discard(record: CallRecord) -> None:
@@ -72,7 +74,7 @@ def instrument(
     Raises:
         ValueError: a setting (argument or environment variable, named in the message) is invalid.
     """
-    global _state, _atexit_registered
+    global _state, _atexit_registered, _warming
     if sdk_disabled():
         logger.debug("respan_instrument: OTEL_SDK_DISABLED is true; not instrumenting")
         return
@@ -116,7 +118,9 @@ def instrument(
         probes = openai_module is None or not str(getattr(openai_module, "__version__", "")).startswith("1.")
         if probes and "httpx2" not in sys.modules and importlib.util.find_spec("httpx2") is not None:
             importlib.import_module("httpx2")
-        threading.Thread(target=price_book.warm, name="respan-prices", daemon=True).start()
+        _warming = threading.Thread(target=price_book.warm, name="respan-prices", daemon=True)
+        _warming.start()
+        _workers.watch(exporter, settings.exit_timeout)
         _patch.set_hooks(
             _patch.Hooks(
                 tracing=Tracing(tracer_provider),
@@ -145,6 +149,7 @@ def uninstrument() -> None:
         _patch.remove()
         _patch.set_hooks(None)
         old, _state = _state, None
+        _workers.watch(None, 0.0)
     if old is not None and old.exporter is not None:
         old.exporter.shutdown(timeout=old.settings.exit_timeout)
 
@@ -177,3 +182,16 @@ def _at_exit() -> None:
     state = _state
     if state is not None and state.exporter is not None:
         state.exporter.shutdown(timeout=state.settings.exit_timeout)
+
+
+def _before_fork() -> None:
+    # The price warm-up imports modules on its thread; a child forked meanwhile inherits their
+    # import locks held and deadlocks at its first import of one (a Pool forked right after
+    # instrument() hung so). Let it finish first, bounded.
+    warming = _warming
+    if warming is not None and warming.is_alive() and warming is not threading.current_thread():
+        warming.join(5.0)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork)

@@ -1,0 +1,29 @@
+"""Task functions for tests/test_multiprocessing.py, importable by spawned children.
+
+A spawned child starts a fresh interpreter: it is instrumented by `instrument_child` (the pool's
+initializer), as an application that does not run under `respan-instrument run` would do it.
+"""
+
+from __future__ import annotations
+
+import os
+
+OPENAI_KEY = "sk-test-openai-key-456"
+
+
+def instrument_child(api_key: str, base_url: str) -> None:
+    import respan_instrument
+
+    respan_instrument.instrument(api_key=api_key, base_url=base_url)
+
+
+def calls(stub_url: str, n: int, tag: str = "task") -> int:
+    """Make `n` chat calls against the stub; returns this process's pid."""
+    import openai
+
+    with openai.OpenAI(api_key=OPENAI_KEY, base_url=stub_url + "/v1", max_retries=0) as client:
+        for i in range(n):
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": f"{tag}-{os.getpid()}-{i}"}]
+            )
+    return os.getpid()

@@ -1,0 +1,76 @@
+"""multiprocessing workers keep their logs (SPEC §5): the application calls nothing of ours.
+
+Pool workers end through os._exit (no atexit) and `with Pool(...)` terminates them (SIGTERM) as
+soon as the results are in; ProcessPoolExecutor and plain Process workers end through os._exit
+too. Every log of every worker must reach the collector once, after the parent's flush().
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import sys
+from typing import Any
+
+import pytest
+from _mp_worker import calls, instrument_child
+from conftest import RESPAN_KEY, delivered
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fork start method")
+
+CALLS = 4  # per task
+TASKS = 4
+WAIT = 30  # seconds for a pool's results: a hung worker fails the test instead of hanging it
+
+
+def _check(collector: Any, n: int) -> list[dict[str, Any]]:
+    logs = delivered(collector, n, timeout=20)
+    ids = [log["span_unique_id"] for log in logs]
+    assert len(set(ids)) == n, "a log was delivered twice"
+    return logs
+
+
+def _args(stub: Any, tag: str) -> list[tuple[str, int, str]]:
+    return [(stub.url, CALLS, f"{tag}{i}") for i in range(TASKS)]
+
+
+def test_fork_pool_closed_and_joined(instrumented, stub) -> None:
+    pool = multiprocessing.get_context("fork").Pool(2)
+    try:
+        pool.starmap_async(calls, _args(stub, "fork")).get(WAIT)
+        pool.close()  # the workers end normally, through os._exit
+    finally:
+        pool.terminate()
+    pool.join()
+    _check(instrumented, CALLS * TASKS)
+
+
+def test_fork_pool_with_block_terminates_workers(instrumented, stub) -> None:
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool.starmap_async(calls, _args(stub, "with")).get(WAIT)
+    _check(instrumented, CALLS * TASKS)
+
+
+def test_spawn_pool_instrumented_by_initializer(instrumented, stub) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2, initializer=instrument_child, initargs=(RESPAN_KEY, instrumented.url + "/api")) as pool:
+        pool.starmap_async(calls, _args(stub, "spawn")).get(WAIT)
+    _check(instrumented, CALLS * TASKS)
+
+
+def test_process_pool_executor(instrumented, stub) -> None:
+    ctx = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as executor:
+        list(executor.map(calls, *zip(*_args(stub, "ppe"), strict=True), timeout=WAIT))
+    _check(instrumented, CALLS * TASKS)
+
+
+def test_process_that_ends_normally(instrumented, stub) -> None:
+    ctx = multiprocessing.get_context("fork")
+    workers = [ctx.Process(target=calls, args=(stub.url, CALLS, f"proc{i}")) for i in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(WAIT)
+        assert worker.exitcode == 0
+    _check(instrumented, CALLS * 2)
