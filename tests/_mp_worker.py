@@ -7,6 +7,8 @@ initializer), as an application that does not run under `respan-instrument run` 
 from __future__ import annotations
 
 import os
+import time
+from typing import Any
 
 OPENAI_KEY = "sk-test-openai-key-456"
 
@@ -27,3 +29,14 @@ def calls(stub_url: str, n: int, tag: str = "task") -> int:
                 model="gpt-4o-mini", messages=[{"role": "user", "content": f"{tag}-{os.getpid()}-{i}"}]
             )
     return os.getpid()
+
+
+def calls_then_wait(stub_url: str, n: int, done: Any, channel: Any) -> None:
+    """Make `n` calls, say so (through `done`, an Event: nothing pickled; or through `channel`,
+    a connection: a pickled message), then wait to be killed."""
+    calls(stub_url, n, "kept")
+    if channel is not None:
+        channel.send("calls made")
+    if done is not None:
+        done.set()
+    time.sleep(60)

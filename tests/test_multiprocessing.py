@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import os
+import signal
 import sys
 from typing import Any
 
 import pytest
-from _mp_worker import calls, instrument_child
+from _mp_worker import calls, calls_then_wait, instrument_child
 from conftest import RESPAN_KEY, delivered
+
+import respan_instrument
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fork start method")
 
@@ -74,3 +78,48 @@ def test_process_that_ends_normally(instrumented, stub) -> None:
         worker.join(WAIT)
         assert worker.exitcode == 0
     _check(instrumented, CALLS * 2)
+
+
+@pytest.fixture()
+def slow_writer(monkeypatch: pytest.MonkeyPatch, collector: Any, stub: Any) -> Any:
+    """Instrumented with a writer that waits 30 s between passes: a worker's logs stay in memory
+    unless something saves them."""
+    monkeypatch.setenv("RESPAN_SCHEDULE_DELAY", "30")
+    stub.clear()
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    yield collector
+    respan_instrument.uninstrument()
+
+
+def test_worker_terminated_by_sigterm_saves_its_logs(slow_writer, stub) -> None:
+    ctx = multiprocessing.get_context("fork")
+    done = ctx.Event()
+    worker = ctx.Process(target=calls_then_wait, args=(stub.url, CALLS, done, None))
+    worker.start()
+    assert done.wait(WAIT)
+    worker.terminate()
+    worker.join(WAIT)
+    assert worker.exitcode == -signal.SIGTERM  # it still ends by the signal, as without us
+    _check(slow_writer, CALLS)
+
+
+def test_worker_killed_after_a_message_to_its_parent_lost_nothing(slow_writer, stub) -> None:
+    ctx = multiprocessing.get_context("fork")
+    ours, theirs = ctx.Pipe()
+    worker = ctx.Process(target=calls_then_wait, args=(stub.url, CALLS, None, theirs))
+    worker.start()
+    assert ours.poll(WAIT)
+    assert ours.recv() == "calls made"
+    os.kill(worker.pid, signal.SIGKILL)  # no exit hook of any kind: only what it spooled is left
+    worker.join(WAIT)
+    _check(slow_writer, CALLS)
+
+
+def test_terminated_pool_during_an_outage_is_delivered_later(instrumented, stub) -> None:
+    instrumented.set_outage(True)
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool.starmap_async(calls, _args(stub, "outage")).get(WAIT)
+    assert respan_instrument.flush(10)  # safe in the spool while Respan is down
+    assert not instrumented.logs
+    instrumented.set_outage(False)
+    _check(instrumented, CALLS * TASKS)
