@@ -446,6 +446,7 @@ class Exporter:
     _unwritten: list[bytes]
     _trimmed: int
     _unwritable: int
+    _unbuilt: int
     _overflow_seen: int
     _drops_seen: int
     _fork_locks: list[threading.Lock]
@@ -497,6 +498,7 @@ class Exporter:
         self._per_minute = bulk_per_minute or _env_number("RESPAN_BULK_PER_MINUTE", BULK_PER_MINUTE)
         self._closed = False
         self._overflow = 0  # logs the hot path could not queue (caller threads only increment it)
+        self._unbuilt_by_callers = 0  # logs a caller failed to encode in _compact (caller threads only)
         self._start()
         _LIVE.add(self)
 
@@ -553,6 +555,7 @@ class Exporter:
             body = self._encode(item)
         except Exception as exc:  # noqa: BLE001 - never into the user's call
             report("building a request log", exc)
+            self._unbuilt_by_callers += 1
             return
         self._queue.append(body)
         self._compacted += 1
@@ -649,8 +652,9 @@ class Exporter:
 
     @property
     def lost(self) -> int:
-        """Logs dropped so far: queue overflow, spool size cap, or a spool that refused writes."""
-        return self._overflow + self._trimmed + self._unwritable
+        """Logs dropped so far: queue overflow, spool size cap, a spool that refused writes, or a log
+        that could not be built."""
+        return self._overflow + self._trimmed + self._unwritable + self._unbuilt + self._unbuilt_by_callers
 
     # ---- threads -----------------------------------------------------------------------
     def _start(self) -> None:
@@ -669,6 +673,7 @@ class Exporter:
         self._unwritten = []
         self._trimmed = 0
         self._unwritable = 0
+        self._unbuilt = 0  # logs the writer failed to build (reported by type, counted as lost)
         self._overflow_seen = self._overflow
         self._drops_seen = self.lost
         self._fork_locks = []
@@ -745,6 +750,7 @@ class Exporter:
                         body = self._encode(item)
                     except Exception as exc:  # noqa: BLE001 - one bad record must not cost the others
                         report("building a request log", exc)
+                        self._unbuilt += 1
                         continue
                 bodies.append(body)
                 size += len(body)
