@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 os.environ["RESPAN_INSTRUMENT_STRICT"] = "1"  # our own internal errors fail the suite
@@ -119,3 +120,28 @@ def _finalizers_contained() -> Iterator[None]:
     failures = list(_stream.finalizer_failures)
     del _stream.finalizer_failures[:]
     assert not failures, f"our finalizers failed: {failures}"
+
+
+class Forward(httpx.BaseTransport):
+    """Lets a client believe it talks to api.openai.com (where we ask for usage) while the stub
+    answers."""
+
+    def __init__(self, target: str) -> None:
+        self._target = httpx.URL(target)
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(scheme="http", host=self._target.host, port=self._target.port)
+        return self._inner.handle_request(request)
+
+
+@pytest.fixture()
+def openai_host_client(stub) -> Any:
+    import openai
+
+    c = openai.OpenAI(
+        api_key=OPENAI_KEY, base_url="https://api.openai.com/v1", max_retries=0,
+        http_client=httpx.Client(transport=Forward(stub.url)),
+    )
+    yield c
+    c.close()

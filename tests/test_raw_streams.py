@@ -10,50 +10,16 @@ import os
 import subprocess
 import sys
 import textwrap
-from typing import Any
 
-import httpx
 import pytest
-from conftest import OPENAI_KEY, delivered
+from conftest import delivered
+from test_streams import dumps, text_of
 
 import respan_instrument
 
 MSG = [{"role": "user", "content": "one two three four five six"}]
 CHAT = {"model": "gpt-4o-mini", "messages": MSG, "stream": True}
 CUT_SHORT = {"stream_cut_short": "true"}
-
-
-class Forward(httpx.BaseTransport):
-    """Lets a client believe it talks to api.openai.com (where we ask for usage) while the stub
-    answers."""
-
-    def __init__(self, target: str) -> None:
-        self._target = httpx.URL(target)
-        self._inner = httpx.HTTPTransport()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.url = request.url.copy_with(scheme="http", host=self._target.host, port=self._target.port)
-        return self._inner.handle_request(request)
-
-
-@pytest.fixture()
-def openai_host_client(stub) -> Any:
-    import openai
-
-    c = openai.OpenAI(
-        api_key=OPENAI_KEY, base_url="https://api.openai.com/v1", max_retries=0,
-        http_client=httpx.Client(transport=Forward(stub.url)),
-    )
-    yield c
-    c.close()
-
-
-def text_of(chunks: list[Any]) -> str:
-    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-
-
-def dumps(chunks: list[Any]) -> list[Any]:
-    return [c.model_dump(exclude={"id", "created"}) for c in chunks]
 
 
 def test_raw_stream_is_logged_and_unchanged(instrumented, openai_host_client, stub) -> None:

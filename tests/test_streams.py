@@ -15,30 +15,6 @@ import respan_instrument
 MSG = [{"role": "user", "content": "one two three four five six"}]
 
 
-class Forward(httpx.BaseTransport):
-    """Lets a client believe it talks to api.openai.com while the stub answers."""
-
-    def __init__(self, target: str) -> None:
-        self._target = httpx.URL(target)
-        self._inner = httpx.HTTPTransport()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.url = request.url.copy_with(scheme="http", host=self._target.host, port=self._target.port)
-        return self._inner.handle_request(request)
-
-
-@pytest.fixture()
-def openai_host_client(stub) -> Any:
-    import openai
-
-    c = openai.OpenAI(
-        api_key=OPENAI_KEY, base_url="https://api.openai.com/v1", max_retries=0,
-        http_client=httpx.Client(transport=Forward(stub.url)),
-    )
-    yield c
-    c.close()
-
-
 def text_of(chunks: list[Any]) -> str:
     return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
 
