@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import traceback
 from types import TracebackType
@@ -105,3 +106,20 @@ def _type_name(exc: BaseException) -> str:
     kind = type(exc)
     module = kind.__module__
     return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+
+
+def hold_signals() -> None:
+    """Called first by each of our background threads: they never take SIGTERM or SIGINT.
+
+    The kernel hands a process signal to any thread that does not block it. Taken by one of ours,
+    it leaves the main thread asleep in a blocking wait (a pool worker waiting for its next task)
+    that only a signal delivered to it would interrupt, so a Python handler (ours in a pool
+    worker, or KeyboardInterrupt) would never run and `Pool.terminate()` would wait forever.
+    """
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None:
+        return
+    try:
+        mask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    except (OSError, ValueError):
+        return

@@ -30,7 +30,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from ._config import positive_number
-from ._errors import log_once, logger, report
+from ._errors import hold_signals, log_once, logger, report
 from ._payload import encode_log, join
 from ._spool import LEGACY_FP, Spool, owner_token, resolve_dir
 from ._transport import BULK_PATH, CREATE_PATH, READ_TIMEOUT, Reply, RetryPolicy, Sender, Verdict
@@ -701,6 +701,7 @@ class Exporter:
         self._sending.start()
 
     def _write_loop(self) -> None:
+        hold_signals()
         try:
             self._spool.open()
             self._wspool.open(checkpoints=False)
@@ -790,6 +791,7 @@ class Exporter:
             self._sturn.wake()
 
     def _send_loop(self) -> None:
+        hold_signals()
         _suppress_our_tracing()
         self._ready.wait()
         courier = self._courier

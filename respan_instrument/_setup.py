@@ -18,7 +18,7 @@ from . import _patch, _payload, _workers
 from ._config import PUBLIC_GATEWAY_URL, Settings, load_settings, sdk_disabled
 from ._context import validate
 from ._cost import PriceBook
-from ._errors import log_once, logger
+from ._errors import hold_signals, log_once, logger
 from ._exporter import Exporter
 from ._record import CallRecord
 from ._span import Tracing
@@ -118,7 +118,7 @@ def instrument(
         probes = openai_module is None or not str(getattr(openai_module, "__version__", "")).startswith("1.")
         if probes and "httpx2" not in sys.modules and importlib.util.find_spec("httpx2") is not None:
             importlib.import_module("httpx2")
-        _warming = threading.Thread(target=price_book.warm, name="respan-prices", daemon=True)
+        _warming = threading.Thread(target=_warm, args=(price_book,), name="respan-prices", daemon=True)
         _warming.start()
         _workers.watch(exporter, settings.exit_timeout)
         _patch.set_hooks(
@@ -134,6 +134,11 @@ def instrument(
         if not _atexit_registered:
             atexit.register(_at_exit)
             _atexit_registered = True
+
+
+def _warm(price_book: PriceBook) -> None:
+    hold_signals()
+    price_book.warm()
 
 
 def _on_openai(module: Any) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import wrapt
 
-from ._errors import report
+from ._errors import hold_signals, report
 from ._exporter import Exporter
 
 PERSIST_TIMEOUT = 5.0  # most a worker's result waits for its logs to reach the spool
@@ -169,6 +169,7 @@ def _on_sigterm_save() -> None:
 
 
 def _save_on_sigterm(read_fd: int) -> None:
+    hold_signals()
     try:
         if os.read(read_fd, 1):
             _at_exit()
