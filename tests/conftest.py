@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +21,8 @@ from respan_instrument.local import Collector, OpenAIStub  # noqa: E402
 
 RESPAN_KEY = "rk-test-respan-key-123"
 OPENAI_KEY = "sk-test-openai-key-456"
+# background timers short enough for a test to watch retries and spooling happen
+FAST_RETRY = {"RESPAN_RETRY_BASE": "0.05", "RESPAN_RETRY_CAP": "0.3", "RESPAN_SCHEDULE_DELAY": "0.2"}
 
 
 @pytest.fixture(autouse=True)
@@ -145,3 +148,13 @@ def openai_host_client(stub) -> Any:
     )
     yield c
     c.close()
+
+
+@pytest.fixture()
+def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A spool directory of the test's own, with fast retries and writer passes."""
+    path = str(tmp_path / "spool")
+    monkeypatch.setenv("RESPAN_SPOOL_DIR", path)
+    for name, value in FAST_RETRY.items():
+        monkeypatch.setenv(name, value)
+    return path

@@ -15,26 +15,14 @@ import textwrap
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RESPAN_KEY, delivered
+from conftest import FAST_RETRY, RESPAN_KEY, delivered
 
 import respan_instrument
 from respan_instrument import _spool
 from respan_instrument._exporter import Exporter, deliver_spool
-
-FAST_RETRY = {"RESPAN_RETRY_BASE": "0.05", "RESPAN_RETRY_CAP": "0.3", "RESPAN_SCHEDULE_DELAY": "0.2"}
-
-
-@pytest.fixture()
-def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    path = str(tmp_path / "spool")
-    monkeypatch.setenv("RESPAN_SPOOL_DIR", path)
-    for name, value in FAST_RETRY.items():
-        monkeypatch.setenv(name, value)
-    return path
 
 
 def start(collector: Any, key: str = RESPAN_KEY) -> None:

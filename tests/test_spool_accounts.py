@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FAST_RETRY
 
 import respan_instrument
 from respan_instrument import _spool
@@ -28,7 +29,6 @@ from respan_instrument.local import Collector
 
 KEY_A = "rk-app-a-0123456789abcdef"
 KEY_B = "rk-app-b-fedcba9876543210"
-FAST_RETRY = {"RESPAN_RETRY_BASE": "0.05", "RESPAN_RETRY_CAP": "0.3", "RESPAN_SCHEDULE_DELAY": "0.2"}
 
 # the layout of `logs` before key fingerprints
 OLD_SCHEMA = (
@@ -52,15 +52,6 @@ def respan(_any_key_server: Collector) -> Iterator[Collector]:
     yield _any_key_server
     _any_key_server.set_outage(False)
     _any_key_server.clear()
-
-
-@pytest.fixture()
-def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    path = str(tmp_path / "spool")
-    monkeypatch.setenv("RESPAN_SPOOL_DIR", path)
-    for name, value in FAST_RETRY.items():
-        monkeypatch.setenv(name, value)
-    return path
 
 
 @pytest.fixture()
