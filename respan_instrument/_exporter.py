@@ -31,9 +31,9 @@ from opentelemetry import context as otel_context
 
 from ._config import positive_number
 from ._errors import hold_signals, log_once, logger, report
-from ._payload import encode_log, join
 from ._spool import LEGACY_FP, Spool, owner_token, resolve_dir
 from ._transport import BULK_PATH, CREATE_PATH, READ_TIMEOUT, Reply, RetryPolicy, Sender, Verdict
+from .record.encode import encode_log, join
 
 MAX_BATCH = 500  # Respan's bulk limit
 MAX_BULK_BYTES = 8 * 1024 * 1024  # keep one request well under Respan's body limits

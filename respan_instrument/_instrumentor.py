@@ -8,9 +8,9 @@ from typing import Any
 # the module opts out of type checking as a whole, so mypy sees no BaseInstrumentor in it
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from . import _metrics
 from ._errors import logger
 from ._setup import instrument, uninstrument
+from .capture import metrics as _metrics
 
 # what BaseInstrumentor.instrument() checks against the installed distributions
 _INSTRUMENTS = ("openai >= 1.40, < 4",)

@@ -14,14 +14,18 @@ from typing import Any
 
 from opentelemetry.trace import TracerProvider
 
-from . import _patch, _payload, _workers
+from . import _workers
 from ._config import PUBLIC_GATEWAY_URL, Settings, load_settings, sdk_disabled
 from ._context import validate
-from ._cost import PriceBook
 from ._errors import hold_signals, log_once, logger
 from ._exporter import Exporter
-from ._record import CallRecord
-from ._span import Tracing
+from .capture import patch as _patch
+from .capture.call import Hooks
+from .capture.span import Tracing
+from .record.call import CallRecord
+from .record.manual import validate_manual
+from .record.payload import log_of
+from .record.prices import PriceBook
 
 
 class _State:
@@ -38,13 +42,6 @@ _warming: threading.Thread | None = None
 
 def _discard(record: CallRecord) -> None:
     return None
-
-
-def _build_log(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
-    """Worker: settle what a lean call left undone (ids, usage, cost), then build its log."""
-    if record.pending is not None:
-        _patch.settle(record)
-    return _payload.build(record, capture_content=capture_content)
 
 
 def instrument(
@@ -92,14 +89,19 @@ def instrument(
         if old is not None and old.exporter is not None:
             old.exporter.shutdown(timeout=settings.exit_timeout)
         exporter = None
+        price_book = PriceBook(settings.prices)
         if settings.api_key:
-            build = functools.partial(_build_log, capture_content=settings.capture_content)
+            build = functools.partial(
+                log_of,
+                capture_content=settings.capture_content,
+                prices=price_book,
+                defaults=settings.defaults,
+            )
             exporter = Exporter(
                 settings.base_url,
                 settings.api_key,
                 build,
                 max_content_bytes=settings.max_content_bytes,
-                # durable delivery (issue 4): the on-disk spool and its size cap
                 spool_dir=settings.spool_dir,
                 spool_max_mb=settings.spool_max_mb,
                 read_timeout=settings.read_timeout,
@@ -110,7 +112,6 @@ def instrument(
                 "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan",
             )
         _state = _State(settings, exporter)
-        price_book = PriceBook(settings.prices)
         # Load genai-prices off the caller's thread so the first call does not pay for it. It
         # imports httpx2, which openai 2.x probes in sys.modules without importing: finish that
         # import here first, so no call can ever see it half-initialised.
@@ -122,7 +123,7 @@ def instrument(
         _warming.start()
         _workers.watch(exporter, settings.exit_timeout)
         _patch.set_hooks(
-            _patch.Hooks(
+            Hooks(
                 tracing=Tracing(tracer_provider),
                 prices=price_book,
                 sink=exporter.submit if exporter is not None else _discard,
@@ -175,7 +176,7 @@ def flush(timeout: float = 10.0) -> bool:
 
 def log(**fields: Any) -> None:
     """Send a hand-built request log (any Respan request-log field; `model` is required)."""
-    payload = _payload.validate_manual(fields)
+    payload = validate_manual(fields)
     state = _state
     if state is None or state.exporter is None:
         log_once("log-no-exporter", "respan_instrument: log() before instrument() or without a key; dropped")

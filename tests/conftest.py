@@ -116,7 +116,7 @@ def traced(collector: Collector, sdk_spans: tuple[Any, Any]) -> Iterator[tuple[A
 def _finalizers_contained() -> Iterator[None]:
     """A finalizer of ours that failed cannot raise (see `_stream.finalizer_failed`): the test
     during which one did fails here instead."""
-    from respan_instrument import _stream
+    from respan_instrument.capture import stream as _stream
 
     del _stream.finalizer_failures[:]
     yield

@@ -262,8 +262,8 @@ def test_plain_client_on_the_same_url_stays_openai(traced, collector, stub, clie
     ],
 )
 def test_hosts_for_plain_clients(base_url, provider, injects) -> None:
-    from respan_instrument._cost import provider_from_base_url
-    from respan_instrument._operations import provider_name, usage_injectable
+    from respan_instrument.endpoints.providers import price_provider as provider_from_base_url
+    from respan_instrument.endpoints.providers import provider_name, usage_injectable
 
     assert provider_name(base_url) == provider and usage_injectable(base_url) is injects
     assert (provider_from_base_url(base_url) == "azure") is (provider == "azure.ai.openai")

@@ -307,14 +307,14 @@ def test_our_failure_reading_a_response_still_ends_the_span_and_sends_the_log(
 ) -> None:
     """Outside strict mode, a bug of ours after the SDK returned is logged once; the user's
     result is untouched, the span ends, and the log still goes out (without the usage)."""
-    from respan_instrument import _patch
+    from respan_instrument.endpoints.base import Endpoint
 
     monkeypatch.delenv("RESPAN_INSTRUMENT_STRICT")
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("outcome bug")
 
-    monkeypatch.setattr(_patch, "outcome", broken)
+    monkeypatch.setattr(Endpoint, "outcome", broken)
     done = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
     assert done.choices[0].message.content
     _provider, exporter = traced

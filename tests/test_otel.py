@@ -26,8 +26,9 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.trace import SpanKind, StatusCode
 
 import respan_instrument
-from respan_instrument import _metrics
-from respan_instrument._cost import TokenUsage
+from respan_instrument.capture import metrics as _metrics
+from respan_instrument.endpoints import CHAT, EMBEDDINGS
+from respan_instrument.endpoints.usage import TokenUsage
 from respan_instrument.local import OpenAIStub
 
 USER = [{"role": "user", "content": "hello from an app with no instrumentation code"}]
@@ -261,7 +262,7 @@ def test_metrics_record_explicit_provider() -> None:
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     m = _metrics.Metrics(provider)
-    chat = {"op_name": "chat", "provider": "openai", "request_model": "gpt-4o-mini"}
+    chat = {"endpoint": CHAT, "provider": "openai", "request_model": "gpt-4o-mini"}
     mini = "gpt-4o-mini-2024-07-18"
     m.record(
         **chat,
@@ -282,7 +283,7 @@ def test_metrics_record_explicit_provider() -> None:
         error_type=None,
     )
     m.record(
-        "embeddings",
+        EMBEDDINGS,
         "openai",
         "text-embedding-3-small",
         "text-embedding-3-small",
@@ -338,20 +339,20 @@ def test_metrics_cost_nothing_without_a_meter_provider(monkeypatch) -> None:
 
     monkeypatch.setattr(api, "_METER_PROVIDER", None)  # as in a process that never set one
     m = _metrics.Metrics()
-    m.record("chat", "openai", "m", "m", 0.1, TokenUsage(1, 1), None, 0.1, None)
+    m.record(CHAT, "openai", "m", "m", 0.1, TokenUsage(1, 1), None, 0.1, None)
     assert m._cache == (None, None)  # no instruments were made
 
     # a provider set later (globally, or through the instrumentor) is picked up on the next call
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     monkeypatch.setattr(api, "_METER_PROVIDER", provider)
-    m.record("chat", "openai", "m", "m", 0.1, TokenUsage(1, 1), None, 0.1, None)
+    m.record(CHAT, "openai", "m", "m", 0.1, TokenUsage(1, 1), None, 0.1, None)
     assert "gen_ai.client.operation.duration" in metric_points(reader)
     other = InMemoryMetricReader()
     preferred = MeterProvider(metric_readers=[other])
     _metrics.set_default_provider(preferred)
     try:
-        m.record("chat", "openai", "m", "m", 0.1, None, None, None, None)
+        m.record(CHAT, "openai", "m", "m", 0.1, None, None, None, None)
     finally:
         _metrics.set_default_provider(None)
     assert "gen_ai.client.operation.duration" in metric_points(other)

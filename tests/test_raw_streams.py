@@ -249,7 +249,7 @@ def test_a_failing_finalizer_of_ours_is_contained(tmp_path) -> None:
     done = _run(
         """
         import logging
-        from respan_instrument import _stream
+        from respan_instrument.capture import stream as _stream
 
         seen = []
         handler = logging.Handler()

@@ -232,7 +232,7 @@ def test_stream_span_is_current_while_consumed(collector, client, traced) -> Non
 
 
 def _failing_add(monkeypatch: Any, at: int) -> Any:
-    from respan_instrument import _accumulate
+    from respan_instrument.endpoints import chat as _accumulate
 
     real_add, seen = _accumulate.ChatAccumulator.add, []
 
@@ -265,7 +265,7 @@ def test_our_failure_following_a_traced_stream_never_reaches_the_loop(
     provider, _ = traced
     real_add = _failing_add(monkeypatch, 3)
     chunks = _story_chunks(client)
-    from respan_instrument import _accumulate
+    from respan_instrument.endpoints import chat as _accumulate
 
     monkeypatch.setattr(_accumulate.ChatAccumulator, "add", real_add)
     respan_instrument.uninstrument()
@@ -474,7 +474,7 @@ def test_error_event_mid_stream_over_an_in_memory_transport(instrumented) -> Non
 def test_long_lean_streams_are_read_on_the_way(instrumented, openai_host_client, monkeypatch, fold_at) -> None:
     """A long stream's events are read in blocks as it runs (what it keeps stays bounded); the
     log is the same as when the worker reads them all at the end."""
-    from respan_instrument import _stream
+    from respan_instrument.capture import tap as _stream
 
     monkeypatch.setattr(_stream, "FOLD_AT", fold_at)
     seen = []

@@ -13,9 +13,10 @@ from opentelemetry.metrics import _internal as _metrics_api
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_TOKEN_TYPE
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _m
 
-from . import _semconv as sc
-from ._cost import TokenUsage
-from ._version import __version__
+from .. import _semconv as sc
+from .._version import __version__
+from ..endpoints import Endpoint
+from ..endpoints.usage import TokenUsage
 
 SCOPE = "respan_instrument"
 
@@ -39,8 +40,6 @@ _NO_OP_PROVIDERS = (metrics.NoOpMeterProvider, _PROXY)
 # every call (~0.5 us, most of what record() costs then), so we read the global and ask the API
 # only when the environment names a provider for it to load.
 _GLOBAL_READABLE = hasattr(_metrics_api, "_METER_PROVIDER")
-# operations whose usage has no output tokens at all (not zero output: none)
-_NO_OUTPUT = frozenset({"embeddings"})
 
 
 def _is_no_op(provider: MeterProvider) -> bool:
@@ -136,7 +135,7 @@ class Metrics:
 
     def record(
         self,
-        op_name: str,
+        endpoint: Endpoint,
         provider: str,
         request_model: str | None,
         response_model: str | None,
@@ -149,7 +148,7 @@ class Metrics:
         """Record one finished call.
 
         Args:
-            op_name: `gen_ai.operation.name` (`chat`, `embeddings`, `text_completion`).
+            endpoint: the endpoint called (its `gen_ai.operation.name`, whether it has output tokens).
             provider: `gen_ai.provider.name`.
             request_model: the model the request asked for.
             response_model: the model the response named (None on failures).
@@ -162,7 +161,7 @@ class Metrics:
         instruments = self._instruments()
         if instruments is None:
             return
-        attrs: dict[str, Any] = {sc.OPERATION_NAME: op_name, sc.PROVIDER_NAME: provider}
+        attrs: dict[str, Any] = {sc.OPERATION_NAME: endpoint.operation, sc.PROVIDER_NAME: provider}
         if request_model:
             attrs[sc.REQUEST_MODEL] = request_model
         if response_model:
@@ -174,7 +173,7 @@ class Metrics:
             instruments.time_to_first_chunk.record(ttft_s, attrs)
         if usage is not None:
             instruments.tokens.record(usage.input_tokens, {**attrs, TOKEN_TYPE: "input"})
-            if op_name not in _NO_OUTPUT:
+            if endpoint.output_tokens:
                 instruments.tokens.record(usage.output_tokens, {**attrs, TOKEN_TYPE: "output"})
         if cost is not None:
             instruments.cost.add(cost, attrs)

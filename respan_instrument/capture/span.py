@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextvars
 import os
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -12,8 +11,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, TracerProvider
 
-from . import _semconv as sc
-from ._version import __version__
+from .. import _semconv as sc
+from .._version import __version__
+from ..record.settle import ids
 
 SCOPE = "respan_instrument"
 _OTEL_TRACER_PROVIDER_ENV = "OTEL_PYTHON_TRACER_PROVIDER"
@@ -93,16 +93,6 @@ def start(
     token = otel_context.attach(trace.set_span_in_context(span))
     own = span.get_span_context()
     return span, token, own.trace_id, own.span_id, parent_id
-
-
-def ids(ctx: otel_context.Context) -> tuple[int, int, int]:
-    """(trace id, span id, parent span id or 0) for a call with no span: fresh W3C ids, in the
-    trace of the span current in `ctx` when there is one. Cheap enough for the worker thread."""
-    if ctx:  # (the empty context, the usual one, has no span)
-        parent = trace.get_current_span(ctx).get_span_context()
-        if parent.is_valid:
-            return parent.trace_id, random.getrandbits(64), parent.span_id
-    return random.getrandbits(128), random.getrandbits(64), 0
 
 
 def attach(span: trace.Span) -> object:

@@ -1,19 +1,49 @@
-"""Sans-I/O accumulators: streamed chunks/events in, a response-shaped summary out.
+"""What every endpoint spec shares: reading SDK models and parsed JSON alike, the spec's shape,
+and the generic parts of turning a request and a response into span attributes and usage.
 
-They know nothing of sync or async, spans or Respan. Each exposes the attributes that a
-non-streamed SDK response has (`model`, `id`, `usage`, `service_tier`, `choices` / `output`),
-so the same extraction code serves both.
+An endpoint module subclasses `Endpoint`, sets its URL path, names and flags, and overrides what
+differs: how its usage is spelled, its finish reasons, its stream accumulator, and the content of
+its log. Nothing here knows of threads, spans, queues or Respan's delivery.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
+import sys
+from collections.abc import Mapping
+from typing import Any, NamedTuple, Protocol
+
+from .. import _semconv as sc
+from .usage import TokenUsage
+
+# request parameters copied to the log when the user passed them
+REQUEST_FIELDS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "frequency_penalty",
+    "presence_penalty",
+    "stop",
+    "n",
+    "seed",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "reasoning_effort",
+    "service_tier",
+)
 
 
 def fields_of(obj: Any) -> Any:
     """A model's fields as a mapping: its `__dict__`, parsed JSON as is, or the object's
-    attributes when it has neither."""
+    attributes when it has neither.
+
+    The SDK keeps every field of a model in its `__dict__` (unset ones as None): one type lookup
+    per object instead of one per field, which matters where the SDK's own parsing between two
+    reads has evicted the interpreter's type-attribute cache.
+    """
     if type(obj) is dict:
         return obj
     try:
@@ -34,12 +64,32 @@ class _Attributes:
         return getattr(self.obj, key, default)
 
 
-class _Text:
+def get(obj: Any, key: str) -> Any:
+    """A field of a response part, parsed JSON (dict) or SDK model alike."""
+    if type(obj) is dict:
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def as_dict(obj: Any) -> Any:
+    """An SDK model as the JSON the provider sent (unset fields left out)."""
+    if obj is None or isinstance(obj, (str, int, float, bool, list, dict)):
+        return obj
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):
+        try:  # pydantic v2: parsed output of .parse() helpers must not warn
+            return dump(mode="json", exclude_unset=True, by_alias=True, warnings=False)
+        except TypeError:  # pydantic v1
+            return obj.dict(exclude_unset=True, by_alias=True)
+    return obj
+
+
+class Text:
     """Streamed text deltas, joined 32 at a time.
 
-    Holding every delta (a few characters each) until the end cost 1.3 µs a chunk in a real
-    stream (measured): thousands of small strings pinned among the SDK's short-lived objects
-    fragment the allocator's pools. Joined in blocks, only a few stay alive.
+    Thousands of small strings held until the end of a stream, pinned among the SDK's
+    short-lived objects, fragment the allocator's pools (1.3 µs a chunk, measured); joined in
+    blocks, only a few stay alive.
     """
 
     __slots__ = ("parts", "blocks")
@@ -59,189 +109,181 @@ class _Text:
         return "".join(self.blocks) + "".join(self.parts)
 
 
-class _Choice:
-    __slots__ = ("index", "role", "content", "refusal", "tool_calls", "finish_reason", "text")
+class Accumulator(Protocol):
+    """Sans-I/O: streamed chunks or events in (SDK models or parsed JSON), a response-shaped
+    summary out (`model`, `id`, `usage`, `service_tier` and the endpoint's output fields)."""
 
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.role = "assistant"
-        self.content = _Text()
-        self.refusal: list[str] = []
-        self.tool_calls: dict[int, dict[str, Any]] = {}
-        self.finish_reason: str | None = None
-        self.text = _Text()
+    model: str | None
+    usage: Any
+
+    def add(self, item: Any) -> bool:
+        """Take one chunk or event; True when it carried output (for time to first token)."""
+        ...
 
 
-class ChatAccumulator:
-    """Chat completions and legacy completions chunks, per choice index."""
+class Prices(Protocol):
+    """The price book, as an endpoint asks it (record/ supplies it)."""
 
-    def __init__(self) -> None:
-        self.model: str | None = None
-        self.id: str | None = None
-        self.usage: Any = None
-        self.service_tier: str | None = None
-        self._choices: dict[int, _Choice] = {}
+    def cost(
+        self, model: str, usage: TokenUsage, *, provider: str | None = None, service_tier: str | None = None
+    ) -> float | None: ...
 
-    def add(self, chunk: Any) -> bool:
-        """Take one chunk; True when it carried output (text, refusal or a tool-call delta).
 
-        Fields are read from the models' `__dict__` (the SDK keeps every field there, unset
-        ones as None): one type lookup per object instead of one per field. Between two chunks
-        the SDK's parsing evicts the interpreter's type-attribute cache, so each lookup missed
-        it; reading a dozen fields by attribute cost 1.6 µs a chunk in a real stream (measured).
-        """
-        d = fields_of(chunk)
-        if self.id is None:
-            self.id = d.get("id")
-            self.model = d.get("model")
-        usage = d.get("usage")
-        if usage is not None:
-            self.usage = usage
-        tier = d.get("service_tier")
+class Outcome(NamedTuple):
+    """What a response says about the call: span attributes and what it is priced by."""
+
+    attributes: dict[str, Any]
+    usage: TokenUsage | None
+    model: str | None
+    service_tier: str | None
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+class Endpoint:
+    """One OpenAI endpoint: how a POST to its URL becomes span attributes and a request log.
+
+    Subclasses set the class attributes and override the methods whose answer differs.
+    """
+
+    path: str = ""  # FinalRequestOptions.url, before Azure rewrites it
+    operation: str = ""  # gen_ai.operation.name
+    log_type: str = ""  # Respan's log_type
+    request_fields: tuple[str, ...] = REQUEST_FIELDS
+    # usage field names: input total, output total, their detail objects
+    usage_names = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+    output_tokens = True  # its usage has output tokens at all (embeddings have none, not zero)
+    stream_usage = True  # a stream may be asked for its usage (`stream_options.include_usage`)
+    stream_errors = True  # the SDK raises on a stream event with a top-level "error"
+    keeps_body = True  # the response's JSON is kept for the log (False: only `summary()` of it)
+
+    def __repr__(self) -> str:
+        return f"<endpoint {self.path}>"
+
+    # ---- request ----------------------------------------------------------------------------
+    def request_attributes(self, body: Mapping[str, Any], provider: str) -> dict[str, Any]:
+        """Span attributes known before the call: operation, provider, model, parameters."""
+        model = body.get("model")
+        attrs: dict[str, Any] = {
+            sc.OPERATION_NAME: self.operation,
+            sc.PROVIDER_NAME: provider,
+            sc.SYSTEM: provider,
+            sc.REQUEST_MODEL: model if isinstance(model, str) else str(model),
+        }
+        for key, name in sc.REQUEST_PARAMETERS.items():
+            value = body.get(key)
+            if value is not None and isinstance(value, (int, float, str)):
+                attrs[name] = value
+        stop = body.get("stop")
+        if stop is not None:
+            attrs[sc.REQUEST_STOP_SEQUENCES] = (stop,) if isinstance(stop, str) else tuple(map(str, stop))
+        if body.get("stream"):
+            attrs[sc.REQUEST_STREAM] = True
+        return attrs
+
+    # ---- response ---------------------------------------------------------------------------
+    def accumulator(self) -> Accumulator:
+        raise NotImplementedError(f"{self!r} does not stream")
+
+    def summary(self, response: Any) -> Any:
+        """What the log needs of a response whose body is not kept (see `keeps_body`)."""
+        return response
+
+    def usage(self, usage: Any) -> TokenUsage | None:
+        """Token counts from a usage object or its JSON (typed reads, no model_dump)."""
+        if usage is None:
+            return None
+        u = fields_of(usage)
+        total_in, total_out, in_name, out_name = self.usage_names
+        inp = u.get(total_in)
+        if not isinstance(inp, int):
+            return None
+        cached = in_audio = reasoning = out_audio = 0
+        in_details = u.get(in_name)
+        if in_details is not None:
+            d = fields_of(in_details)
+            cached = _int(d.get("cached_tokens"))
+            in_audio = _int(d.get("audio_tokens"))
+        out_details = u.get(out_name)
+        if out_details is not None:
+            d = fields_of(out_details)
+            reasoning = _int(d.get("reasoning_tokens"))
+            out_audio = _int(d.get("audio_tokens"))
+        return TokenUsage(
+            input_tokens=inp,
+            output_tokens=_int(u.get(total_out)),
+            cached_input_tokens=cached,
+            reasoning_tokens=reasoning,
+            input_audio_tokens=in_audio,
+            output_audio_tokens=out_audio,
+        )
+
+    def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
+        choices = getattr(response, "choices", None)  # a property on accumulators
+        if choices:
+            return tuple(str(c.finish_reason) for c in choices)
+        return None
+
+    def outcome(self, response: Any, span_attributes: bool = True) -> Outcome:
+        """The few typed fields a call needs from a response (SDK model, parsed JSON or a
+        stream's accumulator): usage, model and service tier for the cost, and, when a span
+        can show them, the response attributes."""
+        fields = fields_of(response)
+        model = fields.get("model")
+        model = model if isinstance(model, str) else None
+        tier = fields.get("service_tier")
+        tier = tier if isinstance(tier, str) else None
+        usage = self.usage(fields.get("usage"))
+        if not span_attributes:
+            return Outcome({}, usage, model, tier)
+        attrs: dict[str, Any] = {}
+        if model is not None:
+            attrs[sc.RESPONSE_MODEL] = model
+        rid = fields.get("id")
+        if isinstance(rid, str):
+            attrs[sc.RESPONSE_ID] = rid
         if tier is not None:
-            self.service_tier = tier
-        choices = d.get("choices")
-        if not choices:  # None (some providers) or [] (the usage-only chunk)
-            return False
-        output = False
-        for c in choices:
-            cd = fields_of(c)
-            index = cd.get("index") or 0
-            choice = self._choices.get(index)
-            if choice is None:
-                choice = self._choices[index] = _Choice(index)
-            reason = cd.get("finish_reason")
-            if reason is not None:
-                choice.finish_reason = reason
-            delta = cd.get("delta")
-            if delta is None:  # legacy completions
-                text = cd.get("text")
-                if text:
-                    choice.text.add(text)
-                    output = True
-                continue
-            dd = fields_of(delta)
-            content = dd.get("content")
-            if content:
-                choice.content.add(content)
-                output = True
-            refusal = dd.get("refusal")
-            if refusal:
-                choice.refusal.append(refusal)
-                output = True
-            role = dd.get("role")
-            if role:
-                choice.role = role
-            tool_calls = dd.get("tool_calls")
-            if tool_calls:
-                self._tool_deltas(choice, tool_calls)
-                output = True
-        return output
+            attrs[sc.RESPONSE_SERVICE_TIER] = tier
+        reasons = self.finish_reasons(fields, response)
+        if reasons:
+            attrs[sc.RESPONSE_FINISH_REASONS] = reasons
+        if usage is not None:
+            attrs[sc.USAGE_INPUT_TOKENS] = usage.input_tokens
+            if self.output_tokens:
+                attrs[sc.USAGE_OUTPUT_TOKENS] = usage.output_tokens
+            if usage.cached_input_tokens:
+                attrs[sc.USAGE_CACHE_READ_INPUT_TOKENS] = usage.cached_input_tokens
+            if usage.reasoning_tokens:
+                attrs[sc.USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+        return Outcome(attrs, usage, model, tier)
 
-    @staticmethod
-    def _tool_deltas(choice: _Choice, deltas: Any) -> None:
-        for delta in deltas:
-            d = fields_of(delta)
-            index = d.get("index") or 0  # some providers leave it out
-            slot = choice.tool_calls.get(index)
-            if slot is None:
-                slot = choice.tool_calls[index] = {
-                    "id": None,
-                    "type": "function",
-                    "function": {"name": "", "arguments": _Text()},
-                }
-            if d.get("id"):
-                slot["id"] = d["id"]
-            if d.get("type"):
-                slot["type"] = d["type"]
-            fn = d.get("function")
-            if fn is not None:
-                f = fields_of(fn)
-                if f.get("name"):
-                    slot["function"]["name"] += f["name"]
-                if f.get("arguments"):
-                    slot["function"]["arguments"].add(f["arguments"])
+    def price(
+        self, prices: Prices, model: str, usage: TokenUsage, provider: str | None, service_tier: str | None
+    ) -> float | None:
+        """USD for one call: tokens at the model's rates."""
+        return prices.cost(model, usage, provider=provider, service_tier=service_tier)
 
-    @property
-    def choices(self) -> list[Any]:
-        """Response-shaped choices: `.message` (a dict), `.text`, `.finish_reason`."""
-        out = []
-        for index in sorted(self._choices):
-            c = self._choices[index]
-            message: dict[str, Any] = {"role": c.role, "content": c.content.value() or None}
-            if c.refusal:
-                message["refusal"] = "".join(c.refusal)
-            if c.tool_calls:
-                message["tool_calls"] = [
-                    {
-                        "id": slot["id"],
-                        "type": slot["type"],
-                        "function": {
-                            "name": slot["function"]["name"],
-                            "arguments": slot["function"]["arguments"].value(),
-                        },
-                    }
-                    for _, slot in sorted(c.tool_calls.items())
-                ]
-            out.append(
-                SimpleNamespace(
-                    index=index, message=message, text=c.text.value(), finish_reason=c.finish_reason
-                )
-            )
-        return out
+    # ---- the log ----------------------------------------------------------------------------
+    def content(self, log: dict[str, Any], request: Mapping[str, Any], response: Any) -> None:
+        """Add the prompt and the output to a log (only called when content is captured)."""
 
-
-_OUTPUT_EVENTS = frozenset(
-    {
-        "response.output_text.delta",
-        "response.refusal.delta",
-        "response.function_call_arguments.delta",
-        "response.output_item.added",
-    }
-)
-_FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
-
-
-class ResponsesAccumulator:
-    """Responses API stream events; the final `response` object wins when it arrives."""
-
-    def __init__(self) -> None:
-        self.model: str | None = None
-        self.id: str | None = None
-        self.usage: Any = None
-        self.service_tier: str | None = None
-        self.status: str | None = None
-        self.final: Any = None
-        self._text: dict[int, list[str]] = {}
-
-    def add(self, event: Any) -> bool:
-        e = fields_of(event)
-        kind = e.get("type")
-        if kind == "response.output_text.delta":
-            self._text.setdefault(e.get("output_index") or 0, []).append(e.get("delta") or "")
-            return True
-        if kind in _FINAL_EVENTS or kind == "response.created":
-            response = e.get("response")
-            r = fields_of(response) if response is not None else {}
-            self.model = r.get("model", self.model)
-            self.id = r.get("id", self.id)
-            self.status = r.get("status", self.status)
-            self.service_tier = r.get("service_tier") or self.service_tier
-            if kind in _FINAL_EVENTS:
-                self.final = response
-                self.usage = r.get("usage")
-            return False
-        return kind in _OUTPUT_EVENTS and kind != "response.output_item.added"
-
-    @property
-    def output(self) -> list[Any]:
-        if self.final is not None:
-            return list(fields_of(self.final).get("output") or ())
-        return [
-            {
-                "type": "message",
-                "role": "assistant",
-                "content": [{"type": "output_text", "text": "".join(parts)}],
-            }
-            for _, parts in sorted(self._text.items())
-        ]
+    def stream_error(self, error: Any) -> BaseException:
+        """The error the SDK raised for an error event in a stream (an `openai.APIError`)."""
+        message = error.get("message") if isinstance(error, Mapping) else None
+        if not message or not isinstance(message, str):
+            message = "An error occurred during streaming"
+        api_error = getattr(sys.modules.get("openai"), "APIError", None)
+        if not (isinstance(api_error, type) and issubclass(api_error, Exception)):
+            return RuntimeError(message)
+        # Built without its __init__: the worker has no request to give it (openai >= 3.60 reads
+        # the request's headers there), and the log needs only its type, message and body.
+        exc = api_error.__new__(api_error)
+        Exception.__init__(exc, message)
+        details = error if isinstance(error, Mapping) else {}
+        vars(exc).update(  # (the instance dict: nothing the SDK defines can make this raise)
+            message=message, request=None, body=error, code=details.get("code"),
+            param=details.get("param"), type=details.get("type"),
+        )
+        return exc

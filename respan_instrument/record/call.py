@@ -1,70 +1,105 @@
-"""The record of one call, handed from the caller's thread to the background worker."""
+"""The record of one call, handed from the caller's thread to the worker, and what a lean stream
+hands over with it."""
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ..endpoints import Endpoint
+from ..endpoints.usage import TokenUsage
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+
+    from .replay import StreamReader
+
+
+class Tapped:
+    """A lean stream's events, for the worker: each event's JSON text and arrival time, in order
+    (those not read on the way yet), and the reader of those that were."""
+
+    __slots__ = ("data", "times", "exhausted", "reader")
+
+    def __init__(self) -> None:
+        self.data: list[str] = []
+        self.times = array("q")
+        self.exhausted = False
+        self.reader: StreamReader | None = None
 
 
 class CallRecord:
-    """References and scalars captured on the caller's thread; the payload is built later.
+    """References and scalars captured on the caller's thread; the log is built later.
 
-    `body` is the SDK's own transformed request dict (a fresh copy made per call by the SDK,
-    so later changes to the caller's `messages` cannot reach it) or, once a non-streamed call
-    succeeded, the JSON bytes it was sent as; `response` likewise keeps the response's JSON
-    bytes when there are some. Records wait for the writer for up to half a second: bytes are
-    one object the garbage collector never scans, where a dict or model tree is dozens.
+    The request and the response are each kept in the cheapest form that still has what the log
+    needs: the JSON bytes they crossed the wire as when there are some (one object the garbage
+    collector never scans, where a dict or model tree is dozens, and records wait up to half a
+    second for the worker), else the SDK's request dict (a fresh copy per call, so later changes
+    to the caller's `messages` cannot reach it) and a response-shaped object (an SDK model, a
+    stream's accumulator, an endpoint's summary). A lean stream's events wait in `events`.
+    `settle()` turns all of them into `request` and `response`.
+
+    `settled` says whether usage, cost, ids and default attributes were worked out already (on
+    the caller's thread, when a span or a metric needed them there) or are left to the worker.
     """
 
     __slots__ = (
-        "log_type",
-        "body",
+        "endpoint",
+        "request",
+        "request_json",
         "base_url",
         "start_ns",
         "span_name",
         "attributes",
         "end_ns",
         "response",
+        "response_json",
+        "events",
         "error",
         "trace_id",
         "span_id",
         "parent_id",
+        "usage",
         "cost",
+        "settled",
         "stream",
         "ttft_ns",
         "cut_short",
-        "pending",
         "ctx",
         "price_provider",
     )
 
     def __init__(
         self,
-        log_type: str,
-        body: Any,
+        endpoint: Endpoint,
+        request: Mapping[str, Any],
         base_url: str,
         start_ns: int,
         span_name: str,
         attributes: Mapping[str, Any],
     ) -> None:
-        self.log_type = log_type
-        self.body = body
+        self.endpoint = endpoint
+        self.request = request
+        self.request_json: bytes | None = None
         self.base_url = base_url
         self.start_ns = start_ns
         self.span_name = span_name
         self.attributes = attributes
         self.end_ns = 0
         self.response: Any = None
+        self.response_json: bytes | None = None
+        self.events: Tapped | None = None
         self.error: BaseException | None = None
         self.trace_id = 0
         self.span_id = 0
         self.parent_id = 0
+        self.usage: TokenUsage | None = None
         self.cost: float | None = None
+        self.settled = False
         self.stream = False
         self.ttft_ns: int | None = None
         self.cut_short = False
-        # a lean call (see _patch.settle): the hooks the worker settles it with before building
-        # its log, the OpenTelemetry context it started in, and its genai-prices provider
-        self.pending: Any = None
-        self.ctx: Any = None
+        # for the worker to settle a lean call: the context it started in, its prices' provider
+        self.ctx: Context | None = None
         self.price_provider: str | None = None

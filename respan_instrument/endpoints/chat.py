@@ -1,0 +1,178 @@
+"""Chat completions (`/chat/completions`): the spec, its stream accumulator, its log's content."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any
+
+from .base import Endpoint, Text, as_dict, fields_of, get
+
+
+class _Choice:
+    __slots__ = ("index", "role", "content", "refusal", "tool_calls", "finish_reason", "text")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.role = "assistant"
+        self.content = Text()
+        self.refusal: list[str] = []
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
+        self.text = Text()
+
+
+class ChatAccumulator:
+    """Chat completions and legacy completions chunks, per choice index."""
+
+    def __init__(self) -> None:
+        self.model: str | None = None
+        self.id: str | None = None
+        self.usage: Any = None
+        self.service_tier: str | None = None
+        self._choices: dict[int, _Choice] = {}
+
+    def add(self, chunk: Any) -> bool:
+        """Take one chunk; True when it carried output (text, refusal or a tool-call delta).
+
+        Fields are read through `fields_of` (the models' `__dict__`): reading a dozen fields by
+        attribute cost 1.6 µs a chunk in a real stream (measured).
+        """
+        d = fields_of(chunk)
+        if self.id is None:
+            self.id = d.get("id")
+            self.model = d.get("model")
+        usage = d.get("usage")
+        if usage is not None:
+            self.usage = usage
+        tier = d.get("service_tier")
+        if tier is not None:
+            self.service_tier = tier
+        choices = d.get("choices")
+        if not choices:  # None (some providers) or [] (the usage-only chunk)
+            return False
+        output = False
+        for c in choices:
+            cd = fields_of(c)
+            index = cd.get("index") or 0
+            choice = self._choices.get(index)
+            if choice is None:
+                choice = self._choices[index] = _Choice(index)
+            reason = cd.get("finish_reason")
+            if reason is not None:
+                choice.finish_reason = reason
+            delta = cd.get("delta")
+            if delta is None:  # legacy completions
+                text = cd.get("text")
+                if text:
+                    choice.text.add(text)
+                    output = True
+                continue
+            dd = fields_of(delta)
+            content = dd.get("content")
+            if content:
+                choice.content.add(content)
+                output = True
+            refusal = dd.get("refusal")
+            if refusal:
+                choice.refusal.append(refusal)
+                output = True
+            role = dd.get("role")
+            if role:
+                choice.role = role
+            tool_calls = dd.get("tool_calls")
+            if tool_calls:
+                self._tool_deltas(choice, tool_calls)
+                output = True
+        return output
+
+    @staticmethod
+    def _tool_deltas(choice: _Choice, deltas: Any) -> None:
+        for delta in deltas:
+            d = fields_of(delta)
+            index = d.get("index") or 0  # some providers leave it out
+            slot = choice.tool_calls.get(index)
+            if slot is None:
+                slot = choice.tool_calls[index] = {
+                    "id": None,
+                    "type": "function",
+                    "function": {"name": "", "arguments": Text()},
+                }
+            if d.get("id"):
+                slot["id"] = d["id"]
+            if d.get("type"):
+                slot["type"] = d["type"]
+            fn = d.get("function")
+            if fn is not None:
+                f = fields_of(fn)
+                if f.get("name"):
+                    slot["function"]["name"] += f["name"]
+                if f.get("arguments"):
+                    slot["function"]["arguments"].add(f["arguments"])
+
+    @property
+    def choices(self) -> list[Any]:
+        """Response-shaped choices: `.message` (a dict), `.text`, `.finish_reason`."""
+        out = []
+        for index in sorted(self._choices):
+            c = self._choices[index]
+            message: dict[str, Any] = {"role": c.role, "content": c.content.value() or None}
+            if c.refusal:
+                message["refusal"] = "".join(c.refusal)
+            if c.tool_calls:
+                message["tool_calls"] = [
+                    {
+                        "id": slot["id"],
+                        "type": slot["type"],
+                        "function": {
+                            "name": slot["function"]["name"],
+                            "arguments": slot["function"]["arguments"].value(),
+                        },
+                    }
+                    for _, slot in sorted(c.tool_calls.items())
+                ]
+            out.append(
+                SimpleNamespace(
+                    index=index, message=message, text=c.text.value(), finish_reason=c.finish_reason
+                )
+            )
+        return out
+
+
+def _message(message: Any) -> dict[str, Any]:
+    data = as_dict(message) or {}
+    out: dict[str, Any] = {"role": data.get("role", "assistant"), "content": data.get("content")}
+    for key in ("tool_calls", "refusal", "audio", "function_call"):
+        if data.get(key):
+            out[key] = data[key]
+    return out
+
+
+def choices_of(response: Any) -> list[Any]:
+    choices = get(response, "choices")
+    return list(choices) if choices else []
+
+
+class Chat(Endpoint):
+    path = "/chat/completions"
+    operation = "chat"
+    log_type = "chat"
+
+    def accumulator(self) -> ChatAccumulator:
+        return ChatAccumulator()
+
+    def content(self, log: dict[str, Any], request: Mapping[str, Any], response: Any) -> None:
+        if "messages" in request:
+            log["prompt_messages"] = request["messages"]
+        choices = choices_of(response)
+        if choices:
+            messages = [_message(get(c, "message")) for c in choices]
+            log["completion_message"] = messages[0]
+            if len(messages) > 1:
+                log["completion_messages"] = messages
+            tool_calls = [tc for m in messages for tc in m.get("tool_calls") or ()]
+            if tool_calls:
+                log["tool_calls"] = tool_calls
+
+
+CHAT = Chat()

@@ -1,0 +1,95 @@
+"""The Responses API (`/responses`): the spec, its stream accumulator, its log's content."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .base import Endpoint, as_dict, fields_of, get
+
+_OUTPUT_EVENTS = frozenset(
+    {
+        "response.output_text.delta",
+        "response.refusal.delta",
+        "response.function_call_arguments.delta",
+        "response.output_item.added",
+    }
+)
+_FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+class ResponsesAccumulator:
+    """Responses API stream events; the final `response` object wins when it arrives."""
+
+    def __init__(self) -> None:
+        self.model: str | None = None
+        self.id: str | None = None
+        self.usage: Any = None
+        self.service_tier: str | None = None
+        self.status: str | None = None
+        self.final: Any = None
+        self._text: dict[int, list[str]] = {}
+
+    def add(self, event: Any) -> bool:
+        e = fields_of(event)
+        kind = e.get("type")
+        if kind == "response.output_text.delta":
+            self._text.setdefault(e.get("output_index") or 0, []).append(e.get("delta") or "")
+            return True
+        if kind in _FINAL_EVENTS or kind == "response.created":
+            response = e.get("response")
+            r = fields_of(response) if response is not None else {}
+            self.model = r.get("model", self.model)
+            self.id = r.get("id", self.id)
+            self.status = r.get("status", self.status)
+            self.service_tier = r.get("service_tier") or self.service_tier
+            if kind in _FINAL_EVENTS:
+                self.final = response
+                self.usage = r.get("usage")
+            return False
+        return kind in _OUTPUT_EVENTS and kind != "response.output_item.added"
+
+    @property
+    def output(self) -> list[Any]:
+        if self.final is not None:
+            return list(fields_of(self.final).get("output") or ())
+        return [
+            {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "".join(parts)}],
+            }
+            for _, parts in sorted(self._text.items())
+        ]
+
+
+class Responses(Endpoint):
+    path = "/responses"
+    operation = "chat"
+    log_type = "response"
+    usage_names = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
+    stream_usage = False  # its final event always carries the usage
+    stream_errors = False  # an error arrives as a `response.failed` / `error` event the SDK passes on
+
+    def accumulator(self) -> ResponsesAccumulator:
+        return ResponsesAccumulator()
+
+    def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
+        status = fields.get("status")
+        return (status,) if isinstance(status, str) else None
+
+    def content(self, log: dict[str, Any], request: Mapping[str, Any], response: Any) -> None:
+        if "instructions" in request and request["instructions"]:
+            log["instructions"] = request["instructions"]
+        if "input" in request:
+            log["input"] = request["input"]
+        output = get(response, "output")
+        if output is not None:
+            items = [as_dict(item) for item in output]
+            log["output"] = items
+            calls = [i for i in items if isinstance(i, Mapping) and i.get("type") == "function_call"]
+            if calls:
+                log["tool_calls"] = calls
+
+
+RESPONSES = Responses()
