@@ -113,16 +113,16 @@ def traced(collector: Collector, sdk_spans: tuple[Any, Any]) -> Iterator[tuple[A
 
 
 @pytest.fixture(autouse=True)
-def _finalizers_contained() -> Iterator[None]:
-    """A finalizer of ours that failed cannot raise (see `_stream.finalizer_failed`): the test
-    during which one did fails here instead."""
-    from respan_instrument.capture import stream as _stream
+def _our_errors_fail_the_test() -> Iterator[None]:
+    """An error of ours contained where it cannot raise to the test (a background thread, a
+    finalizer) fails the test during which it happened, here."""
+    from respan_instrument import _errors
 
-    del _stream.finalizer_failures[:]
+    del _errors.failures[:]
     yield
-    failures = list(_stream.finalizer_failures)
-    del _stream.finalizer_failures[:]
-    assert not failures, f"our finalizers failed: {failures}"
+    failures = list(_errors.failures)
+    del _errors.failures[:]
+    assert not failures, f"errors of ours were contained: {failures}"
 
 
 class Forward(httpx.BaseTransport):

@@ -230,6 +230,8 @@ def test_internal_errors_name_their_type_and_place_not_their_message(logs: Any) 
     assert "UnicodeEncodeError" in message and "in parse" in message and "test_odd_content.py" in message
     assert record.exc_info is None
     assert_quiet(logs)
+    assert _errors.failures == ["checking how internal errors are told: UnicodeEncodeError"]
+    del _errors.failures[:]  # provoked on purpose: the suite fails on any other
 
 
 def test_strict_mode_still_raises_contained_errors(logs: Any) -> None:
@@ -237,6 +239,8 @@ def test_strict_mode_still_raises_contained_errors(logs: Any) -> None:
         raise KeyError(SECRET)
     assert "a strict-mode check" in logs.text and "KeyError" in logs.text
     assert_quiet(logs)
+    assert _errors.failures == ["a strict-mode check: KeyError"]
+    del _errors.failures[:]  # provoked on purpose: the suite fails on any other
 
 
 def test_odd_attributes_sent_to_the_gateway(stub: OpenAIStub, collector: Collector, logs: Any) -> None:

@@ -249,6 +249,7 @@ def test_a_failing_finalizer_of_ours_is_contained(tmp_path) -> None:
     done = _run(
         """
         import logging
+        from respan_instrument import _errors
         from respan_instrument.capture import stream as _stream
 
         seen = []
@@ -272,7 +273,7 @@ def test_a_failing_finalizer_of_ours_is_contained(tmp_path) -> None:
         proxied = _stream.TracedStream(stream, Sink(), lambda item: False, None)
         del proxied  # dropped unfinished: its finish fails
         gc.collect()
-        print(len(_stream.finalizer_failures), sum("finishing a dropped stream" in m for m in seen))
+        print(len(_errors.failures), sum("finishing a dropped stream" in m for m in seen))
         """,
         RESPAN_SPOOL_DIR=str(tmp_path), RESPAN_INSTRUMENT_STRICT="1",
     )

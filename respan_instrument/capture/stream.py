@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import wrapt
 
-from .._errors import contained, report, strict
+from .._errors import contained, report
 
 # The C proxy itself. `wrapt.ObjectProxy` and `wrapt.wrappers.ObjectProxy` are Python layers
 # over it: every `_self_` attribute set went through a Python `__setattr__` (16 a stream).
@@ -41,18 +41,12 @@ def _ignore(item: Any) -> bool:
     return False
 
 
-# What our finalizers contained in strict mode (the suite fails a test that leaves one here).
-# A finalizer cannot raise to anyone: Python would print "Exception ignored in ..." on stderr.
-finalizer_failures: list[str] = []
-
-
 def finalizer_failed(where: str, exc: Exception) -> None:
     """The `except` of every finalizer of ours (`__del__`, a generator closed by the collector):
-    logged once like any internal error, and counted in strict mode, never raised."""
+    reported like any internal error, never raised (Python would print "Exception ignored in
+    ..." on stderr)."""
     try:
         report(where, exc)
-        if strict():
-            finalizer_failures.append(f"{where}: {type(exc).__qualname__}")
     except Exception:  # noqa: BLE001, S110 - logging itself failed: nowhere left to say it
         pass
 
