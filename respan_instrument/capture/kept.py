@@ -16,7 +16,7 @@ def kept(record: CallRecord, result: Any, http: Any) -> None:
 
     The response body as received (bytes) when there is one: the parsed model is a tree of some
     25 objects the garbage collector would track for as long as the log waits, and every full
-    collection of a busy process paid for them (~10 µs a call, measured). An endpoint whose
+    collection of a busy process paid for them (a cost per call benchmarks/ shows). An endpoint whose
     body the log does not need keeps its summary instead. `result` is what the SDK returned; a
     raw-response wrapper is parsed only when its body cannot be kept.
     """

@@ -37,7 +37,7 @@ _TOKEN_BUCKETS = tuple(float(4**k) for k in range(14))  # 1, 4, 16, ... 67108864
 _PROXY: type[MeterProvider] = getattr(_metrics_api, "_ProxyMeterProvider", metrics.NoOpMeterProvider)
 _NO_OP_PROVIDERS = (metrics.NoOpMeterProvider, _PROXY)
 # The API's global itself: while none is set, get_meter_provider() looks the environment up on
-# every call (~0.5 us, most of what record() costs then), so we read the global and ask the API
+# every call (most of what record() costs then), so we read the global and ask the API
 # only when the environment names a provider for it to load.
 _GLOBAL_READABLE = hasattr(_metrics_api, "_METER_PROVIDER")
 

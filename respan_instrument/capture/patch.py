@@ -107,7 +107,8 @@ def _is_azure(kind: type) -> bool:
 
 
 # Client classes whose `base_url` property returns their `_base_url` attribute as is (checked
-# once per class). openai 3.x's property imports a module on every read: 3 us a call.
+# once per class). openai 3.x's property imports a module on every read, which
+# costs more than the rest of our check.
 _plain_base_url: dict[type, bool] = {}
 
 

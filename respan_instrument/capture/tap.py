@@ -20,7 +20,8 @@ from ..record.call import Tapped
 from .stream import _IN_STREAM, finalizer_failed
 
 # Events a lean stream keeps as text before they are read on the way (on the caller's thread,
-# about 3 µs each): a stream of 100k chunks would otherwise hold some 25 MB of JSON.
+# which costs the caller a little per event): a stream of 100k chunks would otherwise hold
+# some 25 MB of JSON.
 FOLD_AT = 4096
 
 class StreamSink(Protocol):

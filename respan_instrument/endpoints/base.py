@@ -88,7 +88,7 @@ class Text:
     """Streamed text deltas, joined 32 at a time.
 
     Thousands of small strings held until the end of a stream, pinned among the SDK's
-    short-lived objects, fragment the allocator's pools (1.3 µs a chunk, measured); joined in
+    short-lived objects, fragment the allocator's pools and slow every later chunk; joined in
     blocks, only a few stay alive.
     """
 

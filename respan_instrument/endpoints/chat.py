@@ -36,7 +36,7 @@ class ChatAccumulator:
         """Take one chunk; True when it carried output (text, refusal or a tool-call delta).
 
         Fields are read through `fields_of` (the models' `__dict__`): reading a dozen fields by
-        attribute cost 1.6 µs a chunk in a real stream (measured).
+        attribute cost more than the rest of the chunk's accumulation.
         """
         d = fields_of(chunk)
         if self.id is None:
