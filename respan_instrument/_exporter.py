@@ -465,7 +465,7 @@ class Exporter:
         self,
         base_url: str,
         api_key: str,
-        build: Callable[[Any], dict[str, Any]],
+        build: Callable[[Any], list[dict[str, Any]]],
         *,
         max_content_bytes: int = 1_000_000,
         spool_dir: str | None = None,
@@ -543,21 +543,24 @@ class Exporter:
         self._lent += 1
         time.sleep(LEND_SECONDS)
 
-    def _encode(self, item: Any) -> bytes:
-        """A call's record (or a log dict from log()) as the JSON Respan gets."""
-        return encode_log(item if isinstance(item, dict) else self._build(item), self._max_content)
+    def _encode(self, item: Any) -> list[bytes]:
+        """A call's record (or a log dict from log()) as the JSON Respan gets: none, one, or
+        several logs (the results of a Batch output file)."""
+        if isinstance(item, dict):
+            return [encode_log(item, self._max_content)]
+        return [encode_log(log, self._max_content) for log in self._build(item)]
 
     def _compact(self, item: Any) -> None:
         """The writer is far behind (starved of the GIL by busy application threads, seen for
         seconds at a time): keep the log, but as its encoded bytes, a sixth of a record's memory.
         The caller pays the building it would otherwise have left to the writer; no lock, no I/O."""
         try:
-            body = self._encode(item)
+            bodies = self._encode(item)
         except Exception as exc:  # noqa: BLE001 - never into the user's call
             report("building a request log", exc)
             self._unbuilt_by_callers += 1
             return
-        self._queue.append(body)
+        self._queue.extend(bodies)
         self._compacted += 1
         if not self._wake.is_set():
             self._wturn.wake()
@@ -745,16 +748,16 @@ class Exporter:
                     marker = item
                     break
                 if isinstance(item, bytes):  # encoded by the caller (see _compact)
-                    body = item
+                    encoded = [item]
                 else:
                     try:
-                        body = self._encode(item)
+                        encoded = self._encode(item)
                     except Exception as exc:  # noqa: BLE001 - one bad record must not cost the others
                         report("building a request log", exc)
                         self._unbuilt += 1
                         continue
-                bodies.append(body)
-                size += len(body)
+                bodies.extend(encoded)
+                size += sum(len(body) for body in encoded)
             if bodies:
                 self._write(bodies)
             if marker is not None:

@@ -24,8 +24,9 @@ from .capture.call import Hooks
 from .capture.span import Tracing
 from .record.call import CallRecord
 from .record.manual import validate_manual
-from .record.payload import log_of
+from .record.payload import logs_of
 from .record.prices import PriceBook
+from .record.seen import Seen
 
 
 class _State:
@@ -92,10 +93,11 @@ def instrument(
         price_book = PriceBook(settings.prices)
         if settings.api_key:
             build = functools.partial(
-                log_of,
+                logs_of,
                 capture_content=settings.capture_content,
                 prices=price_book,
                 defaults=settings.defaults,
+                seen=Seen(),
             )
             exporter = Exporter(
                 settings.base_url,

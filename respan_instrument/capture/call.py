@@ -20,6 +20,7 @@ from .. import _context
 from .._errors import contained
 from .._semconv import COST, GATEWAY_LOG_ID, RESPONSE_TIME_TO_FIRST_CHUNK
 from ..endpoints import Endpoint
+from ..endpoints.base import Priced
 from ..record.call import CallRecord, Tapped
 from ..record.prices import PriceBook
 from ..record.replay import fold
@@ -163,7 +164,8 @@ class Call:
         try:
             response = parsed_result(result)
             kept(record, response, http)
-            attrs = self._measure(response, end_ns)
+            # (an endpoint that keeps a summary is measured on it, as the worker would)
+            attrs = self._measure(response if record.response is None else record.response, end_ns)
         finally:  # should reading the response fail, the span still ends and the log goes out
             if self.gateway and self.log_id:
                 attrs[GATEWAY_LOG_ID] = self.log_id
@@ -177,12 +179,11 @@ class Call:
         endpoint = self.endpoint
         attrs, usage, model, tier = endpoint.outcome(response, self.recording)
         record.usage = usage
-        if usage is not None:
-            record.cost = endpoint.price(
-                self.hooks.prices, model or record.request.get("model") or "", usage, record.price_provider, tier
-            )
-            if record.cost is not None:
-                attrs[COST] = record.cost
+        request = record.request
+        priced = Priced(model or request.get("model") or "", usage, record.price_provider, tier, request, response)
+        record.cost = endpoint.price(self.hooks.prices, priced)
+        if record.cost is not None:
+            attrs[COST] = record.cost
         ttft = (record.ttft_ns - record.start_ns) / 1e9 if record.ttft_ns is not None else None
         if ttft is not None:
             attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = ttft
@@ -259,6 +260,7 @@ class Call:
             if (
                 self.lean
                 and not self.deferred
+                and self.endpoint.taps_streams
                 and tap(result, self, is_async, self.injected, self.endpoint.stream_errors)
             ):
                 self.http = None

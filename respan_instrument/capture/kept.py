@@ -20,12 +20,11 @@ def kept(record: CallRecord, result: Any, http: Any) -> None:
     body the log does not need keeps its summary instead. `result` is what the SDK returned; a
     raw-response wrapper is parsed only when its body cannot be kept.
     """
-    if result is None:
-        return
     endpoint = record.endpoint
     if not endpoint.keeps_body:
-        response = parsed_result(result)
-        record.response = None if response is None else endpoint.summary(response)
+        record.response = endpoint.summary(None if result is None else parsed_result(result), http)
+        return
+    if result is None:
         return
     if http is not None:  # None for streams
         try:

@@ -18,7 +18,7 @@ import wrapt
 
 from .. import _context
 from .._errors import contained, log_once
-from ..endpoints import ENDPOINTS
+from ..endpoints import ENDPOINTS, routed
 from ..endpoints.providers import (
     AZURE_PRICE_PROVIDER,
     AZURE_PROVIDER,
@@ -28,6 +28,7 @@ from ..endpoints.providers import (
 )
 from . import span as _span
 from .call import GATEWAY_LOG_ID_HEADER, Call, ClientInfo, Hooks
+from .files import describe_files
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 _IN_STARTING_CALL = contained("starting a call")
@@ -133,12 +134,21 @@ def _begin(
     if hooks is None or _in_flight.get() is not None:
         return None, args
     options: Any = args[1] if len(args) > 1 else kwargs.get("options")
-    endpoint = ENDPOINTS.get(getattr(options, "url", None))  # type: ignore[arg-type]
-    if endpoint is None or options.method.lower() != "post":
-        return None, args
-    body = options.json_data
-    if type(body) is not dict and not isinstance(body, Mapping):
-        return None, args
+    path = getattr(options, "url", None)
+    endpoint = ENDPOINTS.get(path)  # type: ignore[arg-type]
+    if endpoint is not None:
+        if options.method.lower() != "post":
+            return None, args
+        body = options.json_data
+        if type(body) is not dict and not isinstance(body, Mapping):
+            return None, args
+    else:
+        found = routed(path, options.method.lower()) if type(path) is str else None
+        if found is None:
+            return None, args
+        endpoint, object_id = found
+        body = options.json_data
+        body = {**body, "id": object_id} if isinstance(body, Mapping) else {"id": object_id}
     ctx = _span.current()
     if ctx and _span.suppressed(ctx):  # (an empty context, the usual one, is falsy)
         return None, args
@@ -161,7 +171,7 @@ def _begin(
             if hooks.defaults:
                 scope = _context.merge(hooks.defaults, scope) if scope else hooks.defaults
             fields = {key: scope[key] for key in GATEWAY_FIELDS if key in scope}
-            if fields:
+            if fields and body is options.json_data:  # (not a call that sends no body)
                 sent = {**fields, **body}  # the caller's own fields win
         injected = stream and endpoint.stream_usage and info.injects_usage and _wants_usage(body)
         if injected:
@@ -169,6 +179,9 @@ def _begin(
         sent_args = _with_body(args, kwargs, options, sent) if sent is not body else args
         call = Call(hooks, endpoint, body, scope, info, ctx)  # the log records what the user sent
         call.is_stream, call.deferred, call.injected = stream, deferred, injected
+        files = options.files
+        if files is not None:  # multipart: the log shows what was sent, never the bytes
+            call.record.files = describe_files(files)
         return call, sent_args
     except Exception as exc:  # noqa: BLE001 - ours: the call goes on uninstrumented, as sent
         if "options" in kwargs:

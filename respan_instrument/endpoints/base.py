@@ -109,6 +109,35 @@ class Text:
         return "".join(self.blocks) + "".join(self.parts)
 
 
+class FilePart(NamedTuple):
+    """A file sent in a multipart request, as a log may show it: never its bytes."""
+
+    field: str  # the form field it was sent in (`file`, `image`, `mask`)
+    filename: str | None
+    media_type: str | None
+    size: int | None  # bytes, when known without reading the file
+
+    def placeholder(self) -> str:
+        """`[audio: audio/mpeg, 123 KB, talk.mp3]`: what the file was, in a log's content."""
+        media = self.media_type or "application/octet-stream"
+        kind = media.split("/", 1)[0] if media.split("/", 1)[0] in ("image", "audio", "video") else "file"
+        parts = [media]
+        if self.size is not None:
+            parts.append(size_text(self.size))
+        if self.filename:
+            parts.append(self.filename)
+        return f"[{kind}: {', '.join(parts)}]"
+
+
+def size_text(size: int) -> str:
+    """A byte count as a person reads it: `312 B`, `34 KB`, `2.5 MB`."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{round(size / 1024)} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
 class Accumulator(Protocol):
     """Sans-I/O: streamed chunks or events in (SDK models or parsed JSON), a response-shaped
     summary out (`model`, `id`, `usage`, `service_tier` and the endpoint's output fields)."""
@@ -127,6 +156,24 @@ class Prices(Protocol):
     def cost(
         self, model: str, usage: TokenUsage, *, provider: str | None = None, service_tier: str | None = None
     ) -> float | None: ...
+
+    def unit_cost(self, model: str, unit: str, quantity: float, variant: str | None = None) -> float | None:
+        """USD for `quantity` of a unit other than tokens (`image`, `audio_minute`,
+        `1m_characters`), `variant` naming the kind where the price depends on it (an image's
+        size and quality); None when the model has no known price for it."""
+        ...
+
+
+class Priced(NamedTuple):
+    """What a call is priced by: the model (the response's, else the request's), its usage, and
+    the request and response for endpoints priced by something else (images, audio, text)."""
+
+    model: str
+    usage: TokenUsage | None
+    provider: str | None
+    service_tier: str | None
+    request: Mapping[str, Any]
+    response: Any
 
 
 class Outcome(NamedTuple):
@@ -149,6 +196,7 @@ class Endpoint:
     """
 
     path: str = ""  # FinalRequestOptions.url, before Azure rewrites it
+    method = "post"
     operation: str = ""  # gen_ai.operation.name
     log_type: str = ""  # Respan's log_type
     request_fields: tuple[str, ...] = REQUEST_FIELDS
@@ -158,6 +206,11 @@ class Endpoint:
     stream_usage = True  # a stream may be asked for its usage (`stream_options.include_usage`)
     stream_errors = True  # the SDK raises on a stream event with a top-level "error"
     keeps_body = True  # the response's JSON is kept for the log (False: only `summary()` of it)
+    # Its streams are followed through the proxy and its accumulator even when nobody watches
+    # the call: their events are few and large (a partial image, an audio chunk), and keeping
+    # their text for the worker would hold megabytes of base64 it never needs.
+    taps_streams = True
+    polls = False  # it reads the state of earlier work (a poll), rather than asking for new work
 
     def __repr__(self) -> str:
         return f"<endpoint {self.path}>"
@@ -187,8 +240,10 @@ class Endpoint:
     def accumulator(self) -> Accumulator:
         raise NotImplementedError(f"{self!r} does not stream")
 
-    def summary(self, response: Any) -> Any:
-        """What the log needs of a response whose body is not kept (see `keeps_body`)."""
+    def summary(self, response: Any, http: Any) -> Any:
+        """What the log needs of a response whose body is not kept (see `keeps_body`): from the
+        parsed response (None when the user read the body as bytes) and the HTTP response
+        (None for a stream)."""
         return response
 
     def usage(self, usage: Any) -> TokenUsage | None:
@@ -259,15 +314,32 @@ class Endpoint:
                 attrs[sc.USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
         return Outcome(attrs, usage, model, tier)
 
-    def price(
-        self, prices: Prices, model: str, usage: TokenUsage, provider: str | None, service_tier: str | None
-    ) -> float | None:
-        """USD for one call: tokens at the model's rates."""
-        return prices.cost(model, usage, provider=provider, service_tier=service_tier)
+    def price(self, prices: Prices, call: Priced) -> float | None:
+        """USD for one successful call, None when unknown: tokens at the model's rates."""
+        if call.usage is None:
+            return None
+        return prices.cost(call.model, call.usage, provider=call.provider, service_tier=call.service_tier)
 
     # ---- the log ----------------------------------------------------------------------------
-    def content(self, log: dict[str, Any], request: Mapping[str, Any], response: Any) -> None:
-        """Add the prompt and the output to a log (only called when content is captured)."""
+    def content(
+        self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
+    ) -> None:
+        """Add the prompt and the output to a log (only called when content is captured).
+        `files`: what a multipart request sent besides its fields."""
+
+    def terminal_only(self, request: Mapping[str, Any]) -> bool:
+        """True when a call's log waits for the response to reach a terminal status (see
+        `responses.py`): calls that see it unfinished make no log."""
+        return False
+
+    def thread(self, request: Mapping[str, Any], response: Any) -> tuple[str | None, str | None]:
+        """(conversation id, id of the response this one continues), for the log's thread."""
+        return None, None
+
+    def lines(self, response: Any) -> list[Any] | None:
+        """The results a file of results holds (Batch API output), each logged as its own
+        call; None for a call that is one call."""
+        return None
 
     def stream_error(self, error: Any) -> BaseException:
         """The error the SDK raised for an error event in a stream (an `openai.APIError`)."""

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
-from .base import Endpoint, Text, as_dict, fields_of, get
+from .base import Endpoint, FilePart, Text, as_dict, fields_of, get
 
 
 class _Choice:
@@ -161,7 +161,9 @@ class Chat(Endpoint):
     def accumulator(self) -> ChatAccumulator:
         return ChatAccumulator()
 
-    def content(self, log: dict[str, Any], request: Mapping[str, Any], response: Any) -> None:
+    def content(
+        self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
+    ) -> None:
         if "messages" in request:
             log["prompt_messages"] = request["messages"]
         choices = choices_of(response)

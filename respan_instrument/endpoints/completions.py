@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, get
+from .base import Endpoint, FilePart, get
 from .chat import ChatAccumulator, choices_of
 
 
@@ -17,7 +17,9 @@ class Completions(Endpoint):
     def accumulator(self) -> ChatAccumulator:
         return ChatAccumulator()
 
-    def content(self, log: dict[str, Any], request: Mapping[str, Any], response: Any) -> None:
+    def content(
+        self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
+    ) -> None:
         if "prompt" in request:
             log["input"] = request["prompt"]
         choices = choices_of(response)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint
+from .base import Endpoint, FilePart
 
 
 class Summary:
@@ -27,10 +27,12 @@ class Embeddings(Endpoint):
     # none of the log's.
     keeps_body = False
 
-    def summary(self, response: Any) -> Any:
-        return Summary(response)
+    def summary(self, response: Any, http: Any) -> Any:
+        return None if response is None else Summary(response)
 
-    def content(self, log: dict[str, Any], request: Mapping[str, Any], response: Any) -> None:
+    def content(
+        self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
+    ) -> None:
         if "input" in request:
             log["input"] = request["input"]
 

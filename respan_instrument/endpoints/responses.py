@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, as_dict, fields_of, get
+from .base import Endpoint, FilePart, as_dict, fields_of, get
 
 _OUTPUT_EVENTS = frozenset(
     {
@@ -78,7 +78,9 @@ class Responses(Endpoint):
         status = fields.get("status")
         return (status,) if isinstance(status, str) else None
 
-    def content(self, log: dict[str, Any], request: Mapping[str, Any], response: Any) -> None:
+    def content(
+        self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
+    ) -> None:
         if "instructions" in request and request["instructions"]:
             log["instructions"] = request["instructions"]
         if "input" in request:
@@ -92,4 +94,49 @@ class Responses(Endpoint):
                 log["tool_calls"] = calls
 
 
+    def terminal_only(self, request: Mapping[str, Any]) -> bool:
+        """A background response is logged once, by whichever call first sees it finished."""
+        return request.get("background") is True
+
+    def thread(self, request: Mapping[str, Any], response: Any) -> tuple[str | None, str | None]:
+        """(the conversation this response belongs to, the response it continues)."""
+        conversation = request.get("conversation")
+        if isinstance(conversation, Mapping):
+            conversation = conversation.get("id")
+        if not isinstance(conversation, str):
+            conversation = get(get(response, "conversation"), "id") if response is not None else None
+        previous = request.get("previous_response_id")
+        if not isinstance(previous, str) and response is not None:
+            previous = get(response, "previous_response_id")
+        return (
+            conversation if isinstance(conversation, str) and conversation else None,
+            previous if isinstance(previous, str) and previous else None,
+        )
+
+
+class RetrievedResponse(Responses):
+    """`responses.retrieve` (also streamed from `starting_after`): a poll of a background
+    response, logged only when it shows the response finished for the first time."""
+
+    path = "/responses/{id}"
+    method = "get"
+    request_fields = ()
+    polls = True
+
+    def terminal_only(self, request: Mapping[str, Any]) -> bool:
+        return True
+
+
+class CancelledResponse(RetrievedResponse):
+    """`responses.cancel`: answers the response as it stands, usually `cancelled`."""
+
+    path = "/responses/{id}/cancel"
+    method = "post"
+
+
 RESPONSES = Responses()
+RETRIEVED_RESPONSE = RetrievedResponse()
+CANCELLED_RESPONSE = CancelledResponse()
+
+# statuses after which a response changes no more
+TERMINAL = frozenset({"completed", "failed", "cancelled", "incomplete"})

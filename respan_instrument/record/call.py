@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..endpoints import Endpoint
+from ..endpoints.base import FilePart
 from ..endpoints.usage import TokenUsage
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class CallRecord:
         "endpoint",
         "request",
         "request_json",
+        "files",
         "base_url",
         "start_ns",
         "span_name",
@@ -82,6 +84,7 @@ class CallRecord:
         self.endpoint = endpoint
         self.request = request
         self.request_json: bytes | None = None
+        self.files: tuple[FilePart, ...] = ()
         self.base_url = base_url
         self.start_ns = start_ns
         self.span_name = span_name

@@ -8,8 +8,10 @@ from typing import Any
 
 from .._context import LOG_FIELDS
 from ..endpoints.base import Prices, as_dict, get
+from .batch import split
 from .call import CallRecord
-from .settle import settle
+from .seen import Seen
+from .settle import add_thread, first_finished, settle
 
 # attributes() keys that become log fields (customer_credentials never does)
 SCOPE_FIELDS = LOG_FIELDS
@@ -31,12 +33,24 @@ def iso(ns: int) -> str:
     return f"{prefix}.{us:06d}Z" if us else prefix + "Z"
 
 
-def log_of(
-    record: CallRecord, *, capture_content: bool, prices: Prices, defaults: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The worker's whole job for one call: settle it, then build its log."""
+def logs_of(
+    record: CallRecord, *, capture_content: bool, prices: Prices, defaults: Mapping[str, Any], seen: Seen
+) -> list[dict[str, Any]]:
+    """The worker's whole job for one call: settle it, then build its log (none for a poll of
+    an unfinished response, one per result for a Batch output file)."""
     settle(record, prices, defaults)
-    return build(record, capture_content=capture_content)
+    endpoint = record.endpoint
+    lines = endpoint.lines(record.response)
+    if lines is not None:
+        file_id = str(record.request.get("id"))
+        if record.error is not None or file_id in seen.logged_files:
+            return []
+        seen.logged_files.put(file_id, True)
+        return [build(sub, capture_content=capture_content) for sub in split(record, lines, prices)]
+    if endpoint.terminal_only(record.request) and not first_finished(record, seen):
+        return []
+    add_thread(record, seen)
+    return [build(record, capture_content=capture_content)]
 
 
 def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
@@ -82,7 +96,7 @@ def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
             log["model"] = model
         _add_usage(log, record, get(response, "usage"))
     if capture_content:
-        endpoint.content(log, body, response)
+        endpoint.content(log, body, response, record.files)
     if not isinstance(log.get("model"), str) or not log["model"]:
         log["model"] = "unknown"
     return log

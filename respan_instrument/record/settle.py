@@ -17,9 +17,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from .. import _context
-from ..endpoints.base import Prices
+from ..endpoints.base import Priced, Prices, get
+from ..endpoints.responses import TERMINAL
 from .call import CallRecord
 from .replay import replay
+from .seen import Seen
 
 
 def ids(ctx: otel_context.Context | None) -> tuple[int, int, int]:
@@ -63,6 +65,46 @@ def settle(record: CallRecord, prices: Prices, defaults: Mapping[str, Any]) -> N
     endpoint = record.endpoint
     _, usage, model, tier = endpoint.outcome(record.response, False)
     record.usage = usage
-    if usage is not None:
-        requested = record.request.get("model") if isinstance(record.request, Mapping) else None
-        record.cost = endpoint.price(prices, model or requested or "", usage, record.price_provider, tier)
+    requested = record.request.get("model")
+    priced = Priced(model or requested or "", usage, record.price_provider, tier, record.request, record.response)
+    record.cost = endpoint.price(prices, priced)
+
+
+def first_finished(record: CallRecord, seen: Seen) -> bool:
+    """A background response is logged once, when a call first sees it in a terminal status;
+    its log shows the request it was created with, when this process created it."""
+    endpoint = record.endpoint
+    response = record.response
+    if record.error is not None:
+        return not endpoint.polls  # a failed poll is no model call; a failed create is
+    response_id = get(response, "id")
+    if not isinstance(response_id, str):
+        return True
+    if get(response, "status") not in TERMINAL:
+        if not endpoint.polls:
+            seen.created_with.put(response_id, record.request)
+        return False
+    if response_id in seen.logged_responses:
+        return False
+    seen.logged_responses.put(response_id, True)
+    created_with = seen.created_with.get(response_id)
+    if endpoint.polls and created_with is not None:
+        record.request = created_with
+    created, done = get(response, "created_at"), get(response, "completed_at")
+    if isinstance(created, (int, float)) and 0 < created * 1e9 <= record.end_ns:
+        record.start_ns = int(created * 1e9)
+        if isinstance(done, (int, float)) and created <= done and done * 1e9 <= record.end_ns:
+            record.end_ns = int(done * 1e9)
+    return True
+
+
+def add_thread(record: CallRecord, seen: Seen) -> None:
+    """The conversation, or the first response of a `previous_response_id` chain, is the log's
+    thread unless `attributes()` named one."""
+    conversation, previous = record.endpoint.thread(record.request, record.response)
+    if conversation is None and previous is None:
+        return
+    response_id = get(record.response, "id") if record.response is not None else None
+    thread = conversation or seen.root_of(response_id if isinstance(response_id, str) else None, previous)
+    if thread and not record.attributes.get("thread_identifier"):
+        record.attributes = {**record.attributes, "thread_identifier": thread}

@@ -1,0 +1,108 @@
+"""Audio to text (`/audio/transcriptions`, `/audio/translations`): a transcription log with a
+placeholder for the audio sent (never its bytes), the text whatever `response_format` asked
+for, tokens for the GPT-4o transcribe family and minutes of audio for Whisper."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .base import Endpoint, FilePart, Priced, Prices, Text, fields_of, get
+
+
+class Transcript:
+    """A streamed transcription: text deltas, then the done event with the text and usage."""
+
+    __slots__ = ("model", "usage", "text", "_deltas")
+
+    def __init__(self) -> None:
+        self.model: str | None = None
+        self.usage: Any = None
+        self.text: str | None = None
+        self._deltas = Text()
+
+    def add(self, event: Any) -> bool:
+        e = fields_of(event)
+        kind = e.get("type")
+        if kind == "transcript.text.delta":
+            delta = e.get("delta")
+            if isinstance(delta, str) and delta:
+                self._deltas.add(delta)
+                return True
+            return False
+        if kind == "transcript.text.done":
+            self.text = e.get("text")
+            self.usage = e.get("usage") or self.usage
+        return False
+
+    def output(self) -> str:
+        return self.text if isinstance(self.text, str) else self._deltas.value()
+
+
+def _text_of(response: Any) -> str | None:
+    """The text of any answer: json and verbose_json models (or their JSON), a stream's
+    accumulator, or text / srt / vtt bodies, which the SDK returns as a str."""
+    if isinstance(response, str):
+        return response
+    if isinstance(response, Transcript):
+        return response.output()
+    text = get(response, "text")
+    return text if isinstance(text, str) else None
+
+
+class Transcriptions(Endpoint):
+    path = "/audio/transcriptions"
+    operation = "transcription"
+    log_type = "transcription"
+    request_fields = ("language", "response_format", "temperature", "timestamp_granularities")
+    usage_names = ("input_tokens", "output_tokens", "input_token_details", "output_token_details")
+    stream_usage = False
+    stream_errors = True
+
+    def accumulator(self) -> Transcript:
+        return Transcript()
+
+    def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
+        return None
+
+    def price(self, prices: Prices, call: Priced) -> float | None:
+        """Tokens when the answer counts them; else the minutes of audio it says it heard."""
+        if call.usage is not None:
+            return super().price(prices, call)
+        seconds = _seconds(call.response)
+        if seconds is None:
+            return None
+        return prices.unit_cost(call.model, "audio_minute", seconds / 60.0)
+
+    def content(
+        self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
+    ) -> None:
+        shown: dict[str, Any] = {part.field: part.placeholder() for part in files}
+        prompt = request.get("prompt")
+        if prompt:
+            shown["prompt"] = prompt
+        if shown:
+            log["input"] = shown
+        text = _text_of(response)
+        if text is not None:
+            log["output"] = text
+
+
+def _seconds(response: Any) -> float | None:
+    """Seconds of audio: `usage` of type duration, else verbose_json's `duration`."""
+    if response is None or isinstance(response, str):
+        return None
+    usage = get(response, "usage")
+    seconds = get(usage, "seconds") if usage is not None else None
+    if seconds is None:
+        seconds = get(response, "duration")
+    return float(seconds) if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else None
+
+
+class Translations(Transcriptions):
+    path = "/audio/translations"
+    operation = "translation"
+
+
+TRANSCRIPTIONS = Transcriptions()
+TRANSLATIONS = Translations()

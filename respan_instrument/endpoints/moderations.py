@@ -1,0 +1,42 @@
+"""Moderations (`/moderations`): a guardrail log, free of charge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .base import Endpoint, FilePart, Priced, Prices, as_dict, get
+
+
+class Moderations(Endpoint):
+    path = "/moderations"
+    operation = "moderation"
+    log_type = "guardrail"
+    request_fields = ()
+    output_tokens = False
+
+    def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
+        return None
+
+    def price(self, prices: Prices, call: Priced) -> float | None:
+        """OpenAI does not charge for moderation: a true 0, not an unknown price."""
+        return 0.0
+
+    def content(
+        self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
+    ) -> None:
+        if "input" in request:
+            log["input"] = request["input"]
+        results = get(response, "results")
+        if results:
+            log["output"] = [_verdict(result) for result in results]
+
+
+def _verdict(result: Any) -> dict[str, Any]:
+    """`flagged` and the names of the categories that flagged an input (as the API spells them)."""
+    categories = as_dict(get(result, "categories"))
+    flagged = sorted(name for name, hit in categories.items() if hit is True) if isinstance(categories, dict) else []
+    return {"flagged": bool(get(result, "flagged")), "categories": flagged}
+
+
+MODERATIONS = Moderations()
