@@ -48,13 +48,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "peers"))
 sys.path.insert(0, HERE)
 
-WORKLOADS = ("chat", "stream50", "stream1000", "embeddings")
-WARMUP = {"chat": 20, "stream50": 8, "stream1000": 2, "embeddings": 20}
+WORKLOADS = ("chat", "stream50", "stream1000", "embeddings", "image", "transcription")
+WARMUP = {"chat": 20, "stream50": 8, "stream1000": 2, "embeddings": 20, "image": 20, "transcription": 20}
 # measured calls for --calls 200 (streams are scaled down: a 50-chunk stream costs ~8 chats)
-SCALE = {"chat": 1.0, "embeddings": 1.0, "stream50": 0.25, "stream1000": 0.025}
+SCALE = {"chat": 1.0, "embeddings": 1.0, "stream50": 0.25, "stream1000": 0.025, "image": 1.0, "transcription": 1.0}
 SCHEDULE_DELAY_UNDER_VALGRIND = "20"  # seconds; 0.5 s at full speed
 LABELS = {"chat": "chat, non-streamed", "stream50": "chat stream, 50 chunks",
-          "stream1000": "chat stream, 1000 chunks", "embeddings": "embeddings (1536-d)"}
+          "stream1000": "chat stream, 1000 chunks", "embeddings": "embeddings (1536-d)",
+          "image": "image (gpt-image-1, 64 KB base64)", "transcription": "transcription (32 KB mp3)"}
 
 
 def log(msg: str) -> None:

@@ -42,6 +42,8 @@ WORKLOAD_LABELS = {
     "stream1000": "chat stream, 1000 chunks",
     "embeddings": "embeddings (1536-d)",
     "chat-http": "chat over loopback HTTP",
+    "image": "image (gpt-image-1, 64 KB base64)",
+    "transcription": "transcription (32 KB mp3)",
 }
 
 

@@ -36,12 +36,13 @@ sys.path.insert(0, BENCH_DIR)
 
 from _common import CHAT_BODY, mock_client, stream_body  # noqa: E402
 
-WORKLOADS = ("chat", "stream50", "stream1000", "embeddings", "chat-http")
+WORKLOADS = ("chat", "stream50", "stream1000", "embeddings", "chat-http", "image", "transcription")
 MSGS = [{"role": "user", "content": "Say hello"}]
 EMBED_DIMS = 1536
 WARMUP_SECONDS = 1.0  # each workload runs this long before it is calibrated and measured
 # fewest calls per phase, whatever the calibration says
-MIN_CALLS = {"chat": 20, "stream50": 10, "stream1000": 4, "embeddings": 20, "chat-http": 20}
+MIN_CALLS = {"chat": 20, "stream50": 10, "stream1000": 4, "embeddings": 20, "chat-http": 20, "image": 20,
+             "transcription": 20}
 
 
 def _embedding_bodies() -> tuple[bytes, bytes]:
@@ -57,6 +58,20 @@ def _embedding_bodies() -> tuple[bytes, bytes]:
 
 
 EMBED_FLOAT, EMBED_B64 = _embedding_bodies()
+# a gpt-image-1 answer with one 64 KB image in base64, and a gpt-4o-mini-transcribe answer
+IMAGE_BODY = json.dumps({
+    "created": 1700000000, "background": "opaque", "output_format": "png", "quality": "low",
+    "size": "1024x1024",
+    "data": [{"b64_json": base64.b64encode(bytes(range(256)) * 256).decode()}],
+    "usage": {"input_tokens": 12, "output_tokens": 272, "total_tokens": 284,
+              "input_tokens_details": {"image_tokens": 0, "text_tokens": 12}},
+}).encode()
+TRANSCRIPTION_BODY = json.dumps({
+    "text": "Hello there, this is a short recording of someone speaking clearly.",
+    "usage": {"type": "tokens", "input_tokens": 60, "output_tokens": 14, "total_tokens": 74,
+              "input_token_details": {"audio_tokens": 60, "text_tokens": 0}},
+}).encode()
+AUDIO_FILE = ("talk.mp3", bytes(32 * 1024), "audio/mpeg")
 STREAM_BODIES = {"stream50": stream_body(50), "stream1000": stream_body(1000)}
 
 
@@ -84,6 +99,12 @@ class Workload:
 
             client = mock_client(embed_body)
             return (lambda: client.embeddings.create(model="text-embedding-3-small", input="Say hello")), client
+        if kind == "image":
+            client = mock_client(lambda request: (IMAGE_BODY, "application/json"))
+            return (lambda: client.images.generate(model="gpt-image-1", prompt="A lighthouse at dawn")), client
+        if kind == "transcription":
+            client = mock_client(lambda request: (TRANSCRIPTION_BODY, "application/json"))
+            return (lambda: client.audio.transcriptions.create(model="gpt-4o-mini-transcribe", file=AUDIO_FILE)), client
         body = STREAM_BODIES[kind]
         client = mock_client(lambda request: (body, "text/event-stream"))
 
