@@ -101,10 +101,12 @@ def test_demo_runs_offline_and_prints_the_table(tmp_path: Path) -> None:
     out = result.stdout
     header = re.search(r"(\d+) calls made through the real openai SDK (?:→|->) (\d+) logs received", out)
     assert header, out
-    assert int(header.group(1)) == 6 and int(header.group(2)) >= 5, out  # the stream may not be logged
+    assert int(header.group(1)) == 9 and int(header.group(2)) >= 8, out  # the stream may not be logged
     rows = [line.split() for line in out.splitlines()]
     assert any(r[:1] == ["chat"] and "alice" in r and r[-1] == "ok" for r in rows), out
     assert any(r[:1] == ["embedding"] and "bob" in r for r in rows), out
+    for log_type in ("generation", "transcription", "speech"):
+        assert any(r[:1] == [log_type] and "carol" in r and r[-1] == "ok" for r in rows), (log_type, out)
     assert any(r[:2] == ["chat", "error-429"] and "bob" in r and r[-2:] == ["error", "429"] for r in rows), (
         out
     )

@@ -65,7 +65,7 @@ def _quiet_package_logger() -> Iterator[None]:
 
 
 def _make_calls(client: Any) -> int:
-    """The demo's calls through the real SDK, split over two customers; returns how many were made."""
+    """The demo's calls through the real SDK, split over three customers; returns how many were made."""
     import openai
 
     calls = 0
@@ -94,6 +94,13 @@ def _make_calls(client: Any) -> int:
             client.chat.completions.create(model="error-429", messages=_user("This one is rate limited."))
         except openai.RateLimitError:
             pass
+        calls += 1
+    with respan_instrument.attributes(customer_identifier="carol", metadata={"source": "demo"}):
+        client.images.generate(model="gpt-image-1", prompt="A lighthouse drawn as a request log")
+        calls += 1
+        client.audio.transcriptions.create(model="whisper-1", file=("standup.mp3", bytes(48 * 1024), "audio/mpeg"))
+        calls += 1
+        client.audio.speech.create(model="tts-1", voice="alloy", input="Every call is a request log.")
         calls += 1
     return calls
 
