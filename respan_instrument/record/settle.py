@@ -88,8 +88,10 @@ def first_finished(record: CallRecord, seen: Seen) -> bool:
         return False
     seen.logged_responses.put(response_id, True)
     created_with = seen.created_with.get(response_id)
-    if endpoint.polls and created_with is not None:
-        record.request = created_with
+    if endpoint.polls:
+        if created_with is not None:
+            record.request = created_with
+        record.span_name = f"{endpoint.operation} {get(response, 'model') or record.request.get('model')}"
     created, done = get(response, "created_at"), get(response, "completed_at")
     if isinstance(created, (int, float)) and 0 < created * 1e9 <= record.end_ns:
         record.start_ns = int(created * 1e9)
