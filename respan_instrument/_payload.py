@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ._clean import clean
 from ._context import LOG_FIELDS
 from ._record import CallRecord
 
@@ -32,7 +31,6 @@ REQUEST_FIELDS = (
 )
 # attributes() keys that become log fields (customer_credentials never does)
 SCOPE_FIELDS = LOG_FIELDS
-CONTENT_FIELDS = ("prompt_messages", "completion_message", "completion_messages", "input", "output")
 
 
 _second: tuple[int, str] = (0, "1970-01-01T00:00:00")  # the last second formatted, as a whole
@@ -218,45 +216,6 @@ def _add_content(log: dict[str, Any], record: CallRecord, body: Mapping[str, Any
 def _choices(response: Any) -> list[Any]:
     choices = _get(response, "choices")
     return list(choices) if choices else []
-
-
-# Strict JSON: a non-finite float fails the encode (as a lone surrogate fails .encode()) rather
-# than writing the bare NaN / Infinity tokens that strict parsers reject, with the whole batch.
-_encode_json = json.JSONEncoder(
-    default=str, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-).encode
-
-
-def _dumps(value: Any) -> bytes:
-    return _encode_json(value).encode()
-
-
-def encode_log(log: dict[str, Any], max_content_bytes: int) -> bytes:
-    """One log as strict JSON; anything exotic becomes its string form rather than failing.
-
-    The common log is encoded exactly once. Content that cannot be encoded as it is (a lone
-    surrogate, a non-finite number, a key JSON has no spelling for, a cycle) costs one more
-    pass that cleans a copy of the log; inline `data:` URLs and oversized content are only
-    looked for when the encoded log shows them.
-    """
-    try:
-        data = _dumps(log)
-    except Exception:  # noqa: BLE001 - content JSON cannot carry as it is: clean it, keep the log
-        log = clean(log)
-        data = _dumps(log)
-    if b'"data:' in data or len(data) > max_content_bytes:
-        from ._truncate import limit_content
-
-        limit_content(log, CONTENT_FIELDS, max_content_bytes)
-        data = _dumps(log)
-    return data
-
-
-def join(encoded: list[bytes]) -> bytes:
-    """The body for `create/` (one log) or `bulk/` (several)."""
-    if len(encoded) == 1:
-        return encoded[0]
-    return b'{"logs":[' + b",".join(encoded) + b"]}"
 
 
 _MANUAL_TYPES: dict[str, tuple[type, ...]] = {

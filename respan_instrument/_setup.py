@@ -9,23 +9,26 @@ import importlib.util
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.trace import TracerProvider
 
-from . import _patch, _payload, _workers
-from ._config import PUBLIC_GATEWAY_URL, Settings, load_settings, sdk_disabled
+from . import _patch, _payload
+from ._config import PUBLIC_GATEWAY_URL, Settings, env_number, load_settings, sdk_disabled
 from ._context import validate
 from ._cost import PriceBook
 from ._errors import hold_signals, log_once, logger
-from ._exporter import Exporter
 from ._record import CallRecord
 from ._span import Tracing
+from .deliver import workers as _workers
+from .deliver.pipeline import Pipeline
+from .deliver.respan import BULK_PER_MINUTE, RespanLogs
+from .record.encode import encode_log
 
 
 class _State:
-    def __init__(self, settings: Settings, exporter: Exporter | None) -> None:
+    def __init__(self, settings: Settings, exporter: Pipeline | None) -> None:
         self.settings = settings
         self.exporter = exporter
 
@@ -45,6 +48,11 @@ def _build_log(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
     if record.pending is not None:
         _patch.settle(record)
     return _payload.build(record, capture_content=capture_content)
+
+
+def _encode(item: Any, *, build: Callable[[Any], dict[str, Any]], max_content_bytes: int) -> bytes:
+    """Worker: a call's record (or a log dict from log(), taken as it is) as the JSON Respan gets."""
+    return encode_log(item if isinstance(item, dict) else build(item), max_content_bytes)
 
 
 def instrument(
@@ -94,15 +102,15 @@ def instrument(
         exporter = None
         if settings.api_key:
             build = functools.partial(_build_log, capture_content=settings.capture_content)
-            exporter = Exporter(
+            respan = RespanLogs(
                 settings.base_url,
                 settings.api_key,
-                build,
-                max_content_bytes=settings.max_content_bytes,
-                # durable delivery (issue 4): the on-disk spool and its size cap
-                spool_dir=settings.spool_dir,
-                spool_max_mb=settings.spool_max_mb,
+                per_minute=env_number("RESPAN_BULK_PER_MINUTE", BULK_PER_MINUTE),
                 read_timeout=settings.read_timeout,
+            )
+            encode = functools.partial(_encode, build=build, max_content_bytes=settings.max_content_bytes)
+            exporter = Pipeline(
+                respan, encode, spool_dir=settings.spool_dir, spool_max_mb=settings.spool_max_mb
             )
         else:
             log_once(

@@ -1,7 +1,7 @@
-"""The durable spool: request logs kept on disk (SQLite, WAL) until Respan has accepted them.
+"""The durable spool: request logs kept on disk (SQLite, WAL) until their destination has accepted them.
 
-Every log is written here by the exporter's writer thread before it is posted, and deleted only
-once Respan has accepted it, so a crash loses at most the logs still in the in-memory queue.
+Every log is written here by the pipeline's writer thread before it is posted, and deleted only
+once its destination has accepted it, so a crash loses at most the logs still in the in-memory queue.
 
 Several processes may share one spool directory (one file, `spool.sqlite3`). Each row carries a
 lease (`owner`, `lease_until`): a process posts only rows it claimed inside a write transaction,
@@ -25,7 +25,7 @@ When the directory cannot be used, a per-user directory under the system temp di
 For `respan-instrument spool status|flush`:
 
     status(spool_dir=None, api_key=None) -> dict   # rows, bytes, ages, per destination and per key
-    respan_instrument._exporter.deliver_spool(base_url, api_key, spool_dir=None) -> dict
+    respan_instrument.deliver.drain.deliver_spool(base_url, api_key, spool_dir=None) -> dict
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._errors import logger
+from .._config import cache_home_env, spool_dir_env, user_name_env
+from .._errors import logger
 
 if TYPE_CHECKING:
     import sqlite3
@@ -84,23 +85,23 @@ def default_dir() -> str:
     """The per-user cache directory for the spool (XDG on Linux, Caches on macOS, LOCALAPPDATA)."""
     home = os.path.expanduser("~")
     if sys.platform == "win32":
-        root = os.environ.get("LOCALAPPDATA") or os.path.join(home, "AppData", "Local")
+        root = cache_home_env(True) or os.path.join(home, "AppData", "Local")
     elif sys.platform == "darwin":
         root = os.path.join(home, "Library", "Caches")
     else:
-        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        xdg = cache_home_env(False)
         root = xdg if os.path.isabs(xdg) else os.path.join(home, ".cache")
     return os.path.join(root, "respan-instrument", "spool")
 
 
 def resolve_dir(spool_dir: str | None = None) -> str:
     """`spool_dir`, else `RESPAN_SPOOL_DIR`, else `default_dir()`."""
-    return spool_dir or os.environ.get("RESPAN_SPOOL_DIR") or default_dir()
+    return spool_dir or spool_dir_env() or default_dir()
 
 
 def fallback_dir() -> str:
     """The spool directory used when the configured one cannot be: this user's, in the temp dir."""
-    user = str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    user = str(os.getuid()) if hasattr(os, "getuid") else user_name_env()
     return os.path.join(tempfile.gettempdir(), f"respan-instrument-{user}")
 
 

@@ -1,0 +1,1 @@
+"""Pure record handling on the worker: a finished call into the bytes a destination gets."""

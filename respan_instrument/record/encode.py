@@ -1,0 +1,45 @@
+"""Pure: a request-log dict -> the strict JSON bytes a destination gets (runs on the worker)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .clean import clean
+
+# the log fields that carry the conversation: the only ones trimmed when a log is too large
+CONTENT_FIELDS = ("prompt_messages", "completion_message", "completion_messages", "input", "output")
+
+# Strict JSON: a non-finite float fails the encode (as a lone surrogate fails .encode()) rather
+# than writing the bare NaN / Infinity tokens that strict parsers reject, with the whole batch.
+_encode_json = json.JSONEncoder(
+    default=str, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+).encode
+
+
+def _dumps(value: Any) -> bytes:
+    return _encode_json(value).encode()
+
+
+def encode_log(log: dict[str, Any], max_content_bytes: int) -> bytes:
+    """One log as strict JSON; anything exotic becomes its string form rather than failing.
+
+    The common log is encoded exactly once. Content that cannot be encoded as it is (a lone
+    surrogate, a non-finite number, a key JSON has no spelling for, a cycle) costs one more
+    pass that cleans a copy of the log; inline `data:` URLs and oversized content are only
+    looked for when the encoded log shows them.
+    """
+    try:
+        data = _dumps(log)
+    except Exception:  # noqa: BLE001 - content JSON cannot carry as it is: clean it, keep the log
+        log = clean(log)
+        data = _dumps(log)
+    if b'"data:' in data or len(data) > max_content_bytes:
+        from .truncate import limit_content
+
+        limit_content(log, CONTENT_FIELDS, max_content_bytes)
+        data = _dumps(log)
+    return data
+
+
+__all__ = ["CONTENT_FIELDS", "encode_log"]
