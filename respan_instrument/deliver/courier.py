@@ -206,7 +206,9 @@ class Courier:
             self.spool.release()
             return self.policy.cap
         if verdict is Verdict.THROTTLED:
-            logger.debug("respan_instrument: %s is rate limiting (%s)", self.destination.name, reply.describe())
+            logger.debug(
+                "respan_instrument: %s is rate limiting (%s)", self.destination.name, reply.describe()
+            )
         elif "outage" not in self._said:
             self._said.add("outage")
             logger.warning(
@@ -220,7 +222,9 @@ class Courier:
 
     def _answered(self, delivered: int, rejected: int) -> None:
         if not self.accepting and "outage" in self._said:
-            logger.info("respan_instrument: %s accepts logs again; delivering the spool", self.destination.name)
+            logger.info(
+                "respan_instrument: %s accepts logs again; delivering the spool", self.destination.name
+            )
         self._said.discard("outage")
         self.accepting = True
         self.failures = 0

@@ -225,10 +225,14 @@ class Pipeline(_Threads):
         if unwritten:
             reasons.append(f"{unwritten} refused by {self._wspool.place}")
         if queued:
-            reasons.append(f"{queued} not yet written to {self._wspool.place} by the exit deadline (RESPAN_EXIT_TIMEOUT)")
+            reasons.append(
+                f"{queued} not yet written to {self._wspool.place} by the exit deadline (RESPAN_EXIT_TIMEOUT)"
+            )
         if reasons:
             logger.warning(
-                "respan_instrument: %d log(s) lost at exit: %s", in_memory + unwritten + queued, "; ".join(reasons)
+                "respan_instrument: %d log(s) lost at exit: %s",
+                in_memory + unwritten + queued,
+                "; ".join(reasons),
             )
 
     @property

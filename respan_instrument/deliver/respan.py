@@ -68,7 +68,9 @@ class RespanLogs:
         for error in list(data.get("errors") or [])[:5]:
             index = error.get("index") if isinstance(error, Mapping) else None
             reason = str(error.get("error", error) if isinstance(error, Mapping) else error)[:200]
-            where = self.describe_row(rows[index]) if isinstance(index, int) and 0 <= index < len(rows) else ""
+            where = (
+                self.describe_row(rows[index]) if isinstance(index, int) and 0 <= index < len(rows) else ""
+            )
             details.append(f"{where}{reason}")
             reasons.append(reason)
         return RowErrors(
@@ -106,7 +108,9 @@ class RespanLogs:
             )
 
     def forked(self) -> RespanLogs:
-        return RespanLogs(self.route, self._api_key, per_minute=self.per_minute, read_timeout=self._read_timeout)
+        return RespanLogs(
+            self.route, self._api_key, per_minute=self.per_minute, read_timeout=self._read_timeout
+        )
 
     def close(self) -> None:
         self.sender.close()

@@ -106,7 +106,9 @@ def _arm() -> None:
 def _patch() -> None:
     global _dumps
     if _dumps is None:
-        _dumps = wrapt.wrap_function_wrapper("multiprocessing.reduction", "ForkingPickler.dumps", _persist_first)
+        _dumps = wrapt.wrap_function_wrapper(
+            "multiprocessing.reduction", "ForkingPickler.dumps", _persist_first
+        )
 
 
 def _unpatch() -> None:
@@ -164,7 +166,9 @@ def _on_sigterm_save() -> None:
             os.close(fd)
     _term_pipe = os.pipe()
     _term_done.acquire(blocking=False)
-    threading.Thread(target=_save_on_sigterm, args=(_term_pipe[0],), name="respan-sigterm", daemon=True).start()
+    threading.Thread(
+        target=_save_on_sigterm, args=(_term_pipe[0],), name="respan-sigterm", daemon=True
+    ).start()
     signal.signal(signal.SIGTERM, _sigterm)
 
 
