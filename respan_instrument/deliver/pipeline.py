@@ -145,7 +145,7 @@ class Pipeline(_Threads):
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Block until every log this process knows of (its own, and those of its key found in
-        the spool at start-up) was accepted by Respan or, while Respan is not accepting, is
+        the spool at start-up) was accepted by the destination or, while it is not accepting, is
         safely in the spool. False on timeout, if logs were dropped since the previous flush,
         or while logs wait in memory only (no usable spool directory)."""
         if self._closed or not self._writer.is_alive():
@@ -196,7 +196,7 @@ class Pipeline(_Threads):
         self._courier.rejections.emit()
         self._say_left_behind()
         if not self._writer.is_alive() and not self._sending.is_alive():
-            try:  # hand what is left to the next process (or exporter) at once, not after a lease
+            try:  # hand what is left to the next process (or pipeline) at once, not after a lease
                 self._spool.release()
                 self._wspool.close()
                 self._spool.close()
@@ -208,7 +208,7 @@ class Pipeline(_Threads):
     def _say_left_behind(self) -> None:
         """Count on the logger what this process is about to lose: logs never written to a
         spool (still queued when the deadline came, or refused by it) and, with no usable spool
-        directory, everything Respan has not accepted yet."""
+        directory, everything the destination has not accepted yet."""
         try:
             queued = sum(1 for item in list(self._queue) if not isinstance(item, _Marker))
             unwritten = len(self._unwritten)
@@ -219,7 +219,7 @@ class Pipeline(_Threads):
         reasons = []
         if in_memory:
             reasons.append(
-                f"{in_memory} not accepted by Respan and kept in memory only (no usable spool "
+                f"{in_memory} not accepted by {self._destination.name} and kept in memory only (no usable spool "
                 "directory; set RESPAN_SPOOL_DIR to a writable one)"
             )
         if unwritten:

@@ -1,16 +1,17 @@
-"""The durable spool: request logs kept on disk (SQLite, WAL) until their destination has accepted them.
+"""The durable spool: encoded logs kept on disk (SQLite, WAL) until their destination accepted them.
 
 Every log is written here by the pipeline's writer thread before it is posted, and deleted only
-once its destination has accepted it, so a crash loses at most the logs still in the in-memory queue.
+once its destination has accepted it, so a crash loses at most the logs still in the in-memory
+queue. Directories, the file and `status()` are in `spool_place`.
 
 Several processes may share one spool directory (one file, `spool.sqlite3`). Each row carries a
 lease (`owner`, `lease_until`): a process posts only rows it claimed inside a write transaction,
 so two processes never deliver the same row at once. A lease ends when its process releases it
-(clean shutdown, or a key Respan refused), when it expires (`LEASE` seconds after the last
-claim), or at once when its owner is a process on this host that no longer exists.
+(clean shutdown, or a key the destination refused), when it expires (`LEASE` seconds after the
+last claim), or at once when its owner is a process on this host that no longer exists.
 
-Each row belongs to one account: the Respan API root (`base`) and the API key it was made
-under. Applications of one OS user with different keys share the default directory, so a row
+Each row belongs to one account: the destination's route (`base`, e.g. the Respan API root) and
+the API key it was made under. Applications of one OS user with different keys share the default directory, so a row
 is delivered only with its own key: it carries `key_fp`, an HMAC-SHA256 of the key under a
 random secret kept in the file (`meta`), never the key itself; without the file's secret the
 fingerprint cannot test guesses of a key. A process claims only rows of its own base and key
@@ -103,7 +104,7 @@ class Spool:
     def twin(self) -> Spool:
         """A second handle on the same spool, with its own connection, for another thread.
 
-        The exporter's writer and sender each hold one, so neither waits on the other's
+        The pipeline's writer and sender each hold one, so neither waits on the other's
         statements and WAL checkpoints (the spool's only fsyncs) stay off the writer. Open
         this one after its primary.
         """
@@ -298,7 +299,7 @@ class Spool:
                 )
 
     def delete(self, ids: Sequence[int]) -> None:
-        """Forget rows Respan has accepted (or rejected for good)."""
+        """Forget rows the destination has accepted (or rejected for good)."""
         with self.lock:
             db = self._conn()
             for part in _chunks(ids):

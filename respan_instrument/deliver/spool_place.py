@@ -102,7 +102,7 @@ def secret(db: sqlite3.Connection) -> bytes:
 
 
 def owner_token() -> str:
-    """`host:pid:nonce`, naming one exporter of one process (a forked child gets a new one)."""
+    """`host:pid:nonce`, naming one pipeline of one process (a forked child gets a new one)."""
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 

@@ -226,7 +226,7 @@ class _Threads:
                 pending = self._spool.known_pending(self._base_url, marker.upto, upto)
                 if pending and courier.accepting:
                     return
-                if pending:  # Respan is not accepting and there is no spool: not safe anywhere
+                if pending:  # the destination is not accepting and there is no spool: not safe anywhere
                     marker.safe = False
             markers.popleft()
             marker.done.set()
