@@ -8,6 +8,7 @@ from typing import Any
 
 from .._config import READ_TIMEOUT, env_number
 from .courier import Courier
+from .destination import Destination
 from .http import RetryPolicy, Verdict
 from .respan import BULK_PER_MINUTE, RespanLogs
 from .spool import Spool, owner_token
@@ -25,8 +26,9 @@ def deliver_spool(
     """Deliver what the spool holds for `base_url` and `api_key` now, in this thread
     (`respan-instrument spool flush`).
 
-    Rows leased by a running process are left to it, rows of other keys to their owner. Transient failures are retried with
-    backoff until `timeout`; a refused key or a wrong URL stops at once (the rows stay).
+    Rows leased by a running process are left to it, rows of other keys to their owner.
+    Transient failures are retried with backoff until `timeout`; a refused key or a wrong URL
+    stops at once (the rows stay).
 
     Args:
         base_url: the Respan API root the logs are for (as in RESPAN_BASE_URL).
@@ -45,6 +47,13 @@ def deliver_spool(
         directory was usable).
     """
     destination = RespanLogs(base_url, api_key, per_minute=bulk_per_minute, read_timeout=read_timeout)
+    return drain(destination, spool_dir, timeout)
+
+
+def drain(destination: Destination, spool_dir: str | None, timeout: float) -> dict[str, Any]:
+    """Deliver what the spool holds for `destination` (its route and key), in this thread,
+    until it is empty, the destination refuses the key or route, or `timeout`; it is closed
+    after. Returns what `deliver_spool()` does."""
     base = destination.route
     policy = RetryPolicy(env_number("RESPAN_RETRY_BASE", 0.5), env_number("RESPAN_RETRY_CAP", 30.0))
     spool = Spool(spool_dir, 1 << 62, owner_token(), destination.key)
@@ -84,4 +93,4 @@ def deliver_spool(
         destination.close()
 
 
-__all__ = ["deliver_spool"]
+__all__ = ["deliver_spool", "drain"]

@@ -48,8 +48,6 @@ class Pipeline(_Threads):
     `RESPAN_SCHEDULE_DELAY`, `RESPAN_RETRY_BASE`, `RESPAN_RETRY_CAP`.
     """
 
-    # per process: _start() sets these afresh after a fork
-
     def __init__(
         self,
         destination: Destination,
@@ -67,7 +65,7 @@ class Pipeline(_Threads):
         the destination gets; it runs on the writer thread, or on a caller's when the writer
         lags far behind."""
         self._destination = destination
-        self._base_url = destination.route
+        self._route = destination.route
         self._encode = encode
         self._spool_dir = resolve_dir(spool_dir)
         self._spool_max = spool_max_mb * 1024 * 1024

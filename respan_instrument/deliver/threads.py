@@ -46,13 +46,14 @@ class _Marker:
 class _Threads:
     """The writer's and the sender's loops, over the state `Pipeline` holds."""
 
-    # set once by Pipeline.__init__
-    _destination: Destination
-    _base_url: str
+    # set by Pipeline.__init__
+    _route: str
     _encode: Callable[[Any], bytes]
     _delay: float
     _hard_queue: int
     _overflow: int
+    # per process: Pipeline._start() sets these afresh after a fork
+    _destination: Destination
     _unbuilt: int
     _retry_at: float
     _wturn: _Turn
@@ -154,7 +155,7 @@ class _Threads:
     def _write(self, bodies: list[bytes]) -> None:
         batch = self._unwritten + bodies if self._unwritten else bodies
         try:
-            last, trimmed = self._wspool.append(self._base_url, batch)
+            last, trimmed = self._wspool.append(self._route, batch)
         except Exception as exc:  # noqa: BLE001 - disk full, locked too long: keep (bounded), retry
             report("writing to the spool", exc)
             self._unwritten = batch
@@ -223,7 +224,7 @@ class _Threads:
                 marker.others_upto = self._others_upto()
             if courier.accepting or in_memory:
                 upto = max(courier.startup_max, marker.others_upto)
-                pending = self._spool.known_pending(self._base_url, marker.upto, upto)
+                pending = self._spool.known_pending(self._route, marker.upto, upto)
                 if pending and courier.accepting:
                     return
                 if pending:  # the destination is not accepting and there is no spool: not safe anywhere
