@@ -22,11 +22,6 @@ any key delivers them, as those versions did (said once on the logger by whoever
 When the directory cannot be used, a per-user directory under the system temp dir is tried
 (`fallback_dir()`); when that fails too, logs are kept in memory only and the handle says so
 (`in_memory`, `place`): such logs are not safe, and are lost if the process ends first.
-
-For `respan-instrument spool status|flush`:
-
-    status(spool_dir=None, api_key=None) -> dict   # rows, bytes, ages, per destination and per key
-    respan_instrument.deliver.drain.deliver_spool(base_url, api_key, spool_dir=None) -> dict
 """
 
 from __future__ import annotations
@@ -402,5 +397,4 @@ class Spool:
         return int(row[0])
 
 
-# the place functions are part of the spool's interface (cli, tests): named here too
 __all__ = ["LEASE", "LEGACY_FP", "Spool", "fallback_dir", "owner_token", "resolve_dir", "status"]

@@ -1,6 +1,12 @@
 """Where the spool lives and how its file is opened: directories (configured, per-user cache,
 private temp fallback), the SQLite file and its schema, key fingerprints, owners, and the
-read-only `status()` behind `respan-instrument spool status`. See `spool` for the model."""
+read-only `status()`. See `spool` for the model.
+
+For `respan-instrument spool status|flush`:
+
+    status(spool_dir=None, api_key=None) -> dict   # rows, bytes, ages, per destination and per key
+    respan_instrument.deliver.drain.deliver_spool(base_url, api_key, spool_dir=None) -> dict
+"""
 
 from __future__ import annotations
 
