@@ -102,7 +102,7 @@ class SpoolClock:
     """Thread CPU spent inside the spool's write-ahead operations (append, claim, delete)."""
 
     def __init__(self) -> None:
-        from respan_instrument._spool import Spool
+        from respan_instrument.deliver.spool import Spool
 
         self.seconds: dict[str, float] = {"append": 0.0, "claim": 0.0, "delete": 0.0}
         self._originals: dict[str, Callable[..., Any]] = {}
@@ -126,7 +126,7 @@ class SpoolClock:
             self.seconds[name] = 0.0
 
     def restore(self) -> None:
-        from respan_instrument._spool import Spool
+        from respan_instrument.deliver.spool import Spool
 
         for name, original in self._originals.items():
             setattr(Spool, name, original)
@@ -156,7 +156,7 @@ def main() -> None:
     import openai
 
     import respan_instrument
-    from respan_instrument import _spool
+    from respan_instrument.deliver import spool as _spool
 
     client = mock_client(lambda request: (CHAT_BODY, "application/json"))
     msgs = [{"role": "user", "content": "Say hello"}]

@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._transport import MAX_READ_TIMEOUT, READ_TIMEOUT
+# A slow answer is waited for: an abandoned post that the destination still accepts is a
+# duplicate once it is retried. The spool's claim on a row (`deliver.spool.LEASE`, 120 s) must
+# outlast the longest post, connect and read included, or another process sharing the spool
+# could send the same rows meanwhile; hence the cap on what RESPAN_TIMEOUT may ask for.
+READ_TIMEOUT = 60.0  # seconds: waiting for the answer (and for each write of the body)
+MAX_READ_TIMEOUT = 60.0
 
 DEFAULT_BASE_URL = "https://api.respan.ai/api"
 PUBLIC_GATEWAY_URL = DEFAULT_BASE_URL
@@ -78,6 +83,30 @@ def read_timeout(raw: str | None) -> float:
     if seconds > MAX_READ_TIMEOUT:
         raise ValueError(f"RESPAN_TIMEOUT={raw!r} must be at most {MAX_READ_TIMEOUT:g} seconds")
     return seconds
+
+
+def env_number(name: str, default: float) -> float:
+    """A positive number from the environment (the pipeline's test and tuning knobs:
+    RESPAN_SCHEDULE_DELAY, RESPAN_RETRY_BASE, RESPAN_RETRY_CAP, RESPAN_BULK_PER_MINUTE),
+    or ValueError naming it. Read when a pipeline is built, so tests may set them just before."""
+    raw = os.environ.get(name, "").strip()
+    return float(positive_number(raw, name, float)) if raw else default
+
+
+def spool_dir_env() -> str | None:
+    """RESPAN_SPOOL_DIR, when set: the spool directory everything defaults to."""
+    return os.environ.get("RESPAN_SPOOL_DIR") or None
+
+
+def cache_home_env(windows: bool) -> str:
+    """Where the OS wants per-user caches, as the environment says ("" when it says nothing):
+    LOCALAPPDATA on Windows, XDG_CACHE_HOME elsewhere."""
+    return os.environ.get("LOCALAPPDATA" if windows else "XDG_CACHE_HOME", "")
+
+
+def user_name_env() -> str:
+    """USERNAME (Windows has no uid to name a private temp directory by)."""
+    return os.environ.get("USERNAME", "user")
 
 
 def sdk_disabled() -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar
 
-from ._clean import clean_text
+from .record.clean import clean_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,7 +79,9 @@ def validate(values: Mapping[str, Any], where: str = "attributes") -> dict[str, 
             if extra:
                 raise TypeError(f"{where}(): customer_params has unknown keys {sorted(extra)}")
             value = {
-                k: _identifier(v, f"{where}(): customer_params[{k!r}]") for k, v in value.items() if v is not None
+                k: _identifier(v, f"{where}(): customer_params[{k!r}]")
+                for k, v in value.items()
+                if v is not None
             }
         elif key == "customer_credentials":
             value = _check_credentials(value, where)
@@ -106,7 +108,7 @@ def _json_value(value: Any, what: str) -> Any:
     if value is None or kind is int or kind is bool:
         return value
     # Strings and floats as strict JSON carries them (these values also travel in a gateway
-    # call's own request body, where the SDK refuses NaN and lone surrogates): see _clean.
+    # call's own request body, where the SDK refuses NaN and lone surrogates): see record/clean.py.
     # Subclasses (str and int enums, numpy's float64) as the plain value they stand for.
     if isinstance(value, str):
         return clean_text(value if kind is str else str.__str__(value))

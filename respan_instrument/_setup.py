@@ -9,20 +9,22 @@ import importlib.util
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.trace import TracerProvider
 
-from . import _workers
-from ._config import PUBLIC_GATEWAY_URL, Settings, load_settings, sdk_disabled
+from ._config import PUBLIC_GATEWAY_URL, Settings, env_number, load_settings, sdk_disabled
 from ._context import validate
 from ._errors import hold_signals, log_once, logger
-from ._exporter import Exporter
 from .capture import patch as _patch
 from .capture.call import Hooks
 from .capture.span import Tracing
+from .deliver import workers as _workers
+from .deliver.pipeline import Pipeline
+from .deliver.respan import BULK_PER_MINUTE, RespanLogs
 from .record.call import CallRecord
+from .record.encode import encode_log
 from .record.manual import validate_manual
 from .record.payload import logs_of
 from .record.prices import PriceBook
@@ -30,7 +32,7 @@ from .record.seen import Seen
 
 
 class _State:
-    def __init__(self, settings: Settings, exporter: Exporter | None) -> None:
+    def __init__(self, settings: Settings, exporter: Pipeline | None) -> None:
         self.settings = settings
         self.exporter = exporter
 
@@ -43,6 +45,16 @@ _warming: threading.Thread | None = None
 
 def _discard(record: CallRecord) -> None:
     return None
+
+
+def _encode(
+    item: Any, *, build: Callable[[Any], list[dict[str, Any]]], max_content_bytes: int
+) -> list[bytes]:
+    """Worker: a call's record as the JSON its logs are (none, one, or several: a Batch output
+    file holds many), or a log dict from log(), taken as it is."""
+    if isinstance(item, dict):
+        return [encode_log(item, max_content_bytes)]
+    return [encode_log(log, max_content_bytes) for log in build(item)]
 
 
 def instrument(
@@ -99,14 +111,15 @@ def instrument(
                 defaults=settings.defaults,
                 seen=Seen(),
             )
-            exporter = Exporter(
+            respan = RespanLogs(
                 settings.base_url,
                 settings.api_key,
-                build,
-                max_content_bytes=settings.max_content_bytes,
-                spool_dir=settings.spool_dir,
-                spool_max_mb=settings.spool_max_mb,
+                per_minute=env_number("RESPAN_BULK_PER_MINUTE", BULK_PER_MINUTE),
                 read_timeout=settings.read_timeout,
+            )
+            encode = functools.partial(_encode, build=build, max_content_bytes=settings.max_content_bytes)
+            exporter = Pipeline(
+                respan, encode, spool_dir=settings.spool_dir, spool_max_mb=settings.spool_max_mb
             )
         else:
             log_once(

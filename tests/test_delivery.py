@@ -21,9 +21,16 @@ import pytest
 from conftest import FAST_RETRY, RESPAN_KEY, delivered
 
 import respan_instrument
-from respan_instrument import _spool
-from respan_instrument._exporter import Exporter, deliver_spool
+from respan_instrument.deliver import spool as _spool
+from respan_instrument.deliver.drain import deliver_spool
+from respan_instrument.deliver.pipeline import Pipeline
+from respan_instrument.deliver.respan import RespanLogs
+from respan_instrument.record.encode import encode_log
 
+
+def _encode(log: dict[str, Any]) -> bytes:
+    """What instrument() composes for a log() dict: encoded as it is."""
+    return encode_log(log, 1_000_000)
 
 def start(collector: Any, key: str = RESPAN_KEY) -> None:
     respan_instrument.instrument(api_key=key, base_url=collector.url + "/api")
@@ -301,8 +308,8 @@ def test_flush_accounts_for_logs_spooled_before_start(spool_dir, collector, clie
 
 
 def test_full_queue_never_blocks_the_caller_and_is_reported(spool_dir, collector, caplog) -> None:
-    exporter = Exporter(
-        collector.url + "/api", RESPAN_KEY, lambda record: record, spool_dir=spool_dir, max_queue=10,
+    exporter = Pipeline(
+        RespanLogs(collector.url + "/api", RESPAN_KEY), _encode, spool_dir=spool_dir, max_queue=10,
         hard_queue=20, schedule_delay=30,  # the writer sleeps: the queue fills
     )
     try:
@@ -615,7 +622,7 @@ def test_stuck_background_thread_costs_callers_little() -> None:
     """A background thread that makes no progress (a slow disk or network) gets a caller's
     pause at most once per LEND_GAP_MAX after a short ramp; progress brings pauses back; a
     thread asleep or gone gets none, whatever callers did meanwhile."""
-    from respan_instrument._exporter import LEND_GAP, LEND_GAP_MAX, _Turn
+    from respan_instrument.deliver.turns import LEND_GAP, LEND_GAP_MAX, _Turn
 
     turn = _Turn(threading.Event())
     now = time.monotonic()
@@ -645,7 +652,7 @@ def test_after_shutdown_late_logs_never_make_callers_pause(collector: Any, spool
     from respan_instrument import _errors
 
     _errors._seen.discard("late-log")  # said once per process: this test must see it said
-    exporter = Exporter(collector.url + "/api", RESPAN_KEY, lambda record: record, spool_dir=spool_dir)
+    exporter = Pipeline(RespanLogs(collector.url + "/api", RESPAN_KEY), _encode, spool_dir=spool_dir)
     exporter.submit({"model": "m", "custom_identifier": "before"})
     assert exporter.shutdown(5)
     lent = exporter._lent

@@ -22,9 +22,9 @@ import pytest
 from conftest import FAST_RETRY
 
 import respan_instrument
-from respan_instrument import _spool
-from respan_instrument._exporter import deliver_spool
 from respan_instrument.cli import main
+from respan_instrument.deliver import spool as _spool
+from respan_instrument.deliver.drain import deliver_spool
 from respan_instrument.local import Collector
 
 KEY_A = "rk-app-a-0123456789abcdef"

@@ -54,7 +54,11 @@ def test_image_generation_gpt_image(instrumented, client) -> None:
 
 @pytest.mark.parametrize(
     ("model", "size", "quality", "n", "price"),
-    [("dall-e-3", "1024x1792", "hd", 1, 0.12), ("dall-e-3", "1024x1024", None, 1, 0.04), ("dall-e-2", "512x512", None, 2, 0.018)],
+    [
+        ("dall-e-3", "1024x1792", "hd", 1, 0.12),
+        ("dall-e-3", "1024x1024", None, 1, 0.04),
+        ("dall-e-2", "512x512", None, 2, 0.018),
+    ],
 )
 def test_dalle_priced_per_image(instrumented, client, model, size, quality, n, price) -> None:
     extra = {"quality": quality} if quality else {}
@@ -105,7 +109,9 @@ def test_streamed_image_generation_is_one_log(instrumented, client) -> None:
 
 # ---- audio ----------------------------------------------------------------------------------
 def test_transcription_tokens_priced(instrumented, client) -> None:
-    result = client.audio.transcriptions.create(model="gpt-4o-mini-transcribe", file=("talk.mp3", MP3, "audio/mpeg"))
+    result = client.audio.transcriptions.create(
+        model="gpt-4o-mini-transcribe", file=("talk.mp3", MP3, "audio/mpeg")
+    )
     (log,) = delivered(instrumented)
     assert log["log_type"] == "transcription"
     assert log["input"] == {"file": "[audio: audio/mpeg, 40 KB, talk.mp3]"}
@@ -119,7 +125,10 @@ def test_transcription_tokens_priced(instrumented, client) -> None:
 
 def test_whisper_priced_per_minute(instrumented, client) -> None:
     result = client.audio.transcriptions.create(
-        model="whisper-1", file=("talk.mp3", MP3, "audio/mpeg"), response_format="verbose_json", prompt="Names: Ada"
+        model="whisper-1",
+        file=("talk.mp3", MP3, "audio/mpeg"),
+        response_format="verbose_json",
+        prompt="Names: Ada",
     )
     (log,) = delivered(instrumented)
     assert log["input"]["prompt"] == "Names: Ada"
@@ -168,7 +177,9 @@ def test_speech_binary(instrumented, client) -> None:
 
 
 def test_speech_streamed_to_file(instrumented, client, tmp_path) -> None:
-    with client.audio.speech.with_streaming_response.create(model="tts-1-hd", voice="nova", input="Hi") as answer:
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-1-hd", voice="nova", input="Hi"
+    ) as answer:
         answer.stream_to_file(tmp_path / "out.mp3")
     (log,) = delivered(instrumented)
     assert log["output"].startswith("[audio: audio/mpeg")
@@ -176,7 +187,9 @@ def test_speech_streamed_to_file(instrumented, client, tmp_path) -> None:
 
 
 def test_speech_sse_priced_by_tokens(instrumented, client) -> None:
-    audio = client.audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input="Hi there", stream_format="sse")
+    audio = client.audio.speech.create(
+        model="gpt-4o-mini-tts", voice="alloy", input="Hi there", stream_format="sse"
+    )
     assert audio.content
     (log,) = delivered(instrumented)
     assert log["prompt_tokens"] > 0 and log["cost"] > 0
@@ -185,7 +198,9 @@ def test_speech_sse_priced_by_tokens(instrumented, client) -> None:
 
 # ---- moderations ----------------------------------------------------------------------------
 def test_moderation_is_a_free_guardrail(instrumented, client) -> None:
-    result = client.moderations.create(model="omni-moderation-latest", input=["I will kill the process", "hello"])
+    result = client.moderations.create(
+        model="omni-moderation-latest", input=["I will kill the process", "hello"]
+    )
     (log,) = delivered(instrumented)
     assert log["log_type"] == "guardrail" and log["cost"] == 0
     assert [item["flagged"] for item in log["output"]] == [r.flagged for r in result.results]
@@ -246,13 +261,19 @@ def test_attributes_thread_wins(instrumented, client) -> None:
 # ---- Batch API ------------------------------------------------------------------------------
 def _batch_file(client: Any) -> Any:
     lines = [
-        {"custom_id": f"req-{i}", "method": "POST", "url": "/v1/chat/completions",
-         "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"Say {i}"}]}}
+        {
+            "custom_id": f"req-{i}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"Say {i}"}]},
+        }
         for i in range(3)
     ]
     data = "\n".join(json.dumps(line) for line in lines).encode()
     uploaded = client.files.create(file=("batch.jsonl", data), purpose="batch")
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
     return client.batches.retrieve(batch.id)
 
 
@@ -262,7 +283,9 @@ def test_batch_output_is_one_log_per_line_at_batch_rate(instrumented, client) ->
     results = [json.loads(line) for line in content.text.splitlines() if line.strip()]
     logs = delivered(instrumented, 3)
     assert sorted(log["metadata"]["batch_custom_id"] for log in logs) == ["req-0", "req-1", "req-2"]
-    for log, result in zip(sorted(logs, key=lambda g: g["metadata"]["batch_custom_id"]), results):
+    for log, result in zip(
+        sorted(logs, key=lambda g: g["metadata"]["batch_custom_id"]), results, strict=True
+    ):
         usage = result["response"]["body"]["usage"]
         assert log["log_type"] == "chat"
         full = usage["prompt_tokens"] * 0.15e-6 + usage["completion_tokens"] * 0.60e-6

@@ -180,7 +180,9 @@ class Call:
         attrs, usage, model, tier = endpoint.outcome(response, self.recording)
         record.usage = usage
         request = record.request
-        priced = Priced(model or request.get("model") or "", usage, record.price_provider, tier, request, response)
+        priced = Priced(
+            model or request.get("model") or "", usage, record.price_provider, tier, request, response
+        )
         record.cost = endpoint.price(self.hooks.prices, priced)
         if record.cost is not None:
             attrs[COST] = record.cost

@@ -24,6 +24,7 @@ from .stream import _IN_STREAM, finalizer_failed
 # some 25 MB of JSON.
 FOLD_AT = 4096
 
+
 class StreamSink(Protocol):
     """What a tapped stream reports to (see _patch.Call)."""
 

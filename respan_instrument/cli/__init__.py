@@ -92,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     spool.add_argument("--base-url", default=None, help="Respan API root (default RESPAN_BASE_URL)")
     spool.add_argument(
-        "--api-key", default=None, help="Respan API key whose logs to show or deliver (default RESPAN_API_KEY)"
+        "--api-key",
+        default=None,
+        help="Respan API key whose logs to show or deliver (default RESPAN_API_KEY)",
     )
     spool.add_argument("--timeout", type=float, default=60.0)
 

@@ -98,7 +98,9 @@ def _make_calls(client: Any) -> int:
     with respan_instrument.attributes(customer_identifier="carol", metadata={"source": "demo"}):
         client.images.generate(model="gpt-image-1", prompt="A lighthouse drawn as a request log")
         calls += 1
-        client.audio.transcriptions.create(model="whisper-1", file=("standup.mp3", bytes(48 * 1024), "audio/mpeg"))
+        client.audio.transcriptions.create(
+            model="whisper-1", file=("standup.mp3", bytes(48 * 1024), "audio/mpeg")
+        )
         calls += 1
         client.audio.speech.create(model="tts-1", voice="alloy", input="Every call is a request log.")
         calls += 1

@@ -30,7 +30,7 @@ def _print_status(info: dict[str, Any]) -> None:
 def run_spool(
     action: str, spool_dir: str | None, base_url: str | None, api_key: str | None, timeout: float
 ) -> int:
-    from .._spool import fallback_dir, resolve_dir, status
+    from ..deliver.spool import fallback_dir, resolve_dir, status
 
     key = api_key or os.environ.get("RESPAN_API_KEY")
     # where processes put logs when this directory is unusable
@@ -48,7 +48,7 @@ def run_spool(
             _print_status(info)
         return 0
 
-    from .._exporter import deliver_spool
+    from ..deliver.drain import deliver_spool
 
     if not key:
         print("respan-instrument spool flush: set RESPAN_API_KEY or pass --api-key", file=sys.stderr)

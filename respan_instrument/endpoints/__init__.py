@@ -36,7 +36,6 @@ ENDPOINTS: Mapping[str, Endpoint] = {
 }
 
 
-
 def routed(url: str, method: str) -> tuple[Endpoint, str] | None:
     """Endpoints whose URL names an object (`/responses/{id}`, `/files/{id}/content`), with
     that id; None for every other call, which passes through untouched. Only reached when the

@@ -355,7 +355,11 @@ class Endpoint:
         Exception.__init__(exc, message)
         details = error if isinstance(error, Mapping) else {}
         vars(exc).update(  # (the instance dict: nothing the SDK defines can make this raise)
-            message=message, request=None, body=error, code=details.get("code"),
-            param=details.get("param"), type=details.get("type"),
+            message=message,
+            request=None,
+            body=error,
+            code=details.get("code"),
+            param=details.get("param"),
+            type=details.get("type"),
         )
         return exc

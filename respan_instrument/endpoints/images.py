@@ -47,7 +47,9 @@ class Pictures:
             self.usage = fields.get("usage")
             self.output_format = fields.get("output_format")
             for item in fields.get("data") or ():
-                self.pictures.append(Picture(get(item, "url"), get(item, "b64_json"), get(item, "revised_prompt")))
+                self.pictures.append(
+                    Picture(get(item, "url"), get(item, "b64_json"), get(item, "revised_prompt"))
+                )
 
 
 class PicturesAccumulator(Pictures):
@@ -131,7 +133,9 @@ class Images(Endpoint):
         if isinstance(response, Pictures) and response.pictures:
             media = f"image/{response.output_format or request.get('output_format') or 'png'}"
             log["output"] = [
-                {"image": p.shown(media), "revised_prompt": p.revised_prompt} if p.revised_prompt else p.shown(media)
+                {"image": p.shown(media), "revised_prompt": p.revised_prompt}
+                if p.revised_prompt
+                else p.shown(media)
                 for p in response.pictures
             ]
 

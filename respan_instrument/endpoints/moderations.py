@@ -35,7 +35,11 @@ class Moderations(Endpoint):
 def _verdict(result: Any) -> dict[str, Any]:
     """`flagged` and the names of the categories that flagged an input (as the API spells them)."""
     categories = as_dict(get(result, "categories"))
-    flagged = sorted(name for name, hit in categories.items() if hit is True) if isinstance(categories, dict) else []
+    flagged = (
+        sorted(name for name, hit in categories.items() if hit is True)
+        if isinstance(categories, dict)
+        else []
+    )
     return {"flagged": bool(get(result, "flagged")), "categories": flagged}
 
 

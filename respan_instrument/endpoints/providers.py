@@ -54,4 +54,5 @@ def usage_injectable(base_url: str) -> bool:
     host = (urlsplit(base_url).hostname or "").lower()
     return any(host == h.lstrip(".") or host.endswith(h if h[0] == "." else "." + h) for h in _USAGE_HOSTS)
 
-__all__ = ['price_provider']
+
+__all__ = ["price_provider"]

@@ -93,7 +93,6 @@ class Responses(Endpoint):
             if calls:
                 log["tool_calls"] = calls
 
-
     def terminal_only(self, request: Mapping[str, Any]) -> bool:
         """A background response is logged once, by whichever call first sees it finished."""
         return request.get("background") is True

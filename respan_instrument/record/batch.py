@@ -28,7 +28,9 @@ class _BatchRate:
     def __init__(self, prices: Any) -> None:
         self.prices = prices
 
-    def cost(self, model: str, usage: Any, *, provider: str | None = None, service_tier: str | None = None) -> Any:
+    def cost(
+        self, model: str, usage: Any, *, provider: str | None = None, service_tier: str | None = None
+    ) -> Any:
         return self.prices.cost(model, usage, provider=provider, service_tier=service_tier, batch=True)
 
     def unit_cost(self, model: str, unit: str, quantity: float, variant: str | None = None) -> Any:

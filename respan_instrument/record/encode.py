@@ -1,14 +1,14 @@
-"""A log as strict JSON bytes (placeholder until the deliver branch lands)."""
+"""Pure: a request-log dict -> the strict JSON bytes a destination gets (runs on the worker)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from .._clean import clean
+from .clean import clean
 
+# the log fields that carry the conversation: the only ones trimmed when a log is too large
 CONTENT_FIELDS = ("prompt_messages", "completion_message", "completion_messages", "input", "output")
-
 
 # Strict JSON: a non-finite float fails the encode (as a lone surrogate fails .encode()) rather
 # than writing the bare NaN / Infinity tokens that strict parsers reject, with the whole batch.
@@ -35,17 +35,11 @@ def encode_log(log: dict[str, Any], max_content_bytes: int) -> bytes:
         log = clean(log)
         data = _dumps(log)
     if b'"data:' in data or len(data) > max_content_bytes:
-        from .._truncate import limit_content
+        from .truncate import limit_content
 
         limit_content(log, CONTENT_FIELDS, max_content_bytes)
         data = _dumps(log)
     return data
 
 
-def join(encoded: list[bytes]) -> bytes:
-    """The body for `create/` (one log) or `bulk/` (several)."""
-    if len(encoded) == 1:
-        return encoded[0]
-    return b'{"logs":[' + b",".join(encoded) + b"]}"
-
-
+__all__ = ["CONTENT_FIELDS", "encode_log"]

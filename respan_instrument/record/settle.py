@@ -66,7 +66,9 @@ def settle(record: CallRecord, prices: Prices, defaults: Mapping[str, Any]) -> N
     _, usage, model, tier = endpoint.outcome(record.response, False)
     record.usage = usage
     requested = record.request.get("model")
-    priced = Priced(model or requested or "", usage, record.price_provider, tier, record.request, record.response)
+    priced = Priced(
+        model or requested or "", usage, record.price_provider, tier, record.request, record.response
+    )
     record.cost = endpoint.price(prices, priced)
 
 

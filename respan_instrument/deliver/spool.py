@@ -1,16 +1,17 @@
-"""The durable spool: request logs kept on disk (SQLite, WAL) until Respan has accepted them.
+"""The durable spool: encoded logs kept on disk (SQLite, WAL) until their destination accepted them.
 
-Every log is written here by the exporter's writer thread before it is posted, and deleted only
-once Respan has accepted it, so a crash loses at most the logs still in the in-memory queue.
+Every log is written here by the pipeline's writer thread before it is posted, and deleted only
+once its destination has accepted it, so a crash loses at most the logs still in the in-memory
+queue. Directories, the file and `status()` are in `spool_place`.
 
 Several processes may share one spool directory (one file, `spool.sqlite3`). Each row carries a
 lease (`owner`, `lease_until`): a process posts only rows it claimed inside a write transaction,
 so two processes never deliver the same row at once. A lease ends when its process releases it
-(clean shutdown, or a key Respan refused), when it expires (`LEASE` seconds after the last
-claim), or at once when its owner is a process on this host that no longer exists.
+(clean shutdown, or a key the destination refused), when it expires (`LEASE` seconds after the
+last claim), or at once when its owner is a process on this host that no longer exists.
 
-Each row belongs to one account: the Respan API root (`base`) and the API key it was made
-under. Applications of one OS user with different keys share the default directory, so a row
+Each row belongs to one account: the destination's route (`base`, e.g. the Respan API root) and
+the API key it was made under. Applications of one OS user with different keys share the default directory, so a row
 is delivered only with its own key: it carries `key_fp`, an HMAC-SHA256 of the key under a
 random secret kept in the file (`meta`), never the key itself; without the file's secret the
 fingerprint cannot test guesses of a key. A process claims only rows of its own base and key
@@ -21,157 +22,41 @@ any key delivers them, as those versions did (said once on the logger by whoever
 When the directory cannot be used, a per-user directory under the system temp dir is tried
 (`fallback_dir()`); when that fails too, logs are kept in memory only and the handle says so
 (`in_memory`, `place`): such logs are not safe, and are lost if the process ends first.
-
-For `respan-instrument spool status|flush`:
-
-    status(spool_dir=None, api_key=None) -> dict   # rows, bytes, ages, per destination and per key
-    respan_instrument._exporter.deliver_spool(base_url, api_key, spool_dir=None) -> dict
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
-import socket
-import stat
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from ._errors import logger
+from .._errors import logger
+from .spool_place import (
+    FILE_NAME,
+    LEGACY_FP,
+    connect,
+    fallback_dir,
+    fingerprint,
+    open_file,
+    owner_alive,
+    owner_token,
+    resolve_dir,
+    secret,
+    status,
+)
 
 if TYPE_CHECKING:
     import sqlite3
 
 _T = TypeVar("_T")
 
-FILE_NAME = "spool.sqlite3"
 LEASE = 120.0  # seconds a claim holds; far above the sender's 10 s HTTP timeout
-BUSY_TIMEOUT = 5.0  # seconds to wait for another process's write transaction
 MEMORY_FALLBACK_BYTES = 64 * 1024 * 1024
 ROW_OVERHEAD = 80  # bytes a row costs beyond its body and base, for the size cap
-FP_CHARS = 32  # hex digits of a key fingerprint kept on each row (128 bits)
-SHORT_FP = 8  # hex digits shown by `spool status`
-LEGACY_FP = ""  # rows from before fingerprints: made under an unknown key
 # live bytes of the database file (pages in use); one parameter: the page size
 _USED = "((SELECT page_count FROM pragma_page_count()) - (SELECT freelist_count FROM pragma_freelist_count())) * ?"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS logs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    base TEXT NOT NULL,
-    created REAL NOT NULL,
-    size INTEGER NOT NULL,
-    owner TEXT NOT NULL DEFAULT '',
-    lease_until REAL NOT NULL DEFAULT 0,
-    claim INTEGER NOT NULL DEFAULT 0,
-    key_fp TEXT NOT NULL DEFAULT '',
-    body BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
-"""
-
-
-# columns added after the first layout, with their declarations, for files already on disk
-_COLUMNS_ADDED = (("claim", "INTEGER NOT NULL DEFAULT 0"), ("key_fp", "TEXT NOT NULL DEFAULT ''"))
-
-
-def default_dir() -> str:
-    """The per-user cache directory for the spool (XDG on Linux, Caches on macOS, LOCALAPPDATA)."""
-    home = os.path.expanduser("~")
-    if sys.platform == "win32":
-        root = os.environ.get("LOCALAPPDATA") or os.path.join(home, "AppData", "Local")
-    elif sys.platform == "darwin":
-        root = os.path.join(home, "Library", "Caches")
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME", "")
-        root = xdg if os.path.isabs(xdg) else os.path.join(home, ".cache")
-    return os.path.join(root, "respan-instrument", "spool")
-
-
-def resolve_dir(spool_dir: str | None = None) -> str:
-    """`spool_dir`, else `RESPAN_SPOOL_DIR`, else `default_dir()`."""
-    return spool_dir or os.environ.get("RESPAN_SPOOL_DIR") or default_dir()
-
-
-def fallback_dir() -> str:
-    """The spool directory used when the configured one cannot be: this user's, in the temp dir."""
-    user = str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
-    return os.path.join(tempfile.gettempdir(), f"respan-instrument-{user}")
-
-
-def _private_dir(path: str) -> None:
-    """Create `path` (0700) or accept it only if it is a real directory of ours, private.
-
-    The temp dir is shared with other users: one of them could have made the path first, as a
-    symlink to somewhere they can read, or as a directory of theirs.
-    """
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    info = os.lstat(path)
-    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-        raise OSError(f"{path} is not a directory (a symlink or a file)")
-    if hasattr(os, "getuid"):
-        if info.st_uid != os.getuid():
-            raise OSError(f"{path} belongs to another user")
-        if info.st_mode & 0o077:
-            os.chmod(path, 0o700)
-
-
-def fingerprint(secret: bytes, api_key: str) -> str:
-    """The fingerprint a row made under `api_key` carries in a spool whose secret is `secret`."""
-    return hmac.new(secret, api_key.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:FP_CHARS]
-
-
-def _secret(db: sqlite3.Connection) -> bytes:
-    """This spool file's fingerprint key, made on first use (the first process to ask wins)."""
-    db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('fp_secret', randomblob(32))")
-    return bytes(db.execute("SELECT value FROM meta WHERE name = 'fp_secret'").fetchone()[0])
-
-
-def owner_token() -> str:
-    """`host:pid:nonce`, naming one exporter of one process (a forked child gets a new one)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
-
-
-def _owner_alive(owner: str, host: str) -> bool:
-    """False only when `owner` is certainly gone: a process on this host that no longer exists."""
-    parts = owner.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != host or sys.platform == "win32":  # os.kill(pid, 0) kills on Windows
-        return True
-    try:
-        pid = int(parts[1])
-    except ValueError:
-        return True
-    if pid == os.getpid() or pid <= 0:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: alive, someone else's
-        return True
-    return True
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring a spool file written by an earlier version up to this schema (columns only grow)."""
-    import sqlite3
-
-    columns = {row[1] for row in db.execute("PRAGMA table_info(logs)").fetchall()}
-    for name, decl in _COLUMNS_ADDED:
-        if name not in columns:
-            try:
-                db.execute(f"ALTER TABLE logs ADD COLUMN {name} {decl}")
-            except sqlite3.OperationalError as exc:  # another process added it just now
-                if "duplicate column" not in str(exc):
-                    raise
 
 
 def _marks(n: int) -> str:
@@ -214,7 +99,7 @@ class Spool:
     def twin(self) -> Spool:
         """A second handle on the same spool, with its own connection, for another thread.
 
-        The exporter's writer and sender each hold one, so neither waits on the other's
+        The pipeline's writer and sender each hold one, so neither waits on the other's
         statements and WAL checkpoints (the spool's only fsyncs) stay off the writer. Open
         this one after its primary.
         """
@@ -248,18 +133,18 @@ class Spool:
             if not checkpoints and not self.in_memory:
                 self._db.execute("PRAGMA wal_autocheckpoint = 0")
             if self._api_key is not None:
-                self.key_fp = fingerprint(_secret(self._db), self._api_key)
+                self.key_fp = fingerprint(secret(self._db), self._api_key)
 
     def _open_somewhere(self, say: bool) -> sqlite3.Connection:
         """The configured directory, else the per-user fallback, else memory; `say` which."""
         try:
-            return self._open_file(self.dir, made=False)
+            return open_file(self.dir, made=False)
         except Exception as exc:  # noqa: BLE001 - unwritable dir, corrupt file, full disk ...
             first = f"{self.dir} ({exc})"
         fallback = fallback_dir()
         if fallback != self.dir:
             try:
-                db = self._open_file(fallback, made=True)
+                db = open_file(fallback, made=True)
             except Exception as exc:  # noqa: BLE001 - the temp dir may be unusable too
                 first += f" nor {fallback} ({exc})"
             else:
@@ -282,56 +167,7 @@ class Spool:
             )
         self.in_memory = True
         self.max_bytes = min(self.max_bytes, MEMORY_FALLBACK_BYTES)
-        return self._connect(":memory:")
-
-    def _open_file(self, directory: str, made: bool) -> sqlite3.Connection:
-        """Open `directory`'s spool file; `made`: a directory we make private and check first."""
-        import sqlite3
-
-        if made:
-            _private_dir(directory)
-        else:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-        path = os.path.join(directory, FILE_NAME)
-        # logs hold prompts and completions: the file is the user's alone (WAL/SHM files inherit it)
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        try:
-            return self._connect(path)
-        except sqlite3.DatabaseError as exc:
-            if "not a database" not in str(exc) and "malformed" not in str(exc):
-                raise
-            aside = f"{path}.corrupt-{int(time.time())}"
-            logger.warning(
-                "respan_instrument: the spool %s is damaged (%s); moved to %s", path, exc, aside
-            )
-            os.replace(path, aside)
-            for suffix in ("-wal", "-shm"):
-                if os.path.exists(path + suffix):
-                    os.replace(path + suffix, aside + suffix)
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-            return self._connect(path)
-
-    @staticmethod
-    def _connect(path: str) -> sqlite3.Connection:
-        import sqlite3
-
-        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
-        try:
-            db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-            if path != ":memory:":
-                # a new file only: lets compact() give the disk back after a long outage
-                db.execute("PRAGMA auto_vacuum = INCREMENTAL")
-                db.execute("PRAGMA journal_mode = WAL")
-                # WAL + NORMAL: a commit is in the OS before it returns (survives SIGKILL); only
-                # a power cut can lose the last commits, and never corrupts the file
-                db.execute("PRAGMA synchronous = NORMAL")
-                db.execute(f"PRAGMA journal_size_limit = {8 << 20}")
-            db.executescript(_SCHEMA)
-            _migrate(db)
-        except BaseException:
-            db.close()
-            raise
-        return db
+        return connect(":memory:")
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -415,7 +251,18 @@ class Spool:
                 "(SELECT id, SUM(size) OVER w AS acc, ROW_NUMBER() OVER w AS n FROM (SELECT id, size "
                 "FROM logs WHERE base = ? AND key_fp IN (?, ?) AND (owner = ? OR lease_until < ?) "
                 "ORDER BY id LIMIT ?) WINDOW w AS (ORDER BY id)) WHERE acc <= ? OR n = 1)",
-                (self.owner, now + lease, token, base, self.key_fp, LEGACY_FP, self.owner, now, limit, max_bytes),
+                (
+                    self.owner,
+                    now + lease,
+                    token,
+                    base,
+                    self.key_fp,
+                    LEGACY_FP,
+                    self.owner,
+                    now,
+                    limit,
+                    max_bytes,
+                ),
             ).rowcount
             if claimed <= 0:
                 return []
@@ -447,7 +294,7 @@ class Spool:
                 )
 
     def delete(self, ids: Sequence[int]) -> None:
-        """Forget rows Respan has accepted (or rejected for good)."""
+        """Forget rows the destination has accepted (or rejected for good)."""
         with self.lock:
             db = self._conn()
             for part in _chunks(ids):
@@ -471,7 +318,7 @@ class Spool:
             ]
             freed = 0
             for owner in owners:
-                if owner in self._dead or not _owner_alive(owner, self._host):
+                if owner in self._dead or not owner_alive(owner, self._host):
                     self._dead.add(owner)
                     freed += db.execute(
                         "UPDATE logs SET lease_until = 0 WHERE owner = ? AND lease_until >= ?", (owner, now)
@@ -510,7 +357,15 @@ class Spool:
                 .execute(
                     "SELECT 1 FROM logs WHERE id <= ? AND base = ? AND key_fp IN (?, ?) AND "
                     "(owner = ? OR (id <= ? AND lease_until < ?)) LIMIT 1",
-                    (max(upto, startup_max), base, self.key_fp, LEGACY_FP, self.owner, startup_max, time.time()),
+                    (
+                        max(upto, startup_max),
+                        base,
+                        self.key_fp,
+                        LEGACY_FP,
+                        self.owner,
+                        startup_max,
+                        time.time(),
+                    ),
                 )
                 .fetchone()
             )
@@ -542,70 +397,4 @@ class Spool:
         return int(row[0])
 
 
-def status(spool_dir: str | None = None, api_key: str | None = None) -> dict[str, Any]:
-    """What the spool holds, without changing it (for `respan-instrument spool status`).
-
-    Args:
-        spool_dir: the spool directory; default `RESPAN_SPOOL_DIR`, else the per-user cache dir.
-        api_key: a Respan API key; when given, `current_key` says which fingerprint is its.
-
-    Returns:
-        `path` (the SQLite file), `exists`, `rows`, `bytes` (the file with its WAL, on disk),
-        `data_bytes` (the logs themselves), `oldest_age_s` / `newest_age_s` (None when empty),
-        `leased` (rows a live process is delivering right now), `by_base`
-        (`{respan_api_root: rows}`), `by_key` (`{fingerprint short form: rows}`, `""` for rows
-        of unknown key written by earlier versions) and `current_key` (the short form of
-        `api_key`'s fingerprint in this file, None without a key or a secret yet).
-    """
-    import sqlite3
-
-    path = os.path.join(resolve_dir(spool_dir), FILE_NAME)
-    out: dict[str, Any] = {
-        "path": path,
-        "exists": os.path.exists(path),
-        "rows": 0,
-        "bytes": 0,
-        "data_bytes": 0,
-        "oldest_age_s": None,
-        "newest_age_s": None,
-        "leased": 0,
-        "by_base": {},
-        "by_key": {},
-        "current_key": None,
-    }
-    if not out["exists"]:
-        return out
-    out["bytes"] = sum(os.path.getsize(path + s) for s in ("", "-wal") if os.path.exists(path + s))
-    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
-    try:
-        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "logs" not in tables:
-            return out
-        now = time.time()
-        rows, data, oldest, newest, leased = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(created), MAX(created), "
-            "COALESCE(SUM(lease_until >= ?), 0) FROM logs",
-            (now,),
-        ).fetchone()
-        out.update(rows=int(rows), data_bytes=int(data), leased=int(leased))
-        if rows:
-            out["oldest_age_s"] = round(max(0.0, now - float(oldest)), 3)
-            out["newest_age_s"] = round(max(0.0, now - float(newest)), 3)
-        out["by_base"] = {
-            base: int(n) for base, n in db.execute("SELECT base, COUNT(*) FROM logs GROUP BY base").fetchall()
-        }
-        columns = {row[1] for row in db.execute("PRAGMA table_info(logs)").fetchall()}
-        if "key_fp" not in columns:  # a file no process of this version has opened yet
-            out["by_key"] = {LEGACY_FP: int(rows)} if rows else {}
-            return out
-        by_key: dict[str, int] = {}
-        for fp, n in db.execute("SELECT key_fp, COUNT(*) FROM logs GROUP BY key_fp").fetchall():
-            short = str(fp)[:SHORT_FP]
-            by_key[short] = by_key.get(short, 0) + int(n)
-        out["by_key"] = by_key
-        secret = db.execute("SELECT value FROM meta WHERE name = 'fp_secret'").fetchone() if "meta" in tables else None
-        if api_key and secret is not None:
-            out["current_key"] = fingerprint(bytes(secret[0]), api_key)[:SHORT_FP]
-    finally:
-        db.close()
-    return out
+__all__ = ["LEASE", "LEGACY_FP", "Spool", "fallback_dir", "owner_token", "resolve_dir", "status"]

@@ -7,7 +7,7 @@ SIGTERM the moment the results are in. In a process that is a multiprocessing ch
 - before anything it sends to its parent is pickled (`ForkingPickler.dumps`: task results of
   Pool and ProcessPoolExecutor, queue and pipe messages), the logs of the calls made so far are
   written to the spool, so they are safe by the time the parent sees the result;
-- at a normal end (`multiprocessing.util.Finalize`, run before `os._exit`) the exporter shuts
+- at a normal end (`multiprocessing.util.Finalize`, run before `os._exit`) the pipeline shuts
   down as at interpreter exit: delivered, or spooled and released for the parent to deliver;
 - on SIGTERM, when no one else handles it, the same happens within `TERM_GRACE` seconds, and
   then the process ends by SIGTERM as it would have.
@@ -28,13 +28,13 @@ from typing import Any
 
 import wrapt
 
-from ._errors import hold_signals, report
-from ._exporter import Exporter
+from .._errors import hold_signals, report
+from .pipeline import Pipeline
 
 PERSIST_TIMEOUT = 5.0  # most a worker's result waits for its logs to reach the spool
 TERM_GRACE = 2.0  # most a terminated worker takes to save its logs before it ends
 
-_exporter: Exporter | None = None
+_pipeline: Pipeline | None = None
 _exit_timeout = 5.0
 _watching = False  # the multiprocessing hooks are registered in this process
 _child_pid = 0  # this process's pid once it is known to be a multiprocessing child
@@ -51,11 +51,11 @@ class _Anchor:
 _ANCHOR = _Anchor()
 
 
-def watch(exporter: Exporter | None, exit_timeout: float) -> None:
-    """Serve `exporter` in this process's workers from now on (None: stop)."""
-    global _exporter, _exit_timeout, _watching
-    _exporter, _exit_timeout = exporter, exit_timeout
-    if exporter is None:
+def watch(pipeline: Pipeline | None, exit_timeout: float) -> None:
+    """Serve `pipeline` in this process's workers from now on (None: stop)."""
+    global _pipeline, _exit_timeout, _watching
+    _pipeline, _exit_timeout = pipeline, exit_timeout
+    if pipeline is None:
         _unpatch()
         return
     if _child_pid == os.getpid():
@@ -84,7 +84,7 @@ def _in_child(_anchor: object) -> None:
     """In a new multiprocessing child, before it runs its target."""
     global _child_pid
     _child_pid = os.getpid()
-    if _exporter is not None:
+    if _pipeline is not None:
         _arm()
 
 
@@ -106,7 +106,9 @@ def _arm() -> None:
 def _patch() -> None:
     global _dumps
     if _dumps is None:
-        _dumps = wrapt.wrap_function_wrapper("multiprocessing.reduction", "ForkingPickler.dumps", _persist_first)
+        _dumps = wrapt.wrap_function_wrapper(
+            "multiprocessing.reduction", "ForkingPickler.dumps", _persist_first
+        )
 
 
 def _unpatch() -> None:
@@ -122,22 +124,22 @@ def _unpatch() -> None:
 
 def _persist_first(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """Our logs reach the spool before anything this worker sends its parent is pickled."""
-    exporter = _exporter
-    if exporter is not None and _child_pid == os.getpid():
+    pipeline = _pipeline
+    if pipeline is not None and _child_pid == os.getpid():
         aio = sys.modules.get("asyncio")
         if aio is None or aio._get_running_loop() is None:  # never block an event loop
             try:
-                exporter.persist(PERSIST_TIMEOUT)
+                pipeline.persist(PERSIST_TIMEOUT)
             except Exception as exc:  # noqa: BLE001 - the result must still go
                 report("saving a worker's logs", exc)
     return wrapped(*args, **kwargs)
 
 
 def _at_exit() -> None:
-    exporter = _exporter
-    if exporter is not None and _child_pid == os.getpid():
+    pipeline = _pipeline
+    if pipeline is not None and _child_pid == os.getpid():
         try:
-            exporter.shutdown(_exit_timeout)
+            pipeline.shutdown(_exit_timeout)
         except Exception as exc:  # noqa: BLE001 - the worker must end
             report("shutting down a worker's exporter", exc)
 
@@ -164,7 +166,9 @@ def _on_sigterm_save() -> None:
             os.close(fd)
     _term_pipe = os.pipe()
     _term_done.acquire(blocking=False)
-    threading.Thread(target=_save_on_sigterm, args=(_term_pipe[0],), name="respan-sigterm", daemon=True).start()
+    threading.Thread(
+        target=_save_on_sigterm, args=(_term_pipe[0],), name="respan-sigterm", daemon=True
+    ).start()
     signal.signal(signal.SIGTERM, _sigterm)
 
 

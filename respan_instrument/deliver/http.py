@@ -1,4 +1,4 @@
-"""One small sender (POST to Respan) and, kept apart from it, the retry policy."""
+"""One small HTTP sender (POST to a destination's URL) and, kept apart from it, the retry policy."""
 
 from __future__ import annotations
 
@@ -13,17 +13,9 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
-from ._version import __version__
+from .._config import READ_TIMEOUT
+from .._version import __version__
 
-CREATE_PATH = "/request-logs/create/"
-BULK_PATH = "/request-logs/bulk/"
-
-# A slow answer is waited for: an abandoned post that Respan still accepts is a duplicate once
-# it is retried. The spool's claim on a row (`_spool.LEASE`, 120 s) must outlast the longest
-# post, connect and read included, or another process sharing the spool could send the same
-# rows meanwhile; hence the cap on what RESPAN_TIMEOUT may ask for.
-READ_TIMEOUT = 60.0  # seconds: waiting for the answer (and for each write of the body)
-MAX_READ_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 5.0  # an unreachable host or proxy is known quickly; the logs wait in the spool
 
 _USERINFO = re.compile(r"://[^/@\s]*@")
@@ -70,20 +62,23 @@ def http_library() -> Any:
 
 
 class Sender:
-    """POSTs JSON bodies to Respan with keep-alive and a timeout. Never raises for I/O.
+    """POSTs JSON bodies under one URL root with keep-alive and a timeout. Never raises for I/O.
+
+    The destination gives the headers (its authentication); the sender adds the content type
+    and our User-Agent.
 
     The network is reached the way the openai SDK reaches it: through `HTTPS_PROXY`,
     `HTTP_PROXY` or `ALL_PROXY` unless `NO_PROXY` exempts the host, trusting the CAs of
     `SSL_CERT_FILE` / `SSL_CERT_DIR` when set (the HTTP library's `trust_env`). Redirects are
-    never followed, so the Authorization header goes to the Respan URL only; through a proxy to
+    never followed, so the Authorization header goes to the destination's URL only; through a proxy to
     an https URL it travels inside the TLS tunnel, never in the CONNECT request.
     """
 
-    def __init__(self, base_url: str, api_key: str, read_timeout: float = READ_TIMEOUT) -> None:
+    def __init__(self, base_url: str, headers: Mapping[str, str], read_timeout: float = READ_TIMEOUT) -> None:
         # The client itself (TLS context, ~20 ms) is built by the sender thread on first use.
         self._httpx = http_library()
         self._base = base_url.rstrip("/")
-        self._api_key = api_key
+        self._headers = dict(headers)
         self._read_timeout = read_timeout
         self._client: Any = None
 
@@ -92,7 +87,7 @@ class Sender:
         self._client = httpx.Client(
             timeout=httpx.Timeout(self._read_timeout, connect=min(self._read_timeout, CONNECT_TIMEOUT)),
             headers={
-                "Authorization": f"Bearer {self._api_key}",
+                **self._headers,
                 "Content-Type": "application/json",
                 "User-Agent": f"respan-instrument/{__version__}",
             },
@@ -131,7 +126,7 @@ class Verdict(enum.Enum):
 
     ACCEPTED = "accepted"  # 200/201/202: remove from the spool
     RETRY = "retry"  # connection error, timeout, 408, 425, 5xx: back off, keep
-    THROTTLED = "throttled"  # 429: wait what Respan asked, keep
+    THROTTLED = "throttled"  # 429: wait what the destination asked, keep
     REFUSED = "refused"  # 401/403: bad key; keep for a process with a good one
     MISROUTED = "misrouted"  # 3xx/404/405: the base URL is wrong, not the log; keep
     TOO_LARGE = "too_large"  # 413: split a bulk; a single log is invalid
@@ -174,9 +169,9 @@ class RetryPolicy:
         """Seconds to wait after `failures` failed tries in a row.
 
         Equal-jitter exponential backoff (half fixed, half random, so many processes do not
-        retry in step and no retry comes immediately). When Respan said how long to wait
+        retry in step and no retry comes immediately). When the destination said how long to wait
         (`retry_after` / `Retry-After`), that wins over the exponential part: sustained 429s
-        are retried as often as Respan allows, never sooner.
+        are retried as often as it allows, never sooner.
         """
         asked = retry_after(reply) if reply is not None else None
         if asked is not None:

@@ -1,0 +1,265 @@
+"""The courier: claim rows from the spool, post them to a destination, delete or release them.
+
+Everything here is the same for any destination: the token bucket that keeps batched posts
+within its rate limit (and sends a few rows one by one when no batch is to spare), splitting a
+batch the destination turned down until the culprit goes alone, backoff, and the reports of
+rejected rows. What the destination adds (its body format, paths, key, row errors) comes
+through `Destination`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from .._errors import logger
+from .destination import Destination
+from .http import Reply, RetryPolicy, Verdict
+from .spool import LEGACY_FP, Spool
+
+REPORT_EVERY = 10.0  # seconds between warnings about dropped logs (counts accumulate)
+
+
+def _nothing() -> None:
+    pass
+
+
+class _Bucket:
+    """Token bucket for a destination's batch rate limit: never more than `per_minute` in any minute."""
+
+    def __init__(self, per_minute: float) -> None:
+        self.capacity = float(max(1, int(per_minute) // 6))
+        self.rate = max(per_minute - self.capacity, 1.0) / 60.0
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+
+    def wait_time(self) -> float:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self) -> None:
+        self.tokens -= 1
+
+
+class _DropReport:
+    """Dropped logs are never silent: a warning at once, then at most one per `REPORT_EVERY` s."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.pending = 0
+        self.last = -REPORT_EVERY
+
+    def add(self, count: int, *args: object) -> None:
+        self.pending += count
+        self.emit(*args, force=False)
+
+    def emit(self, *args: object, force: bool = True) -> None:
+        now = time.monotonic()
+        if self.pending and (force or now - self.last >= REPORT_EVERY):
+            logger.warning(self.message, self.pending, *args)
+            self.pending = 0
+            self.last = now
+
+
+class _Rejections:
+    """Rejected logs, each reported once: a new reason at once, repeats of it summed and
+    reported at most every `REPORT_EVERY` s (a systematic rejection must not flood the log)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.seen: set[str] = set()
+        self.pending: dict[str, int] = {}
+        self.last = time.monotonic()
+
+    def add(self, reason: str, count: int, message: str, *args: object) -> None:
+        if reason not in self.seen:
+            self.seen.add(reason)
+            logger.warning(message, *args)
+            return
+        self.pending[reason] = self.pending.get(reason, 0) + count
+        self.emit(force=False)
+
+    def emit(self, force: bool = True) -> None:
+        now = time.monotonic()
+        if self.pending and (force or now - self.last >= REPORT_EVERY):
+            pending, self.pending = self.pending, {}
+            for reason, count in pending.items():
+                logger.warning(
+                    "respan_instrument: %s rejected %d more log(s) as invalid; they are not retried: %s",
+                    self.name,
+                    count,
+                    reason,
+                )
+            self.last = now
+
+
+class Courier:
+    """Delivers spooled rows to one destination: batching, rate limit, verdicts, row errors.
+
+    Not a thread: `round()` does one claim-and-post and says when to come back. The pipeline's
+    sender thread and `deliver_spool()` both drive it.
+    """
+
+    def __init__(self, spool: Spool, destination: Destination, policy: RetryPolicy) -> None:
+        self.spool = spool
+        self.destination = destination
+        self.base = destination.route
+        self.policy = policy
+        self.bucket = _Bucket(destination.per_minute)
+        self.accepting = True  # the destination's last answer was an acceptance (or none yet)
+        self.failures = 0  # failed tries in a row
+        self.last: Verdict | None = None
+        self.delivered = 0
+        self.rejected = 0
+        self.startup_max = 0
+        self.rejections = _Rejections(destination.name)
+        self._said: set[str] = set()
+        self.progress: Callable[[], None] = _nothing  # called after each spool or network step
+
+    def start(self) -> None:
+        """Free rows of dead processes and note what the spool held before we began: ours to
+        deliver, of unknown key (said once), and of other keys (left alone, said once)."""
+        spool = self.spool
+        spool.reap()
+        self.startup_max = spool.max_id()
+        everything = 1_000_000_000
+        found = spool.claimable(self.base, everything)
+        if found:
+            logger.info(
+                "respan_instrument: %d undelivered log(s) found in %s; delivering them", found, spool.place
+            )
+        unknown = spool.claimable(self.base, everything, key_fp=LEGACY_FP) if spool.key_fp != LEGACY_FP else 0
+        if unknown:
+            logger.warning(
+                "respan_instrument: %d log(s) in %s were spooled by an earlier version, which did not "
+                "record their API key; they are delivered with this process's key",
+                unknown,
+                spool.place,
+            )
+        foreign = spool.foreign()
+        if foreign:
+            logger.warning(
+                "respan_instrument: %d log(s) in %s were made under another %s API key; they are "
+                "left for a process with that key (see `respan-instrument spool status`; "
+                "`respan-instrument spool flush` with that key delivers them)",
+                foreign,
+                spool.place,
+                self.destination.name,
+            )
+
+    def round(self, stop: threading.Event) -> float | None:
+        """Claim and post one batch: None when there is nothing to send, else seconds to wait
+        before the next round (0: go on at once)."""
+        few, max_bytes = self.destination.few, self.destination.max_batch_bytes
+        if self.bucket.wait_time() > 0:
+            waiting = self.spool.claimable(self.base, few + 1)
+            if waiting == 0:
+                return None
+            if waiting > few:  # worth a batched post: wait for one, letting the batch grow
+                return self.bucket.wait_time()
+            for row in self.spool.claim(self.base, few, max_bytes):
+                wait = self._post([row], stop)
+                if wait:
+                    return wait
+            return 0.0
+        rows = self.spool.claim(self.base, self.destination.max_batch, max_bytes)
+        self.progress()
+        if not rows:
+            return None
+        return self._post(rows, stop)
+
+    def _post(self, rows: Sequence[tuple[int, bytes]], stop: threading.Event) -> float:
+        ids = [row_id for row_id, _ in rows]
+        bodies = [body for _, body in rows]
+        bulk = len(rows) > 1
+        if bulk:
+            wait = self.bucket.wait_time()
+            if wait > 0:  # only when splitting a rejected bulk
+                if stop.wait(wait):
+                    return 0.0
+                self.spool.renew(ids)
+            self.bucket.take()
+        reply = self.destination.post(bodies)
+        self.progress()
+        verdict = self.last = self.policy.verdict(reply)
+        if verdict is Verdict.ACCEPTED:
+            rejected = self._row_errors(reply, bodies) if bulk else 0
+            self.spool.delete(ids)
+            self._answered(len(ids) - rejected, rejected)
+            return 0.0
+        if verdict in (Verdict.INVALID, Verdict.TOO_LARGE):
+            if bulk:  # one bad row must not sink the rest: split until the culprit goes alone
+                half = len(rows) // 2
+                return self._post(rows[:half], stop) or self._post(rows[half:], stop)
+            self._invalid(reply, bodies[0])
+            self.spool.delete(ids)
+            self._answered(0, 1)
+            return 0.0
+        self.accepting = False
+        self.failures += 1
+        if verdict in (Verdict.REFUSED, Verdict.MISROUTED):
+            self._say_config(verdict, reply)
+            # `spool flush` (same key, maybe a corrected URL) may take them at once; never another key
+            self.spool.release()
+            return self.policy.cap
+        if verdict is Verdict.THROTTLED:
+            logger.debug(
+                "respan_instrument: %s is rate limiting (%s)", self.destination.name, reply.describe()
+            )
+        elif "outage" not in self._said:
+            self._said.add("outage")
+            logger.warning(
+                "respan_instrument: %s did not accept logs (%s); they are kept in %s and retried "
+                "with backoff",
+                self.destination.name,
+                reply.describe(),
+                self.spool.place,
+            )
+        return self.policy.delay(self.failures, reply)
+
+    def _answered(self, delivered: int, rejected: int) -> None:
+        if not self.accepting and "outage" in self._said:
+            logger.info(
+                "respan_instrument: %s accepts logs again; delivering the spool", self.destination.name
+            )
+        self._said.discard("outage")
+        self.accepting = True
+        self.failures = 0
+        self.delivered += delivered
+        self.rejected += rejected
+
+    def _say_config(self, verdict: Verdict, reply: Reply) -> None:
+        if verdict.value not in self._said:
+            self._said.add(verdict.value)
+            self.destination.say_config(verdict, reply, self.spool.place)
+
+    def _row_errors(self, reply: Reply, bodies: Sequence[bytes]) -> int:
+        found = self.destination.row_errors(reply, bodies)
+        if found is None:
+            return 0
+        self.rejections.add(
+            found.reason,
+            found.rejected,
+            "respan_instrument: %s rejected %d of %d log(s) as invalid; they are not retried: %s",
+            self.destination.name,
+            found.rejected,
+            len(bodies),
+            found.details,
+        )
+        return found.rejected
+
+    def _invalid(self, reply: Reply, body: bytes) -> None:
+        self.rejections.add(
+            reply.describe(),
+            1,
+            "respan_instrument: %s rejected a log as invalid; it is not retried: %s%s",
+            self.destination.name,
+            self.destination.describe_row(body),
+            reply.describe(),
+        )
+
+
+__all__ = ["Courier", "REPORT_EVERY"]

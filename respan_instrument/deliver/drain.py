@@ -1,0 +1,96 @@
+"""Delivering the spool now, in this thread: `respan-instrument spool flush`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from .._config import READ_TIMEOUT, env_number
+from .courier import Courier
+from .destination import Destination
+from .http import RetryPolicy, Verdict
+from .respan import BULK_PER_MINUTE, RespanLogs
+from .spool import Spool, owner_token
+
+
+def deliver_spool(
+    base_url: str,
+    api_key: str,
+    spool_dir: str | None = None,
+    *,
+    timeout: float = 60.0,
+    bulk_per_minute: float = BULK_PER_MINUTE,
+    read_timeout: float = READ_TIMEOUT,
+) -> dict[str, Any]:
+    """Deliver what the spool holds for `base_url` and `api_key` now, in this thread
+    (`respan-instrument spool flush`).
+
+    Rows leased by a running process are left to it, rows of other keys to their owner.
+    Transient failures are retried with backoff until `timeout`; a refused key or a wrong URL
+    stops at once (the rows stay).
+
+    Args:
+        base_url: the Respan API root the logs are for (as in RESPAN_BASE_URL).
+        api_key: the Respan API key to send them with.
+        spool_dir: default `RESPAN_SPOOL_DIR`, else the per-user cache directory.
+        timeout: seconds to keep trying.
+        bulk_per_minute: bulk requests per minute to stay under (Respan allows 30 per organisation).
+        read_timeout: seconds to wait for Respan's answer to one request (RESPAN_TIMEOUT).
+
+    Returns:
+        `delivered` and `rejected` (invalid rows, reported on the `respan_instrument` logger and
+        removed) counts, `remaining` (rows still spooled for `base_url` that this key delivers:
+        its own and those of unknown key; rows of other keys are never sent with it),
+        `outcome` (`done`, `refused` (bad key), `misrouted` (bad URL), `unreachable`,
+        `throttled` or `timeout`), and `path` (the spool file used; None when no spool
+        directory was usable).
+    """
+    destination = RespanLogs(base_url, api_key, per_minute=bulk_per_minute, read_timeout=read_timeout)
+    return drain(destination, spool_dir, timeout)
+
+
+def drain(destination: Destination, spool_dir: str | None, timeout: float) -> dict[str, Any]:
+    """Deliver what the spool holds for `destination` (its route and key), in this thread,
+    until it is empty, the destination refuses the key or route, or `timeout`; it is closed
+    after. Returns what `deliver_spool()` does."""
+    base = destination.route
+    policy = RetryPolicy(env_number("RESPAN_RETRY_BASE", 0.5), env_number("RESPAN_RETRY_CAP", 30.0))
+    spool = Spool(spool_dir, 1 << 62, owner_token(), destination.key)
+    courier = Courier(spool, destination, policy)
+    stop = threading.Event()
+    deadline = time.monotonic() + timeout
+    outcome = "timeout"
+    spool.open()
+    try:
+        courier.start()
+        while True:
+            wait = courier.round(stop)
+            if wait is None:
+                outcome = "done"
+                break
+            if courier.last in (Verdict.REFUSED, Verdict.MISROUTED):
+                outcome = courier.last.value
+                break
+            if time.monotonic() + wait > deadline:
+                if courier.last is Verdict.RETRY and not courier.accepting:
+                    outcome = "unreachable"
+                elif courier.last is Verdict.THROTTLED and not courier.accepting:
+                    outcome = "throttled"
+                break
+            if wait:
+                time.sleep(wait)
+        return {
+            "delivered": courier.delivered,
+            "rejected": courier.rejected,
+            "remaining": spool.count(base),
+            "outcome": outcome,
+            "path": None if spool.in_memory else spool.path,
+        }
+    finally:
+        spool.release()
+        spool.close()
+        destination.close()
+
+
+__all__ = ["deliver_spool", "drain"]
