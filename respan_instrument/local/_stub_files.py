@@ -13,7 +13,7 @@ from ._stub_common import JSON, Reply, new_id
 __all__ = ["Answerer", "FileStore"]
 
 #: (endpoint such as "chat/completions", request body) -> the answer's JSON, or None if unknown.
-Answerer = Callable[[str, JSON], "JSON | None"]
+Answerer = Callable[[str, JSON], JSON | None]
 
 
 def _endpoint_of(url: str) -> str:

@@ -216,6 +216,17 @@ class OpenAIStub(LoopbackServer):
     number of content pieces per streamed answer (header ``x-stub-chunks`` overrides per
     request); ``chunk_delay`` sleeps between content pieces (header ``x-stub-chunk-delay-ms``);
     ``api_key`` when set makes other keys fail with 401.
+
+    Routes (``/v1/...``, ``/gateway/...`` and Azure ``/openai/deployments/<d>/...``): chat/completions,
+    completions, embeddings, responses (also ``background: true``, then ``GET responses/{id}``, its
+    ``?stream=true&starting_after=N`` resumption and ``POST responses/{id}/cancel``; model ``fail-bg``
+    ends ``failed``), images/generations|edits|variations, audio/transcriptions|translations|speech,
+    moderations (an input containing "kill" is flagged for violence), files (upload, ``GET files/{id}``
+    and ``/content``), batches (completed at once; ``GET batches/{id}``) and ``GET models``. Multipart
+    uploads are recorded as form fields in ``body`` and (name, type, size) in ``StubRequest.files``.
+    Per request: model ``error-NNN`` or header ``x-stub-status: NNN`` answers that HTTP error on
+    every route; ``slow-N`` sleeps N ms; ``x-stub-polls`` sets how many polls see a background
+    response ``in_progress`` (default 1); ``x-stub-audio-bytes`` sizes the speech audio (default 256).
     """
 
     def __init__(
