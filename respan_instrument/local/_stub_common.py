@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +12,7 @@ __all__ = [
     "JSON",
     "USAGE_KEYS",
     "CallSpec",
+    "Reply",
     "SSEvent",
     "Usage",
     "count_words",
@@ -68,6 +69,17 @@ class SSEvent:
     data: JSON | str
     event: str | None = None
     content: bool = False
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a route answers: JSON, raw bytes of a content type, or a stream of server-sent events."""
+
+    json: Any = None
+    raw: bytes | None = None
+    content_type: str = "application/json"
+    events: Iterator[SSEvent] | None = None
+    status: int = 200
 
 
 @dataclass(frozen=True)

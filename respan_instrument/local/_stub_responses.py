@@ -119,6 +119,15 @@ def _item(plan: _Plan, done: bool) -> JSON:
     return {"id": plan.item_id, "type": "message", "status": status, "role": "assistant", "content": content}
 
 
+def _conversation(value: Any) -> JSON | None:
+    """The API echoes the conversation as ``{"id": ...}`` whether it was sent as an id or an object."""
+    if isinstance(value, str):
+        return {"id": value}
+    if isinstance(value, dict) and value.get("id"):
+        return {"id": value["id"]}
+    return None
+
+
 def _envelope(
     spec: CallSpec, rid: str, created: int, status: str, output: list[JSON], usage: JSON | None
 ) -> JSON:
@@ -133,7 +142,8 @@ def _envelope(
         "object": "response",
         "created_at": created,
         "status": status,
-        "background": False,
+        "background": bool(body.get("background")),
+        "conversation": _conversation(body.get("conversation")),
         "error": None,
         "incomplete_details": None,
         "instructions": body.get("instructions"),

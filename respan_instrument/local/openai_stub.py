@@ -6,32 +6,19 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ._http import JSONHandler, LoopbackServer
-from ._stub_chat import chat_completion, chat_completion_stream
-from ._stub_common import JSON, USAGE_KEYS, CallSpec, SSEvent, encode_sse, new_id, resolve_model
-from ._stub_completions import completion, completion_stream
-from ._stub_embeddings import embeddings
-from ._stub_responses import response_object, response_stream
+from ._multipart import FormData, parse_form
+from ._stub_common import JSON, USAGE_KEYS, CallSpec, Reply, SSEvent, encode_sse, new_id, resolve_model
+from ._stub_routes import MULTIPART, Routes
 
 __all__ = ["OpenAIStub", "StubRequest"]
 
-_BUILDERS: dict[str, Callable[[CallSpec], JSON]] = {
-    "chat/completions": chat_completion,
-    "responses": response_object,
-    "completions": completion,
-    "embeddings": embeddings,
-}
-_STREAMERS: dict[str, Callable[[CallSpec], Iterator[SSEvent]]] = {
-    "chat/completions": chat_completion_stream,
-    "responses": response_stream,
-    "completions": completion_stream,
-}
 _ERRORS: dict[int, tuple[str, str | None, str]] = {
     400: ("invalid_request_error", None, "Invalid request (injected by the stub)."),
     401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
@@ -53,13 +40,19 @@ _MAX_CHUNKS = 100_000
 
 @dataclass(frozen=True)
 class StubRequest:
-    """One request received by the stub (header names lower-cased; ``body`` is parsed JSON or None)."""
+    """One request received by the stub (header names lower-cased).
+
+    ``body`` is the parsed JSON (None if unparsable), or for a multipart upload its non-file form
+    fields as strings; ``files`` maps each uploaded field to (filename, content type, size in
+    bytes) - the bytes themselves are never kept, so recording a request stays cheap.
+    """
 
     method: str
     path: str
     headers: dict[str, str]
     body: Any
     query: dict[str, str] = field(default_factory=dict)
+    files: dict[str, tuple[str, str, int]] = field(default_factory=dict)
 
 
 def _route(path: str) -> tuple[str | None, str | None]:
@@ -76,8 +69,7 @@ def _route(path: str) -> tuple[str | None, str | None]:
             rest = rest[1:]
     else:
         return None, None
-    endpoint = "/".join(rest)
-    return (endpoint if endpoint in _BUILDERS or endpoint == "models" else None), deployment
+    return ("/".join(rest) or None), deployment
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
@@ -113,26 +105,38 @@ class _StubHandler(JSONHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         url = urlsplit(self.path)
-        self.stub._record(StubRequest("GET", url.path, self.headers_dict(), None, dict(parse_qsl(url.query))))
+        query = dict(parse_qsl(url.query))
+        headers = self.headers_dict()
+        self.stub._record(StubRequest("GET", url.path, headers, None, query))
         endpoint, _ = _route(url.path)
-        if endpoint != "models":
+        reply = self.stub._routes.get(endpoint, query) if endpoint else None
+        if reply is None:
             self._error(404, message=f"Invalid URL (GET {url.path})")
             return
-        models = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "gpt-3.5-turbo-instruct"]
-        data = [{"id": m, "object": "model", "created": 0, "owned_by": "respan-stub"} for m in models]
-        self.send_json(200, {"object": "list", "data": data}, self._headers_out())
+        forced = _int_header(headers, "x-stub-status")
+        if forced is not None and forced >= 400:
+            self._error(forced)
+            return
+        self._send(reply, False, self._delay(headers))
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         url = urlsplit(self.path)
         raw = self.read_body()
-        try:
-            body: Any = json.loads(raw) if raw else {}
-        except ValueError:
-            body = None
         headers = self.headers_dict()
-        self.stub._record(StubRequest("POST", url.path, headers, body, dict(parse_qsl(url.query))))
         endpoint, deployment = _route(url.path)
-        if endpoint is None or endpoint == "models":
+        form = FormData()
+        body: Any
+        if endpoint in MULTIPART:
+            form = parse_form(headers.get("content-type", ""), raw)
+            body = dict(form.fields)
+        else:
+            try:
+                body = json.loads(raw) if raw else {}
+            except ValueError:
+                body = None
+        query = dict(parse_qsl(url.query))
+        self.stub._record(StubRequest("POST", url.path, headers, body, query, dict(form.files)))
+        if endpoint is None or not self.stub._routes.accepts_post(endpoint):
             self._error(404, message=f"Invalid URL (POST {url.path})")
             return
         if not isinstance(body, dict):
@@ -142,9 +146,15 @@ class _StubHandler(JSONHandler):
             self._error(401)
             return
         model = str(body.get("model") or deployment or "")
-        self._answer(endpoint, body, model, headers)
+        self._answer(endpoint, body, model, headers, form)
 
-    def _answer(self, endpoint: str, body: JSON, model: str, headers: Mapping[str, str]) -> None:
+    def _delay(self, headers: Mapping[str, str]) -> float:
+        delay_ms = _int_header(headers, "x-stub-chunk-delay-ms")
+        return delay_ms / 1000.0 if delay_ms is not None else self.stub.chunk_delay
+
+    def _answer(
+        self, endpoint: str, body: JSON, model: str, headers: Mapping[str, str], form: FormData
+    ) -> None:
         slow = _SLOW_MODEL.fullmatch(model)
         if slow:
             time.sleep(int(slow.group(1)) / 1000.0)
@@ -165,12 +175,19 @@ class _StubHandler(JSONHandler):
         spec = CallSpec(
             body=body, model=resolve_model(model), reply=self.stub.reply, usage=usage, chunks=chunks
         )
-        if body.get("stream") is True and endpoint in _STREAMERS:
-            delay_ms = _int_header(headers, "x-stub-chunk-delay-ms")
-            delay = delay_ms / 1000.0 if delay_ms is not None else self.stub.chunk_delay
-            self._stream(_STREAMERS[endpoint](spec), fail, delay)
+        reply = self.stub._routes.post(endpoint, spec, headers, form)
+        if reply is None:
+            self._error(404, message=f"No such object (POST {self.path})")
+            return
+        self._send(reply, fail, self._delay(headers))
+
+    def _send(self, reply: Reply, fail: bool, delay: float) -> None:
+        if reply.events is not None:
+            self._stream(reply.events, fail, delay)
+        elif reply.raw is not None:
+            self.send_bytes(reply.status, reply.raw, reply.content_type, self._headers_out())
         else:
-            self.send_json(200, _BUILDERS[endpoint](spec), self._headers_out())
+            self.send_json(reply.status, reply.json, self._headers_out())
 
     def _stream(self, events: Iterator[SSEvent], fail: bool, delay: float) -> None:
         self.start_chunked(200, "text/event-stream; charset=utf-8", self._headers_out())
@@ -199,6 +216,17 @@ class OpenAIStub(LoopbackServer):
     number of content pieces per streamed answer (header ``x-stub-chunks`` overrides per
     request); ``chunk_delay`` sleeps between content pieces (header ``x-stub-chunk-delay-ms``);
     ``api_key`` when set makes other keys fail with 401.
+
+    Routes (``/v1/...``, ``/gateway/...`` and Azure ``/openai/deployments/<d>/...``): chat/completions,
+    completions, embeddings, responses (also ``background: true``, then ``GET responses/{id}``, its
+    ``?stream=true&starting_after=N`` resumption and ``POST responses/{id}/cancel``; model ``fail-bg``
+    ends ``failed``), images/generations|edits|variations, audio/transcriptions|translations|speech,
+    moderations (an input containing "kill" is flagged for violence), files (upload, ``GET files/{id}``
+    and ``/content``), batches (completed at once; ``GET batches/{id}``) and ``GET models``. Multipart
+    uploads are recorded as form fields in ``body`` and (name, type, size) in ``StubRequest.files``.
+    Per request: model ``error-NNN`` or header ``x-stub-status: NNN`` answers that HTTP error on
+    every route; ``slow-N`` sleeps N ms; ``x-stub-polls`` sets how many polls see a background
+    response ``in_progress`` (default 1); ``x-stub-audio-bytes`` sizes the speech audio (default 256).
     """
 
     def __init__(
@@ -223,6 +251,7 @@ class OpenAIStub(LoopbackServer):
         self.api_key = api_key
         self._requests: list[StubRequest] = []
         self._requests_lock = threading.Lock()
+        self._routes = Routes()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         class Handler(_StubHandler):
