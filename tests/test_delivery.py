@@ -28,9 +28,9 @@ from respan_instrument.deliver.respan import RespanLogs
 from respan_instrument.record.encode import encode_log
 
 
-def _encode(log: dict[str, Any]) -> bytes:
+def _encode(log: dict[str, Any]) -> list[bytes]:
     """What instrument() composes for a log() dict: encoded as it is."""
-    return encode_log(log, 1_000_000)
+    return [encode_log(log, 1_000_000)]
 
 def start(collector: Any, key: str = RESPAN_KEY) -> None:
     respan_instrument.instrument(api_key=key, base_url=collector.url + "/api")
