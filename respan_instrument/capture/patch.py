@@ -283,7 +283,7 @@ def apply() -> None:
     """Wrap every target once; safe to call again."""
     if _handles:
         return
-    for target in (*TARGETS, *_shadowing(), *_realtime.present()):
+    for target in (*TARGETS, *_shadowing(), *(Target(*t) for t in _realtime.present())):
         try:
             handle = wrapt.wrap_function_wrapper(target.module, target.name, target.wrapper)
         except (ImportError, AttributeError) as exc:

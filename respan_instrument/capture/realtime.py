@@ -263,7 +263,7 @@ def _arrived(current: _Response) -> dict[str, Any]:
 # ---- the wrappers --------------------------------------------------------------------------
 def _session(instance: Any) -> Session | None:
     """The connection's session, opened on first sight when it was not at connect time."""
-    state = instance.__dict__.get(_KEY)
+    state: Session | None = instance.__dict__.get(_KEY)
     if state is None and _hooks is not None:
         with _IN_OPENING:
             state = _open(instance, _hooks)
@@ -368,7 +368,7 @@ def present() -> list[Target]:
     """The targets whose module the installed SDK has (importing it needs no websockets)."""
     import importlib
 
-    found = []
+    found: list[Target] = []
     for module in MODULES:
         try:
             importlib.import_module(module)
