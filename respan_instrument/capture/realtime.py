@@ -29,6 +29,7 @@ from .._semconv import COST, RESPONSE_TIME_TO_FIRST_CHUNK
 from ..endpoints.base import Priced, get
 from ..endpoints.realtime import REALTIME, message_of
 from ..record.call import CallRecord
+from ..record.settle import ids
 from . import span as _span
 from .call import Hooks
 from .stream import OnDrop
@@ -203,39 +204,53 @@ class Session:
     def _hand_over(self, record: CallRecord) -> None:
         hooks = self.hooks
         tracer = hooks.tracing.tracer()
-        if tracer is None:
+        if tracer is None and hooks.metrics.idle():  # nobody watches: the worker settles it
             record.ctx = self.ctx
             hooks.sink(record)
             return
-        # a span per response, timed by the events, never current: the app's own work between
-        # two events belongs to no response
         ctx = self.ctx or None
-        span = tracer.start_span(
-            record.span_name, ctx, trace.SpanKind.CLIENT,
-            REALTIME.request_attributes(record.request, "openai"), start_time=record.start_ns,
-        )
+        span = None
+        if tracer is not None:  # timed by the events and never current: the app's own work
+            # between two events belongs to no response
+            span = tracer.start_span(
+                record.span_name, ctx, trace.SpanKind.CLIENT,
+                REALTIME.request_attributes(record.request, "openai"), start_time=record.start_ns,
+            )
+            span_context = span.get_span_context()
+            record.trace_id, record.span_id = span_context.trace_id, span_context.span_id
+            parent = trace.get_current_span(ctx).get_span_context() if ctx else None
+            record.parent_id = parent.span_id if parent is not None and parent.is_valid else 0
+        else:
+            record.trace_id, record.span_id, record.parent_id = ids(ctx)
         record.settled = True
         if hooks.defaults:
             record.attributes = _context.merge(hooks.defaults, record.attributes)
-        span_context = span.get_span_context()
-        record.trace_id, record.span_id = span_context.trace_id, span_context.span_id
-        parent = trace.get_current_span(ctx).get_span_context() if ctx else None
-        record.parent_id = parent.span_id if parent is not None and parent.is_valid else 0
         try:
-            if record.error is not None:
-                _span.end_error(span, record.error, record.end_ns)
-                return
-            attrs, usage, model, tier = REALTIME.outcome(record.response, True)
-            record.usage = usage
-            priced = Priced(model or "", usage, None, tier, record.request, record.response)
-            record.cost = REALTIME.price(hooks.prices, priced)
-            if record.cost is not None:
-                attrs[COST] = record.cost
-            if record.ttft_ns is not None:
-                attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = (record.ttft_ns - record.start_ns) / 1e9
-            _span.end_ok(span, attrs, record.end_ns)
+            self._measure(record, span)
         finally:
             hooks.sink(record)
+
+    def _measure(self, record: CallRecord, span: trace.Span | None) -> None:
+        """Usage, cost, metrics and span of a response someone watches, on the app's thread."""
+        error = record.error
+        duration = (record.end_ns - record.start_ns) / 1e9
+        requested = record.request.get("model")
+        if error is not None:
+            self.hooks.metrics.record(REALTIME, "openai", requested, None, duration, None, None, None,
+                                      type(error).__qualname__)
+            _span.end_error(span, error, record.end_ns)
+            return
+        attrs, usage, model, tier = REALTIME.outcome(record.response, span is not None)
+        record.usage = usage
+        priced = Priced(model or requested or "", usage, None, tier, record.request, record.response)
+        record.cost = REALTIME.price(self.hooks.prices, priced)
+        ttft = (record.ttft_ns - record.start_ns) / 1e9 if record.ttft_ns is not None else None
+        if record.cost is not None:
+            attrs[COST] = record.cost
+        if ttft is not None:
+            attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = ttft
+        self.hooks.metrics.record(REALTIME, "openai", requested, model, duration, usage, ttft, record.cost, None)
+        _span.end_ok(span, attrs, record.end_ns)
 
 
 def _arrived(current: _Response) -> dict[str, Any]:
