@@ -274,3 +274,33 @@ def test_span_per_response(traced: Any, server: Any) -> None:
     respan_instrument.flush(10)
     (span,) = [s for s in exporter.get_finished_spans() if s.name == "chat gpt-realtime"]
     assert span.attributes["gen_ai.usage.input_tokens"] == 120
+
+
+def test_metrics_without_a_tracer(collector: Any, server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    monkeypatch.setenv("RESPAN_API_KEY", RESPAN_KEY)
+    monkeypatch.setenv("RESPAN_BASE_URL", collector.url + "/api")
+    instrumentor = respan_instrument.RespanOpenAIInstrumentor()
+    instrumentor.instrument(meter_provider=meters)
+    try:
+        path = "realtime" if _has("realtime") else "beta.realtime"
+        with _sync(server, path).connect(model="gpt-realtime") as conn:
+            conn.conversation.item.create(item=_text_item("hi"))
+            conn.response.create()
+            _until_done(conn)
+            conn.conversation.item.create(item=_text_item("fail now"))
+            conn.response.create()
+            _until_done(conn)
+        logs = sorted(delivered(collector, 2), key=lambda log: log["start_time"])
+        assert [log["status"] for log in logs] == ["success", "error"]
+        assert logs[0]["cost"] > 0 and logs[0]["prompt_tokens"] == 120
+        data = reader.get_metrics_data()
+        names = {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+        assert "gen_ai.client.token.usage" in names and "gen_ai.client.operation.duration" in names
+    finally:
+        instrumentor.uninstrument()
+        meters.shutdown()
