@@ -43,6 +43,8 @@ _SKIPPED_SENT = frozenset({"input_audio_buffer.append", "input_audio_buffer.clea
 _ITEM_EVENTS = frozenset(
     {"conversation.item.created", "conversation.item.added", "conversation.item.done", "conversation.item.retrieved"}
 )
+# the only events parsed on the app's thread: those that shape a log
+_PARSED = (b'"session.', b'"conversation.item.', b'"response.created"', b'"response.done"')
 _hooks: Hooks | None = None
 _scope = _context.current_reader()
 
@@ -108,6 +110,8 @@ class Session:
                     current.ttft_ns = time.time_ns()
                 if b"audio.delta" not in head:
                     current.deltas.append(data)
+            return
+        if not any(marker in head for marker in _PARSED):
             return
         with _IN_SESSION_EVENT:
             event = json.loads(data)
