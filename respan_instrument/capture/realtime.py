@@ -16,6 +16,8 @@ and tool calls; the deltas are kept only to log a response cut short with what a
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import time
 from collections.abc import Mapping
@@ -101,7 +103,9 @@ class Session:
     # ---- the app's thread / loop -----------------------------------------------------------
     def received(self, data: Any) -> None:
         if type(data) is not bytes:
-            data = data.encode() if isinstance(data, str) else bytes(data)
+            if not isinstance(data, str):
+                return
+            data = data.encode()
         head = data[:_HEAD]
         if b'delta"' in head:
             current = self.current
@@ -338,17 +342,19 @@ async def _async_recv(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs
 
 
 def _sync_send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    result = wrapped(*args, **kwargs)  # (an event that failed to go out started nothing)
     state = _session(instance)
     if state is not None and args:
         state.sent(args[0])
-    return wrapped(*args, **kwargs)
+    return result
 
 
 async def _async_send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    result = await wrapped(*args, **kwargs)  # (an event that failed to go out started nothing)
     state = _session(instance)
     if state is not None and args:
         state.sent(args[0])
-    return await wrapped(*args, **kwargs)
+    return result
 
 
 def _sync_close(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -385,13 +391,9 @@ TARGETS = tuple(t for module in MODULES for t in _targets(module))
 
 def present() -> list[Target]:
     """The targets whose module the installed SDK has (importing it needs no websockets)."""
-    import importlib
-
     found: list[Target] = []
     for module in MODULES:
-        try:
+        with contextlib.suppress(ImportError):
             importlib.import_module(module)
-        except ImportError:
-            continue
-        found.extend(_targets(module))
+            found.extend(_targets(module))
     return found
