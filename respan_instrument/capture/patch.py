@@ -26,6 +26,7 @@ from ..endpoints.providers import (
     provider_name,
     usage_injectable,
 )
+from . import realtime as _realtime
 from . import span as _span
 from .call import GATEWAY_LOG_ID_HEADER, Call, ClientInfo, Hooks
 from .files import describe_files
@@ -255,6 +256,7 @@ TARGETS = (
 def set_hooks(hooks: Hooks | None) -> None:
     global _hooks
     _hooks = hooks
+    _realtime.set_hooks(hooks)
     _url_cache.clear()  # what a URL means (gateway or not) depends on the settings
 
 
@@ -281,7 +283,7 @@ def apply() -> None:
     """Wrap every target once; safe to call again."""
     if _handles:
         return
-    for target in (*TARGETS, *_shadowing()):
+    for target in (*TARGETS, *_shadowing(), *(Target(*t) for t in _realtime.present())):
         try:
             handle = wrapt.wrap_function_wrapper(target.module, target.name, target.wrapper)
         except (ImportError, AttributeError) as exc:

@@ -1,0 +1,117 @@
+"""A Realtime session's model response (`response.create` → `response.done`) as a chat log.
+
+A realtime session is no HTTP call, so this spec is not in the HTTP registry: the capture side
+builds the request (`{"model": ..., "messages": [...]}`, the conversation so far as chat
+messages) and hands the `response.done` response (or what arrived of it) as the response.
+Audio is never logged: an audio part shows its transcript, or a placeholder when it has none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .base import Endpoint, FilePart, fields_of, get
+from .usage import TokenUsage
+
+AUDIO_PLACEHOLDER = "[audio: no transcript]"
+_TEXT_PARTS = ("input_text", "text", "output_text")
+_AUDIO_PARTS = ("input_audio", "audio", "output_audio")
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def part_text(part: Any) -> str | None:
+    """The text of one content part: its text, an audio part's transcript, else a placeholder."""
+    kind = get(part, "type")
+    if kind in _TEXT_PARTS:
+        text = get(part, "text")
+        return text if isinstance(text, str) else None
+    if kind in _AUDIO_PARTS:
+        transcript = get(part, "transcript")
+        return transcript if isinstance(transcript, str) and transcript else AUDIO_PLACEHOLDER
+    return None
+
+
+def message_of(item: Any) -> dict[str, Any] | None:
+    """A conversation item as a chat message (None for an item a chat log cannot show)."""
+    kind = get(item, "type")
+    if kind == "message":
+        texts = [t for t in (part_text(p) for p in get(item, "content") or ()) if t is not None]
+        return {"role": get(item, "role") or "user", "content": "\n".join(texts)}
+    if kind == "function_call":
+        return {"role": "assistant", "content": None, "tool_calls": [tool_call(item)]}
+    if kind == "function_call_output":
+        return {"role": "tool", "tool_call_id": get(item, "call_id"), "content": get(item, "output")}
+    return None
+
+
+def tool_call(item: Any) -> dict[str, Any]:
+    return {
+        "id": get(item, "call_id"),
+        "type": "function",
+        "function": {"name": get(item, "name"), "arguments": get(item, "arguments") or ""},
+    }
+
+
+class Realtime(Endpoint):
+    path = "realtime"  # (a websocket session: never matched against an HTTP request's URL)
+    operation = "chat"
+    log_type = "chat"
+    request_fields = ("tools", "tool_choice", "temperature", "max_output_tokens")
+    usage_names = ("input_tokens", "output_tokens", "input_token_details", "output_token_details")
+    stream_usage = False
+    taps_streams = False
+
+    def usage(self, usage: Any) -> TokenUsage | None:
+        """`response.done` usage: text, audio, image and cached tokens, so audio is priced at
+        audio rates and cached audio at its own."""
+        if usage is None:
+            return None
+        u = fields_of(usage)
+        inp = u.get("input_tokens")
+        if not isinstance(inp, int):
+            return None
+        d_in = fields_of(u.get("input_token_details") or {})
+        d_out = fields_of(u.get("output_token_details") or {})
+        cached_details = fields_of(d_in.get("cached_tokens_details") or {})
+        return TokenUsage(
+            input_tokens=inp,
+            output_tokens=_int(u.get("output_tokens")),
+            cached_input_tokens=_int(d_in.get("cached_tokens")),
+            input_audio_tokens=_int(d_in.get("audio_tokens")),
+            input_image_tokens=_int(d_in.get("image_tokens")),
+            cached_audio_tokens=_int(cached_details.get("audio_tokens")),
+            cached_image_tokens=_int(cached_details.get("image_tokens")),
+            output_audio_tokens=_int(d_out.get("audio_tokens")),
+        )
+
+    def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
+        status = fields.get("status")
+        return (status,) if isinstance(status, str) else None
+
+    def content(
+        self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
+    ) -> None:
+        messages = request.get("messages")
+        if messages:
+            log["prompt_messages"] = messages
+        if response is None:
+            return
+        texts: list[str] = []
+        calls: list[dict[str, Any]] = []
+        for item in get(response, "output") or ():
+            if get(item, "type") == "function_call":
+                calls.append(tool_call(item))
+            elif get(item, "type") == "message":
+                texts.extend(t for t in (part_text(p) for p in get(item, "content") or ()) if t is not None)
+        completion: dict[str, Any] = {"role": "assistant", "content": "\n".join(texts) if texts else None}
+        if calls:
+            completion["tool_calls"] = calls
+            log["tool_calls"] = calls
+        log["completion_message"] = completion
+
+
+REALTIME = Realtime()
