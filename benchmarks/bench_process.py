@@ -145,7 +145,7 @@ def main() -> None:
               f"{median([x[1] - x[2] for x in b]):.1f} |")
         for p in PHASES[1:]:
             o = [tuple(x / n * 1e6 for x in row) for row in results[w][p]]
-            pairs = list(zip(o, b))
+            pairs = list(zip(o, b, strict=True))
             print(f"| {w} | {p} | {median([a[0] / c[0] for a, c in pairs]):.2f} | "
                   f"{median([a[1] / c[1] for a, c in pairs]):.2f} | {median([a[2] / c[2] for a, c in pairs]):.2f} | "
                   f"{median([a[0] - c[0] for a, c in pairs]):+.0f} | {median([a[1] - c[1] for a, c in pairs]):+.0f} | "
