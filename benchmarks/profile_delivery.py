@@ -1,0 +1,137 @@
+"""Where the background CPU of delivery goes, per log: cProfile inside the writer and sender threads.
+
+Each background loop runs under its own cProfile.Profile (cProfile profiles only the thread that
+enabled it), so caller-thread time is excluded. Also counts spool appends (transactions), bulk
+POSTs and their batch sizes. Profiling inflates small functions; read the split, not the totals.
+
+Run: PYTHONPATH=.:benchmarks python benchmarks/profile_delivery.py [chat|stream50] [calls] [--clock]
+"""
+
+from __future__ import annotations
+
+import cProfile
+import os
+import pstats
+import sys
+import tempfile
+import time
+from typing import Any
+
+from _common import CHAT_BODY, mock_client, stream_body
+from bench_delivery import CollectorProcess
+
+
+def main() -> None:
+    argv = [a for a in sys.argv[1:] if not a.startswith("--")]
+    workload = argv[0] if argv else "chat"
+    n = int(argv[1]) if len(argv) > 1 else (2000 if workload == "chat" else 300)
+    os.environ["RESPAN_SPOOL_DIR"] = tempfile.mkdtemp(prefix="respan-profile-")
+    os.environ["RESPAN_BULK_PER_MINUTE"] = str(10**9)
+
+    import respan_instrument
+    from respan_instrument import _exporter, _spool
+
+    profiles: dict[str, cProfile.Profile] = {}
+    counts = {"append": 0, "appended": 0, "post": 0, "posted": 0}
+
+    def profiled(name: str, loop: Any) -> Any:
+        def run(self: Any) -> None:
+            prof = profiles.setdefault(name, cProfile.Profile(time.thread_time))  # CPU, not idle waits
+            prof.enable()
+            try:
+                loop(self)
+            finally:
+                prof.disable()
+        return run
+
+    clocks: dict[str, float] = {}
+
+    def clocked(owner: Any, attr: str, label: str) -> None:
+        original = getattr(owner, attr)
+
+        def wrapper(*a: Any, **k: Any) -> Any:
+            t0 = time.thread_time()
+            try:
+                return original(*a, **k)
+            finally:
+                clocks[label] = clocks.get(label, 0.0) + time.thread_time() - t0
+        setattr(owner, attr, wrapper)
+
+    if "--clock" in sys.argv:  # no profiler: thread CPU of a few coarse steps, cheap to measure
+        from respan_instrument.record import payload
+
+        clocked(_exporter.Exporter, "_drain", "writer pass (all)")
+        clocked(_exporter.Exporter, "_encode", "  build + encode")
+        clocked(payload, "settle", "    settle (parse kept bytes, replay stream)")
+        clocked(_exporter, "encode_log", "    JSON encode (encode_log)")
+        clocked(_exporter.Exporter, "_write", "  spool append (SQLite insert+commit)")
+        clocked(_exporter.Courier, "round", "sender round (all)")
+        clocked(_spool.Spool, "claim", "  claim")
+        clocked(_spool.Spool, "delete", "  delete")
+        clocked(_exporter.Courier, "_post", "  POST (httpx + collector answer wait)")
+    else:
+      _exporter.Exporter._write_loop = profiled("writer", _exporter.Exporter._write_loop)  # type: ignore[method-assign]
+      _exporter.Exporter._send_loop = profiled("sender", _exporter.Exporter._send_loop)  # type: ignore[method-assign]
+    append, post = _spool.Spool.append, _exporter.Courier._post
+
+    def counted_append(self: Any, url: str, batch: list[bytes]) -> Any:
+        counts["append"] += 1
+        counts["appended"] += len(batch)
+        return append(self, url, batch)
+
+    def counted_post(self: Any, rows: Any, stop: Any) -> float:
+        counts["post"] += 1
+        counts["posted"] += len(rows)
+        return post(self, rows, stop)
+
+    _spool.Spool.append = counted_append  # type: ignore[method-assign]
+    _exporter.Courier._post = counted_post  # type: ignore[method-assign]
+
+    msgs = [{"role": "user", "content": "Say hello"}]
+    if workload == "chat":
+        client = mock_client(lambda request: (CHAT_BODY, "application/json"))
+
+        def call() -> None:
+            client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
+    else:
+        body = stream_body(50)
+        client = mock_client(lambda request: (body, "text/event-stream"))
+
+        def call() -> None:
+            for _ in client.chat.completions.create(model="gpt-4o-mini", messages=msgs, stream=True,
+                                                    stream_options={"include_usage": True}):
+                pass
+
+    collector = CollectorProcess()
+    respan_instrument.instrument(api_key="bench", base_url=collector.url + "/api")
+    for _ in range(20):
+        call()
+    assert respan_instrument.flush(60)
+    collector.wait_for(20, 30)
+    collector.ask("reset")
+    clocks.clear()
+    for prof in profiles.values():
+        prof.clear()  # bill the loop only, not start-up
+    for key in counts:
+        counts[key] = 0
+    for _ in range(n):
+        call()
+    assert respan_instrument.flush(60)
+    collector.wait_for(n, 120)
+    respan_instrument.uninstrument()
+    collector.close()
+
+    print(f"{workload}: {n} calls; spool appends {counts['append']} (mean batch "
+          f"{counts['appended'] / max(counts['append'], 1):.1f}); bulk POSTs {counts['post']} "
+          f"(mean batch {counts['posted'] / max(counts['post'], 1):.1f})")
+    for label, seconds in clocks.items():
+        print(f"{label}: {seconds / n * 1e6:.1f} µs/log")
+    for name, prof in profiles.items():
+        stats = pstats.Stats(prof)
+        total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
+        print(f"\n## {name}: {total / n * 1e6:.1f} µs/log (thread CPU under the profiler)")
+        stats.sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()
