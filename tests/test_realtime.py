@@ -25,6 +25,12 @@ from respan_instrument.local.realtime_server import (  # noqa: E402
     RealtimeServer,
 )
 
+# openai 1.x opens its sync realtime socket with websockets' connect() outside a `with` block,
+# which websockets >= 17.1 deprecates with a warning on the first send: the SDK's, not ours
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:connect\\(\\) must be used as a context manager:DeprecationWarning"
+)
+
 
 def _has(path: str) -> bool:
     client = openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1")
