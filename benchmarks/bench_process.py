@@ -1,4 +1,4 @@
-"""Whole-process cost of instrumentation in a busy loop, delivery included (issue 16).
+"""Whole-process cost of instrumentation in a busy loop, delivery included.
 
 The caller-thread cost alone hides the work moved to our background threads; a busy process
 pays for that work all the same. So each instrumented phase is billed from the first call up to
