@@ -27,6 +27,16 @@ CREDENTIAL = "cred-secret-789"
 CREDENTIALS = {"openai": {"api_key": CREDENTIAL}}
 
 
+@pytest.fixture(autouse=True)
+def _otlp_extra_installed() -> None:
+    """The `test` extra brings the OTLP packages: without them these tests cannot pass."""
+    try:
+        import opentelemetry.exporter.otlp.proto.common  # noqa: F401
+        import opentelemetry.proto  # noqa: F401
+    except ImportError:
+        pytest.fail("the otlp extra is not installed: pip install -e '.[test]'")
+
+
 @pytest.fixture()
 def otlp(collector: Collector, stub: Any) -> Iterator[Collector]:
     stub.clear()
@@ -182,6 +192,24 @@ def test_failed_call_is_an_error_span(otlp, client) -> None:
     assert span["events"][0]["name"] == "exception"
 
 
+def test_content_is_truncated_as_request_logs_are(collector, stub, client, monkeypatch) -> None:
+    monkeypatch.setenv("RESPAN_MAX_CONTENT_BYTES", "2000")
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", export="otlp")
+    image = "data:image/png;base64," + "A" * 5000
+    history = [{"role": "system", "content": "rules"}]
+    history += [{"role": "user", "content": f"old-{i} " + "x" * 300} for i in range(20)]
+    history += [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}}]}]
+    try:
+        client.chat.completions.create(model="gpt-4o-mini", messages=history)
+        (span,) = spans(collector, 1)
+    finally:
+        respan_instrument.uninstrument()
+    messages = json.loads(span["attributes"]["gen_ai.input.messages"])
+    assert "A" * 100 not in json.dumps(span) and len(messages) < len(history)
+    assert messages[0]["parts"][0]["content"] == "rules"  # the system message stays
+    assert messages[-1]["parts"][0]["type"] == "uri" and "image/png" in messages[-1]["parts"][0]["uri"]
+
+
 def test_content_capture_off_leaves_no_content(collector, stub, client) -> None:
     respan_instrument.instrument(
         api_key=RESPAN_KEY, base_url=collector.url + "/api", export="otlp", capture_content=False
@@ -331,6 +359,10 @@ def test_outage_then_the_next_process_delivers_each_span_once(collector, stub, t
     assert tags(got) == Counter({f"a-{i}": 1 for i in range(6)} | {"b-0": 1})
     assert len({s["span_id"] for s in got}) == 7 and collector.logs == []
     assert _spool.status(spool_dir)["rows"] == 0
+    for name in os.listdir(spool_dir):  # the spool kept spans, never a key
+        with open(os.path.join(spool_dir, name), "rb") as f:
+            data = f.read()
+        assert RESPAN_KEY.encode() not in data and b"sk-x" not in data
 
 
 def test_a_shared_spool_sends_logs_and_spans_each_to_its_own_place(collector, stub, tmp_path) -> None:
