@@ -40,7 +40,9 @@ class OtlpTraces:
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.route = ROUTE_PREFIX + self.endpoint
-        self.key = api_key
+        # Rows made without a key (a Collector adds it) get a fingerprint of their own, so
+        # they are never mistaken for rows of unknown key from an earlier version.
+        self.key: str | None = api_key or ""
         self.per_minute = per_minute
         self._read_timeout = read_timeout
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
