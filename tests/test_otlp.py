@@ -359,6 +359,13 @@ def test_outage_then_the_next_process_delivers_each_span_once(collector, stub, t
     assert tags(got) == Counter({f"a-{i}": 1 for i in range(6)} | {"b-0": 1})
     assert len({s["span_id"] for s in got}) == 7 and collector.logs == []
     assert _spool.status(spool_dir)["rows"] == 0
+    # the spooled rows went as one batch: their serialized requests joined are one request
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    sizes = [
+        len(ExportTraceServiceRequest.FromString(r.body).resource_spans) for r in collector.requests if r.status == 200
+    ]
+    assert max(sizes) > 1 and sum(sizes) == 7
     for name in os.listdir(spool_dir):  # the spool kept spans, never a key
         with open(os.path.join(spool_dir, name), "rb") as f:
             data = f.read()
