@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._errors import log_once
+
 # A slow answer is waited for: an abandoned post that the destination still accepts is a
 # duplicate once it is retried. The spool's claim on a row (`deliver.spool.LEASE`, 120 s) must
 # outlast the longest post, connect and read included, or another process sharing the spool
@@ -17,6 +19,8 @@ MAX_READ_TIMEOUT = 60.0
 
 DEFAULT_BASE_URL = "https://api.respan.ai/api"
 PUBLIC_GATEWAY_URL = DEFAULT_BASE_URL
+EXPORTS = ("logs", "otlp")  # request logs to the logging API, or OTLP/HTTP spans
+OTLP_PATH = "/v2/traces"  # Respan's OTLP ingest, under the API root
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -36,11 +40,13 @@ class Settings:
     exit_timeout: float = 5.0
     read_timeout: float = READ_TIMEOUT
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    export: str = "logs"
+    otlp_endpoint: str = DEFAULT_BASE_URL + OTLP_PATH
 
     def __repr__(self) -> str:  # never show the key
         return (
             f"Settings(api_key={'set' if self.api_key else None}, base_url={self.base_url!r}, "
-            f"capture_content={self.capture_content})"
+            f"capture_content={self.capture_content}, export={self.export!r})"
         )
 
 
@@ -114,6 +120,25 @@ def sdk_disabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
+def export_mode(argument: str | None, raw: str | None) -> str:
+    """`instrument(export=...)` over RESPAN_EXPORT: "logs" (default) or "otlp". An unknown
+    value is said once on the logger and the default is used: a typo must not stop the app."""
+    value, name = (argument, "export") if argument is not None else (raw, "RESPAN_EXPORT")
+    if value is None or not str(value).strip():
+        return "logs"
+    mode = str(value).strip().lower()
+    if mode in EXPORTS:
+        return mode
+    log_once(
+        "bad-export",
+        "respan_instrument: %s=%r is not one of %s; exporting request logs",
+        name,
+        value,
+        ", ".join(EXPORTS),
+    )
+    return "logs"
+
+
 def load_settings(
     *,
     api_key: str | None = None,
@@ -121,6 +146,7 @@ def load_settings(
     capture_content: bool | None = None,
     prices: Mapping[str, Mapping[str, float]] | None = None,
     defaults: Mapping[str, Any] | None = None,
+    export: str | None = None,
 ) -> Settings:
     """Merge arguments over environment; raise ValueError naming the bad setting."""
     from ._cost import load_prices_file, validate_prices
@@ -166,4 +192,10 @@ def load_settings(
         exit_timeout=(positive_number(exit_timeout, "RESPAN_EXIT_TIMEOUT", float) if exit_timeout else 5.0),
         read_timeout=read_timeout(env.get("RESPAN_TIMEOUT")),
         defaults=dict(defaults or {}),
+        export=export_mode(export, env.get("RESPAN_EXPORT")),
+        otlp_endpoint=(
+            check_url(env["RESPAN_OTLP_ENDPOINT"], "RESPAN_OTLP_ENDPOINT")
+            if env.get("RESPAN_OTLP_ENDPOINT")
+            else url + OTLP_PATH
+        ),
     )

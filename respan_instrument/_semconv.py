@@ -1,12 +1,25 @@
-"""Span attribute names in one place: OpenTelemetry GenAI conventions plus our own."""
+"""Span attribute names in one place: OpenTelemetry GenAI conventions, Respan's own names, and
+how `attributes()` values become span attributes.
+
+Respan's OTLP ingest (`/v2/traces`) reads the `respan.*` names its own tracing SDK sends
+(`respan_sdk.constants.span_attributes`): customer, thread, trace group, custom identifier,
+`respan.metadata.<key>` and `respan.entity.log_type`. Its exporters read the cost from
+`gen_ai.usage.cost` and the time to first token from `gen_ai.usage.ttft` (seconds); the
+conventions' `gen_ai.response.time_to_first_chunk` is sent beside it.
+"""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _g
 
 OPERATION_NAME = _g.GEN_AI_OPERATION_NAME
 SYSTEM = _g.GEN_AI_SYSTEM
 PROVIDER_NAME = _g.GEN_AI_PROVIDER_NAME
+CONVERSATION_ID = _g.GEN_AI_CONVERSATION_ID
 REQUEST_MODEL = _g.GEN_AI_REQUEST_MODEL
 REQUEST_TEMPERATURE = _g.GEN_AI_REQUEST_TEMPERATURE
 REQUEST_TOP_P = _g.GEN_AI_REQUEST_TOP_P
@@ -27,11 +40,30 @@ USAGE_INPUT_TOKENS = _g.GEN_AI_USAGE_INPUT_TOKENS
 USAGE_OUTPUT_TOKENS = _g.GEN_AI_USAGE_OUTPUT_TOKENS
 USAGE_CACHE_READ_INPUT_TOKENS = _g.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
 USAGE_REASONING_OUTPUT_TOKENS = _g.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
+SYSTEM_INSTRUCTIONS = _g.GEN_AI_SYSTEM_INSTRUCTIONS
+INPUT_MESSAGES = _g.GEN_AI_INPUT_MESSAGES
+OUTPUT_MESSAGES = _g.GEN_AI_OUTPUT_MESSAGES
 ERROR_TYPE = "error.type"
 
-COST = "respan.cost_usd"
+# Respan's names (not in the conventions)
+COST = "gen_ai.usage.cost"  # USD
+TTFT = "gen_ai.usage.ttft"  # seconds
+LOG_TYPE = "respan.entity.log_type"
+CUSTOMER_PREFIX = "respan.customer_params."
+CUSTOMER_ID = CUSTOMER_PREFIX + "customer_identifier"
+THREAD_ID = "respan.threads.thread_identifier"
+TRACE_GROUP_ID = "respan.trace.trace_group_identifier"
+CUSTOM_ID = "respan.span_params.custom_identifier"
+METADATA_PREFIX = "respan.metadata."
 GATEWAY_LOG_ID = "respan.gateway.log_id"
 ATTRIBUTE_PREFIX = "respan."
+
+# the indexed names Respan's OTLP page lists (sent in OTLP export only)
+LEGACY_PROMPT = "gen_ai.prompt"  # gen_ai.prompt.{N}.role / .content
+LEGACY_COMPLETION = "gen_ai.completion"  # gen_ai.completion.{N}.role / .content
+LEGACY_PROMPT_TOKENS = "gen_ai.usage.prompt_tokens"
+LEGACY_COMPLETION_TOKENS = "gen_ai.usage.completion_tokens"
+LEGACY_TOTAL_TOKENS = "gen_ai.usage.total_tokens"
 
 # request JSON key -> span attribute, for the scalar parameters users pass
 REQUEST_PARAMETERS = {
@@ -46,3 +78,40 @@ REQUEST_PARAMETERS = {
     "n": REQUEST_CHOICE_COUNT,
     "service_tier": REQUEST_SERVICE_TIER,
 }
+
+# attributes() keys with a name of Respan's (the others keep `respan.<key>`)
+SCOPE_NAMES = {
+    "customer_identifier": CUSTOMER_ID,
+    "thread_identifier": THREAD_ID,
+    "group_identifier": TRACE_GROUP_ID,
+    "custom_identifier": CUSTOM_ID,
+}
+_CREDENTIALS = "customer_credentials"
+
+
+def _value(item: Any) -> Any:
+    """A span attribute holds a str, bool, int or float: those keep their type; anything else
+    is shown as its JSON text."""
+    return item if isinstance(item, (str, int, float)) else json.dumps(item, default=str)
+
+
+def scope_attributes(scope: Mapping[str, Any]) -> dict[str, Any]:
+    """`attributes()` values as span attributes, in the names Respan's ingest reads; never the
+    credentials, and no None (OpenTelemetry rejects it with a warning)."""
+    out: dict[str, Any] = {}
+    for key, value in scope.items():
+        if key == _CREDENTIALS or value is None:
+            continue
+        name = SCOPE_NAMES.get(key)
+        if name is not None:
+            out[name] = value
+            if key == "thread_identifier":
+                out[CONVERSATION_ID] = value
+        elif isinstance(value, Mapping):
+            prefix = CUSTOMER_PREFIX if key == "customer_params" else f"{ATTRIBUTE_PREFIX}{key}."
+            for sub, item in value.items():
+                if item is not None:
+                    out.setdefault(prefix + str(sub), _value(item))
+        else:
+            out[ATTRIBUTE_PREFIX + key] = value
+    return out

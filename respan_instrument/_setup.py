@@ -26,7 +26,7 @@ from .deliver.respan import BULK_PER_MINUTE, RespanLogs
 from .record.call import CallRecord
 from .record.encode import encode_log
 from .record.manual import validate_manual
-from .record.payload import logs_of
+from .record.payload import calls_of, logs_of
 from .record.prices import PriceBook
 from .record.seen import Seen
 
@@ -57,6 +57,58 @@ def _encode(
     return [encode_log(log, max_content_bytes) for log in build(item)]
 
 
+def _encode_spans(item: Any, *, calls: Callable[[Any], list[tuple[Any, dict[str, Any]]]], spans: Any) -> list[bytes]:
+    """Worker, OTLP export: each log of a call's record (or a log() dict) as its span, encoded."""
+    if isinstance(item, dict):
+        return [spans.encode(None, item)]
+    return [spans.encode(record, log) for record, log in calls(item)]
+
+
+def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
+    """The pipeline to the destination the settings choose, or None when there is none."""
+    export = settings.export
+    if export == "otlp":
+        from .record.otlp import available
+
+        if not available():
+            log_once(
+                "no-otlp",
+                "respan_instrument: export=otlp needs the OpenTelemetry OTLP encoder "
+                "(pip install 'respan-instrument[otlp]'); sending request logs instead",
+            )
+            export = "logs"
+    if export == "logs" and not settings.api_key:
+        log_once("no-key", "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan")
+        return None
+    options: dict[str, Any] = {
+        "capture_content": settings.capture_content,
+        "prices": price_book,
+        "defaults": settings.defaults,
+        "seen": Seen(),
+    }
+    per_minute = env_number("RESPAN_BULK_PER_MINUTE", BULK_PER_MINUTE)
+    destination: Any
+    if export == "otlp":
+        from .deliver.otlp import OtlpTraces
+        from .record.otlp import SpanEncoder
+
+        destination = OtlpTraces(
+            settings.otlp_endpoint, settings.api_key, per_minute=per_minute, read_timeout=settings.read_timeout
+        )
+        encode = functools.partial(
+            _encode_spans,
+            calls=functools.partial(calls_of, **options),
+            spans=SpanEncoder(settings.max_content_bytes),
+        )
+    else:
+        destination = RespanLogs(
+            settings.base_url, str(settings.api_key), per_minute=per_minute, read_timeout=settings.read_timeout
+        )
+        build = functools.partial(logs_of, **options)
+        encode = functools.partial(_encode, build=build, max_content_bytes=settings.max_content_bytes)
+    return Pipeline(destination, encode, spool_dir=settings.spool_dir, spool_max_mb=settings.spool_max_mb)
+
+
 def instrument(
     api_key: str | None = None,
     base_url: str | None = None,
@@ -64,6 +116,7 @@ def instrument(
     tracer_provider: TracerProvider | None = None,
     prices: Mapping[str, Mapping[str, float]] | None = None,
     attributes: Mapping[str, Any] | None = None,
+    export: str | None = None,
 ) -> None:
     """Record every `openai` SDK call as a span and deliver a request log for it to Respan.
 
@@ -80,6 +133,9 @@ def instrument(
         prices: per-model USD prices per 1M tokens that win over `genai-prices`, e.g.
             `{"ft:gpt-4o-mini": {"input": 0.3, "output": 1.2, "cached_input": 0.15}}`.
         attributes: default `attributes()` values for every call (e.g. `{"metadata": {"env": "prod"}}`).
+        export: `"logs"` (request logs to Respan's logging API) or `"otlp"` (OTLP/HTTP spans to
+            `RESPAN_OTLP_ENDPOINT`, default `{base_url}/v2/traces`; needs the `otlp` extra);
+            defaults to `RESPAN_EXPORT`, else `"logs"`.
 
     Raises:
         ValueError: a setting (argument or environment variable, named in the message) is invalid.
@@ -94,6 +150,7 @@ def instrument(
         capture_content=capture_content,
         prices=prices,
         defaults=validate(attributes or {}, "instrument"),
+        export=export,
     )
     with _lock:
         if _state is not None and _state.settings == settings and tracer_provider is None:
@@ -101,31 +158,8 @@ def instrument(
         old, _state = _state, None
         if old is not None and old.exporter is not None:
             old.exporter.shutdown(timeout=settings.exit_timeout)
-        exporter = None
         price_book = PriceBook(settings.prices)
-        if settings.api_key:
-            build = functools.partial(
-                logs_of,
-                capture_content=settings.capture_content,
-                prices=price_book,
-                defaults=settings.defaults,
-                seen=Seen(),
-            )
-            respan = RespanLogs(
-                settings.base_url,
-                settings.api_key,
-                per_minute=env_number("RESPAN_BULK_PER_MINUTE", BULK_PER_MINUTE),
-                read_timeout=settings.read_timeout,
-            )
-            encode = functools.partial(_encode, build=build, max_content_bytes=settings.max_content_bytes)
-            exporter = Pipeline(
-                respan, encode, spool_dir=settings.spool_dir, spool_max_mb=settings.spool_max_mb
-            )
-        else:
-            log_once(
-                "no-key",
-                "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan",
-            )
+        exporter = _exporter(settings, price_book)
         _state = _State(settings, exporter)
         # Load genai-prices off the caller's thread so the first call does not pay for it. It
         # imports httpx2, which openai 2.x probes in sys.modules without importing: finish that

@@ -120,7 +120,7 @@ def test_span_attributes_get_typed_values(traced, client) -> None:
     assert json.loads(attrs["respan.metadata.tags"]) == ["a", 2, None]
     assert json.loads(attrs["respan.metadata.limits"]) == {"rpm": 60, "burst": False}
     assert "respan.metadata.gone" not in attrs  # OpenTelemetry takes no None
-    assert attrs["respan.properties.tier"] == 2 and attrs["respan.customer_identifier"] == "42"
+    assert attrs["respan.properties.tier"] == 2 and attrs["respan.customer_params.customer_identifier"] == "42"
 
 
 def test_gateway_body_keeps_json_types(stub, collector, sdk_spans) -> None:
@@ -193,7 +193,7 @@ def test_azure_client_on_a_custom_host_is_azure(traced, collector, stub) -> None
     (span,) = spans.get_finished_spans()
     assert span.attributes["gen_ai.provider.name"] == "azure.ai.openai"
     assert span.attributes["gen_ai.system"] == "azure.ai.openai"
-    assert span.attributes["respan.cost_usd"] == pytest.approx(_azure_price(log))
+    assert span.attributes["gen_ai.usage.cost"] == pytest.approx(_azure_price(log))
 
 
 def test_azure_stream_gets_usage_and_azure_price(instrumented, stub) -> None:

@@ -284,7 +284,7 @@ def test_user_tracer_provider(collector, client, traced) -> None:
     assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
     assert attrs["gen_ai.usage.input_tokens"] == response.usage.prompt_tokens
     assert attrs["gen_ai.usage.output_tokens"] == response.usage.completion_tokens
-    assert attrs["respan.cost_usd"] == pytest.approx(log["cost"])
+    assert attrs["gen_ai.usage.cost"] == pytest.approx(log["cost"])
     assert log["trace_unique_id"] == f"{span.context.trace_id:032x}"
     assert log["span_unique_id"] == f"{span.context.span_id:016x}"
     assert log["span_parent_id"] == f"{parent.get_span_context().span_id:016x}"

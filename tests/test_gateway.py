@@ -51,7 +51,7 @@ def test_gateway_call_records_span_not_log(gateway, stub, caplog) -> None:
     assert not any("request-logs" in r.path for r in stub.requests)
     (span,) = spans.get_finished_spans()
     assert span.attributes["respan.gateway.log_id"].startswith("log_")
-    assert span.attributes["respan.customer_identifier"] == "cust-1"
+    assert span.attributes["respan.customer_params.customer_identifier"] == "cust-1"
     dumped = json.dumps(dict(span.attributes)) + caplog.text
     assert PROVIDER_KEY not in dumped and RESPAN_KEY not in dumped
 

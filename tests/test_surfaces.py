@@ -328,5 +328,5 @@ def test_traced_image_span(traced, client) -> None:
     client.images.generate(model="gpt-image-1", prompt="A fox")
     (span,) = exporter.get_finished_spans()
     assert span.name == "image_generation gpt-image-1"
-    assert span.attributes["respan.cost_usd"] > 0
+    assert span.attributes["gen_ai.usage.cost"] > 0
     assert not any(BASE64_RUN.search(str(value)) for value in span.attributes.values())

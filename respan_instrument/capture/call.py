@@ -18,14 +18,14 @@ from typing import Any, NamedTuple
 
 from .. import _context
 from .._errors import contained
-from .._semconv import COST, GATEWAY_LOG_ID, RESPONSE_TIME_TO_FIRST_CHUNK
+from .._semconv import COST, GATEWAY_LOG_ID, RESPONSE_TIME_TO_FIRST_CHUNK, TTFT, scope_attributes
 from ..endpoints import Endpoint
 from ..endpoints.base import Priced
 from ..record.call import CallRecord, Tapped
 from ..record.prices import PriceBook
 from ..record.replay import fold
 from . import span as _span
-from .kept import injected_usage_chunk, is_raw, kept, parsed_result, scope_attributes, sent
+from .kept import injected_usage_chunk, is_raw, kept, parsed_result, sent
 from .metrics import Metrics
 from .stream import AsyncTracedStream, OnDrop, ResponseProxy, TracedStream
 from .tap import report_close, tap
@@ -108,6 +108,7 @@ class Call:
         self.gateway = info.gateway
         self.record = record = CallRecord(endpoint, body, info.base_url, start_ns, name, scope)
         record.price_provider = info.price_provider
+        record.provider = info.provider
         tracer = hooks.tracing.tracer()
         if tracer is None and not info.gateway and hooks.metrics.idle():
             self.lean = True
@@ -188,7 +189,7 @@ class Call:
             attrs[COST] = record.cost
         ttft = (record.ttft_ns - record.start_ns) / 1e9 if record.ttft_ns is not None else None
         if ttft is not None:
-            attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = ttft
+            attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = attrs[TTFT] = ttft
         self.hooks.metrics.record(
             endpoint,
             self.provider,

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from .. import _context
-from .._semconv import ATTRIBUTE_PREFIX
 from ..record.call import CallRecord
 
 
@@ -75,26 +72,3 @@ def parsed_result(result: Any) -> Any:
         except Exception:  # noqa: BLE001 - the user's own parse() raises the same; log what we have
             return None
     return result
-
-
-def scope_attributes(scope: Mapping[str, Any]) -> dict[str, Any]:
-    """attributes() values as span attributes (never the credentials).
-
-    A span attribute holds a str, bool, int or float: those keep their type; a nested list or
-    dict is shown as its JSON text, and a None is left out (OpenTelemetry rejects it with a
-    warning).
-    """
-    out: dict[str, Any] = {}
-    for key, value in scope.items():
-        if key == _context.CREDENTIALS:
-            continue
-        if isinstance(value, Mapping):
-            for sub, item in value.items():
-                if item is None:
-                    continue
-                out[f"{ATTRIBUTE_PREFIX}{key}.{sub}"] = (
-                    item if isinstance(item, (str, int, float)) else json.dumps(item, default=str)
-                )
-        else:
-            out[ATTRIBUTE_PREFIX + key] = value
-    return out

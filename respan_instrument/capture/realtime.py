@@ -27,7 +27,7 @@ from opentelemetry import trace
 
 from .. import _context
 from .._errors import contained
-from .._semconv import COST, RESPONSE_TIME_TO_FIRST_CHUNK
+from .._semconv import COST, RESPONSE_TIME_TO_FIRST_CHUNK, TTFT
 from ..endpoints.base import Priced, get
 from ..endpoints.realtime import REALTIME, message_of
 from ..record.call import CallRecord
@@ -256,7 +256,7 @@ class Session:
         if record.cost is not None:
             attrs[COST] = record.cost
         if ttft is not None:
-            attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = ttft
+            attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = attrs[TTFT] = ttft
         self.hooks.metrics.record(REALTIME, "openai", requested, model, duration, usage, ttft, record.cost, None)
         _span.end_ok(span, attrs, record.end_ns)
 

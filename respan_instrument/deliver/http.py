@@ -62,7 +62,7 @@ def http_library() -> Any:
 
 
 class Sender:
-    """POSTs JSON bodies under one URL root with keep-alive and a timeout. Never raises for I/O.
+    """POSTs bodies (JSON unless told otherwise) under one URL root with keep-alive and a timeout. Never raises for I/O.
 
     The destination gives the headers (its authentication); the sender adds the content type
     and our User-Agent.
@@ -74,11 +74,18 @@ class Sender:
     an https URL it travels inside the TLS tunnel, never in the CONNECT request.
     """
 
-    def __init__(self, base_url: str, headers: Mapping[str, str], read_timeout: float = READ_TIMEOUT) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        read_timeout: float = READ_TIMEOUT,
+        content_type: str = "application/json",
+    ) -> None:
         # The client itself (TLS context, ~20 ms) is built by the sender thread on first use.
         self._httpx = http_library()
         self._base = base_url.rstrip("/")
         self._headers = dict(headers)
+        self._content_type = content_type
         self._read_timeout = read_timeout
         self._client: Any = None
 
@@ -88,7 +95,7 @@ class Sender:
             timeout=httpx.Timeout(self._read_timeout, connect=min(self._read_timeout, CONNECT_TIMEOUT)),
             headers={
                 **self._headers,
-                "Content-Type": "application/json",
+                "Content-Type": self._content_type,
                 "User-Agent": f"respan-instrument/{__version__}",
             },
             limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),

@@ -8,6 +8,7 @@ its log. Nothing here knows of threads, spans, queues or Respan's delivery.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
@@ -215,16 +216,30 @@ class Endpoint:
     def __repr__(self) -> str:
         return f"<endpoint {self.path}>"
 
+    @functools.cached_property
+    def _fixed_attributes(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The request attributes that depend on the provider and model only, per pair."""
+        return {}
+
     # ---- request ----------------------------------------------------------------------------
     def request_attributes(self, body: Mapping[str, Any], provider: str) -> dict[str, Any]:
         """Span attributes known before the call: operation, provider, model, parameters."""
         model = body.get("model")
-        attrs: dict[str, Any] = {
-            sc.OPERATION_NAME: self.operation,
-            sc.PROVIDER_NAME: provider,
-            sc.SYSTEM: provider,
-            sc.REQUEST_MODEL: model if isinstance(model, str) else str(model),
-        }
+        cache = self._fixed_attributes
+        fixed = cache.get((provider, model)) if isinstance(model, str) else None
+        if fixed is None:
+            fixed = {
+                sc.OPERATION_NAME: self.operation,
+                sc.PROVIDER_NAME: provider,
+                sc.SYSTEM: provider,
+                sc.REQUEST_MODEL: model if isinstance(model, str) else str(model),
+                sc.LOG_TYPE: self.log_type,
+            }
+            if isinstance(model, str):
+                if len(cache) >= 256:  # a bounded memo: model names come from user code
+                    cache.clear()
+                cache[(provider, model)] = fixed
+        attrs = fixed.copy()
         for key, name in sc.REQUEST_PARAMETERS.items():
             value = body.get(key)
             if value is not None and isinstance(value, (int, float, str)):
@@ -276,9 +291,9 @@ class Endpoint:
         )
 
     def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
-        choices = getattr(response, "choices", None)  # a property on accumulators
+        choices = get(response, "choices")  # (a property on accumulators; a list in parsed JSON)
         if choices:
-            return tuple(str(c.finish_reason) for c in choices)
+            return tuple(str(get(c, "finish_reason")) for c in choices)
         return None
 
     def outcome(self, response: Any, span_attributes: bool = True) -> Outcome:

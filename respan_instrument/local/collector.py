@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from . import _otlp as otlp
 from ._faults import Failure, FaultPlan, format_retry_after
 from ._http import BodyTooLarge, JSONHandler, LoopbackServer
 from ._log_store import LogStore
@@ -26,6 +27,7 @@ _logger = logging.getLogger(__name__)
 CREATE_PATH = "/api/request-logs/create/"
 BULK_PATH = "/api/request-logs/bulk/"
 HEALTH_PATHS = ("/api/health", "/api/health/")
+TRACE_PATHS = otlp.TRACE_PATHS  # OTLP/HTTP: decoded into `Collector.spans`
 DEFAULT_MAX_BODY = 20 * 1024 * 1024
 DEFAULT_MAX_BULK = 500
 
@@ -127,6 +129,9 @@ class _CollectorHandler(JSONHandler):
         return True
 
     def _route(self) -> None:
+        if self._path in TRACE_PATHS:
+            self._traces()
+            return
         if self._path not in (CREATE_PATH, BULK_PATH):
             raise _BadRequest(404, {"detail": "Not found."})
         if not self.collector._authorized(self._hdrs.get("authorization")):
@@ -143,6 +148,21 @@ class _CollectorHandler(JSONHandler):
             self._create(body)
         else:
             self._bulk(body)
+
+    def _traces(self) -> None:
+        if not self.collector._authorized(self._hdrs.get("authorization")):
+            raise _BadRequest(401, {"detail": "Invalid API key"})
+        if self.command != "POST":
+            raise _BadRequest(405, _not_allowed(self))
+        content_type = self._hdrs.get("content-type", "")
+        try:
+            spans = otlp.decode(self._raw, content_type)
+        except ValueError as exc:
+            raise _BadRequest(400, {"detail": str(exc)}) from exc
+        self.collector._accept_spans(spans)
+        data, kind = otlp.answer(content_type)
+        self.collector._record(CollectorRequest(self._path, self._hdrs, self._raw, 200))
+        self.send_bytes(200, data, kind)
 
     def _json_body(self) -> Any:
         encoding = self._hdrs.get("content-encoding", "identity").strip().lower()
@@ -244,6 +264,7 @@ class Collector(LoopbackServer):
         self._faults = FaultPlan()
         self._cond = threading.Condition()
         self._logs: list[dict[str, Any]] = []
+        self._spans: list[dict[str, Any]] = []
         self._requests: list[CollectorRequest] = []
         self._store: LogStore | None = None
 
@@ -282,6 +303,17 @@ class Collector(LoopbackServer):
         with self._cond:
             return list(self._requests)
 
+    @property
+    def spans(self) -> list[dict[str, Any]]:
+        """Snapshot of every span received over OTLP/HTTP, decoded (see `_otlp.decode`)."""
+        with self._cond:
+            return list(self._spans)
+
+    def wait_for_spans(self, n: int, timeout: float = 5.0) -> bool:
+        """Block until at least ``n`` spans were accepted; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self._spans) >= n, timeout)
+
     def wait_for(self, n: int, timeout: float = 5.0) -> bool:
         """Block until at least ``n`` logs were accepted; False on timeout."""
         with self._cond:
@@ -308,6 +340,7 @@ class Collector(LoopbackServer):
         """Forget recorded logs and requests, and cancel every injected fault and delay."""
         with self._cond:
             self._logs.clear()
+            self._spans.clear()
             self._requests.clear()
         self._faults.reset()
 
@@ -340,6 +373,11 @@ class Collector(LoopbackServer):
     def _record(self, request: CollectorRequest) -> None:
         with self._cond:
             self._requests.append(request)
+            self._cond.notify_all()
+
+    def _accept_spans(self, spans: list[dict[str, Any]]) -> None:
+        with self._cond:
+            self._spans.extend(spans)
             self._cond.notify_all()
 
     def _accept(self, log: dict[str, Any]) -> tuple[str, str]:

@@ -70,6 +70,7 @@ class CallRecord:
         "cut_short",
         "ctx",
         "price_provider",
+        "provider",
     )
 
     def __init__(
@@ -106,3 +107,4 @@ class CallRecord:
         # for the worker to settle a lean call: the context it started in, its prices' provider
         self.ctx: Context | None = None
         self.price_provider: str | None = None
+        self.provider = "openai"  # gen_ai.provider.name

@@ -42,4 +42,19 @@ def encode_log(log: dict[str, Any], max_content_bytes: int) -> bytes:
     return data
 
 
-__all__ = ["CONTENT_FIELDS", "encode_log"]
+def limited(log: dict[str, Any], max_content_bytes: int) -> dict[str, Any]:
+    """The log as `encode_log` would encode it: cleaned where JSON cannot carry it as it is,
+    its content truncated as §4 says (for a destination that is not JSON)."""
+    try:
+        data = _dumps(log)
+    except Exception:  # noqa: BLE001 - content JSON cannot carry as it is: clean it, keep the log
+        log = clean(log)
+        data = _dumps(log)
+    if b'"data:' in data or len(data) > max_content_bytes:
+        from .truncate import limit_content
+
+        limit_content(log, CONTENT_FIELDS, max_content_bytes)
+    return log
+
+
+__all__ = ["CONTENT_FIELDS", "encode_log", "limited"]

@@ -38,6 +38,15 @@ def logs_of(
 ) -> list[dict[str, Any]]:
     """The worker's whole job for one call: settle it, then build its log (none for a poll of
     an unfinished response, one per result for a Batch output file)."""
+    calls = calls_of(record, capture_content=capture_content, prices=prices, defaults=defaults, seen=seen)
+    return [log for _, log in calls]
+
+
+def calls_of(
+    record: CallRecord, *, capture_content: bool, prices: Prices, defaults: Mapping[str, Any], seen: Seen
+) -> list[tuple[CallRecord, dict[str, Any]]]:
+    """`logs_of`, each log with the settled record it was built from (a Batch output file's
+    results are records of their own)."""
     settle(record, prices, defaults)
     endpoint = record.endpoint
     lines = endpoint.lines(record.response)
@@ -46,11 +55,11 @@ def logs_of(
         if record.error is not None or file_id in seen.logged_files:
             return []
         seen.logged_files.put(file_id, True)
-        return [build(sub, capture_content=capture_content) for sub in split(record, lines, prices)]
+        return [(sub, build(sub, capture_content=capture_content)) for sub in split(record, lines, prices)]
     if endpoint.terminal_only(record.request) and not first_finished(record, seen):
         return []
     add_thread(record, seen)
-    return [build(record, capture_content=capture_content)]
+    return [(record, build(record, capture_content=capture_content))]
 
 
 def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
