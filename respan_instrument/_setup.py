@@ -178,6 +178,7 @@ def instrument(
                 sink=exporter.submit if exporter is not None else _discard,
                 defaults=settings.defaults,
                 gateway_urls=frozenset({settings.base_url, PUBLIC_GATEWAY_URL}),
+                content_bytes=settings.max_content_bytes if settings.capture_content else None,
             )
         )
         _patch.when_openai_imported(_on_openai)

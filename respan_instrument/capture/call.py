@@ -19,9 +19,12 @@ from typing import Any, NamedTuple
 from .. import _context
 from .._errors import contained
 from .._semconv import COST, GATEWAY_LOG_ID, RESPONSE_TIME_TO_FIRST_CHUNK, TTFT, scope_attributes
+from .._semconv import RESPONSE_FINISH_REASONS as FINISH_REASONS
 from ..endpoints import Endpoint
 from ..endpoints.base import Priced
 from ..record.call import CallRecord, Tapped
+from ..record.encode import limited
+from ..record.otlp import content_attributes
 from ..record.prices import PriceBook
 from ..record.replay import fold
 from . import span as _span
@@ -42,7 +45,7 @@ _IN_FINISHING_CALL = contained("finishing a call")
 class Hooks:
     """What the shells need at call time; replaced as a whole by `instrument()`."""
 
-    __slots__ = ("tracing", "prices", "sink", "defaults", "gateway_urls", "metrics")
+    __slots__ = ("tracing", "prices", "sink", "defaults", "gateway_urls", "metrics", "content_bytes")
 
     def __init__(
         self,
@@ -52,6 +55,7 @@ class Hooks:
         defaults: Mapping[str, Any],
         gateway_urls: frozenset[str] = frozenset(),
         metrics: Metrics | None = None,
+        content_bytes: int | None = None,
     ) -> None:
         self.tracing = tracing
         self.prices = prices
@@ -59,6 +63,8 @@ class Hooks:
         self.defaults = defaults
         self.gateway_urls = gateway_urls  # base URLs (no trailing slash) that are Respan's gateway
         self.metrics = metrics or Metrics()
+        # content capture on: the most content bytes a span that someone reads carries
+        self.content_bytes = content_bytes
 
 
 class ClientInfo(NamedTuple):
@@ -187,6 +193,8 @@ class Call:
         record.cost = endpoint.price(self.hooks.prices, priced)
         if record.cost is not None:
             attrs[COST] = record.cost
+        if self.recording and self.hooks.content_bytes is not None:
+            attrs.update(self._content(response, attrs.get(FINISH_REASONS)))
         ttft = (record.ttft_ns - record.start_ns) / 1e9 if record.ttft_ns is not None else None
         if ttft is not None:
             attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = attrs[TTFT] = ttft
@@ -201,6 +209,19 @@ class Call:
             record.cost,
             None,
         )
+        return attrs
+
+    def _content(self, response: Any, reasons: Any) -> dict[str, str]:
+        """Content attributes, truncated as a log's, for a span the application's own TracerProvider
+        reads (content capture on); the spans we export get theirs on the worker."""
+        record = self.record
+        log: dict[str, Any] = {}
+        self.endpoint.content(log, record.request, response, record.files)
+        attrs = content_attributes(log, reasons)
+        limit = self.hooks.content_bytes or 0
+        # the common conversation is surely within the limit (4 bytes a character at most)
+        if 4 * sum(map(len, attrs.values())) > limit or any("data:" in v for v in attrs.values()):
+            attrs = content_attributes(limited(log, limit), reasons)
         return attrs
 
     def _hand_over(self) -> None:
@@ -247,6 +268,8 @@ class Call:
                 )
                 if log_id:
                     self.span.set_attribute(GATEWAY_LOG_ID, log_id)
+            if self.recording and self.span is not None and self.hooks.content_bytes is not None:
+                self.span.set_attributes(self._content(None, None))
         finally:  # whatever failed above, the span ends and the log goes out
             _span.end_error(self.span, exc, end_ns)
             if not self.gateway:

@@ -146,30 +146,44 @@ def span_attributes(record: CallRecord | None, log: Mapping[str, Any]) -> dict[s
 
 
 def _add_content(attrs: dict[str, Any], log: Mapping[str, Any]) -> None:
-    """Content attributes, when the log has content (content capture on)."""
+    """Content attributes, when the log has content (content capture on), in the conventions'
+    schema and under the indexed names Respan's OTLP page lists."""
     reasons = attrs.get(sc.RESPONSE_FINISH_REASONS) or ()
     instructions = msg.system_instructions(log)
+    inputs = msg.input_messages(log)
+    outputs = msg.output_messages(log, list(reasons))
+    attrs.update(_conventions(instructions, inputs, outputs))
+    n = 0
+    if instructions:
+        attrs[f"{sc.LEGACY_PROMPT}.0.role"] = "system"
+        attrs[f"{sc.LEGACY_PROMPT}.0.content"] = msg.flat({"parts": instructions})
+        n = 1
+    for i, message in enumerate(inputs or (), n):
+        attrs[f"{sc.LEGACY_PROMPT}.{i}.role"] = message["role"]
+        attrs[f"{sc.LEGACY_PROMPT}.{i}.content"] = msg.flat(message)
+    for i, message in enumerate(outputs or ()):
+        attrs[f"{sc.LEGACY_COMPLETION}.{i}.role"] = message["role"]
+        attrs[f"{sc.LEGACY_COMPLETION}.{i}.content"] = msg.flat(message)
+        if "finish_reason" in message:
+            attrs[f"{sc.LEGACY_COMPLETION}.{i}.finish_reason"] = message["finish_reason"]
+
+
+def _conventions(instructions: Any, inputs: Any, outputs: Any) -> dict[str, str]:
+    attrs: dict[str, str] = {}
     if instructions:
         attrs[sc.SYSTEM_INSTRUCTIONS] = _json(instructions)
-    inputs = msg.input_messages(log)
     if inputs is not None:
         attrs[sc.INPUT_MESSAGES] = _json(inputs)
-        n = 0
-        if instructions:
-            attrs[f"{sc.LEGACY_PROMPT}.0.role"] = "system"
-            attrs[f"{sc.LEGACY_PROMPT}.0.content"] = msg.flat({"parts": instructions})
-            n = 1
-        for i, message in enumerate(inputs, n):
-            attrs[f"{sc.LEGACY_PROMPT}.{i}.role"] = message["role"]
-            attrs[f"{sc.LEGACY_PROMPT}.{i}.content"] = msg.flat(message)
-    outputs = msg.output_messages(log, list(reasons))
     if outputs is not None:
         attrs[sc.OUTPUT_MESSAGES] = _json(outputs)
-        for i, message in enumerate(outputs):
-            attrs[f"{sc.LEGACY_COMPLETION}.{i}.role"] = message["role"]
-            attrs[f"{sc.LEGACY_COMPLETION}.{i}.content"] = msg.flat(message)
-            if "finish_reason" in message:
-                attrs[f"{sc.LEGACY_COMPLETION}.{i}.finish_reason"] = message["finish_reason"]
+    return attrs
+
+
+def content_attributes(log: Mapping[str, Any], reasons: Sequence[str] | None) -> dict[str, str]:
+    """The GenAI conventions' content attributes of a log's (truncated) content fields: what a
+    span that reaches the application's own TracerProvider carries with content capture on."""
+    outputs = msg.output_messages(log, list(reasons or ()))
+    return _conventions(msg.system_instructions(log), msg.input_messages(log), outputs)
 
 
 def _json(value: Any) -> str:
