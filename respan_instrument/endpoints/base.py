@@ -105,6 +105,13 @@ class Text:
             self.blocks.append("".join(parts))
             parts.clear()
 
+    def extend(self, texts: list[str]) -> None:
+        parts = self.parts
+        parts.extend(texts)
+        if len(parts) >= 32:
+            self.blocks.append("".join(parts))
+            parts.clear()
+
     def value(self) -> str:
         return "".join(self.blocks) + "".join(self.parts)
 
