@@ -1,0 +1,97 @@
+"""What a chat call's log says, exactly, whatever the bytes of the kept request and response:
+the worker parses them once, off the caller's thread, and must read them as `json.loads` does."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from conftest import OPENAI_KEY, delivered
+
+ODD = 'quote " backslash \\ newline \n é 😀 \u2028 中文'
+USAGE = {"prompt_tokens": 13, "completion_tokens": 9, "total_tokens": 22,
+         "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": 0},
+         "completion_tokens_details": {"reasoning_tokens": 4, "audio_tokens": 0}}
+RESPONSE = {
+    "id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": "gpt-4o-2024-08-06",
+    "choices": [
+        {"index": 0, "finish_reason": "tool_calls", "logprobs": None,
+         "message": {"role": "assistant", "content": ODD, "refusal": None,
+                     "tool_calls": [{"id": "call_9", "type": "function",
+                                     "function": {"name": "f", "arguments": '{"a": "é"}'}}]}},
+        {"index": 1, "finish_reason": "stop", "logprobs": None,
+         "message": {"role": "assistant", "content": None, "refusal": "no"}},
+    ],
+    "usage": USAGE, "service_tier": "default",
+}
+
+
+def _client(body: bytes) -> Any:
+    import openai
+
+    hx: Any = httpx
+    if openai.__version__.split(".")[0] >= "3":
+        import httpx2
+
+        hx = httpx2
+
+    def handler(request: Any) -> Any:
+        return hx.Response(200, content=body, headers={"content-type": "application/json"})
+
+    return openai.OpenAI(api_key=OPENAI_KEY, base_url="https://api.openai.com/v1", max_retries=0,
+                         http_client=hx.Client(transport=hx.MockTransport(handler)))
+
+
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": ODD}]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps(RESPONSE).encode(),  # ASCII, escaped
+        json.dumps(RESPONSE, ensure_ascii=False).encode(),  # raw UTF-8
+        json.dumps(RESPONSE, indent=1).encode() + b"\n \r\n\t",  # whitespace inside and after
+    ],
+    ids=["ascii", "utf8", "whitespace"],
+)
+def test_chat_log_from_kept_bytes(instrumented, body) -> None:
+    client = _client(body)
+    response = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, n=2, temperature=0.5)
+    client.close()
+    assert response.choices[0].message.content == ODD
+    (log,) = delivered(instrumented)
+    assert log["prompt_messages"] == MESSAGES
+    first = {"role": "assistant", "content": ODD, "tool_calls": RESPONSE["choices"][0]["message"]["tool_calls"]}
+    assert log["completion_message"] == first
+    assert log["completion_messages"] == [first, {"role": "assistant", "content": None, "refusal": "no"}]
+    assert log["tool_calls"] == first["tool_calls"]
+    assert log["usage"] == USAGE
+    assert (log["prompt_tokens"], log["completion_tokens"]) == (13, 9)
+    assert (log["prompt_cache_hit_tokens"], log["reasoning_tokens"]) == (3, 4)
+    assert log["model"] == "gpt-4o-2024-08-06" and log["temperature"] == 0.5 and log["cost"] > 0
+    assert log["status"] == "success" and log["stream"] is False
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"{}", b'{"a": 1}  \n', b'{"a": 1} x', b'{"a": 1}}', b"{", b"{\x00\x00\x00", b'{"a": "\xed\xa0\x80"}',
+     b'{"a": "\xff"}', b'{"a": NaN, "b": -Infinity}', b'{"a": "\\ud83d\\ude00 \\u00e9"}', b"{\"a\": 1}\x00"],
+)
+def test_kept_bytes_read_as_json_loads_reads_them(data) -> None:
+    """Bodies the SDK itself refuses never reach a log; the worker still reads any bytes as
+    `json.loads` would (an unreadable body is no body)."""
+    import math
+
+    from respan_instrument.record.settle import _json_or
+
+    try:
+        expected = json.loads(data)
+    except ValueError:
+        expected = "default"
+    got = _json_or(data, "default")
+    if isinstance(expected, dict) and "a" in expected and isinstance(expected["a"], float):
+        assert math.isnan(got["a"]) and got["b"] == expected["b"]
+    else:
+        assert got == expected
