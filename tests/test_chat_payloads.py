@@ -95,3 +95,48 @@ def test_kept_bytes_read_as_json_loads_reads_them(data) -> None:
         assert math.isnan(got["a"]) and got["b"] == expected["b"]
     else:
         assert got == expected
+
+
+def _old_iso(ns: int) -> str:
+    """How logs spelled their times before: `datetime`, to the rounded microsecond."""
+    from datetime import datetime, timezone
+
+    sec, us = divmod((ns + 500) // 1000, 1_000_000)
+    prefix = datetime.fromtimestamp(sec, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{prefix}.{us:06d}Z" if us else prefix + "Z"
+
+
+def test_log_times_are_spelled_as_before() -> None:
+    import random
+    import time
+
+    from respan_instrument.record.payload import iso
+
+    rng = random.Random(7)
+    day = 86_400 * 10**9
+    now = time.time_ns()
+    values = [0, 1, 499, 500, 999_999_499, 999_999_500, now, now - now % day, now - now % day - 1]
+    values += [(y * 365 + y // 4) * day + d for y in range(30, 8000, 37) for d in (0, day - 1, 59 * day)]
+    values += [rng.randrange(0, 253_402_300_799 * 10**9) for _ in range(20_000)]  # up to 9999-12-31
+    values += [now + rng.randrange(-10**12, 10**12) for _ in range(5_000)]
+    for ns in values:
+        assert iso(ns) == _old_iso(ns), ns
+
+
+def test_log_times_at_the_collector(instrumented) -> None:
+    import re
+    import time
+    from datetime import datetime
+
+    client = _client(json.dumps(RESPONSE).encode())
+    before = time.time()
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    after = time.time()
+    client.close()
+    (log,) = delivered(instrumented)
+    spelled = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z\Z")
+    assert spelled.match(log["start_time"]) and spelled.match(log["timestamp"])
+    start = datetime.fromisoformat(log["start_time"].replace("Z", "+00:00")).timestamp()
+    end = datetime.fromisoformat(log["timestamp"].replace("Z", "+00:00")).timestamp()
+    assert before - 1e-6 <= start <= end <= after + 1e-6
+    assert abs((end - start) - log["generation_time"]) <= 2e-6
