@@ -307,6 +307,44 @@ def test_flush_accounts_for_logs_spooled_before_start(spool_dir, collector, clie
         respan_instrument.uninstrument()
 
 
+def test_waves_of_calls_arrive_without_a_flush_each_once(spool_dir, collector, client, monkeypatch) -> None:
+    """After a batch goes through, the sender sleeps until the writer has more instead of
+    claiming again at once: every wave still arrives within a writer pass or two (in batches
+    of 4 here, so that a pass takes several), rows another process left free are taken with
+    the next wave, and flush() waits for such rows too."""
+    from respan_instrument.deliver.spool_place import owner_token
+
+    monkeypatch.setattr(RespanLogs, "max_batch", 4)
+    monkeypatch.setenv("RESPAN_BULK_PER_MINUTE", str(10**9))
+
+    def other_process_rows(tag: str, n: int) -> set[str]:
+        other = _spool.Spool(spool_dir, 1 << 30, owner_token(), RESPAN_KEY)
+        other.open()
+        tags = [f"{tag}-{i}" for i in range(n)]
+        other.append(collector.url + "/api", [json.dumps({"log_type": "chat", "model": "m",
+                                                          "custom_identifier": t}).encode() for t in tags])
+        other.release()  # as a process that ends leaves its rows
+        other.close()
+        return set(tags)
+
+    start(collector)
+    try:
+        expected: set[str] = set()
+        for wave in range(4):
+            if wave == 2:
+                expected |= other_process_rows("other-1", 6)
+            for i in range(15):
+                chat(client, f"w{wave}-{i}")
+                expected.add(f"w{wave}-{i}")
+            assert collector.wait_for(len(expected), timeout=5), (wave, len(collector.logs))
+        expected |= other_process_rows("other-2", 10)
+        assert respan_instrument.flush(5)
+        assert_exactly_once(collector.logs, expected)
+        assert len(collector.logs) == len(expected)
+    finally:
+        respan_instrument.uninstrument()
+
+
 def test_full_queue_never_blocks_the_caller_and_is_reported(spool_dir, collector, caplog) -> None:
     exporter = Pipeline(
         RespanLogs(collector.url + "/api", RESPAN_KEY), _encode, spool_dir=spool_dir, max_queue=10,

@@ -115,6 +115,7 @@ class Courier:
         self.delivered = 0
         self.rejected = 0
         self.startup_max = 0
+        self.claimed_upto = 0  # highest id of the last claim when it took all there was (else 0)
         self.rejections = _Rejections(destination.name)
         self._said: set[str] = set()
         self.progress: Callable[[], None] = _nothing  # called after each spool or network step
@@ -154,6 +155,7 @@ class Courier:
         """Claim and post one batch: None when there is nothing to send, else seconds to wait
         before the next round (0: go on at once)."""
         few, max_bytes = self.destination.few, self.destination.max_batch_bytes
+        self.claimed_upto = 0
         if self.bucket.wait_time() > 0:
             waiting = self.spool.claimable(self.base, few + 1)
             if waiting == 0:
@@ -169,6 +171,8 @@ class Courier:
         self.progress()
         if not rows:
             return None
+        if len(rows) < self.destination.max_batch and sum(len(body) for _, body in rows) <= max_bytes // 2:
+            self.claimed_upto = rows[-1][0]  # no limit cut this claim short: it took all there was
         return self._post(rows, stop)
 
     def _post(self, rows: Sequence[tuple[int, bytes]], stop: threading.Event) -> float:
