@@ -19,9 +19,14 @@ from .http import Reply, RetryPolicy, Verdict
 from .spool import LEGACY_FP, Spool
 
 REPORT_EVERY = 10.0  # seconds between warnings about dropped logs (counts accumulate)
+WIRE_MAX = 0.05  # most a post is said to need no GIL: past it, callers hand it over again
 
 
 def _nothing() -> None:
+    pass
+
+
+def _waiting(seconds: float) -> None:
     pass
 
 
@@ -119,6 +124,9 @@ class Courier:
         self.rejections = _Rejections(destination.name)
         self._said: set[str] = set()
         self.progress: Callable[[], None] = _nothing  # called after each spool or network step
+        # before a post: for how many seconds its thread will not need the GIL (see turns.py)
+        self.on_the_wire: Callable[[float], None] = _waiting
+        self.post_seconds = 0.0  # a post's wall time per log, averaged over the last few
 
     def start(self) -> None:
         """Free rows of dead processes and note what the spool held before we began: ours to
@@ -186,7 +194,10 @@ class Courier:
                     return 0.0
                 self.spool.renew(ids)
             self.bucket.take()
+        started = time.monotonic()
+        self.on_the_wire(min(self.post_seconds * len(rows), WIRE_MAX))
         reply = self.destination.post(bodies)
+        self.post_seconds += ((time.monotonic() - started) / len(rows) - self.post_seconds) / 4
         self.progress()
         verdict = self.last = self.policy.verdict(reply)
         if verdict is Verdict.ACCEPTED:
