@@ -66,6 +66,9 @@ def main() -> None:
         clocked(_threads._Threads, "_drain", "writer pass (all)")
         clocked(_setup, "_encode", "  build + encode")
         clocked(payload, "settle", "    settle (parse kept bytes, replay stream, usage, price)")
+        from respan_instrument.record import replay
+
+        clocked(replay, "parsed_events", "      JSON parse of a stream's kept events")
         clocked(payload, "build", "    build the log dict")
         clocked(_setup, "encode_log", "    JSON encode (encode_log)")
         clocked(_threads._Threads, "_write", "  spool append (SQLite insert+commit)")
