@@ -223,8 +223,9 @@ class _Threads:
 
         Yes when it took all there was to claim and reached past every row the writer had
         written before it (a claim takes the oldest claimable rows first), and no flush waits
-        (a flush also waits for rows other processes left behind). Rows written since then come with a kick, which ends the sleep
-        at once; the claim that would find nothing, once per writer pass, is skipped.
+        (a flush also waits for rows other processes left behind). Rows written since then
+        come with a kick, which ends the sleep at once; the claim that would find nothing,
+        once per writer pass, is skipped.
         """
         courier = self._courier
         return courier.accepting and 0 < written <= courier.claimed_upto and not self._markers

@@ -30,7 +30,8 @@ class _Turn:
     waking time waiting for the destination's answer with the GIL released, when a pause
     helps nobody (in a tight loop of chat calls its pauses were two thirds of all, some 10 per
     post), and a log that is already in the spool loses nothing by being posted a few ms
-    later. Each side writes only its own fields, so neither can undo the other's. Callers running an asyncio event loop never pause (that would block the loop).
+    later. Each side writes only its own fields, so neither can undo the other's. Callers
+    running an asyncio event loop never pause (that would block the loop).
     """
 
     __slots__ = ("event", "wanted", "next_pause", "base", "gap", "moves", "seen", "stale")
