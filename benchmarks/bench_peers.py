@@ -173,7 +173,7 @@ def render(results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespa
     kinds = [k for k in args.workloads.split(",") if k]
     out: list[str] = []
     w = out.append
-    w("# Peer benchmark: caller-thread overhead per openai call")
+    w("# Peer benchmark: time per openai call (caller-thread CPU, wall clock, whole-process CPU)")
     w("")
     w(f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}; mode: {'--quick' if args.quick else 'full'} "
       f"({args.rounds} interleaved rounds, ~{args.phase_seconds:.2f} s per phase; run took {elapsed / 60:.1f} min)")

@@ -29,7 +29,10 @@ def main() -> None:
     os.environ["RESPAN_BULK_PER_MINUTE"] = str(10**9)
 
     import respan_instrument
-    from respan_instrument import _exporter, _spool
+    from respan_instrument import _setup
+    from respan_instrument.deliver import courier as _courier
+    from respan_instrument.deliver import spool as _spool
+    from respan_instrument.deliver import threads as _threads
 
     profiles: dict[str, cProfile.Profile] = {}
     counts = {"append": 0, "appended": 0, "post": 0, "posted": 0}
@@ -60,19 +63,24 @@ def main() -> None:
     if "--clock" in sys.argv:  # no profiler: thread CPU of a few coarse steps, cheap to measure
         from respan_instrument.record import payload
 
-        clocked(_exporter.Exporter, "_drain", "writer pass (all)")
-        clocked(_exporter.Exporter, "_encode", "  build + encode")
-        clocked(payload, "settle", "    settle (parse kept bytes, replay stream)")
-        clocked(_exporter, "encode_log", "    JSON encode (encode_log)")
-        clocked(_exporter.Exporter, "_write", "  spool append (SQLite insert+commit)")
-        clocked(_exporter.Courier, "round", "sender round (all)")
+        clocked(_threads._Threads, "_drain", "writer pass (all)")
+        clocked(_setup, "_encode", "  build + encode")
+        clocked(payload, "settle", "    settle (parse kept bytes, replay stream, usage, price)")
+        from respan_instrument.record import replay
+
+        clocked(replay, "parsed_events", "      JSON parse of a stream's kept events")
+        clocked(payload, "build", "    build the log dict")
+        clocked(_setup, "encode_log", "    JSON encode (encode_log)")
+        clocked(_threads._Threads, "_write", "  spool append (SQLite insert+commit)")
+        clocked(_courier.Courier, "round", "sender round (all)")
         clocked(_spool.Spool, "claim", "  claim")
         clocked(_spool.Spool, "delete", "  delete")
-        clocked(_exporter.Courier, "_post", "  POST (httpx + collector answer wait)")
+        clocked(_courier.Courier, "_post", "  POST (httpx + collector answer wait)")
     else:
-      _exporter.Exporter._write_loop = profiled("writer", _exporter.Exporter._write_loop)  # type: ignore[method-assign]
-      _exporter.Exporter._send_loop = profiled("sender", _exporter.Exporter._send_loop)  # type: ignore[method-assign]
-    append, post = _spool.Spool.append, _exporter.Courier._post
+        _threads._Threads._write_loop = profiled("writer", _threads._Threads._write_loop)  # type: ignore[method-assign]
+        _threads._Threads._send_loop = profiled("sender", _threads._Threads._send_loop)  # type: ignore[method-assign]
+    append, post, claim = _spool.Spool.append, _courier.Courier._post, _spool.Spool.claim
+    counts["claim"] = counts["empty claim"] = 0
 
     def counted_append(self: Any, url: str, batch: list[bytes]) -> Any:
         counts["append"] += 1
@@ -84,8 +92,15 @@ def main() -> None:
         counts["posted"] += len(rows)
         return post(self, rows, stop)
 
+    def counted_claim(self: Any, *a: Any, **k: Any) -> Any:
+        rows = claim(self, *a, **k)
+        counts["claim"] += 1
+        counts["empty claim"] += not rows
+        return rows
+
     _spool.Spool.append = counted_append  # type: ignore[method-assign]
-    _exporter.Courier._post = counted_post  # type: ignore[method-assign]
+    _courier.Courier._post = counted_post  # type: ignore[method-assign]
+    _spool.Spool.claim = counted_claim  # type: ignore[method-assign]
 
     msgs = [{"role": "user", "content": "Say hello"}]
     if workload == "chat":
@@ -123,7 +138,8 @@ def main() -> None:
 
     print(f"{workload}: {n} calls; spool appends {counts['append']} (mean batch "
           f"{counts['appended'] / max(counts['append'], 1):.1f}); bulk POSTs {counts['post']} "
-          f"(mean batch {counts['posted'] / max(counts['post'], 1):.1f})")
+          f"(mean batch {counts['posted'] / max(counts['post'], 1):.1f}); claims {counts['claim']} "
+          f"({counts['empty claim']} empty)")
     for label, seconds in clocks.items():
         print(f"{label}: {seconds / n * 1e6:.1f} µs/log")
     for name, prof in profiles.items():

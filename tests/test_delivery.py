@@ -307,6 +307,44 @@ def test_flush_accounts_for_logs_spooled_before_start(spool_dir, collector, clie
         respan_instrument.uninstrument()
 
 
+def test_waves_of_calls_arrive_without_a_flush_each_once(spool_dir, collector, client, monkeypatch) -> None:
+    """After a batch goes through, the sender sleeps until the writer has more instead of
+    claiming again at once: every wave still arrives within a writer pass or two (in batches
+    of 4 here, so that a pass takes several), rows another process left free are taken with
+    the next wave, and flush() waits for such rows too."""
+    from respan_instrument.deliver.spool_place import owner_token
+
+    monkeypatch.setattr(RespanLogs, "max_batch", 4)
+    monkeypatch.setenv("RESPAN_BULK_PER_MINUTE", str(10**9))
+
+    def other_process_rows(tag: str, n: int) -> set[str]:
+        other = _spool.Spool(spool_dir, 1 << 30, owner_token(), RESPAN_KEY)
+        other.open()
+        tags = [f"{tag}-{i}" for i in range(n)]
+        other.append(collector.url + "/api", [json.dumps({"log_type": "chat", "model": "m",
+                                                          "custom_identifier": t}).encode() for t in tags])
+        other.release()  # as a process that ends leaves its rows
+        other.close()
+        return set(tags)
+
+    start(collector)
+    try:
+        expected: set[str] = set()
+        for wave in range(4):
+            if wave == 2:
+                expected |= other_process_rows("other-1", 6)
+            for i in range(15):
+                chat(client, f"w{wave}-{i}")
+                expected.add(f"w{wave}-{i}")
+            assert collector.wait_for(len(expected), timeout=5), (wave, len(collector.logs))
+        expected |= other_process_rows("other-2", 10)
+        assert respan_instrument.flush(5)
+        assert_exactly_once(collector.logs, expected)
+        assert len(collector.logs) == len(expected)
+    finally:
+        respan_instrument.uninstrument()
+
+
 def test_full_queue_never_blocks_the_caller_and_is_reported(spool_dir, collector, caplog) -> None:
     exporter = Pipeline(
         RespanLogs(collector.url + "/api", RESPAN_KEY), _encode, spool_dir=spool_dir, max_queue=10,
@@ -616,6 +654,62 @@ def test_busy_caller_does_not_starve_delivery(
     finally:
         client.close()
         respan_instrument.uninstrument()
+
+
+def test_busy_caller_with_a_slow_destination_still_delivers_every_log(
+    collector: Any, spool_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a post waits on a slow destination, callers stop handing the sender the GIL; it
+    must still get it once the answer is in, and every log arrives, once."""
+    monkeypatch.setenv("RESPAN_SCHEDULE_DELAY", "0.05")
+    monkeypatch.setenv("RESPAN_BULK_PER_MINUTE", str(10**9))
+    collector.set_delay(0.03)
+    start(collector)
+    client = _cpu_bound_client()
+    try:
+        messages = [{"role": "user", "content": "hello"}]
+        calls = 0
+        deadline = time.monotonic() + 20
+        while len(collector.logs) < 200 and time.monotonic() < deadline:
+            with respan_instrument.attributes(custom_identifier=f"busy-{calls}"):
+                client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+            calls += 1
+        assert len(collector.logs) >= 200, f"{len(collector.logs)} logs delivered during {calls} busy calls"
+        assert respan_instrument.flush(10)
+        assert_exactly_once(collector.logs, {f"busy-{i}" for i in range(calls)})
+    finally:
+        collector.set_delay(0)
+        client.close()
+        respan_instrument.uninstrument()
+
+
+def test_sender_pauses_are_sparser_and_come_back_after_progress() -> None:
+    from respan_instrument.deliver.turns import LEND_GAP_MAX, SENDER_GAP, _Turn
+
+    turn = _Turn(threading.Event(), SENDER_GAP)
+    now = time.monotonic()
+    pauses = 0
+    for _ in range(200):  # 0.1 s of calls 0.5 ms apart, the sender awake and progressing
+        if turn.needs(now):
+            turn.lent(now)
+            turn.awake()
+            pauses += 1
+        now += 0.0005
+    assert pauses == round(0.1 / SENDER_GAP)
+    wire = _Turn(threading.Event(), SENDER_GAP)
+    t0 = time.monotonic()
+    wire.sleeping(0.02)  # a post on the wire: no pause for it meanwhile
+    assert not wire.needs(t0) and not wire.needs(t0 + 0.019)
+    assert wire.needs(time.monotonic() + 0.021)
+    for _ in range(4000):  # stuck: the gap grows to its cap, then progress brings the base back
+        if turn.needs(now):
+            turn.lent(now)
+        now += 0.0005
+    assert turn.gap == LEND_GAP_MAX
+    turn.awake()
+    now += LEND_GAP_MAX
+    turn.lent(now)
+    assert turn.gap == SENDER_GAP
 
 
 def test_stuck_background_thread_costs_callers_little() -> None:

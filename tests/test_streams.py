@@ -242,7 +242,22 @@ def _failing_add(monkeypatch: Any, at: int) -> Any:
             raise RuntimeError("accumulator bug")
         return real_add(self, chunk)
 
+    real_run = _accumulate.ChatAccumulator.run
+
+    def run(self: Any, events: list[Any], start: int) -> tuple[int, int]:
+        """The worker's fast path over plain chunks, counted and failing alike, one at a time."""
+        if start >= len(events):
+            return start, -1
+        if len(seen) + 1 == at:
+            seen.append(events[start])
+            raise RuntimeError("accumulator bug")
+        end, first = real_run(self, events[: start + 1], start)
+        if end > start:
+            seen.append(events[start])
+        return end, first
+
     monkeypatch.setattr(_accumulate.ChatAccumulator, "add", add)
+    monkeypatch.setattr(_accumulate.ChatAccumulator, "run", run)
     return real_add
 
 

@@ -19,9 +19,14 @@ from .http import Reply, RetryPolicy, Verdict
 from .spool import LEGACY_FP, Spool
 
 REPORT_EVERY = 10.0  # seconds between warnings about dropped logs (counts accumulate)
+WIRE_MAX = 0.05  # most a post is said to need no GIL: past it, callers hand it over again
 
 
 def _nothing() -> None:
+    pass
+
+
+def _waiting(seconds: float) -> None:
     pass
 
 
@@ -115,9 +120,13 @@ class Courier:
         self.delivered = 0
         self.rejected = 0
         self.startup_max = 0
+        self.claimed_upto = 0  # highest id of the last claim when it took all there was (else 0)
         self.rejections = _Rejections(destination.name)
         self._said: set[str] = set()
         self.progress: Callable[[], None] = _nothing  # called after each spool or network step
+        # before a post: for how many seconds its thread will not need the GIL (see turns.py)
+        self.on_the_wire: Callable[[float], None] = _waiting
+        self.post_seconds = 0.0  # a post's wall time per log, averaged over the last few
 
     def start(self) -> None:
         """Free rows of dead processes and note what the spool held before we began: ours to
@@ -154,6 +163,7 @@ class Courier:
         """Claim and post one batch: None when there is nothing to send, else seconds to wait
         before the next round (0: go on at once)."""
         few, max_bytes = self.destination.few, self.destination.max_batch_bytes
+        self.claimed_upto = 0
         if self.bucket.wait_time() > 0:
             waiting = self.spool.claimable(self.base, few + 1)
             if waiting == 0:
@@ -169,6 +179,8 @@ class Courier:
         self.progress()
         if not rows:
             return None
+        if len(rows) < self.destination.max_batch and sum(len(body) for _, body in rows) <= max_bytes // 2:
+            self.claimed_upto = rows[-1][0]  # no limit cut this claim short: it took all there was
         return self._post(rows, stop)
 
     def _post(self, rows: Sequence[tuple[int, bytes]], stop: threading.Event) -> float:
@@ -182,7 +194,10 @@ class Courier:
                     return 0.0
                 self.spool.renew(ids)
             self.bucket.take()
+        started = time.monotonic()
+        self.on_the_wire(min(self.post_seconds * len(rows), WIRE_MAX))
         reply = self.destination.post(bodies)
+        self.post_seconds += ((time.monotonic() - started) / len(rows) - self.post_seconds) / 4
         self.progress()
         verdict = self.last = self.policy.verdict(reply)
         if verdict is Verdict.ACCEPTED:

@@ -32,7 +32,7 @@ from .destination import Destination
 from .http import RetryPolicy
 from .spool import Spool, owner_token, resolve_dir
 from .threads import UNWRITTEN_MAX_BYTES, _Marker, _Threads
-from .turns import LEND_SECONDS, _Turn
+from .turns import LEND_SECONDS, SENDER_GAP, _Turn
 
 MAX_QUEUE = 4096  # call records (~6 KB each) waiting for the writer
 HARD_QUEUE = 32_768  # beyond MAX_QUEUE, logs wait encoded (~1 KB); beyond this, dropped (counted, reported)
@@ -248,7 +248,7 @@ class Pipeline(_Threads):
         self._kick = threading.Event()  # the sender's
         self._retry_at = 0.0  # the sender backs off until then (monotonic)
         self._wturn = _Turn(self._wake)  # when the writer wants the GIL
-        self._sturn = _Turn(self._kick)  # when the sender wants it
+        self._sturn = _Turn(self._kick, SENDER_GAP)  # when the sender wants it
         self._stop = threading.Event()
         self._ready = threading.Event()  # the spool is open
         self._stopping = False
@@ -277,6 +277,7 @@ class Pipeline(_Threads):
         self._checkpointed = 0.0
         self._courier = Courier(self._spool, self._destination, self._policy)
         self._courier.progress = self._sturn.awake
+        self._courier.on_the_wire = self._sturn.sleeping
         self._writer = threading.Thread(target=self._write_loop, name="respan-spool-writer", daemon=True)
         self._sending = threading.Thread(target=self._send_loop, name="respan-sender", daemon=True)
         self._writer.start()

@@ -199,8 +199,11 @@ class _Threads:
                     self._kick.wait(next_try - now)
                     self._kick.clear()
                     continue
+                written = self._last_id
                 wait = courier.round(self._stop)
                 self._resolve_markers()
+                if wait == 0.0 and self._drained(written):
+                    wait = None
                 if wait is None:  # nothing to send: sleep until the writer has more
                     turn.sleeping(IDLE_POLL)
                     if not self._kick.wait(IDLE_POLL):  # quiet for a while: housekeeping
@@ -214,6 +217,18 @@ class _Threads:
                 turn.sleeping(1.0)
                 self._stop.wait(1.0)
         turn.gone()
+
+    def _drained(self, written: int) -> bool:
+        """After a batch went through: would claiming again now find nothing?
+
+        Yes when it took all there was to claim and reached past every row the writer had
+        written before it (a claim takes the oldest claimable rows first), and no flush waits
+        (a flush also waits for rows other processes left behind). Rows written since then
+        come with a kick, which ends the sleep at once; the claim that would find nothing,
+        once per writer pass, is skipped.
+        """
+        courier = self._courier
+        return courier.accepting and 0 < written <= courier.claimed_upto and not self._markers
 
     def _resolve_markers(self) -> None:
         markers = self._markers

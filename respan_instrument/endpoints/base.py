@@ -106,6 +106,13 @@ class Text:
             self.blocks.append("".join(parts))
             parts.clear()
 
+    def extend(self, texts: list[str]) -> None:
+        parts = self.parts
+        parts.extend(texts)
+        if len(parts) >= 32:
+            self.blocks.append("".join(parts))
+            parts.clear()
+
     def value(self) -> str:
         return "".join(self.blocks) + "".join(self.parts)
 
@@ -184,10 +191,6 @@ class Outcome(NamedTuple):
     usage: TokenUsage | None
     model: str | None
     service_tier: str | None
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) else 0
 
 
 class Endpoint:
@@ -270,20 +273,26 @@ class Endpoint:
         inp = u.get(total_in)
         if not isinstance(inp, int):
             return None
+        # (the int checks written out: every log with usage comes through here)
         cached = in_audio = reasoning = out_audio = 0
         in_details = u.get(in_name)
         if in_details is not None:
             d = fields_of(in_details)
-            cached = _int(d.get("cached_tokens"))
-            in_audio = _int(d.get("audio_tokens"))
+            cached = d.get("cached_tokens")
+            cached = cached if isinstance(cached, int) else 0
+            in_audio = d.get("audio_tokens")
+            in_audio = in_audio if isinstance(in_audio, int) else 0
         out_details = u.get(out_name)
         if out_details is not None:
             d = fields_of(out_details)
-            reasoning = _int(d.get("reasoning_tokens"))
-            out_audio = _int(d.get("audio_tokens"))
+            reasoning = d.get("reasoning_tokens")
+            reasoning = reasoning if isinstance(reasoning, int) else 0
+            out_audio = d.get("audio_tokens")
+            out_audio = out_audio if isinstance(out_audio, int) else 0
+        out = u.get(total_out)
         return TokenUsage(
             input_tokens=inp,
-            output_tokens=_int(u.get(total_out)),
+            output_tokens=out if isinstance(out, int) else 0,
             cached_input_tokens=cached,
             reasoning_tokens=reasoning,
             input_audio_tokens=in_audio,

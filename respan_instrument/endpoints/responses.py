@@ -49,6 +49,26 @@ class ResponsesAccumulator:
             return False
         return kind in _OUTPUT_EVENTS and kind != "response.output_item.added"
 
+    def run(self, events: list[Any], start: int) -> tuple[int, int]:
+        """Take the text deltas from `events[start]` on (parsed JSON), as `add` would, and stop
+        at the first other event: (the index it stopped at, the index of the first that carried
+        output or -1). Nearly every event of a stream is one."""
+        end = len(events)
+        index: Any = None
+        parts: list[str] = []
+        i = start
+        while i < end:
+            e = events[i]
+            if type(e) is not dict or e.get("type") != "response.output_text.delta":
+                break
+            at = e.get("output_index") or 0
+            if at != index:
+                index = at
+                parts = self._text.setdefault(at, [])
+            parts.append(e.get("delta") or "")
+            i += 1
+        return i, (start if i > start else -1)
+
     @property
     def output(self) -> list[Any]:
         if self.final is not None:

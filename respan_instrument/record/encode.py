@@ -12,13 +12,22 @@ CONTENT_FIELDS = ("prompt_messages", "completion_message", "completion_messages"
 
 # Strict JSON: a non-finite float fails the encode (as a lone surrogate fails .encode()) rather
 # than writing the bare NaN / Infinity tokens that strict parsers reject, with the whole batch.
-_encode_json = json.JSONEncoder(
-    default=str, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-).encode
+_encoder = json.JSONEncoder(default=str, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# What `_encoder.encode` builds afresh for every call, built once: the C encoder, with no
+# circular-reference bookkeeping (a cycle fails the encode by recursion depth instead, and the
+# log is cleaned as for any other failure). None where the C accelerator is missing.
+_c_make: Any = getattr(json.encoder, "c_make_encoder", None)
+_c_encode: Any = (
+    _c_make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    if _c_make is not None
+    else None
+)
 
 
 def _dumps(value: Any) -> bytes:
-    return _encode_json(value).encode()
+    if _c_encode is not None and type(value) is dict:
+        return "".join(_c_encode(value, 0)).encode()
+    return _encoder.encode(value).encode()
 
 
 def encode_log(log: dict[str, Any], max_content_bytes: int) -> bytes:

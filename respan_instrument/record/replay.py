@@ -36,7 +36,24 @@ class StreamReader:
             return
         acc = self.acc
         errors = self.endpoint.stream_errors
-        for index, event in enumerate(parsed_events(data)):
+        run = getattr(acc, "run", None)  # the accumulator's fast path for its plain events
+        events = parsed_events(data)
+        end = len(events)
+        index = 0
+        while index < end:
+            if run is not None and not self.broken:
+                try:
+                    index, first = run(events, index)
+                except Exception as exc:  # noqa: BLE001 - log what was read before it
+                    _IN_READING_STREAM.swallow(exc)
+                    self.broken = True
+                    continue
+                if first >= 0 and self.ttft_ns is None:
+                    self.ttft_ns = times[first]
+                if index >= end:
+                    break
+            event = events[index]
+            index += 1
             if type(event) is not dict:
                 continue
             if errors and event.get("error"):
@@ -55,7 +72,7 @@ class StreamReader:
                 self.broken = True
                 continue
             if output and self.ttft_ns is None:
-                self.ttft_ns = times[index]
+                self.ttft_ns = times[index - 1]
 
     def finish(self, record: CallRecord) -> None:
         if self.ttft_ns is not None:
