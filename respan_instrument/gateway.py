@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from ._config import DEFAULT_BASE_URL, check_url
+from ._config import DEFAULT_BASE_URL, api_key_env, base_url_env, check_url
 from ._context import CREDENTIALS, _check_credentials
 
 # Respan parameters the gateway reads from the top level of the request body
@@ -50,10 +49,10 @@ def _normalise_credentials(credentials: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _settings(api_key: str | None, base_url: str | None) -> tuple[str, str]:
-    key = api_key or os.environ.get("RESPAN_API_KEY")
+    key = api_key or api_key_env()
     if not key:
         raise ValueError("gateway_client() needs api_key= or RESPAN_API_KEY")
-    url = check_url(base_url or os.environ.get("RESPAN_BASE_URL") or DEFAULT_BASE_URL, "base_url")
+    url = check_url(base_url or base_url_env() or DEFAULT_BASE_URL, "base_url")
     return key, url
 
 
