@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
 from .. import _semconv as sc
-from .usage import TokenUsage
+from .fields import fields_of as fields_of
+from .fields import get as get
+from .usage import CHAT_NAMES, TokenUsage, UsageNames, parse
 
 # request parameters copied to the log when the user passed them
 REQUEST_FIELDS = (
@@ -34,41 +36,6 @@ REQUEST_FIELDS = (
     "reasoning_effort",
     "service_tier",
 )
-
-
-def fields_of(obj: Any) -> Any:
-    """A model's fields as a mapping: its `__dict__`, parsed JSON as is, or the object's
-    attributes when it has neither.
-
-    The SDK keeps every field of a model in its `__dict__` (unset ones as None): one type lookup
-    per object instead of one per field, which matters where the SDK's own parsing between two
-    reads has evicted the interpreter's type-attribute cache.
-    """
-    if type(obj) is dict:
-        return obj
-    try:
-        return obj.__dict__
-    except AttributeError:
-        return _Attributes(obj)
-
-
-class _Attributes:
-    """`get()` over an object's attributes (objects without a `__dict__`)."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self.obj, key, default)
-
-
-def get(obj: Any, key: str) -> Any:
-    """A field of a response part, parsed JSON (dict) or SDK model alike."""
-    if type(obj) is dict:
-        return obj.get(key)
-    return getattr(obj, key, None)
 
 
 def as_dict(obj: Any) -> Any:
@@ -185,10 +152,6 @@ class Outcome(NamedTuple):
     service_tier: str | None
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) else 0
-
-
 class Endpoint:
     """One OpenAI endpoint: how a POST to its URL becomes span attributes and a request log.
 
@@ -201,7 +164,7 @@ class Endpoint:
     log_type: str = ""  # Respan's log_type
     request_fields: tuple[str, ...] = REQUEST_FIELDS
     # usage field names: input total, output total, their detail objects
-    usage_names = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+    usage_names: UsageNames = CHAT_NAMES
     output_tokens = True  # its usage has output tokens at all (embeddings have none, not zero)
     stream_usage = True  # a stream may be asked for its usage (`stream_options.include_usage`)
     stream_errors = True  # the SDK raises on a stream event with a top-level "error"
@@ -247,33 +210,8 @@ class Endpoint:
         return response
 
     def usage(self, usage: Any) -> TokenUsage | None:
-        """Token counts from a usage object or its JSON (typed reads, no model_dump)."""
-        if usage is None:
-            return None
-        u = fields_of(usage)
-        total_in, total_out, in_name, out_name = self.usage_names
-        inp = u.get(total_in)
-        if not isinstance(inp, int):
-            return None
-        cached = in_audio = reasoning = out_audio = 0
-        in_details = u.get(in_name)
-        if in_details is not None:
-            d = fields_of(in_details)
-            cached = _int(d.get("cached_tokens"))
-            in_audio = _int(d.get("audio_tokens"))
-        out_details = u.get(out_name)
-        if out_details is not None:
-            d = fields_of(out_details)
-            reasoning = _int(d.get("reasoning_tokens"))
-            out_audio = _int(d.get("audio_tokens"))
-        return TokenUsage(
-            input_tokens=inp,
-            output_tokens=_int(u.get(total_out)),
-            cached_input_tokens=cached,
-            reasoning_tokens=reasoning,
-            input_audio_tokens=in_audio,
-            output_audio_tokens=out_audio,
-        )
+        """Token counts from a usage object or its JSON, as this endpoint spells them."""
+        return parse(usage, self.usage_names)
 
     def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
         choices = getattr(response, "choices", None)  # a property on accumulators
