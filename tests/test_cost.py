@@ -605,3 +605,37 @@ def test_load_prices_file_errors(tmp_path, content, fragment):
 def test_load_prices_file_directory(tmp_path):
     with pytest.raises(ValueError, match="RESPAN_PRICES_FILE"):
         load_prices_file(str(tmp_path))
+
+
+# --- per-unit prices ---------------------------------------------------------------
+
+
+def test_validate_per_unit_only_entries():
+    assert validate_prices({"dall-e-3": {"per_image": 0.1}, "tts-1": {"per_1m_characters": 20}}) == {
+        "dall-e-3": {"per_image": 0.1},
+        "tts-1": {"per_1m_characters": 20.0},
+    }
+    with pytest.raises(ValueError, match="missing input, output"):
+        validate_prices({"m": {}})
+    with pytest.raises(ValueError, match="missing input, output"):
+        validate_prices({"m": {"cached_input": 1, "per_image": 1}})
+
+
+def test_unit_cost_override_then_published():
+    book = PriceBook(
+        {
+            "whisper": {"per_audio_minute": 0.5},  # a prefix of whisper-1
+            "acme-voice": {"per_1m_characters": 3.0},
+            "gpt-4o-mini": {"input": 1.0, "output": 1.0},  # no per-unit keys
+        }
+    )
+    assert book.unit_cost("whisper-1", "audio_minute", 2.0) == approx(1.0)
+    assert book.unit_cost("acme-voice-2026-01-31", "1m_characters", 0.5) == approx(1.5)  # dated id
+    assert book.unit_cost("ft:acme-voice:org::x", "1m_characters", 1.0) == approx(3.0)  # ft: wrapper
+    assert book.unit_cost("tts-1", "1m_characters", 1.0) == approx(15.0)  # published
+    assert book.unit_cost("dall-e-2", "image", 2, "256x256") == approx(0.032)
+    assert book.unit_cost("gpt-4o-mini", "image", 1) is None
+    assert book.unit_cost("acme-voice", "image", 1) is None
+    assert book.unit_cost(None, "image", 1) is None  # type: ignore[arg-type]
+    # per-unit entries never price tokens
+    assert book.cost("whisper-1", TokenUsage(10, 10)) is None
