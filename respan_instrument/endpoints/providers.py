@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 # An Azure client (by class, whatever its host): gen_ai.provider.name and genai-prices provider
 AZURE_PROVIDER = "azure.ai.openai"
 AZURE_PRICE_PROVIDER = "azure"
+# A client pointed at Respan's gateway (the configured base URL, whatever its host)
+GATEWAY_PROVIDER = "respan"
 # gen_ai.provider.name of a host that is not in the table, or has no name of its own there:
 # it speaks OpenAI's API, so it is taken for OpenAI-compatible
 DEFAULT_PROVIDER = "openai"
@@ -31,7 +33,7 @@ HOSTS: tuple[Host, ...] = (
     Host("cognitiveservices.azure.com", AZURE_PROVIDER, "azure", True),
     Host("services.ai.azure.com", AZURE_PROVIDER, "azure"),
     Host("azure-api.net", AZURE_PROVIDER, "azure", True),  # API Management in front of Azure OpenAI
-    Host("respan.ai", "respan", None, True),  # Respan's gateway
+    Host("respan.ai", GATEWAY_PROVIDER, None, True),
     Host("api.groq.com", "groq", "groq"),
     Host("api.together.xyz", "together", "together"),
     Host("api.together.ai", None, "together"),
@@ -142,6 +144,7 @@ def price_provider(url: Any) -> str | None:
 __all__ = [
     "AZURE_PRICE_PROVIDER",
     "AZURE_PROVIDER",
+    "GATEWAY_PROVIDER",
     "HOSTS",
     "Host",
     "price_provider",

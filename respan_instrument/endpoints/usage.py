@@ -44,7 +44,7 @@ CHAT_NAMES: UsageNames = (
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return value if type(value) is int else 0  # (not a bool, nor None for a count not sent)
 
 
 def parse(usage: Any, names: UsageNames = CHAT_NAMES) -> TokenUsage | None:
@@ -74,16 +74,19 @@ def parse(usage: Any, names: UsageNames = CHAT_NAMES) -> TokenUsage | None:
         d = fields_of(out_details)
         reasoning = _int(d.get("reasoning_tokens"))
         out_audio = _int(d.get("audio_tokens"))
+    # positional, in field order: a parse per call, and keywords cost a third of it
     return TokenUsage(
-        input_tokens=inp,
-        output_tokens=_int(u.get(total_out)),
-        cached_input_tokens=cached,
-        reasoning_tokens=reasoning,
-        input_audio_tokens=in_audio,
-        output_audio_tokens=out_audio,
-        input_image_tokens=in_image,
-        cached_audio_tokens=cached_audio,
-        cached_image_tokens=cached_image,
+        inp,
+        _int(u.get(total_out)),
+        cached,
+        reasoning,
+        in_audio,
+        out_audio,
+        0,  # cache_write_tokens: OpenAI does not report them
+        cached_audio,
+        in_image,
+        0,  # output_image_tokens: see images.py
+        cached_image,
     )
 
 
