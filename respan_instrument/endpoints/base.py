@@ -1,5 +1,5 @@
-"""What every endpoint spec shares: reading SDK models and parsed JSON alike, the spec's shape,
-and the generic parts of turning a request and a response into span attributes and usage.
+"""What every endpoint spec shares: the spec's shape, and the generic parts of turning a request
+and a response into span attributes and usage (read through `fields` and `usage`).
 
 An endpoint module subclasses `Endpoint`, sets its URL path, names and flags, and overrides what
 differs: how its usage is spelled, its finish reasons, its stream accumulator, and the content of
