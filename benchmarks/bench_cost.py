@@ -5,27 +5,16 @@ Run: python benchmarks/bench_cost.py
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
 import time
 import timeit
 
-
-def _load_cost_module():
-    """Load respan_instrument/_cost.py by path (does not need the package __init__)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "respan_instrument", "_cost.py")
-    spec = importlib.util.spec_from_file_location("_respan_cost_bench", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from respan_instrument.endpoints.usage import TokenUsage
+from respan_instrument.record.prices import PriceBook
 
 
 def main() -> None:
-    cost = _load_cost_module()
-    book = cost.PriceBook({"ft:gpt-4o-mini": {"input": 0.3, "output": 1.2, "cached_input": 0.15}})
-    usage = cost.TokenUsage(
+    book = PriceBook({"ft:gpt-4o-mini": {"input": 0.3, "output": 1.2, "cached_input": 0.15}})
+    usage = TokenUsage(
         input_tokens=1200, output_tokens=350, cached_input_tokens=1024, reasoning_tokens=128
     )
 

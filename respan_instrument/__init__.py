@@ -7,9 +7,9 @@ respan_instrument.instrument()
 from typing import TYPE_CHECKING, Any
 
 from ._context import attributes
-from ._gateway import async_gateway_client, gateway_client
 from ._setup import flush, instrument, log, uninstrument
 from ._version import __version__
+from .gateway import async_gateway_client, gateway_client
 
 if TYPE_CHECKING:
     from ._instrumentor import RespanOpenAIInstrumentor

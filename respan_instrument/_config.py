@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -149,8 +152,6 @@ def load_settings(
     export: str | None = None,
 ) -> Settings:
     """Merge arguments over environment; raise ValueError naming the bad setting."""
-    from ._cost import load_prices_file, validate_prices
-
     env = os.environ
     key = api_key if api_key is not None else (env.get("RESPAN_API_KEY") or None)
     if key is not None and (not isinstance(key, str) or not key.strip()):
@@ -199,3 +200,107 @@ def load_settings(
             else url + OTLP_PATH
         ),
     )
+
+
+# ---- user prices (`prices=` / RESPAN_PRICES_FILE) ---------------------------------------------
+
+TOKEN_PRICE_KEYS = ("input", "output", "cached_input")  # USD per 1M tokens
+# what is not billed by the token: unit (as endpoints ask the price book) -> its key
+UNIT_PRICE_KEYS: Mapping[str, str] = {
+    "image": "per_image",
+    "audio_minute": "per_audio_minute",
+    "1m_characters": "per_1m_characters",
+}
+_PRICE_KEYS = (*TOKEN_PRICE_KEYS, *UNIT_PRICE_KEYS.values())
+_REQUIRED_TOKEN_KEYS = ("input", "output")
+
+
+def validate_prices(prices: Any, source: str = "prices") -> dict[str, dict[str, float]]:
+    """Check `{model: {"input": usd_per_1m, "output": ..., "cached_input": ..., "per_image": ...}}`.
+
+    Token prices need `input` and `output` (`cached_input` is optional: cached tokens then cost
+    the input rate). An entry may instead hold only per-unit prices (`per_image`,
+    `per_audio_minute`, `per_1m_characters`) for models not billed by the token. Returns a plain
+    copy with float rates; raises ValueError naming `source` otherwise.
+    """
+    if not isinstance(prices, Mapping):
+        raise ValueError(
+            f"{source} must map model ids to {{'input': ..., 'output': ...}} USD per 1M tokens, "
+            f"got {type(prices).__name__}"
+        )
+    out: dict[str, dict[str, float]] = {}
+    for model, rates in prices.items():
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError(f"{source}: model ids must be non-empty strings, got {model!r}")
+        if not isinstance(rates, Mapping):
+            raise ValueError(
+                f"{source}[{model!r}] must be a mapping like {{'input': 0.15, 'output': 0.6}}, "
+                f"got {type(rates).__name__}"
+            )
+        unknown = [key for key in rates if key not in _PRICE_KEYS]
+        if unknown:
+            raise ValueError(
+                f"{source}[{model!r}] has unknown keys {sorted(map(str, unknown))}; "
+                f"allowed: {', '.join(_PRICE_KEYS)}"
+            )
+        per_unit_only = not any(key in rates for key in TOKEN_PRICE_KEYS) and any(
+            key in rates for key in UNIT_PRICE_KEYS.values()
+        )
+        missing = [key for key in _REQUIRED_TOKEN_KEYS if key not in rates]
+        if missing and not per_unit_only:
+            raise ValueError(f"{source}[{model!r}] is missing {', '.join(missing)} (USD per 1M tokens)")
+        clean: dict[str, float] = {}
+        for key, value in rates.items():
+            if isinstance(value, bool) or not isinstance(value, Real):
+                raise ValueError(f"{source}[{model!r}][{key!r}] must be a number, got {value!r}")
+            number = float(value)
+            if not math.isfinite(number) or number < 0:
+                raise ValueError(
+                    f"{source}[{model!r}][{key!r}] must be a finite non-negative number, got {value!r}"
+                )
+            clean[key] = number
+        out[model] = clean
+    return out
+
+
+def load_prices_file(path: str) -> dict[str, dict[str, float]]:
+    """Read and validate a RESPAN_PRICES_FILE (JSON); raise ValueError naming it on any problem."""
+    name = f"RESPAN_PRICES_FILE={path!r}"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise ValueError(f"{name}: cannot read the file: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{name}: not valid JSON: {exc}") from None
+    return validate_prices(data, name)
+
+
+# ---- variables read where they are used (each through one function here) -----------------------
+
+
+def strict_env() -> bool:
+    """RESPAN_INSTRUMENT_STRICT=1 (our own test suite): internal errors re-raise and are counted.
+    Read on every ask, so a test may turn it off for itself."""
+    return os.environ.get("RESPAN_INSTRUMENT_STRICT") == "1"
+
+
+def api_key_env() -> str | None:
+    """RESPAN_API_KEY, when set and not empty."""
+    return os.environ.get("RESPAN_API_KEY") or None
+
+
+def base_url_env() -> str | None:
+    """RESPAN_BASE_URL, when set and not empty."""
+    return os.environ.get("RESPAN_BASE_URL") or None
+
+
+def tracer_provider_env() -> bool:
+    """OTEL_PYTHON_TRACER_PROVIDER is set: the API loads the provider it names, so the API must
+    be asked for the global provider rather than its global read directly."""
+    return "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+
+
+def meter_provider_env() -> bool:
+    """OTEL_PYTHON_METER_PROVIDER is set (as `tracer_provider_env`, for metrics)."""
+    return "OTEL_PYTHON_METER_PROVIDER" in os.environ

@@ -9,6 +9,8 @@ import threading
 import traceback
 from types import TracebackType
 
+from ._config import strict_env
+
 logger = logging.getLogger("respan_instrument")
 
 _seen: set[str] = set()
@@ -22,7 +24,7 @@ failures: list[str] = []
 
 def strict() -> bool:
     """True in our own test suite: internal errors re-raise so bugs fail tests."""
-    return os.environ.get("RESPAN_INSTRUMENT_STRICT") == "1"
+    return strict_env()
 
 
 def log_once(key: str, message: str, *args: object, level: int = logging.WARNING) -> None:

@@ -131,7 +131,8 @@ def instrument(
         tracer_provider: an OpenTelemetry SDK `TracerProvider` for our spans; defaults to the
             application's global one, or a private provider when it has none.
         prices: per-model USD prices per 1M tokens that win over `genai-prices`, e.g.
-            `{"ft:gpt-4o-mini": {"input": 0.3, "output": 1.2, "cached_input": 0.15}}`.
+            `{"ft:gpt-4o-mini": {"input": 0.3, "output": 1.2, "cached_input": 0.15}}`, and/or per
+            unit (`per_image`, `per_audio_minute`, `per_1m_characters`) over OpenAI's published ones.
         attributes: default `attributes()` values for every call (e.g. `{"metadata": {"env": "prod"}}`).
         export: `"logs"` (request logs to Respan's logging API) or `"otlp"` (OTLP/HTTP spans to
             `RESPAN_OTLP_ENDPOINT`, default `{base_url}/v2/traces`; needs the `otlp` extra);

@@ -1,25 +1,25 @@
-"""Tests for respan_instrument._cost: prices, lookups, caching, fallbacks, errors."""
+"""Tests for the price book (record/prices*.py), the host table's price providers and the price
+settings: prices, lookups, caching, fallbacks, errors."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import pytest
 
-from respan_instrument import _cost
-from respan_instrument._cost import (
-    PriceBook,
-    TokenUsage,
-    load_prices_file,
-    provider_from_base_url,
-    validate_prices,
-)
+from respan_instrument import _errors
+from respan_instrument._config import load_prices_file, validate_prices
+from respan_instrument.endpoints import providers
+from respan_instrument.endpoints.providers import price_provider as provider_from_base_url
+from respan_instrument.endpoints.usage import TokenUsage
+from respan_instrument.record import prices_compile
+from respan_instrument.record.prices import PriceBook
 
 genai_prices = pytest.importorskip("genai_prices")
 from genai_prices import Usage, calc_price, data_snapshot  # noqa: E402
@@ -30,7 +30,7 @@ M = 1_000_000
 @pytest.fixture(autouse=True)
 def _fresh_log_once(monkeypatch):
     """Each test sees its own 'warned once' memory."""
-    monkeypatch.setattr(_cost, "_logged", set())
+    monkeypatch.setattr(_errors, "_seen", set())
 
 
 def approx(value: float):
@@ -38,7 +38,7 @@ def approx(value: float):
 
 
 def genai_total(model, usage: TokenUsage, provider=None, context=None) -> float:
-    values = {key: getattr(usage, name) for key, name in _cost._USAGE_KEYS.items()}
+    values = {key: getattr(usage, name) for key, name in prices_compile.USAGE_KEYS.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(
@@ -406,7 +406,7 @@ def test_price_is_resolved_again_when_it_may_change(monkeypatch):
 
 def test_genai_prices_missing_uses_overrides_only(monkeypatch, caplog):
     caplog.set_level(logging.WARNING, logger="respan_instrument")
-    monkeypatch.setattr(_cost, "_gp", False)
+    monkeypatch.setattr(prices_compile, "_gp", False)
     book = PriceBook({"gpt-4o-mini": {"input": 1.0, "output": 1.0}})
     assert book.cost("gpt-4o-mini", TokenUsage(1000, 0)) == approx(0.001)
     assert book.cost("o4-mini", TokenUsage(1000, 0)) is None
@@ -414,20 +414,51 @@ def test_genai_prices_missing_uses_overrides_only(monkeypatch, caplog):
 
 
 def test_genai_prices_imported_lazily():
-    path = Path(_cost.__file__)
+    """Importing the package, the price book and the host table, building a book and asking for
+    a provider import no genai-prices; the first price does."""
     code = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('c', {str(path)!r})\n"
-        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "import sys\n"
+        "import respan_instrument\n"
+        "from respan_instrument.record.prices import PriceBook\n"
+        "from respan_instrument.endpoints.providers import price_provider\n"
+        "from respan_instrument.endpoints.usage import TokenUsage\n"
         "assert 'genai_prices' not in sys.modules, 'imported at module import'\n"
-        "b = m.PriceBook()\n"
+        "b = PriceBook({'m': {'per_image': 1.0}})\n"
         "assert 'genai_prices' not in sys.modules, 'imported by PriceBook()'\n"
-        "assert m.provider_from_base_url('https://api.openai.com/v1') == 'openai'\n"
+        "assert price_provider('https://api.openai.com/v1') == 'openai'\n"
+        "assert b.unit_cost('dall-e-3', 'image', 1, '1024x1024/standard') == 0.04\n"
         "assert 'genai_prices' not in sys.modules\n"
-        "assert b.cost('gpt-4o-mini', m.TokenUsage(1000, 500)) is not None\n"
+        "assert b.cost('gpt-4o-mini', TokenUsage(1000, 500)) is not None\n"
         "assert 'genai_prices' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_instrument_imports_genai_prices_off_the_callers_thread(tmp_path):
+    """`instrument()` returns without importing genai-prices: a thread of ours imports it, so the
+    caller pays for neither the import nor the data load."""
+    code = (
+        "import sys, threading\n"
+        "import respan_instrument\n"
+        "importers = []\n"
+        "class Watch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'genai_prices':\n"
+        "            importers.append(threading.current_thread().name)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Watch())\n"
+        "respan_instrument.instrument(api_key='k', base_url='http://127.0.0.1:9/api')\n"
+        "for thread in threading.enumerate():\n"
+        "    if thread.name == 'respan-prices':\n"
+        "        thread.join(30)\n"
+        "assert 'genai_prices.data' in sys.modules, 'not loaded'\n"
+        "assert importers == ['respan-prices'], importers\n"
+        "respan_instrument.uninstrument()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_")}
+    env["RESPAN_SPOOL_DIR"] = str(tmp_path)
+    env["RESPAN_EXIT_TIMEOUT"] = "0.5"
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
 
 
 def test_warm():
@@ -482,13 +513,15 @@ def test_provider_ids_agree_with_genai_prices():
 
     snapshot = data_snapshot.get_snapshot()
     ids = {p.id for p in snapshot.providers}
-    for host, provider in _cost._HOSTS:
-        assert provider in ids, provider
-        url = "https://" + ("x" + host if host.startswith(".") else host) + "/v1"
-        assert provider_from_base_url(url) == provider
-        matched = next((p.id for p in snapshot.providers if re.match(p.api_pattern, url)), None)
-        assert matched in (provider, None), (url, matched)
-    for route in _cost._HF_ROUTES:
+    for row in providers.HOSTS:
+        if row.prices is None:
+            continue
+        assert row.prices in ids, row.prices
+        for url in (f"https://{row.host}/v1", f"https://x.{row.host}/v1"):
+            assert provider_from_base_url(url) == row.prices
+            matched = next((p.id for p in snapshot.providers if re.match(p.api_pattern, url)), None)
+            assert matched in (row.prices, None), (url, matched)
+    for route in providers.HF_ROUTES:
         assert f"huggingface_{route}" in ids
 
 
@@ -572,3 +605,37 @@ def test_load_prices_file_errors(tmp_path, content, fragment):
 def test_load_prices_file_directory(tmp_path):
     with pytest.raises(ValueError, match="RESPAN_PRICES_FILE"):
         load_prices_file(str(tmp_path))
+
+
+# --- per-unit prices ---------------------------------------------------------------
+
+
+def test_validate_per_unit_only_entries():
+    assert validate_prices({"dall-e-3": {"per_image": 0.1}, "tts-1": {"per_1m_characters": 20}}) == {
+        "dall-e-3": {"per_image": 0.1},
+        "tts-1": {"per_1m_characters": 20.0},
+    }
+    with pytest.raises(ValueError, match="missing input, output"):
+        validate_prices({"m": {}})
+    with pytest.raises(ValueError, match="missing input, output"):
+        validate_prices({"m": {"cached_input": 1, "per_image": 1}})
+
+
+def test_unit_cost_override_then_published():
+    book = PriceBook(
+        {
+            "whisper": {"per_audio_minute": 0.5},  # a prefix of whisper-1
+            "acme-voice": {"per_1m_characters": 3.0},
+            "gpt-4o-mini": {"input": 1.0, "output": 1.0},  # no per-unit keys
+        }
+    )
+    assert book.unit_cost("whisper-1", "audio_minute", 2.0) == approx(1.0)
+    assert book.unit_cost("acme-voice-2026-01-31", "1m_characters", 0.5) == approx(1.5)  # dated id
+    assert book.unit_cost("ft:acme-voice:org::x", "1m_characters", 1.0) == approx(3.0)  # ft: wrapper
+    assert book.unit_cost("tts-1", "1m_characters", 1.0) == approx(15.0)  # published
+    assert book.unit_cost("dall-e-2", "image", 2, "256x256") == approx(0.032)
+    assert book.unit_cost("gpt-4o-mini", "image", 1) is None
+    assert book.unit_cost("acme-voice", "image", 1) is None
+    assert book.unit_cost(None, "image", 1) is None  # type: ignore[arg-type]
+    # per-unit entries never price tokens
+    assert book.cost("whisper-1", TokenUsage(10, 10)) is None

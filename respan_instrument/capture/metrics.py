@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any, NamedTuple
 
 from opentelemetry import metrics
-from opentelemetry.environment_variables import OTEL_PYTHON_METER_PROVIDER
 from opentelemetry.metrics import Counter, Histogram, MeterProvider
 from opentelemetry.metrics import _internal as _metrics_api
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_TOKEN_TYPE
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _m
 
 from .. import _semconv as sc
+from .._config import meter_provider_env
 from .._version import __version__
 from ..endpoints import Endpoint
 from ..endpoints.usage import TokenUsage
@@ -102,7 +101,7 @@ class Metrics:
 
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:
         self._explicit = meter_provider
-        self._peek = _GLOBAL_READABLE and OTEL_PYTHON_METER_PROVIDER not in os.environ
+        self._peek = _GLOBAL_READABLE and not meter_provider_env()
         self._cache: tuple[object, _Instruments | None] = (None, None)
         self._lock = threading.Lock()
 

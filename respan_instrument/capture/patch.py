@@ -22,6 +22,7 @@ from ..endpoints import ENDPOINTS, routed
 from ..endpoints.providers import (
     AZURE_PRICE_PROVIDER,
     AZURE_PROVIDER,
+    GATEWAY_PROVIDER,
     price_provider,
     provider_name,
     usage_injectable,
@@ -81,7 +82,7 @@ def _client_info(url: Any, kind: type, hooks: Hooks) -> ClientInfo:
         text = str(url)
         gateway = text.rstrip("/") in hooks.gateway_urls
         if gateway:
-            provider, prices_by, injects = "respan", price_provider(text), True
+            provider, prices_by, injects = GATEWAY_PROVIDER, price_provider(text), True
         elif _is_azure(kind):
             provider, prices_by, injects = AZURE_PROVIDER, AZURE_PRICE_PROVIDER, True
         else:

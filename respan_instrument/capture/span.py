@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -12,11 +11,11 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 from .. import _semconv as sc
+from .._config import tracer_provider_env
 from .._version import __version__
 from ..record.settle import ids
 
 SCOPE = "respan_instrument"
-_OTEL_TRACER_PROVIDER_ENV = "OTEL_PYTHON_TRACER_PROVIDER"
 _SUPPRESS_KEY = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
 _NO_OP_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
@@ -56,7 +55,7 @@ class Tracing:
         self._tracer: Tracer | None = self._explicit
         # While the application sets no provider, get_tracer_provider() looks the environment
         # up on every call; we read the API's global instead unless the environment names one.
-        self._peek = hasattr(trace, "_TRACER_PROVIDER") and _OTEL_TRACER_PROVIDER_ENV not in os.environ
+        self._peek = hasattr(trace, "_TRACER_PROVIDER") and not tracer_provider_env()
 
     def tracer(self) -> Tracer | None:
         """The tracer for the next span, or None when spans would reach nobody."""

@@ -1,5 +1,5 @@
-"""What every endpoint spec shares: reading SDK models and parsed JSON alike, the spec's shape,
-and the generic parts of turning a request and a response into span attributes and usage.
+"""What every endpoint spec shares: the spec's shape, and the generic parts of turning a request
+and a response into span attributes and usage (read through `fields` and `usage`).
 
 An endpoint module subclasses `Endpoint`, sets its URL path, names and flags, and overrides what
 differs: how its usage is spelled, its finish reasons, its stream accumulator, and the content of
@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
 from .. import _semconv as sc
-from .usage import TokenUsage
+from .fields import fields_of as fields_of
+from .fields import get as get
+from .usage import CHAT_NAMES, TokenUsage, UsageNames, parse
 
 # request parameters copied to the log when the user passed them
 REQUEST_FIELDS = (
@@ -35,41 +37,6 @@ REQUEST_FIELDS = (
     "reasoning_effort",
     "service_tier",
 )
-
-
-def fields_of(obj: Any) -> Any:
-    """A model's fields as a mapping: its `__dict__`, parsed JSON as is, or the object's
-    attributes when it has neither.
-
-    The SDK keeps every field of a model in its `__dict__` (unset ones as None): one type lookup
-    per object instead of one per field, which matters where the SDK's own parsing between two
-    reads has evicted the interpreter's type-attribute cache.
-    """
-    if type(obj) is dict:
-        return obj
-    try:
-        return obj.__dict__
-    except AttributeError:
-        return _Attributes(obj)
-
-
-class _Attributes:
-    """`get()` over an object's attributes (objects without a `__dict__`)."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self.obj, key, default)
-
-
-def get(obj: Any, key: str) -> Any:
-    """A field of a response part, parsed JSON (dict) or SDK model alike."""
-    if type(obj) is dict:
-        return obj.get(key)
-    return getattr(obj, key, None)
 
 
 def as_dict(obj: Any) -> Any:
@@ -205,7 +172,7 @@ class Endpoint:
     log_type: str = ""  # Respan's log_type
     request_fields: tuple[str, ...] = REQUEST_FIELDS
     # usage field names: input total, output total, their detail objects
-    usage_names = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+    usage_names: UsageNames = CHAT_NAMES
     output_tokens = True  # its usage has output tokens at all (embeddings have none, not zero)
     stream_usage = True  # a stream may be asked for its usage (`stream_options.include_usage`)
     stream_errors = True  # the SDK raises on a stream event with a top-level "error"
@@ -265,39 +232,8 @@ class Endpoint:
         return response
 
     def usage(self, usage: Any) -> TokenUsage | None:
-        """Token counts from a usage object or its JSON (typed reads, no model_dump)."""
-        if usage is None:
-            return None
-        u = fields_of(usage)
-        total_in, total_out, in_name, out_name = self.usage_names
-        inp = u.get(total_in)
-        if not isinstance(inp, int):
-            return None
-        # (the int checks written out: every log with usage comes through here)
-        cached = in_audio = reasoning = out_audio = 0
-        in_details = u.get(in_name)
-        if in_details is not None:
-            d = fields_of(in_details)
-            cached = d.get("cached_tokens")
-            cached = cached if isinstance(cached, int) else 0
-            in_audio = d.get("audio_tokens")
-            in_audio = in_audio if isinstance(in_audio, int) else 0
-        out_details = u.get(out_name)
-        if out_details is not None:
-            d = fields_of(out_details)
-            reasoning = d.get("reasoning_tokens")
-            reasoning = reasoning if isinstance(reasoning, int) else 0
-            out_audio = d.get("audio_tokens")
-            out_audio = out_audio if isinstance(out_audio, int) else 0
-        out = u.get(total_out)
-        return TokenUsage(
-            input_tokens=inp,
-            output_tokens=out if isinstance(out, int) else 0,
-            cached_input_tokens=cached,
-            reasoning_tokens=reasoning,
-            input_audio_tokens=in_audio,
-            output_audio_tokens=out_audio,
-        )
+        """Token counts from a usage object or its JSON, as this endpoint spells them."""
+        return parse(usage, self.usage_names)
 
     def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
         choices = get(response, "choices")  # (a property on accumulators; a list in parsed JSON)

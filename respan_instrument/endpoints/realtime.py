@@ -11,16 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, FilePart, fields_of, get
-from .usage import TokenUsage
+from .base import Endpoint, FilePart, get
 
 AUDIO_PLACEHOLDER = "[audio: no transcript]"
 _TEXT_PARTS = ("input_text", "text", "output_text")
 _AUDIO_PARTS = ("input_audio", "audio", "output_audio")
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def part_text(part: Any) -> str | None:
@@ -64,29 +59,6 @@ class Realtime(Endpoint):
     usage_names = ("input_tokens", "output_tokens", "input_token_details", "output_token_details")
     stream_usage = False
     taps_streams = False
-
-    def usage(self, usage: Any) -> TokenUsage | None:
-        """`response.done` usage: text, audio, image and cached tokens, so audio is priced at
-        audio rates and cached audio at its own."""
-        if usage is None:
-            return None
-        u = fields_of(usage)
-        inp = u.get("input_tokens")
-        if not isinstance(inp, int):
-            return None
-        d_in = fields_of(u.get("input_token_details") or {})
-        d_out = fields_of(u.get("output_token_details") or {})
-        cached_details = fields_of(d_in.get("cached_tokens_details") or {})
-        return TokenUsage(
-            input_tokens=inp,
-            output_tokens=_int(u.get("output_tokens")),
-            cached_input_tokens=_int(d_in.get("cached_tokens")),
-            input_audio_tokens=_int(d_in.get("audio_tokens")),
-            input_image_tokens=_int(d_in.get("image_tokens")),
-            cached_audio_tokens=_int(cached_details.get("audio_tokens")),
-            cached_image_tokens=_int(cached_details.get("image_tokens")),
-            output_audio_tokens=_int(d_out.get("audio_tokens")),
-        )
 
     def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
         status = fields.get("status")

@@ -1,7 +1,105 @@
-"""Token counts of one call (placeholder until the prices branch lands)."""
+"""Token counts of one call: `TokenUsage`, and the one reader of a provider's usage object."""
 
 from __future__ import annotations
 
-from .._cost import TokenUsage
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
-__all__ = ["TokenUsage"]
+from .fields import fields_of
+
+
+class TokenUsage(NamedTuple):
+    """Token counts of one call, as the provider reported them.
+
+    Sub-counts are parts of their totals, as in OpenAI's usage objects:
+    `cached_input_tokens`, `cache_write_tokens`, `input_audio_tokens` and
+    `input_image_tokens` are included in `input_tokens`; `reasoning_tokens`,
+    `output_audio_tokens` and `output_image_tokens` are included in
+    `output_tokens` (so reasoning is priced as output and never counted twice);
+    `cached_audio_tokens` / `cached_image_tokens` are the audio / image part of
+    `cached_input_tokens` (Realtime API).
+    """
+
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
+    cache_write_tokens: int = 0
+    cached_audio_tokens: int = 0
+    input_image_tokens: int = 0
+    output_image_tokens: int = 0
+    cached_image_tokens: int = 0
+
+
+# How an endpoint spells its usage: input total, output total, and their detail objects.
+UsageNames = tuple[str, str, str, str]
+CHAT_NAMES: UsageNames = (
+    "prompt_tokens",
+    "completion_tokens",
+    "prompt_tokens_details",
+    "completion_tokens_details",
+)
+
+
+def _int(value: Any) -> int:
+    return value if type(value) is int else 0  # (not a bool, nor None for a count not sent)
+
+
+def parse(usage: Any, names: UsageNames = CHAT_NAMES) -> TokenUsage | None:
+    """Token counts from a usage object or its JSON (typed reads, no model_dump); None when it
+    has no input total. Detail fields a provider does not send count 0."""
+    if usage is None:
+        return None
+    u = fields_of(usage)
+    total_in, total_out, in_name, out_name = names
+    inp = u.get(total_in)
+    if not isinstance(inp, int):
+        return None
+    cached = in_audio = in_image = cached_audio = cached_image = reasoning = out_audio = 0
+    in_details = u.get(in_name)
+    if in_details is not None:
+        d = fields_of(in_details)
+        cached = _int(d.get("cached_tokens"))
+        in_audio = _int(d.get("audio_tokens"))
+        in_image = _int(d.get("image_tokens"))
+        cached_details = d.get("cached_tokens_details")
+        if cached_details is not None:  # Realtime: the audio and image parts of cached input
+            c = fields_of(cached_details)
+            cached_audio = _int(c.get("audio_tokens"))
+            cached_image = _int(c.get("image_tokens"))
+    out_details = u.get(out_name)
+    if out_details is not None:
+        d = fields_of(out_details)
+        reasoning = _int(d.get("reasoning_tokens"))
+        out_audio = _int(d.get("audio_tokens"))
+    # positional, in field order: a parse per call, and keywords cost a third of it
+    return TokenUsage(
+        inp,
+        _int(u.get(total_out)),
+        cached,
+        reasoning,
+        in_audio,
+        out_audio,
+        0,  # cache_write_tokens: OpenAI does not report them
+        cached_audio,
+        in_image,
+        0,  # output_image_tokens: see images.py
+        cached_image,
+    )
+
+
+def as_token_usage(usage: Any) -> TokenUsage | None:
+    """A TokenUsage from a mapping or an object spelled with TokenUsage's own field names (a
+    caller's hand-made usage); None if impossible."""
+    fields = TokenUsage._fields
+    try:
+        if isinstance(usage, Mapping):
+            return TokenUsage(**{k: usage[k] for k in fields if usage.get(k) is not None})
+        return TokenUsage(**{k: v for k in fields if (v := getattr(usage, k, None)) is not None})
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+
+
+__all__ = ["CHAT_NAMES", "TokenUsage", "UsageNames", "as_token_usage", "parse"]

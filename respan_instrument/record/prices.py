@@ -1,22 +1,274 @@
-"""The price book (placeholder until the prices branch lands)."""
+"""USD cost of one call: the price book.
+
+Lookup order for a model id (`PriceBook.cost`):
+
+1. user prices (`prices=` / `RESPAN_PRICES_FILE`): the exact model id, then the
+   longest key that is a prefix of it (e.g. `ft:gpt-4o-mini` for
+   `ft:gpt-4o-mini:org::abc`);
+2. `genai-prices`, for the provider given (a genai-prices provider id, see
+   `endpoints.providers.price_provider`) or, with no provider, the provider genai-prices
+   guesses from the model id, then OpenAI;
+3. the same two steps again for the id with its `ft:` wrapper stripped
+   (`ft:gpt-4.1-2025-04-14:org::x` -> `gpt-4.1-2025-04-14`), then with its
+   `-YYYY-MM-DD` suffix stripped (`gpt-4.1`).
+
+What is not billed by the token (`PriceBook.unit_cost`: images, audio minutes, characters) is
+priced by the user's per-unit prices in the same order, then by OpenAI's published ones
+(`unit_prices`). An unknown model costs None (never 0) and logs one warning per model per
+process. Each lookup is resolved once and cached (see `prices_compile`).
+"""
 
 from __future__ import annotations
 
-from .. import _cost
-from .unit_prices import OVERRIDE_KEYS, published
+import logging
+import re
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from .._config import UNIT_PRICE_KEYS, validate_prices
+from .._errors import log_once, report
+from ..endpoints.usage import TokenUsage, as_token_usage
+from . import prices_compile as _compiled
+from .prices_compile import PriceFn
+from .unit_prices import published
+
+# cache entry: (price function, or None for "no price"; unix time it expires, or None)
+_Entry = tuple["PriceFn | None", "float | None"]
+
+_DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
-class PriceBook(_cost.PriceBook):
-    __slots__ = ()
+def _fallback_ids(model: str) -> list[str]:
+    """`ft:` wrapper stripped, then `-YYYY-MM-DD` suffix stripped."""
+    ids: list[str] = []
+    base = model
+    if base.startswith("ft:"):
+        base = base[3:].split(":", 1)[0]
+        if base:
+            ids.append(base)
+    undated = _DATE_SUFFIX.sub("", base)
+    if undated and undated != base:
+        ids.append(undated)
+    return ids
+
+
+def _label(model: object) -> str:
+    return model if isinstance(model, str) else repr(model)
+
+
+def _warn_once(kind: str, model: object, message: str, *args: object, level: int = logging.WARNING) -> None:
+    log_once(f"prices:{kind}:{_label(model)}", message, *args, level=level)
+
+
+class PriceBook:
+    """Per-call USD cost, with lookups resolved once per model and cached.
+
+    `overrides` is the user's `{model: {"input", "output", "cached_input"}}` in USD per 1M
+    tokens, and/or `{"per_image", "per_audio_minute", "per_1m_characters"}` in USD per unit;
+    an override's key matches the exact model id or, failing that, any model id it is a prefix
+    of (longest key wins). Overrides price every call the same (no service tier or Batch
+    discounts).
+    """
+
+    __slots__ = ("_overrides", "_prefixes", "_cache")
+
+    def __init__(self, overrides: Mapping[str, Mapping[str, float]] | None = None) -> None:
+        self._overrides = validate_prices(overrides or {}, "prices")
+        self._prefixes = sorted(self._overrides, key=len, reverse=True)
+        self._cache: dict[tuple[Any, ...], _Entry] = {}
+
+    def cost(
+        self,
+        model: str,
+        usage: TokenUsage,
+        *,
+        provider: str | None = None,
+        service_tier: str | None = None,
+        batch: bool = False,
+    ) -> float | None:
+        """USD for one call, or None if the model has no known price or the usage is unusable.
+
+        Never raises. `provider` is a genai-prices provider id (see
+        `endpoints.providers.price_provider`); `service_tier` is the response's
+        `service_tier` ("flex", "priority", ...); `batch` is the Batch API.
+        """
+        try:
+            entry = self._cache[(model, provider, service_tier, batch)]
+        except KeyError:
+            entry = self._resolve(model, provider, service_tier, batch)
+        except TypeError:  # unhashable argument
+            _warn_once(
+                "args",
+                repr(model),
+                "respan_instrument: cannot price model %r (provider %r, service_tier %r)",
+                model,
+                provider,
+                service_tier,
+            )
+            return None
+        fn, expires = entry
+        if expires is not None and time.time() >= expires:
+            fn = self._resolve(model, provider, service_tier, batch)[0]
+        if fn is None:
+            return None
+        if type(usage) is not TokenUsage:
+            usage = as_token_usage(usage)  # type: ignore[assignment]
+        try:
+            result: float | None = fn(usage)
+        except (TypeError, ValueError, ArithmeticError):  # None counts, wrong shape, ...
+            result = None
+        if result is None:
+            _warn_once(
+                "usage",
+                model,
+                "respan_instrument: inconsistent token usage for model %r, cost not reported: %r",
+                model,
+                usage,
+            )
+        return result
 
     def unit_cost(self, model: str, unit: str, quantity: float, variant: str | None = None) -> float | None:
         """USD for `quantity` units (`image`, `audio_minute`, `1m_characters`) of `model`: the
-        user's per-unit price first, then OpenAI's published one; None when neither knows it."""
-        rates = self._overrides.get(model) if isinstance(model, str) else None
-        rate = rates.get(OVERRIDE_KEYS.get(unit, "")) if rates else None
+        user's per-unit price first (exact id, prefix, then the id's fallbacks as for tokens),
+        then OpenAI's published one; None when neither knows it."""
+        if not isinstance(model, str) or not model:
+            return None
+        key = UNIT_PRICE_KEYS.get(unit)
+        rate = None
+        if key is not None:
+            for ref in (model, *_fallback_ids(model)):
+                rates = self._override_rates(ref, key)
+                if rates is not None:
+                    rate = rates[key]
+                    break
         if rate is None:
-            rate = published(model, unit, variant) if isinstance(model, str) else None
+            rate = published(model, unit, variant)
         return None if rate is None else rate * quantity
+
+    def warm(self) -> None:
+        """Import genai-prices and load its data now (about 0.15 s), e.g. off the hot path."""
+        gp = _compiled.genai_prices()
+        if gp is not None:
+            gp[0].get_snapshot().providers  # noqa: B018 - loads the bundled data
+
+    # -- slow path, once per key --------------------------------------------------
+
+    def _resolve(self, model: Any, provider: Any, service_tier: Any, batch: Any) -> _Entry:
+        try:
+            entry = self._lookup(model, provider, service_tier, batch)
+        except Exception as exc:  # noqa: BLE001 - a bug or data surprise must not reach the caller
+            report("pricing a model", exc)
+            entry = (None, None)
+        self._cache[(model, provider, service_tier, batch)] = entry
+        return entry
+
+    def _lookup(self, model: Any, provider: Any, service_tier: Any, batch: Any) -> _Entry:
+        if not isinstance(model, str) or not model:
+            _warn_once("unknown", model, "respan_instrument: no model id (%r), cost not reported", model)
+            return (None, None)
+        provider = provider.strip().lower() or None if isinstance(provider, str) else None
+        context: dict[str, str] = {}
+        if isinstance(service_tier, str) and service_tier:
+            context["service_tier"] = service_tier
+        if batch:
+            context["processing"] = "batch"
+
+        for ref in [model, *_fallback_ids(model)]:
+            rates = self._override_rates(ref, "input")
+            found = (
+                (_compiled.override_fn(ref, rates), None)
+                if rates is not None
+                else self._from_genai_prices(ref, provider, context)
+            )
+            if found is None:
+                continue
+            if ref != model:
+                _warn_once(
+                    "fallback",
+                    model,
+                    "respan_instrument: no price for model %r, using the price of %r",
+                    model,
+                    ref,
+                    level=logging.INFO,
+                )
+            return found
+
+        _warn_once(
+            "unknown",
+            model,
+            "respan_instrument: no price for model %r (provider %r), cost not reported; "
+            "add it with prices={%r: {'input': ..., 'output': ...}} (USD per 1M tokens) "
+            "or RESPAN_PRICES_FILE",
+            model,
+            provider,
+            model,
+        )
+        return (None, None)
+
+    def _override_rates(self, ref: str, key: str) -> Mapping[str, float] | None:
+        """The user's prices for `ref` that include `key`: the exact id's, else the longest
+        prefix's."""
+        rates = self._overrides.get(ref)
+        if rates is not None and key in rates:
+            return rates
+        for prefix in self._prefixes:
+            if ref.startswith(prefix) and key in self._overrides[prefix]:
+                return self._overrides[prefix]
+        return None
+
+    def _from_genai_prices(self, ref: str, provider: str | None, context: dict[str, str]) -> _Entry | None:
+        gp = _compiled.genai_prices()
+        if gp is None:
+            _warn_once(
+                "import",
+                "genai-prices",
+                "respan_instrument: genai-prices is not installed; only prices= / RESPAN_PRICES_FILE "
+                "prices are used",
+            )
+            return None
+        data_snapshot, types, registry = gp
+        snapshot = data_snapshot.get_snapshot()
+
+        found = None
+        providers_to_try: list[str | None]
+        if provider is not None and _compiled.known_provider(data_snapshot, snapshot, provider):
+            providers_to_try = [provider]
+        else:  # none, or not a genai-prices provider id: guess from the model id, then OpenAI
+            providers_to_try = [None, "openai"]
+        for provider_id in providers_to_try:
+            try:
+                found = snapshot.find_provider_model(ref, None, provider_id, None)
+                break
+            except LookupError:
+                continue
+        if found is None:
+            return None
+        gp_provider, info = found
+
+        now = datetime.now(tz=timezone.utc)
+        # As genai-prices' ModelInfo.calc_price: request-context variants (service
+        # tier, batch) only apply when the model is the provider's own, not one
+        # borrowed from a fallback provider (e.g. Azure -> OpenAI).
+        own = any(info is candidate for candidate in gp_provider.models)
+        model_price = info.get_prices(now, context if context and own else None)
+        label = f"{gp_provider.id}:{info.id}"
+        if registry is None:  # pragma: no cover - unknown genai-prices layout
+            fn = _compiled.slow_fn(model_price)
+        else:
+            try:
+                fn = _compiled.compile_model_price(model_price, registry, label)
+            except _compiled.Unpriceable as exc:
+                _warn_once(
+                    "unpriceable",
+                    ref,
+                    "respan_instrument: model %r is priced by %s, not tokens; cost not reported",
+                    ref,
+                    str(exc),
+                )
+                return (None, _compiled.next_change(info, types, now))
+        return (fn, _compiled.next_change(info, types, now))
 
 
 __all__ = ["PriceBook"]

@@ -3,7 +3,9 @@ does not price in these units (DALL·E), as a fallback where it does.
 
 Read from https://openai.com/api/pricing on 2026-12-05. Images are priced per image by size
 and quality, transcription and translation per minute of audio, speech per 1M characters of
-input. A model missing here and in genai-prices has no cost, never 0.
+input. A model missing here and in genai-prices has no cost, never 0. The user's per-unit
+prices (`per_image`, `per_audio_minute`, `per_1m_characters` in `prices=` / RESPAN_PRICES_FILE,
+see `_config.UNIT_PRICE_KEYS`) win over these.
 """
 
 from __future__ import annotations
@@ -28,13 +30,6 @@ PUBLISHED: Mapping[str, Mapping[str, Mapping[str | None, float]]] = {
     },
     "audio_minute": {"whisper-1": {None: 0.006}},
     "1m_characters": {"tts-1": {None: 15.0}, "tts-1-hd": {None: 30.0}},
-}
-
-# the keys of `prices=` / RESPAN_PRICES_FILE that override each unit
-OVERRIDE_KEYS: Mapping[str, str] = {
-    "image": "per_image",
-    "audio_minute": "per_audio_minute",
-    "1m_characters": "per_1m_characters",
 }
 
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")

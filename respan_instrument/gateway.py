@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from ._config import DEFAULT_BASE_URL, check_url
+from ._config import DEFAULT_BASE_URL, api_key_env, base_url_env, check_url
 from ._context import CREDENTIALS, _check_credentials
+from .capture.gateway_client import client_class
 
 # Respan parameters the gateway reads from the top level of the request body
 GATEWAY_PARAMETERS = frozenset(
@@ -50,62 +50,11 @@ def _normalise_credentials(credentials: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _settings(api_key: str | None, base_url: str | None) -> tuple[str, str]:
-    key = api_key or os.environ.get("RESPAN_API_KEY")
+    key = api_key or api_key_env()
     if not key:
         raise ValueError("gateway_client() needs api_key= or RESPAN_API_KEY")
-    url = check_url(base_url or os.environ.get("RESPAN_BASE_URL") or DEFAULT_BASE_URL, "base_url")
+    url = check_url(base_url or base_url_env() or DEFAULT_BASE_URL, "base_url")
     return key, url
-
-
-_classes: dict[bool, type] = {}
-
-
-def _client_class(is_async: bool) -> type:
-    """Subclasses of openai.OpenAI / AsyncOpenAI that add the gateway fields to every request body.
-
-    Built on first use so that `import respan_instrument` never imports openai.
-    """
-    cls = _classes.get(is_async)
-    if cls is not None:
-        return cls
-    import openai
-
-    def merge(client: Any, options: Any) -> Any:
-        extra = client._respan_body
-        if extra and isinstance(options.json_data, Mapping) and options.method.lower() == "post":
-            # the SDK's own copy of the options; the caller's dicts stay untouched
-            options.json_data = {**extra, **options.json_data}
-        return options
-
-    def copy(self: Any, *args: Any, **kwargs: Any) -> Any:
-        new = base.copy(self, *args, **kwargs)
-        new._respan_body = self._respan_body
-        return new
-
-    if is_async:
-        base: Any = openai.AsyncOpenAI
-
-        async def prepare(self: Any, options: Any) -> Any:
-            return merge(self, await base._prepare_options(self, options))
-    else:
-        base = openai.OpenAI
-
-        def prepare(self: Any, options: Any) -> Any:  # type: ignore[misc]
-            return merge(self, base._prepare_options(self, options))
-
-    cls = type(
-        "RespanGatewayAsyncOpenAI" if is_async else "RespanGatewayOpenAI",
-        (base,),
-        {
-            "_respan_body": None,
-            "_prepare_options": prepare,
-            "copy": copy,
-            "with_options": copy,
-            "__module__": __name__,
-        },
-    )
-    _classes[is_async] = cls
-    return cls
 
 
 def _make(
@@ -114,7 +63,7 @@ def _make(
     key, url = _settings(api_key, base_url)
     parameters = {k: kwargs.pop(k) for k in list(kwargs) if k in GATEWAY_PARAMETERS}
     body = gateway_body(credentials, **parameters)
-    client = _client_class(is_async)(api_key=key, base_url=url, **kwargs)
+    client = client_class(is_async)(api_key=key, base_url=url, **kwargs)
     client._respan_body = body or None
     return client
 
