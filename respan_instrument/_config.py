@@ -11,7 +11,6 @@ from numbers import Real
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._errors import log_once
 
 # A slow answer is waited for: an abandoned post that the destination still accepts is a
 # duplicate once it is retried. The spool's claim on a row (`deliver.spool.LEASE`, 120 s) must
@@ -132,6 +131,8 @@ def export_mode(argument: str | None, raw: str | None) -> str:
     mode = str(value).strip().lower()
     if mode in EXPORTS:
         return mode
+    from ._errors import log_once  # (here: _errors reads its own setting from this module)
+
     log_once(
         "bad-export",
         "respan_instrument: %s=%r is not one of %s; exporting request logs",
