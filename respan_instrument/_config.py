@@ -11,7 +11,6 @@ from numbers import Real
 from typing import Any
 from urllib.parse import urlsplit
 
-
 # A slow answer is waited for: an abandoned post that the destination still accepts is a
 # duplicate once it is retried. The spool's claim on a row (`deliver.spool.LEASE`, 120 s) must
 # outlast the longest post, connect and read included, or another process sharing the spool
