@@ -111,7 +111,7 @@ class _Threads:
 
         Items that callers add meanwhile wait for the next pass. Chasing them instead kept the
         writer awake for as long as callers were busy, one tiny transaction and one GIL handoff
-        per call; measured at +80 µs of caller-thread CPU per call in a tight loop.
+        per call, each paid on the caller's thread (benchmarks/bench_process.py shows it).
         """
         queue = self._queue
         if self._unwritten:

@@ -20,8 +20,8 @@ class _Turn:
     resets its timer, and the releasing thread wins the race back. The openai SDK releases it
     on every request (os.urandom), so in a tight loop of calls our threads went without the
     GIL for 10 s and more (measured). Worse, all that time every release by the caller pays
-    for waking the waiter (a futex and, on a VM, an inter-processor interrupt): measured at
-    +30 µs a call. So each thread says when it will want the GIL (`wanted`, a monotonic time:
+    for waking the waiter (a futex and, on a VM, an inter-processor interrupt), a cost a
+    tight loop of calls shows plainly. So each thread says when it will want the GIL (`wanted`, a monotonic time:
     0 while awake, its timer while asleep, never once gone), and a caller that sees the time
     has come pauses `LEND_SECONDS` in `submit()`. The caller owns `next_pause`: pauses for one
     thread are at least `gap` apart, and after `LEND_PATIENCE` pauses without progress
