@@ -38,22 +38,19 @@ def encode_log(log: dict[str, Any], max_content_bytes: int) -> bytes:
     pass that cleans a copy of the log; inline `data:` URLs and oversized content are only
     looked for when the encoded log shows them.
     """
-    try:
-        data = _dumps(log)
-    except Exception:  # noqa: BLE001 - content JSON cannot carry as it is: clean it, keep the log
-        log = clean(log)
-        data = _dumps(log)
-    if b'"data:' in data or len(data) > max_content_bytes:
-        from .truncate import limit_content
-
-        limit_content(log, CONTENT_FIELDS, max_content_bytes)
-        data = _dumps(log)
-    return data
+    log, data = _fitted(log, max_content_bytes)
+    return _dumps(log) if data is None else data
 
 
 def limited(log: dict[str, Any], max_content_bytes: int) -> dict[str, Any]:
     """The log as `encode_log` would encode it: cleaned where JSON cannot carry it as it is,
     its content truncated as §4 says (for a destination that is not JSON)."""
+    return _fitted(log, max_content_bytes)[0]
+
+
+def _fitted(log: dict[str, Any], max_content_bytes: int) -> tuple[dict[str, Any], bytes | None]:
+    """The log made encodable and within the content limit, and its encoding when the first
+    try already is it (None when the content had to be truncated)."""
     try:
         data = _dumps(log)
     except Exception:  # noqa: BLE001 - content JSON cannot carry as it is: clean it, keep the log
@@ -63,7 +60,8 @@ def limited(log: dict[str, Any], max_content_bytes: int) -> dict[str, Any]:
         from .truncate import limit_content
 
         limit_content(log, CONTENT_FIELDS, max_content_bytes)
-    return log
+        return log, None
+    return log, data
 
 
 __all__ = ["CONTENT_FIELDS", "encode_log", "limited"]
