@@ -186,8 +186,8 @@ def content_attributes(log: Mapping[str, Any], reasons: Sequence[str] | None) ->
     return _conventions(msg.system_instructions(log), msg.input_messages(log), outputs)
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
+# built once: json.dumps() with options builds a new encoder on every call
+_json = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _fit(value: Any) -> Any:
