@@ -40,3 +40,30 @@ def calls_then_wait(stub_url: str, n: int, done: Any, channel: Any) -> None:
     if done is not None:
         done.set()
     time.sleep(60)
+
+
+def calls_then_sigterm_from_a_thread(stub_url: str, n: int) -> None:
+    """Make `n` calls, then have a thread of this worker take a SIGTERM while the main thread
+    sleeps in C: the kernel hands a process's signal to any thread that does not block it, and
+    then nothing interrupts the main thread's wait (a pool worker waiting for its next task)."""
+    import signal
+    import threading
+
+    calls(stub_url, n, "threaded")
+    def signalled() -> None:
+        time.sleep(0.3)  # the main thread is asleep by now
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    threading.Thread(target=signalled).start()
+    time.sleep(60)
+
+
+def calls_in_two_posts(stub_url: str, n: int, done: Any) -> None:
+    """One call, whose log goes on the wire to a slow collector; then `n - 1` calls, whose logs
+    wait in the spool behind that post; then say so and wait to be terminated."""
+    calls(stub_url, 1, "first")
+    time.sleep(0.3)
+    calls(stub_url, n - 1, "second")
+    time.sleep(0.3)
+    done.set()
+    time.sleep(60)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import statistics
@@ -689,13 +690,14 @@ def test_sender_pauses_are_sparser_and_come_back_after_progress() -> None:
     turn = _Turn(threading.Event(), SENDER_GAP)
     now = time.monotonic()
     pauses = 0
-    for _ in range(200):  # 0.1 s of calls 0.5 ms apart, the sender awake and progressing
+    step = 0.0006  # not a divisor of the gap: no pause falls on the gap's edge, where rounding decides
+    for _ in range(167):  # 0.1 s of calls, the sender awake and progressing
         if turn.needs(now):
             turn.lent(now)
             turn.awake()
             pauses += 1
-        now += 0.0005
-    assert pauses == round(0.1 / SENDER_GAP)
+        now += step
+    assert pauses == len(range(0, 167, math.ceil(SENDER_GAP / step)))  # one per gap, no more
     wire = _Turn(threading.Event(), SENDER_GAP)
     t0 = time.monotonic()
     wire.sleeping(0.02)  # a post on the wire: no pause for it meanwhile

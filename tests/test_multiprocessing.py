@@ -12,10 +12,17 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from typing import Any
 
 import pytest
-from _mp_worker import calls, calls_then_wait, instrument_child
+from _mp_worker import (
+    calls,
+    calls_in_two_posts,
+    calls_then_sigterm_from_a_thread,
+    calls_then_wait,
+    instrument_child,
+)
 from conftest import RESPAN_KEY, delivered
 
 import respan_instrument
@@ -101,6 +108,44 @@ def test_worker_terminated_by_sigterm_saves_its_logs(slow_writer, stub) -> None:
     worker.join(WAIT)
     assert worker.exitcode == -signal.SIGTERM  # it still ends by the signal, as without us
     _check(slow_writer, CALLS)
+
+
+def test_sigterm_taken_by_another_thread_still_ends_the_worker(slow_writer, stub) -> None:
+    ctx = multiprocessing.get_context("fork")
+    worker = ctx.Process(target=calls_then_sigterm_from_a_thread, args=(stub.url, CALLS))
+    worker.start()
+    worker.join(WAIT / 2)  # its main thread sleeps 60 s: only we can interrupt it
+    if worker.exitcode is None:
+        worker.kill()
+        worker.join()
+    assert worker.exitcode == -signal.SIGTERM
+    _check(slow_writer, CALLS)
+
+
+def test_terminated_worker_starts_no_post_and_sends_nothing_twice(
+    monkeypatch: pytest.MonkeyPatch, collector: Any, stub: Any
+) -> None:
+    """SIGTERM while a post is on the wire and more logs wait behind it: the worker waits for
+    that post (its rows are deleted once accepted) and leaves the rest to its parent. Posting
+    them itself, it would be killed mid-post, and the parent would send them again."""
+    monkeypatch.setenv("RESPAN_SCHEDULE_DELAY", "0.05")
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    try:
+        collector.set_delay(1.3)  # two posts in a row outlast the two seconds' grace
+        ctx = multiprocessing.get_context("fork")
+        done = ctx.Event()
+        worker = ctx.Process(target=calls_in_two_posts, args=(stub.url, CALLS, done))
+        worker.start()
+        assert done.wait(WAIT)
+        worker.terminate()
+        worker.join(WAIT)
+        assert worker.exitcode == -signal.SIGTERM
+        collector.set_delay(0)
+        time.sleep(1.5)  # a post the worker left on the wire would land by now
+        _check(collector, CALLS)
+    finally:
+        collector.set_delay(0)
+        respan_instrument.uninstrument()
 
 
 def test_worker_killed_after_a_message_to_its_parent_lost_nothing(slow_writer, stub) -> None:

@@ -162,6 +162,8 @@ class Courier:
     def round(self, stop: threading.Event) -> float | None:
         """Claim and post one batch: None when there is nothing to send, else seconds to wait
         before the next round (0: go on at once)."""
+        if stop.is_set():  # stopping: what is not on the wire yet stays for the next process
+            return None
         few, max_bytes = self.destination.few, self.destination.max_batch_bytes
         self.claimed_upto = 0
         if self.bucket.wait_time() > 0:

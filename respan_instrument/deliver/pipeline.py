@@ -186,6 +186,30 @@ class Pipeline(_Threads):
         self._stop.set()
         self._wake.set()
         self._kick.set()
+        self._close(deadline)
+        return ok
+
+    def hand_over(self, timeout: float) -> bool:
+        """For a process about to be ended by a signal: within `timeout`, write what is queued to
+        the spool and let go of it for another process of the same key to deliver.
+
+        No new post starts. A post already on the wire is waited for, so that rows the
+        destination accepted are deleted, not sent again by the next process. False when not
+        all of it reached the spool in time (or the spool refused it)."""
+        if self._closed:
+            return not self._queue
+        deadline = time.monotonic() + timeout
+        self._stop.set()  # the sender's next round posts nothing
+        ok = self.persist(timeout)
+        self._closed = True
+        self._stopping = True
+        self._wake.set()
+        self._kick.set()
+        self._close(deadline)
+        return ok
+
+    def _close(self, deadline: float) -> None:
+        """Stop both threads (by `deadline`), say what is lost, and let go of the spool's rows."""
         self._writer.join(max(0.05, deadline - time.monotonic()))
         self._sending.join(max(0.05, deadline - time.monotonic()))
         self._overflow_report.emit(self._hard_queue)
@@ -201,7 +225,6 @@ class Pipeline(_Threads):
             except Exception as exc:  # noqa: BLE001 - shutting down must not raise
                 report("closing the spool", exc)
             self._destination.close()
-        return ok
 
     def _say_left_behind(self) -> None:
         """Count on the logger what this process is about to lose: logs never written to a

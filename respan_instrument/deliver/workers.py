@@ -9,8 +9,9 @@ SIGTERM the moment the results are in. In a process that is a multiprocessing ch
   written to the spool, so they are safe by the time the parent sees the result;
 - at a normal end (`multiprocessing.util.Finalize`, run before `os._exit`) the pipeline shuts
   down as at interpreter exit: delivered, or spooled and released for the parent to deliver;
-- on SIGTERM, when no one else handles it, the same happens within `TERM_GRACE` seconds, and
-  then the process ends by SIGTERM as it would have.
+- on SIGTERM, when no one else handles it, its logs go to the spool and are let go for the
+  parent to deliver (no new post starts), within `sigterm.TERM_GRACE` seconds; then the process
+  ends by SIGTERM as it would have (see `sigterm`).
 
 The hooks are set in the child by `multiprocessing.util.register_after_fork`, which runs in every
 child's bootstrap (fork, spawn and forkserver), after the module of `__main__` was imported; a
@@ -19,20 +20,17 @@ child instrumented later (by a pool initializer) sets them at once.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import sys
-import threading
 from typing import Any
 
 import wrapt
 
-from .._errors import hold_signals, report
+from .._errors import report
+from . import sigterm
 from .pipeline import Pipeline
 
 PERSIST_TIMEOUT = 5.0  # most a worker's result waits for its logs to reach the spool
-TERM_GRACE = 2.0  # most a terminated worker takes to save its logs before it ends
 
 _pipeline: Pipeline | None = None
 _exit_timeout = 5.0
@@ -40,8 +38,6 @@ _watching = False  # the multiprocessing hooks are registered in this process
 _child_pid = 0  # this process's pid once it is known to be a multiprocessing child
 _armed_pid = 0  # this process's pid once its exit hooks are set
 _dumps: Any = None  # handle of our ForkingPickler.dumps wrapper, while applied
-_term_pipe: tuple[int, int] | None = None
-_term_done = threading.Lock()
 
 
 class _Anchor:
@@ -98,7 +94,7 @@ def _arm() -> None:
         if _armed_pid != os.getpid():
             _armed_pid = os.getpid()
             util.Finalize(None, _at_exit, exitpriority=100)
-            _on_sigterm_save()
+            sigterm.save_first(_hand_over)
     except Exception as exc:  # noqa: BLE001 - the worker must run
         report("setting up a worker process", exc)
 
@@ -135,6 +131,13 @@ def _persist_first(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     return wrapped(*args, **kwargs)
 
 
+def _hand_over() -> None:
+    """On SIGTERM: what this worker holds goes to the spool for its parent to deliver."""
+    pipeline = _pipeline
+    if pipeline is not None and _child_pid == os.getpid():
+        pipeline.hand_over(sigterm.TERM_GRACE * 0.75)
+
+
 def _at_exit() -> None:
     pipeline = _pipeline
     if pipeline is not None and _child_pid == os.getpid():
@@ -142,52 +145,3 @@ def _at_exit() -> None:
             pipeline.shutdown(_exit_timeout)
         except Exception as exc:  # noqa: BLE001 - the worker must end
             report("shutting down a worker's exporter", exc)
-
-
-# ---- SIGTERM -----------------------------------------------------------------------------
-# Pool.terminate() (and `with Pool(...)`) SIGTERMs its workers. Where the signal would kill the
-# process outright (SIG_DFL), our handler saves the logs first and then ends the process by
-# SIGTERM as before, so its parent sees the same exit code. The handler itself takes no lock
-# the interrupted code may hold (it writes a byte to a pipe and waits on a lock of its own); the
-# saving runs on a thread started beforehand. A worker whose main thread sits in a long C call
-# that never returns to Python only gets the handler, and dies, when that call returns: the
-# cost of a handler, which is why `TERM_GRACE` bounds what it does and why an application's own
-# handler is never replaced.
-
-
-def _on_sigterm_save() -> None:
-    global _term_pipe
-    if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return
-    if _term_pipe is not None:  # inherited from the parent worker: not ours here
-        for fd in _term_pipe:
-            os.close(fd)
-    _term_pipe = os.pipe()
-    _term_done.acquire(blocking=False)
-    threading.Thread(
-        target=_save_on_sigterm, args=(_term_pipe[0],), name="respan-sigterm", daemon=True
-    ).start()
-    signal.signal(signal.SIGTERM, _sigterm)
-
-
-def _save_on_sigterm(read_fd: int) -> None:
-    hold_signals()
-    try:
-        if os.read(read_fd, 1):
-            _at_exit()
-    except Exception as exc:  # noqa: BLE001 - the process is ending either way
-        report("saving logs on SIGTERM", exc)
-    finally:
-        _term_done.release()
-
-
-def _sigterm(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
-    pipe = _term_pipe
-    if pipe is not None and _child_pid == os.getpid():
-        with contextlib.suppress(OSError):
-            os.write(pipe[1], b"T")
-            _term_done.acquire(timeout=TERM_GRACE)
-    os.kill(os.getpid(), signal.SIGTERM)
