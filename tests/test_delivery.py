@@ -223,6 +223,49 @@ def test_create_row_errors_are_reported_once_and_not_retried(spool_dir, collecto
     assert rows(spool_dir) == 0
 
 
+SECRET = "xylophone quartzite nebulous"  # content no answer of Respan may bring to our logger
+
+
+def test_answers_that_echo_content_are_quoted_without_it(spool_dir, collector, caplog, monkeypatch) -> None:
+    """A validation error may quote the value it found wrong: on our logger the words we sent
+    are masked, field names and the server's own words stay."""
+    monkeypatch.setenv("RESPAN_SCHEDULE_DELAY", "30")  # the logs reach the spool together, at flush()
+    messages = [{"role": "user", "content": SECRET}]
+    start(collector)
+    try:
+        echo = f"prompt_messages: Ensure {SECRET!r} has fewer words"
+        # a bulk with one row turned down, the reason quoting it
+        collector.fail_next(
+            1,
+            status=200,
+            body={"success_count": 1, "error_count": 1, "errors": [{"index": 0, "error": echo}]},
+        )
+        respan_instrument.log(model="gpt-4o", prompt_messages=messages, custom_identifier="echoed-row")
+        respan_instrument.log(model="gpt-4o", custom_identifier="good-row")
+        assert respan_instrument.flush(5)
+        # one log alone, turned down with the same echo
+        collector.fail_next(1, status=400, body={"prompt_messages": [echo]})
+        respan_instrument.log(model="gpt-4o", prompt_messages=messages, custom_identifier="lonely-echo")
+        assert respan_instrument.flush(5)
+        # an outage page (a proxy's, say) that echoes what it was sent
+        collector.fail_next(1, status=502, body=f"<html><body>Bad gateway while sending {SECRET}</body></html>")
+        respan_instrument.log(model="gpt-4o", prompt_messages=messages, custom_identifier="after-outage")
+        assert respan_instrument.flush(10)  # spooled; the retry delivers it
+        assert collector.wait_for(1, timeout=15)
+    finally:
+        respan_instrument.uninstrument()
+    reports = [r.getMessage() for r in caplog.records if r.name == "respan_instrument"]
+    quoted = [m for m in reports if "rejected" in m or "did not accept" in m]
+    assert len(quoted) == 3, reports
+    for message in quoted:
+        for word in SECRET.split():
+            assert word not in message, message
+    assert "prompt_messages" in quoted[0] and "Ensure" in quoted[0] and "echoed-row" in quoted[0]
+    assert "prompt_messages" in quoted[1] and "HTTP 400" in quoted[1]
+    assert "HTTP 502" in quoted[2] and "Bad gateway" in quoted[2]
+    assert_exactly_once(collector.logs, {"after-outage"})  # (injected answers record nothing)
+
+
 def test_a_bulk_rejected_whole_is_split_so_good_rows_still_arrive(spool_dir, collector, caplog, monkeypatch) -> None:
     monkeypatch.setenv("RESPAN_SCHEDULE_DELAY", "30")  # both logs reach the spool together, at flush()
     start(collector)

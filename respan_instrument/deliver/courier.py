@@ -9,6 +9,7 @@ through `Destination`.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ from collections.abc import Callable, Sequence
 from .._errors import logger
 from .destination import Destination
 from .http import Reply, RetryPolicy, Verdict
+from .quoting import scrubbed
 from .spool import LEGACY_FP, Spool
 
 REPORT_EVERY = 10.0  # seconds between warnings about dropped logs (counts accumulate)
@@ -211,28 +213,31 @@ class Courier:
             if bulk:  # one bad row must not sink the rest: split until the culprit goes alone
                 half = len(rows) // 2
                 return self._post(rows[:half], stop) or self._post(rows[half:], stop)
-            self._invalid(reply, bodies[0])
+            self._invalid(scrubbed(reply, bodies), bodies[0])
             self.spool.delete(ids)
             self._answered(0, 1)
             return 0.0
         self.accepting = False
         self.failures += 1
         if verdict in (Verdict.REFUSED, Verdict.MISROUTED):
-            self._say_config(verdict, reply)
+            self._say_config(verdict, scrubbed(reply, bodies))
             # `spool flush` (same key, maybe a corrected URL) may take them at once; never another key
             self.spool.release()
             return self.policy.cap
         if verdict is Verdict.THROTTLED:
-            logger.debug(
-                "respan_instrument: %s is rate limiting (%s)", self.destination.name, reply.describe()
-            )
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "respan_instrument: %s is rate limiting (%s)",
+                    self.destination.name,
+                    scrubbed(reply, bodies).describe(),
+                )
         elif "outage" not in self._said:
             self._said.add("outage")
             logger.warning(
                 "respan_instrument: %s did not accept logs (%s); they are kept in %s and retried "
                 "with backoff",
                 self.destination.name,
-                reply.describe(),
+                scrubbed(reply, bodies).describe(),
                 self.spool.place,
             )
         return self.policy.delay(self.failures, reply)
@@ -269,6 +274,7 @@ class Courier:
         return found.rejected
 
     def _invalid(self, reply: Reply, body: bytes) -> None:
+        """`reply` scrubbed already: nothing of `body` is quoted."""
         self.rejections.add(
             reply.describe(),
             1,

@@ -14,6 +14,7 @@ from .._config import READ_TIMEOUT
 from .._errors import logger
 from .destination import RowErrors
 from .http import Reply, Sender, Verdict
+from .quoting import scrub, scrubbed
 
 CREATE_PATH = "/request-logs/create/"
 BULK_PATH = "/request-logs/bulk/"
@@ -65,16 +66,17 @@ class RespanLogs:
         except (TypeError, ValueError):
             return None
         details, reasons = [], []
+        quoted = scrubbed(reply, rows).describe()
         for error in list(data.get("errors") or [])[:5]:
             index = error.get("index") if isinstance(error, Mapping) else None
-            reason = str(error.get("error", error) if isinstance(error, Mapping) else error)[:200]
+            reason = scrub(str(error.get("error", error) if isinstance(error, Mapping) else error)[:200], rows)
             where = (
                 self.describe_row(rows[index]) if isinstance(index, int) and 0 <= index < len(rows) else ""
             )
             details.append(f"{where}{reason}")
             reasons.append(reason)
         return RowErrors(
-            count, "; ".join(sorted(set(reasons))) or reply.describe(), "; ".join(details) or reply.describe()
+            count, "; ".join(sorted(set(reasons))) or quoted, "; ".join(details) or quoted
         )
 
     def describe_row(self, row: bytes) -> str:
