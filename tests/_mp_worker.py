@@ -67,3 +67,21 @@ def calls_in_two_posts(stub_url: str, n: int, done: Any) -> None:
     time.sleep(0.3)
     done.set()
     time.sleep(60)
+
+
+def forks_a_child_that_is_terminated(stub_url: str, n: int, done: Any) -> None:
+    """Make `n` calls, fork a plain child (os.fork) and SIGTERM it, then say so and wait. The
+    child's signal must not reach this worker's SIGTERM handling, which would end the worker."""
+    import signal
+
+    calls(stub_url, n, "forker")
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    time.sleep(0.2)
+    os.kill(pid, signal.SIGTERM)
+    os.waitpid(pid, 0)
+    time.sleep(0.5)  # a worker that took its child's signal for its own would be gone by now
+    done.set()
+    time.sleep(60)

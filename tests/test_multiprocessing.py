@@ -21,6 +21,7 @@ from _mp_worker import (
     calls_in_two_posts,
     calls_then_sigterm_from_a_thread,
     calls_then_wait,
+    forks_a_child_that_is_terminated,
     instrument_child,
 )
 from conftest import RESPAN_KEY, delivered
@@ -120,6 +121,21 @@ def test_sigterm_taken_by_another_thread_still_ends_the_worker(slow_writer, stub
         worker.join()
     assert worker.exitcode == -signal.SIGTERM
     _check(slow_writer, CALLS)
+
+
+def test_a_workers_own_forked_child_terminated_leaves_the_worker_running(slow_writer, stub) -> None:
+    ctx = multiprocessing.get_context("fork")
+    done = ctx.Event()
+    worker = ctx.Process(target=forks_a_child_that_is_terminated, args=(stub.url, CALLS, done))
+    worker.start()
+    try:
+        assert done.wait(WAIT)
+        assert worker.is_alive()
+    finally:
+        worker.terminate()
+        worker.join(WAIT)
+    assert worker.exitcode == -signal.SIGTERM
+    _check(slow_writer, CALLS)  # saved when the worker itself was terminated
 
 
 def test_terminated_worker_starts_no_post_and_sends_nothing_twice(

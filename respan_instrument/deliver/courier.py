@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from .._errors import logger
 from .destination import Destination
 from .http import Reply, RetryPolicy, Verdict
-from .quoting import scrubbed
+from .quoting import Quoting
 from .spool import LEGACY_FP, Spool
 
 REPORT_EVERY = 10.0  # seconds between warnings about dropped logs (counts accumulate)
@@ -213,14 +213,14 @@ class Courier:
             if bulk:  # one bad row must not sink the rest: split until the culprit goes alone
                 half = len(rows) // 2
                 return self._post(rows[:half], stop) or self._post(rows[half:], stop)
-            self._invalid(scrubbed(reply, bodies), bodies[0])
+            self._invalid(Quoting(bodies).reply(reply), bodies[0])
             self.spool.delete(ids)
             self._answered(0, 1)
             return 0.0
         self.accepting = False
         self.failures += 1
         if verdict in (Verdict.REFUSED, Verdict.MISROUTED):
-            self._say_config(verdict, scrubbed(reply, bodies))
+            self._say_config(verdict, reply, bodies)
             # `spool flush` (same key, maybe a corrected URL) may take them at once; never another key
             self.spool.release()
             return self.policy.cap
@@ -229,7 +229,7 @@ class Courier:
                 logger.debug(
                     "respan_instrument: %s is rate limiting (%s)",
                     self.destination.name,
-                    scrubbed(reply, bodies).describe(),
+                    Quoting(bodies).reply(reply).describe(),
                 )
         elif "outage" not in self._said:
             self._said.add("outage")
@@ -237,7 +237,7 @@ class Courier:
                 "respan_instrument: %s did not accept logs (%s); they are kept in %s and retried "
                 "with backoff",
                 self.destination.name,
-                scrubbed(reply, bodies).describe(),
+                Quoting(bodies).reply(reply).describe(),
                 self.spool.place,
             )
         return self.policy.delay(self.failures, reply)
@@ -253,10 +253,10 @@ class Courier:
         self.delivered += delivered
         self.rejected += rejected
 
-    def _say_config(self, verdict: Verdict, reply: Reply) -> None:
+    def _say_config(self, verdict: Verdict, reply: Reply, bodies: Sequence[bytes]) -> None:
         if verdict.value not in self._said:
             self._said.add(verdict.value)
-            self.destination.say_config(verdict, reply, self.spool.place)
+            self.destination.say_config(verdict, Quoting(bodies).reply(reply), self.spool.place)
 
     def _row_errors(self, reply: Reply, bodies: Sequence[bytes]) -> int:
         found = self.destination.row_errors(reply, bodies)

@@ -13,7 +13,7 @@ from .._config import READ_TIMEOUT
 from .._errors import logger
 from .destination import RowErrors
 from .http import Reply, Sender, Verdict
-from .quoting import scrub
+from .quoting import Quoting
 
 MAX_BATCH = 512  # spans in one request (the OpenTelemetry SDK's default export batch)
 MAX_BATCH_BYTES = 4 * 1024 * 1024  # well under common OTLP receivers' 4-20 MB body limits
@@ -56,7 +56,7 @@ class OtlpTraces:
         rejected, message = _partial_success(reply)
         if not rejected:
             return None
-        reason = scrub(message, rows) or "rejected spans"
+        reason = Quoting(rows).text(message) or "rejected spans"
         return RowErrors(min(rejected, len(rows)), reason, f"{rejected} of {len(rows)} span(s): {reason}")
 
     def describe_row(self, row: bytes) -> str:

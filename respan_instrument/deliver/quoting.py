@@ -23,28 +23,36 @@ MASK = "…"
 _WORD = re.compile(r"\w{3,}")
 
 
-def scrub(text: str, sent: Sequence[bytes]) -> str:
-    """`text` with every word found in `sent` (other than a field name there) masked."""
-    if not text or not sent:
-        return text
-    keys = _keys(sent)
+class Quoting:
+    """Scrubs text of what one post sent; the field names are read once, when first needed."""
 
-    def mask(match: re.Match[str]) -> str:
+    __slots__ = ("sent", "_keys")
+
+    def __init__(self, sent: Sequence[bytes]) -> None:
+        self.sent = sent
+        self._keys: set[str] | None = None
+
+    def text(self, text: str) -> str:
+        """`text` with every word found in what was sent (other than a field name there) masked."""
+        if not text or not self.sent:
+            return text
+        if self._keys is None:
+            self._keys = _keys(self.sent)
+        return _WORD.sub(self._mask, text)
+
+    def reply(self, reply: Reply) -> Reply:
+        """The reply with the part of its body that `describe()` quotes scrubbed."""
+        if not reply.body:
+            return reply
+        text = reply.body[:QUOTED_BYTES].decode("utf-8", errors="replace")
+        return reply._replace(body=self.text(text).encode())
+
+    def _mask(self, match: re.Match[str]) -> str:
         word = match.group(0)
-        if word in keys:
+        if self._keys is not None and word in self._keys:
             return word
         needle = word.encode()
-        return MASK if any(needle in body for body in sent) else word
-
-    return _WORD.sub(mask, text)
-
-
-def scrubbed(reply: Reply, sent: Sequence[bytes]) -> Reply:
-    """The reply with the part of its body that `describe()` quotes scrubbed of `sent`."""
-    if not reply.body:
-        return reply
-    text = reply.body[:QUOTED_BYTES].decode("utf-8", errors="replace")
-    return reply._replace(body=scrub(text, sent).encode())
+        return MASK if any(needle in body for body in self.sent) else word
 
 
 def _keys(sent: Sequence[bytes]) -> set[str]:
@@ -68,4 +76,4 @@ def _collect(value: object, keys: set[str]) -> None:
             _collect(item, keys)
 
 
-__all__ = ["MASK", "scrub", "scrubbed"]
+__all__ = ["MASK", "Quoting"]

@@ -14,7 +14,7 @@ from .._config import READ_TIMEOUT
 from .._errors import logger
 from .destination import RowErrors
 from .http import Reply, Sender, Verdict
-from .quoting import scrub, scrubbed
+from .quoting import Quoting
 
 CREATE_PATH = "/request-logs/create/"
 BULK_PATH = "/request-logs/bulk/"
@@ -66,18 +66,19 @@ class RespanLogs:
         except (TypeError, ValueError):
             return None
         details, reasons = [], []
-        quoted = scrubbed(reply, rows).describe()
+        quoting = Quoting(rows)
         for error in list(data.get("errors") or [])[:5]:
             index = error.get("index") if isinstance(error, Mapping) else None
-            reason = scrub(str(error.get("error", error) if isinstance(error, Mapping) else error)[:200], rows)
+            reason = quoting.text(str(error.get("error", error) if isinstance(error, Mapping) else error)[:200])
             where = (
                 self.describe_row(rows[index]) if isinstance(index, int) and 0 <= index < len(rows) else ""
             )
             details.append(f"{where}{reason}")
             reasons.append(reason)
-        return RowErrors(
-            count, "; ".join(sorted(set(reasons))) or quoted, "; ".join(details) or quoted
-        )
+        if not details:  # no row named: the answer itself says what was wrong
+            quoted = quoting.reply(reply).describe()
+            return RowErrors(count, quoted, quoted)
+        return RowErrors(count, "; ".join(sorted(set(reasons))), "; ".join(details))
 
     def describe_row(self, row: bytes) -> str:
         try:

@@ -7,10 +7,10 @@ application's own handler is never replaced.
 A Python signal handler runs only when the main thread next executes Python code, and a pool
 worker's main thread is often asleep in C: in `sem_wait` on the task queue's lock, which the
 terminating parent holds for good. A signal that lands just before that wait begins trips the
-handler without interrupting the wait, so the handler never runs and the parent waits forever
-in `join()` (seen in about one run in ten of the multiprocessing tests). So the signal's C-level
-handler also wakes our thread through Python's wakeup fd, the one notice that does not need the
-main thread. That thread saves the logs, then interrupts the main thread (`pthread_kill`) until
+handler without interrupting the wait (as does one that another thread takes), so the handler
+never runs and the parent waits forever in `join()` (about one run in three of the
+multiprocessing tests here). So the signal's C-level handler also wakes our thread through
+Python's wakeup fd, the one notice that does not need the main thread. That thread saves the logs, then interrupts the main thread (`pthread_kill`) until
 our handler has run there and ended the process by SIGTERM; if the main thread never gets to
 Python (a C call that does not return), the process ends with status 128 + SIGTERM after
 `TERM_GRACE` seconds. Where an event loop owns the wakeup fd already, the handler wakes the
@@ -56,7 +56,7 @@ def save_first(save: Callable[[], None]) -> None:
     if not _pid:
         os.register_at_fork(after_in_child=_forked)
     _pid = os.getpid()
-    woken = _take_wakeup_fd(write_fd, inherited)
+    woken = _take_wakeup_fd(write_fd)
     if inherited is not None:
         for fd in inherited:
             os.close(fd)
@@ -66,13 +66,14 @@ def save_first(save: Callable[[], None]) -> None:
     signal.signal(signal.SIGTERM, _handler)
 
 
-def _take_wakeup_fd(fd: int, inherited: tuple[int, int] | None) -> bool:
-    """Have the C-level signal handler write to `fd`, unless the application set a wakeup fd."""
+def _take_wakeup_fd(fd: int) -> bool:
+    """Have the C-level signal handler write to `fd`, unless the application set a wakeup fd
+    (a forked child starts without ours: `_forked`)."""
     try:
         old = signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
     except (ValueError, OSError):
         return False
-    if old != -1 and (inherited is None or old != inherited[1]):
+    if old != -1:
         signal.set_wakeup_fd(old)  # an event loop's: it stays theirs
         return False
     return True
