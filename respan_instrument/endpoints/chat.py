@@ -191,11 +191,18 @@ class ChatAccumulator:
 
 
 def _message(message: Any) -> dict[str, Any]:
-    data = as_dict(message) or {}
-    out: dict[str, Any] = {"role": data.get("role", "assistant"), "content": data.get("content")}
+    """A choice's message as the provider sent it. Read field by field (an SDK model's fields
+    are in its `__dict__`, unset ones None): dumping the whole model, on the caller's thread of
+    a call whose span carries content, cost more than the rest of that content's work."""
+    if message is None:
+        return {"role": "assistant", "content": None}
+    data = fields_of(message)
+    role = data.get("role")
+    out: dict[str, Any] = {"role": role or "assistant", "content": as_dict(data.get("content"))}
     for key in ("tool_calls", "refusal", "audio", "function_call"):
-        if data.get(key):
-            out[key] = data[key]
+        value = data.get(key)
+        if value:
+            out[key] = [as_dict(v) for v in value] if type(value) is list else as_dict(value)
     return out
 
 

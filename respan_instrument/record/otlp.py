@@ -186,8 +186,21 @@ def content_attributes(log: Mapping[str, Any], reasons: Sequence[str] | None) ->
     return _conventions(msg.system_instructions(log), msg.input_messages(log), outputs)
 
 
-# built once: json.dumps() with options builds a new encoder on every call
-_json = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":")).encode
+_encoder = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
+# `_encoder.encode` builds the C encoder afresh on every call, most of the cost of encoding a
+# short conversation; built once here, without the circular-reference bookkeeping a shared
+# encoder could not keep per thread (content comes from JSON the SDK could send: no cycles; a
+# cycle would fail by recursion depth). None where the C accelerator is missing.
+_c_make: Any = getattr(json.encoder, "c_make_encoder", None)
+_c_text: Any = (
+    _c_make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    if _c_make is not None
+    else None
+)
+
+
+def _json(value: Any) -> str:
+    return "".join(_c_text(value, 0)) if _c_text is not None else _encoder.encode(value)
 
 
 def _fit(value: Any) -> Any:
