@@ -69,6 +69,14 @@ def main() -> None:
         from respan_instrument.record import replay
 
         clocked(replay, "parsed_events", "      JSON parse of a stream's kept events")
+        from respan_instrument.record import settle as _settle
+
+        clocked(_settle, "_json_or", "      JSON parse of kept request and response bodies")
+        clocked(_settle, "ids", "      trace ids")
+        from respan_instrument.endpoints.base import Endpoint
+
+        clocked(Endpoint, "outcome", "      usage and model of the response (outcome)")
+        clocked(Endpoint, "price", "      cost (price)")
         clocked(payload, "build", "    build the log dict")
         clocked(_setup, "encode_log", "    JSON encode (encode_log)")
         clocked(_threads._Threads, "_write", "  spool append (SQLite insert+commit)")

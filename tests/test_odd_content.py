@@ -4,8 +4,10 @@ attributes() or log() still give one strict-JSON log, and our log lines never qu
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +17,7 @@ from conftest import RESPAN_KEY, delivered
 import respan_instrument
 from respan_instrument import _errors
 from respan_instrument.local import Collector, OpenAIStub
+from respan_instrument.record import fastjson
 
 SECRET = "SECRET-7f3a"  # in every piece of odd content: must never show on our logger
 SURROGATE_TEXT = f"{SECRET} \ud800 tail"  # a lone high surrogate, as some decoders leave them
@@ -35,6 +38,17 @@ def strict_bodies(collector: Collector) -> list[Any]:
 def assert_quiet(caplog: pytest.LogCaptureFixture) -> None:
     assert SECRET not in caplog.text
     assert all(SECRET not in record.getMessage() for record in caplog.records)
+
+
+@pytest.fixture(autouse=True, params=["orjson", "stdlib"])
+def json_library(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every case both ways: with orjson (the worker asks it first) and where it is not
+    installed (PyPy), the standard library alone. The logs must not differ."""
+    if request.param == "stdlib":
+        if "instrumented" not in request.fixturenames and "collector" not in request.fixturenames:
+            pytest.skip("delivers nothing: no JSON to compare")
+        monkeypatch.setattr(fastjson, "_orjson", None)
+    return str(request.param)
 
 
 @pytest.fixture()
@@ -184,6 +198,16 @@ def test_odd_values_in_attributes(instrumented: Collector, client: Any, logs: An
     assert log["metadata"]["score"] is None
     strict_bodies(instrumented)
     assert_quiet(logs)
+
+
+def test_objects_json_has_no_spelling_for_are_their_text(instrumented: Collector) -> None:
+    when = datetime.datetime(2026, 12, 6, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    ident = uuid.UUID(int=7)
+    metadata = {"when": when, "day": when.date(), "id": ident, "big": 2**70, 1: "int key"}
+    respan_instrument.log(model=MODEL, prompt_messages=[{"role": "user", "content": "hi"}], metadata=metadata)
+    (log,) = delivered(instrumented)
+    assert log["metadata"] == {"when": str(when), "day": str(when.date()), "id": str(ident), "big": 2**70, "1": "int key"}
+    strict_bodies(instrumented)
 
 
 def test_odd_content_in_log(instrumented: Collector, logs: Any) -> None:

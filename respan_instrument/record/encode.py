@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+from . import fastjson
 from .clean import clean
 
 # the log fields that carry the conversation: the only ones trimmed when a log is too large
@@ -24,10 +26,17 @@ _c_encode: Any = (
 )
 
 
-def _dumps(value: Any) -> bytes:
+def _strict(value: Any) -> bytes:
     if _c_encode is not None and type(value) is dict:
         return "".join(_c_encode(value, 0)).encode()
     return _encoder.encode(value).encode()
+
+
+def _dumps(value: Any) -> bytes:
+    """orjson's bytes when it takes the value: the same JSON as `_strict`'s, or as that of the
+    copy `clean()` makes where `_strict` fails on a non-finite number (orjson writes `null`)."""
+    data = fastjson.dumps(value)
+    return _strict(value) if data is fastjson.DECLINED else data
 
 
 def encode_log(log: dict[str, Any], max_content_bytes: int) -> bytes:
@@ -38,24 +47,26 @@ def encode_log(log: dict[str, Any], max_content_bytes: int) -> bytes:
     pass that cleans a copy of the log; inline `data:` URLs and oversized content are only
     looked for when the encoded log shows them.
     """
-    log, data = _fitted(log, max_content_bytes)
+    log, data = _fitted(log, max_content_bytes, _dumps)
     return _dumps(log) if data is None else data
 
 
 def limited(log: dict[str, Any], max_content_bytes: int) -> dict[str, Any]:
     """The log as `encode_log` would encode it: cleaned where JSON cannot carry it as it is,
     its content truncated as §4 says (for a destination that is not JSON)."""
-    return _fitted(log, max_content_bytes)[0]
+    return _fitted(log, max_content_bytes, _strict)[0]  # (strict: no NaN may stay in the dict)
 
 
-def _fitted(log: dict[str, Any], max_content_bytes: int) -> tuple[dict[str, Any], bytes | None]:
+def _fitted(
+    log: dict[str, Any], max_content_bytes: int, dumps: Callable[[Any], bytes]
+) -> tuple[dict[str, Any], bytes | None]:
     """The log made encodable and within the content limit, and its encoding when the first
     try already is it (None when the content had to be truncated)."""
     try:
-        data = _dumps(log)
+        data = dumps(log)
     except Exception:  # noqa: BLE001 - content JSON cannot carry as it is: clean it, keep the log
         log = clean(log)
-        data = _dumps(log)
+        data = dumps(log)
     if b'"data:' in data or len(data) > max_content_bytes:
         from .truncate import limit_content
 

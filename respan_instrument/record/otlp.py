@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 from .. import _semconv as sc
 from .._context import LOG_FIELDS
 from .._version import __version__
+from . import fastjson
 from . import messages as msg
 from .call import CallRecord
 from .encode import limited
@@ -200,6 +201,9 @@ _c_text: Any = (
 
 
 def _json(value: Any) -> str:
+    data = fastjson.dumps(value)
+    if data is not fastjson.DECLINED:
+        return data.decode()  # type: ignore[no-any-return]
     return "".join(_c_text(value, 0)) if _c_text is not None else _encoder.encode(value)
 
 

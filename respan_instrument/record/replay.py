@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import contained
 from ..endpoints import Endpoint
+from . import fastjson
 
 if TYPE_CHECKING:
     from .call import CallRecord, Tapped
@@ -112,8 +113,12 @@ def parsed_events(data: list[str]) -> list[Any]:
         if data[i].startswith("[DONE]"):
             end = i
             break
+    joined = "[" + ",".join(data[:end]) + "]"
+    events = fastjson.loads(joined)
+    if events is not fastjson.DECLINED and len(events) == end:
+        return events  # type: ignore[no-any-return]
     try:
-        events = json.loads("[" + ",".join(data[:end]) + "]")
+        events = json.loads(joined)
         if len(events) == end:
             return events  # type: ignore[no-any-return]
     except ValueError:

@@ -19,6 +19,7 @@ from opentelemetry import trace
 from .. import _context
 from ..endpoints.base import Priced, Prices, get
 from ..endpoints.responses import TERMINAL
+from . import fastjson
 from .call import CallRecord
 from .replay import replay
 from .seen import Seen
@@ -42,9 +43,13 @@ def _json_or(data: bytes, default: Any) -> Any:
     """`json.loads(data)`, else `default`.
 
     Kept bodies start with `{`, so `json.loads` would read them as UTF-8 (unless the second byte
-    is 0: UTF-16/32). Decoded here and handed to the C scanner directly, they skip its encoding
-    detection and argument checks: half the cost of a small body.
+    is 0: UTF-16/32). orjson reads UTF-8 in a quarter of the time; what it declines (a lone
+    surrogate escape, a NaN token) is decoded here and handed to the C scanner directly,
+    skipping its encoding detection and argument checks.
     """
+    value = fastjson.loads(data)
+    if value is not fastjson.DECLINED:
+        return value
     if len(data) > 1 and data[1]:
         try:
             text = data.decode("utf-8", "surrogatepass")
