@@ -154,7 +154,7 @@ def main() -> None:
         stats = pstats.Stats(prof)
         total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
         print(f"\n## {name}: {total / n * 1e6:.1f} µs/log (thread CPU under the profiler)")
-        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("PROFILE_TOP", "25")))
 
 
 if __name__ == "__main__":
