@@ -215,7 +215,7 @@ def main() -> None:
     from bench_peers import Servers
 
     majors = [int(m) for m in args.majors.split(",") if m]
-    impls = [i for i in envs.ORDER if i in args.impls.split(",")]
+    impls = [i for i in envs.IMPLS if i in args.impls.split(",")]
     workloads = [w for w in args.workloads.split(",") if w in WORKLOADS]
     versions = envs.openai_versions(majors, log=log)
     pythons: dict[tuple[str, int], str] = {}
@@ -225,7 +225,7 @@ def main() -> None:
             if env["ok"]:
                 pythons[(impl, major)] = env["python"]
     server_python = pythons.get(("ours", majors[0]))
-    servers = Servers(server_python) if "ours" in impls and server_python else None
+    servers = Servers(server_python) if any(i.startswith("ours") for i in impls) and server_python else None
     work_dir = tempfile.mkdtemp(prefix="respan-callgrind-")
     jobs = [(major, impl) for major in majors for impl in ("bare", *impls)]
     results: dict[int, dict[str, dict[str, Any]]] = {m: {} for m in majors}

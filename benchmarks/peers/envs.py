@@ -33,6 +33,8 @@ _ENCODER = "opentelemetry-exporter-otlp-proto-common"
 # impl name -> (pip requirements, distribution whose version we report, what it is)
 IMPLS: dict[str, tuple[list[str], str, str]] = {
     "ours": (["-e", REPO_DIR], "respan-instrument", "respan_instrument (this repo, editable)"),
+    # ours in an app with its own TracerProvider exporting OTLP (bench_instructions.py only)
+    "ours+app-tp": (["-e", REPO_DIR + "[otlp]"], "respan-instrument", "respan_instrument + the app's TracerProvider"),
     "genai-openai": (
         ["opentelemetry-instrumentation-genai-openai", *_OTEL_PIPELINE],
         "opentelemetry-instrumentation-genai-openai",
@@ -56,7 +58,7 @@ IMPLS: dict[str, tuple[list[str], str, str]] = {
         "Respan's own plugin (respan-tracing based)",
     ),
 }
-ORDER = list(IMPLS)
+ORDER = [impl for impl in IMPLS if impl != "ours+app-tp"]  # what the other benchmarks run by default
 
 # used only when the index cannot be asked (offline) and nothing was resolved before
 _FALLBACK_OPENAI = {2: "2.54.0", 3: "3.57.0"}

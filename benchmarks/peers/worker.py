@@ -354,9 +354,34 @@ class Ours(Impl):
                 "opentelemetry-sdk": _dist_version("opentelemetry-sdk") or "?"}
 
 
+class OursAppTP(Ours):
+    """Ours in an application that has its own TracerProvider, exporting as the peers do: our
+    span goes to the app's BatchSpanProcessor (encoded to OTLP, dropped) and the request log to
+    the Collector."""
+
+    name = "ours+app-tp"
+
+    def setup(self) -> None:
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        super().setup()
+        self.sink = _EncodingExporter()
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(BatchSpanProcessor(self.sink.exporter))
+        trace.set_tracer_provider(self.provider)
+        self.notes.append(f"app's TracerProvider: BatchSpanProcessor(defaults) -> {self.sink.kind} encode, discard")
+
+    def flush(self) -> bool:
+        return bool(self.mod.flush(60)) and self.provider.force_flush(60_000)
+
+
 def make_impl(name: str, args: argparse.Namespace) -> Impl:
     if name == "ours":
         return Ours(args.collector, args.control)
+    if name == "ours+app-tp":
+        return OursAppTP(args.collector, args.control)
     return {"genai-openai": GenAIOpenAI, "openllmetry": OpenLLMetry, "openinference": OpenInference,
             "respan-native": RespanNative}[name]()
 
