@@ -96,6 +96,9 @@ def main() -> None:
     parser.add_argument("--chat", type=int, default=2000)
     parser.add_argument("--stream", type=int, default=300)
     parser.add_argument("--quick", action="store_true", help="2 rounds, a quarter of the calls")
+    parser.add_argument("--pin", action="store_true",
+                        help="this process (every thread) on CPU 0, the collector on CPU 1: the collector's "
+                             "work stays off the caller's core, and our threads share the caller's core")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.chat, args.stream = 2, args.chat // 4, args.stream // 4
@@ -115,6 +118,9 @@ def main() -> None:
     app_tp = TracerProvider()
     app_tp.add_span_processor(BatchSpanProcessor(DropExporter()))  # type: ignore[arg-type]
     collector = CollectorProcess()
+    if args.pin:  # before instrument(): the threads it starts inherit the main thread's CPUs
+        os.sched_setaffinity(0, {0})
+        os.sched_setaffinity(collector.proc.pid, {1})
     calls = {"chat": args.chat, "stream50": args.stream}
     fns = workloads()
     # results[workload][phase] = list of (wall, proc, thread) per round
@@ -131,7 +137,8 @@ def main() -> None:
 
     print(f"openai {openai.__version__}, Python {platform.python_version()}, {platform.machine()}, "
           f"{os.cpu_count()} CPUs; {args.rounds} interleaved rounds; chat {args.chat}/phase, "
-          f"stream50 {args.stream}/phase; medians of per-round values")
+          f"stream50 {args.stream}/phase; medians of per-round values"
+          + ("; pinned: this process on CPU 0, the collector on CPU 1" if args.pin else ""))
     print()
     print("| workload | phase | wall ×bare | process CPU ×bare | caller CPU ×bare | extra wall µs/call "
           "| extra process CPU µs/call | extra caller CPU µs/call | background µs/log |")
