@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=4000)
     args = parser.parse_args()
     os.environ["RESPAN_SPOOL_DIR"] = tempfile.mkdtemp(prefix="respan-probe-")
-    os.environ["RESPAN_BULK_PER_MINUTE"] = str(10**9)
+    os.environ.setdefault("RESPAN_BULK_PER_MINUTE", str(10**9))  # unthrottled unless asked
     os.environ.pop("RESPAN_API_KEY", None)
 
     import respan_instrument
