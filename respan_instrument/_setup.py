@@ -53,7 +53,7 @@ def _encode(
     """Worker: a call's record as the JSON its logs are (none, one, or several: a Batch output
     file holds many), or a log dict from log(), taken as it is."""
     if isinstance(item, dict):
-        return [encode_log(item, max_content_bytes)]
+        return [encode_log(item, max_content_bytes, fast=False)]
     return [encode_log(log, max_content_bytes) for log in build(item)]
 
 

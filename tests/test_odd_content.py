@@ -210,6 +210,19 @@ def test_objects_json_has_no_spelling_for_are_their_text(instrumented: Collector
     strict_bodies(instrumented)
 
 
+BIG = 123456789012345678901234567891  # past 64 bits: a JSON reader that makes it a float loses digits
+
+
+def test_integers_past_64_bits_keep_every_digit(instrumented: Collector, client: Any) -> None:
+    client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hi", "n_id": BIG}], seed=BIG, max_tokens=-(2**64)
+    )
+    (log,) = delivered(instrumented)
+    assert log["seed"] == BIG and type(log["seed"]) is int
+    assert log["prompt_messages"][0]["n_id"] == BIG
+    assert log["max_tokens"] == -(2**64)
+
+
 def test_odd_content_in_log(instrumented: Collector, logs: Any) -> None:
     respan_instrument.log(
         model=MODEL,

@@ -191,14 +191,17 @@ class ChatAccumulator:
 
 
 def _message(message: Any) -> dict[str, Any]:
-    """A choice's message as the provider sent it. Read field by field (an SDK model's fields
-    are in its `__dict__`, unset ones None): dumping the whole model, on the caller's thread of
-    a call whose span carries content, cost more than the rest of that content's work."""
+    """A choice's message as the provider sent it. Read field by field (an SDK model's declared
+    fields are in its `__dict__`, unset ones None; undeclared ones in `__pydantic_extra__`):
+    dumping the whole model, on the caller's thread of a call whose span carries content, cost
+    more than the rest of that content's work."""
     if message is None:
         return {"role": "assistant", "content": None}
     data = fields_of(message)
-    role = data.get("role")
-    out: dict[str, Any] = {"role": role or "assistant", "content": as_dict(data.get("content"))}
+    extra = getattr(message, "__pydantic_extra__", None)
+    if extra:  # fields the SDK's model does not declare (`audio` before openai 1.52)
+        data = {**extra, **data}
+    out: dict[str, Any] = {"role": data.get("role", "assistant"), "content": as_dict(data.get("content"))}
     for key in ("tool_calls", "refusal", "audio", "function_call"):
         value = data.get(key)
         if value:

@@ -39,16 +39,18 @@ def _dumps(value: Any) -> bytes:
     return _strict(value) if data is fastjson.DECLINED else data
 
 
-def encode_log(log: dict[str, Any], max_content_bytes: int) -> bytes:
+def encode_log(log: dict[str, Any], max_content_bytes: int, fast: bool = True) -> bytes:
     """One log as strict JSON; anything exotic becomes its string form rather than failing.
 
     The common log is encoded exactly once. Content that cannot be encoded as it is (a lone
     surrogate, a non-finite number, a key JSON has no spelling for, a cycle) costs one more
     pass that cleans a copy of the log; inline `data:` URLs and oversized content are only
-    looked for when the encoded log shows them.
+    looked for when the encoded log shows them. `fast=False` leaves orjson out (a `log()`
+    dict: any object the caller put there, spelled as the standard library spells it).
     """
-    log, data = _fitted(log, max_content_bytes, _dumps)
-    return _dumps(log) if data is None else data
+    dumps = _dumps if fast else _strict
+    log, data = _fitted(log, max_content_bytes, dumps)
+    return dumps(log) if data is None else data
 
 
 def limited(log: dict[str, Any], max_content_bytes: int) -> dict[str, Any]:

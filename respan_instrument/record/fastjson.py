@@ -2,11 +2,19 @@
 
 Parsing what a call kept and encoding its log are most of the worker's CPU per log; orjson does
 both several times faster (a chat log's encoding 7 -> 0.6 µs, a 50-chunk stream's events
-55 -> 25 µs). It is only ever asked first: whatever it declines (a lone surrogate, an integer
-beyond 64 bits, a key that is not a string, nesting past its depth limit, a NaN token in a
-response) goes to the standard library's path exactly as before, so the bytes that reach Respan
-never depend on which of the two did the work. Where orjson is not installed (it has no PyPy
-build), that path is all there is.
+55 -> 25 µs). It is only ever asked first, and declines whatever it would not read or spell as
+the standard library does, which then takes it exactly as before: so the bytes that reach
+Respan do not depend on which of the two did the work. Declined:
+- parsing: an integer of 19 digits or more anywhere in the text (orjson reads one past 64 bits
+  as a float, losing digits), a lone surrogate, a NaN token, nesting past its depth limit;
+- encoding: anything but exact JSON types (str, int, float, bool, None, list, tuple, dict with
+  str keys): subclasses (an IntEnum, an OrderedDict, a namedtuple), datetimes, dataclasses and
+  other objects, which the standard library spells through `default=str` or its own rules.
+  The one type orjson spells natively that the standard library would not is an Enum member
+  that is not also a str or an int (orjson writes its value, the standard library its str());
+  none reaches a request log built from JSON, and `log()` dicts are encoded by the standard
+  library only.
+Where orjson is not installed (it has no PyPy build), the standard library is all there is.
 """
 
 from __future__ import annotations
@@ -19,30 +27,42 @@ try:
 except ImportError:  # pragma: no cover - the package depends on it where it has wheels
     _orjson = None
 
-# With these, orjson hands datetimes and dataclasses to `default=str`, as the standard library does.
-_OPTIONS = (_orjson.OPT_PASSTHROUGH_DATETIME | _orjson.OPT_PASSTHROUGH_DATACLASS) if _orjson else 0
+_OPTIONS = (
+    (_orjson.OPT_PASSTHROUGH_SUBCLASS | _orjson.OPT_PASSTHROUGH_DATETIME | _orjson.OPT_PASSTHROUGH_DATACLASS)
+    if _orjson
+    else 0
+)
+# digits -> "1", every other byte -> "0": a run of 19 ones is an integer orjson may not hold
+_DIGITS = bytes(49 if 48 <= i <= 57 else 48 for i in range(256))
+_LONG_NUMBER = b"1" * 19
 
 DECLINED: Any = object()  # what `dumps`/`loads` return for what orjson will not do
 
 
+def _decline(value: Any) -> Any:
+    raise TypeError  # orjson's `default`: not an exact JSON type, the standard library decides
+
+
 def dumps(value: Any) -> Any:
-    """`value` as compact UTF-8 JSON bytes, `default=str` for unknown objects, NaN and
-    Infinity as `null`; DECLINED when orjson cannot say it (the caller's standard-library path
-    decides then)."""
+    """`value` as compact UTF-8 JSON bytes, NaN and Infinity as `null`; DECLINED for anything
+    but exact JSON types (the caller's standard-library path decides then)."""
     if _orjson is None:
         return DECLINED
     try:
-        return _orjson.dumps(value, default=str, option=_OPTIONS)
+        return _orjson.dumps(value, default=_decline, option=_OPTIONS)
     except Exception:  # noqa: BLE001 - declined: the standard library's path takes it
         return DECLINED
 
 
 def loads(data: bytes | str) -> Any:
-    """The JSON value of `data`, or DECLINED (not JSON to orjson: let the standard library try)."""
+    """The JSON value of `data`, or DECLINED (let the standard library read it)."""
     if _orjson is None:
         return DECLINED
     try:
-        return _orjson.loads(data)
+        raw = data.encode() if isinstance(data, str) else data  # (a lone surrogate fails here)
+        if _LONG_NUMBER in raw.translate(_DIGITS):
+            return DECLINED
+        return _orjson.loads(raw)
     except Exception:  # noqa: BLE001 - declined: the standard library's path takes it
         return DECLINED
 

@@ -28,6 +28,7 @@ from .._version import __version__
 from . import fastjson
 from . import messages as msg
 from .call import CallRecord
+from .clean import clean
 from .encode import limited
 
 SCOPE = "respan_instrument"
@@ -187,24 +188,32 @@ def content_attributes(log: Mapping[str, Any], reasons: Sequence[str] | None) ->
     return _conventions(msg.system_instructions(log), msg.input_messages(log), outputs)
 
 
-_encoder = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
+_encoder = json.JSONEncoder(default=str, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 # `_encoder.encode` builds the C encoder afresh on every call, most of the cost of encoding a
 # short conversation; built once here, without the circular-reference bookkeeping a shared
 # encoder could not keep per thread (content comes from JSON the SDK could send: no cycles; a
 # cycle would fail by recursion depth). None where the C accelerator is missing.
 _c_make: Any = getattr(json.encoder, "c_make_encoder", None)
 _c_text: Any = (
-    _c_make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    _c_make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, False)
     if _c_make is not None
     else None
 )
 
 
+def _text(value: Any) -> str:
+    return "".join(_c_text(value, 0)) if _c_text is not None else _encoder.encode(value)
+
+
 def _json(value: Any) -> str:
+    """Content as JSON text: NaN and Infinity as null, whichever library spells it."""
     data = fastjson.dumps(value)
     if data is not fastjson.DECLINED:
         return data.decode()  # type: ignore[no-any-return]
-    return "".join(_c_text(value, 0)) if _c_text is not None else _encoder.encode(value)
+    try:
+        return _text(value)
+    except ValueError:  # a non-finite number (strict JSON has no spelling for it)
+        return _text(clean(value))
 
 
 def _fit(value: Any) -> Any:
