@@ -1,20 +1,20 @@
 """orjson for the worker's common case, the standard library for everything else.
 
 Parsing what a call kept and encoding its log are most of the worker's CPU per log; orjson does
-both several times faster (a chat log's encoding 7 -> 0.6 µs, a 50-chunk stream's events
-55 -> 25 µs). It is only ever asked first, and declines whatever it would not read or spell as
-the standard library does, which then takes it exactly as before: so the bytes that reach
-Respan do not depend on which of the two did the work. Declined:
+both several times faster (benchmarks/PROFILE-delivery.md). It is only ever asked first, and it
+declines whatever it would not read or spell as the standard library does, which then takes it
+exactly as before; so what reaches Respan does not depend on which of the two did the work.
+Declined:
 - parsing: an integer of 19 digits or more anywhere in the text (orjson reads one past 64 bits
   as a float, losing digits), a lone surrogate, a NaN token, nesting past its depth limit;
 - encoding: anything but exact JSON types (str, int, float, bool, None, list, tuple, dict with
   str keys): subclasses (an IntEnum, an OrderedDict, a namedtuple), datetimes, dataclasses and
   other objects, which the standard library spells through `default=str` or its own rules.
-  The one type orjson spells natively that the standard library would not is an Enum member
-  that is not also a str or an int (orjson writes its value, the standard library its str());
-  none reaches a request log built from JSON, and `log()` dicts are encoded by the standard
-  library only.
-Where orjson is not installed (it has no PyPy build), the standard library is all there is.
+The one value orjson spells that the standard library would spell otherwise is an Enum member
+that is neither a str nor an int, in a request dict kept as the SDK got it (orjson writes its
+value, as the SDK sends it; the standard library its str()). `log()` dicts are encoded by the
+standard library only. Where orjson is not installed (it has no PyPy build), the standard
+library is all there is.
 """
 
 from __future__ import annotations
