@@ -88,3 +88,17 @@ def timed(fn: Callable[[], Any], n: int) -> tuple[float, float]:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def clock_calls(owner: Any, attr: str, label: str, clocks: dict[str, float]) -> None:
+    """Replace `owner.attr` by a wrapper that adds the thread CPU of each call to `clocks[label]`."""
+    original = getattr(owner, attr)
+
+    def clocked(*a: Any, **k: Any) -> Any:
+        t0 = time.thread_time()
+        try:
+            return original(*a, **k)
+        finally:
+            clocks[label] = clocks.get(label, 0.0) + time.thread_time() - t0
+
+    setattr(owner, attr, clocked)

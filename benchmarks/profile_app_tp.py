@@ -18,9 +18,8 @@ import statistics
 import sys
 import tempfile
 import time
-from typing import Any
 
-from _common import CHAT_BODY, mock_client
+from _common import CHAT_BODY, clock_calls, mock_client
 from bench_process import DropExporter
 
 PHASES = ("bare", "ours, no TracerProvider", "ours + app TP (simple)", "ours + app TP (batch)")
@@ -64,18 +63,6 @@ def main() -> None:
         (capture_call.Call, "_hand_over", "hand-over to the worker"),
     ]
 
-    def clock(owner: Any, name: str, label: str) -> None:
-        original = getattr(owner, name)
-
-        def clocked(*a: Any, **k: Any) -> Any:
-            t0 = time.thread_time()
-            try:
-                return original(*a, **k)
-            finally:
-                clocks[label] = clocks.get(label, 0.0) + time.thread_time() - t0
-
-        setattr(owner, name, clocked)
-
     def phase(name: str, n: int) -> float:
         respan_instrument.uninstrument()
         if name != "bare":
@@ -94,7 +81,7 @@ def main() -> None:
             results[p].append(phase(p, args.calls))
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     for owner, name, label in steps:
-        clock(owner, name, label)
+        clock_calls(owner, name, label, clocks)
     clocked_calls = args.calls
     phase(PHASES[2], clocked_calls)
     respan_instrument.uninstrument()

@@ -17,7 +17,7 @@ import tempfile
 import time
 from typing import Any
 
-from _common import CHAT_BODY, mock_client, stream_body
+from _common import CHAT_BODY, clock_calls, mock_client, stream_body
 from bench_delivery import CollectorProcess
 
 
@@ -50,15 +50,7 @@ def main() -> None:
     clocks: dict[str, float] = {}
 
     def clocked(owner: Any, attr: str, label: str) -> None:
-        original = getattr(owner, attr)
-
-        def wrapper(*a: Any, **k: Any) -> Any:
-            t0 = time.thread_time()
-            try:
-                return original(*a, **k)
-            finally:
-                clocks[label] = clocks.get(label, 0.0) + time.thread_time() - t0
-        setattr(owner, attr, wrapper)
+        clock_calls(owner, attr, label, clocks)
 
     if "--clock" in sys.argv:  # no profiler: thread CPU of a few coarse steps, cheap to measure
         from respan_instrument.record import payload

@@ -17,8 +17,7 @@ import pytest
 
 from respan_instrument.endpoints.chat import _message
 from respan_instrument.record import fastjson
-from respan_instrument.record.encode import encode_log
-from respan_instrument.record.otlp import _json
+from respan_instrument.record.encode import encode_log, json_text
 from respan_instrument.record.replay import parsed_events
 from respan_instrument.record.settle import _json_or
 
@@ -107,7 +106,7 @@ def test_a_log_is_the_same_json_either_way(name: str, monkeypatch: pytest.Monkey
 @pytest.mark.parametrize("name", ["nan nested", "datetime", "namedtuple", "float subclass inf", "big int"])
 def test_span_content_text_is_the_same_either_way(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     value = [{"role": "user", "parts": [{"type": "tool_call", "arguments": {"x": ODD_VALUES[name]}}]}]
-    fast, slow = _both(_json, value, monkeypatch=monkeypatch)
+    fast, slow = _both(json_text, value, monkeypatch=monkeypatch)
     assert repr(json.loads(fast)) == repr(json.loads(slow))
     assert "NaN" not in fast and "Infinity" not in fast
 
@@ -146,6 +145,9 @@ def test_a_message_field_the_sdk_model_does_not_declare_is_kept() -> None:
     assert _message({"role": None, "content": "x"})["role"] is None  # as the provider sent it
 
 
-def test_nothing_non_finite_is_left_in_either() -> None:
-    data = encode_log({"model": "m", "metadata": {"x": [math.nan, math.inf]}}, 10**6)
-    assert json.loads(data, parse_constant=lambda name: pytest.fail(name))["metadata"] == {"x": [None, None]}
+def test_nothing_non_finite_is_left_in_either(monkeypatch: pytest.MonkeyPatch) -> None:
+    log = {"model": "m", "metadata": {"x": [math.nan, math.inf]}}
+    for data in _both(encode_log, log, 10**6, monkeypatch=monkeypatch):
+        assert json.loads(data, parse_constant=lambda name: pytest.fail(name))["metadata"] == {"x": [None, None]}
+    for text in _both(json_text, [{"x": math.nan}], monkeypatch=monkeypatch):
+        assert text == '[{"x":null}]'

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import enum
 import json
 import logging
 import uuid
@@ -200,13 +201,20 @@ def test_odd_values_in_attributes(instrumented: Collector, client: Any, logs: An
     assert_quiet(logs)
 
 
+class _Tier(enum.Enum):
+    GOLD = "gold"
+
+
 def test_objects_json_has_no_spelling_for_are_their_text(instrumented: Collector) -> None:
     when = datetime.datetime(2026, 12, 6, 3, 4, 5, tzinfo=datetime.timezone.utc)
     ident = uuid.UUID(int=7)
     metadata = {"when": when, "day": when.date(), "id": ident, "big": 2**70, 1: "int key"}
     respan_instrument.log(model=MODEL, prompt_messages=[{"role": "user", "content": "hi"}], metadata=metadata)
-    (log,) = delivered(instrumented)
-    assert log["metadata"] == {"when": str(when), "day": str(when.date()), "id": str(ident), "big": 2**70, "1": "int key"}
+    # alone in its log: nothing else in it would make orjson decline
+    respan_instrument.log(model=MODEL, prompt_messages=[{"role": "user", "content": "hi"}], metadata={"tier": _Tier.GOLD})
+    first, second = delivered(instrumented, 2)
+    assert first["metadata"] == {"when": str(when), "day": str(when.date()), "id": str(ident), "big": 2**70, "1": "int key"}
+    assert second["metadata"] == {"tier": "_Tier.GOLD"}  # a log() dict is spelled as the standard library spells it
     strict_bodies(instrumented)
 
 

@@ -198,20 +198,27 @@ class _EncodingExporter:
         self.exporter = Exporter()
 
 
+def _app_provider() -> tuple[_EncodingExporter, Any]:
+    """The application's own tracing, made global: a TracerProvider whose BatchSpanProcessor
+    encodes every batch as OTLP would and drops it."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    sink = _EncodingExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(sink.exporter))
+    trace.set_tracer_provider(provider)
+    return sink, provider
+
+
 class OTelPeer(Impl):
     """A peer that writes spans to an OpenTelemetry SDK TracerProvider."""
 
     dist = ""
 
     def setup(self) -> None:
-        from opentelemetry import trace
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        self.sink = _EncodingExporter()
-        self.provider = TracerProvider()
-        self.provider.add_span_processor(BatchSpanProcessor(self.sink.exporter))
-        trace.set_tracer_provider(self.provider)
+        self.sink, self.provider = _app_provider()
         self.notes.append(f"exporter: BatchSpanProcessor(defaults) -> {self.sink.kind} encode, discard")
         self.instrumentor = self.make_instrumentor()
         self.forced = False
@@ -362,15 +369,8 @@ class OursAppTP(Ours):
     name = "ours+app-tp"
 
     def setup(self) -> None:
-        from opentelemetry import trace
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
         super().setup()
-        self.sink = _EncodingExporter()
-        self.provider = TracerProvider()
-        self.provider.add_span_processor(BatchSpanProcessor(self.sink.exporter))
-        trace.set_tracer_provider(self.provider)
+        self.sink, self.provider = _app_provider()
         self.notes.append(f"app's TracerProvider: BatchSpanProcessor(defaults) -> {self.sink.kind} encode, discard")
 
     def flush(self) -> bool:

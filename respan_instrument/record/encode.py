@@ -26,10 +26,24 @@ _c_encode: Any = (
 )
 
 
+def _strict_text(value: Any) -> str:
+    return "".join(_c_encode(value, 0)) if _c_encode is not None else _encoder.encode(value)
+
+
 def _strict(value: Any) -> bytes:
-    if _c_encode is not None and type(value) is dict:
-        return "".join(_c_encode(value, 0)).encode()
-    return _encoder.encode(value).encode()
+    return _strict_text(value).encode()
+
+
+def json_text(value: Any) -> str:
+    """Content as JSON text for a span attribute: NaN and Infinity as null and other odd values
+    as a log's are, whichever library spells it (a lone surrogate stays: text may hold one)."""
+    data = fastjson.dumps(value)
+    if data is not fastjson.DECLINED:
+        return data.decode()  # type: ignore[no-any-return]
+    try:
+        return _strict_text(value)
+    except Exception:  # noqa: BLE001 - strict JSON cannot carry it as it is: a cleaned copy can
+        return _strict_text(clean(value))
 
 
 def _dumps(value: Any) -> bytes:
@@ -77,4 +91,4 @@ def _fitted(
     return log, data
 
 
-__all__ = ["CONTENT_FIELDS", "encode_log", "limited"]
+__all__ = ["CONTENT_FIELDS", "encode_log", "json_text", "limited"]

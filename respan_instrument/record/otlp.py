@@ -13,7 +13,6 @@ Respan's OTLP page lists.
 from __future__ import annotations
 
 import importlib.util
-import json
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -25,11 +24,9 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 from .. import _semconv as sc
 from .._context import LOG_FIELDS
 from .._version import __version__
-from . import fastjson
 from . import messages as msg
 from .call import CallRecord
-from .clean import clean
-from .encode import limited
+from .encode import json_text, limited
 
 SCOPE = "respan_instrument"
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
@@ -173,11 +170,11 @@ def _add_content(attrs: dict[str, Any], log: Mapping[str, Any]) -> None:
 def _conventions(instructions: Any, inputs: Any, outputs: Any) -> dict[str, str]:
     attrs: dict[str, str] = {}
     if instructions:
-        attrs[sc.SYSTEM_INSTRUCTIONS] = _json(instructions)
+        attrs[sc.SYSTEM_INSTRUCTIONS] = json_text(instructions)
     if inputs is not None:
-        attrs[sc.INPUT_MESSAGES] = _json(inputs)
+        attrs[sc.INPUT_MESSAGES] = json_text(inputs)
     if outputs is not None:
-        attrs[sc.OUTPUT_MESSAGES] = _json(outputs)
+        attrs[sc.OUTPUT_MESSAGES] = json_text(outputs)
     return attrs
 
 
@@ -186,34 +183,6 @@ def content_attributes(log: Mapping[str, Any], reasons: Sequence[str] | None) ->
     span that reaches the application's own TracerProvider carries with content capture on."""
     outputs = msg.output_messages(log, list(reasons or ()))
     return _conventions(msg.system_instructions(log), msg.input_messages(log), outputs)
-
-
-_encoder = json.JSONEncoder(default=str, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-# `_encoder.encode` builds the C encoder afresh on every call, most of the cost of encoding a
-# short conversation; built once here, without the circular-reference bookkeeping a shared
-# encoder could not keep per thread (content comes from JSON the SDK could send: no cycles; a
-# cycle would fail by recursion depth). None where the C accelerator is missing.
-_c_make: Any = getattr(json.encoder, "c_make_encoder", None)
-_c_text: Any = (
-    _c_make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, False)
-    if _c_make is not None
-    else None
-)
-
-
-def _text(value: Any) -> str:
-    return "".join(_c_text(value, 0)) if _c_text is not None else _encoder.encode(value)
-
-
-def _json(value: Any) -> str:
-    """Content as JSON text: NaN and Infinity as null, whichever library spells it."""
-    data = fastjson.dumps(value)
-    if data is not fastjson.DECLINED:
-        return data.decode()  # type: ignore[no-any-return]
-    try:
-        return _text(value)
-    except ValueError:  # a non-finite number (strict JSON has no spelling for it)
-        return _text(clean(value))
 
 
 def _fit(value: Any) -> Any:
