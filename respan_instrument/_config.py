@@ -43,6 +43,7 @@ class Settings:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     export: str = "logs"
     otlp_endpoint: str = DEFAULT_BASE_URL + OTLP_PATH
+    agents_exclusive: bool = False  # our processor replaces the Agents SDK's own ones
 
     def __repr__(self) -> str:  # never show the key
         return (
@@ -142,6 +143,23 @@ def export_mode(argument: str | None, raw: str | None) -> str:
     return "logs"
 
 
+AGENTS_MODES = ("on", "exclusive")
+
+
+def agents_exclusive(argument: str | None, raw: str | None) -> bool:
+    """`instrument(agents=...)` ("on", the default: the Agents SDK's own trace processors keep
+    running beside ours; "exclusive": ours replace them) over RESPAN_AGENTS_EXCLUSIVE (a boolean).
+    A bad value is a ValueError naming it."""
+    if argument is not None:
+        mode = str(argument).strip().lower() if isinstance(argument, str) else argument
+        if mode not in AGENTS_MODES:
+            raise ValueError(f"agents={argument!r} must be one of {', '.join(map(repr, AGENTS_MODES))}")
+        return mode == "exclusive"
+    if raw is None or not raw.strip():
+        return False
+    return parse_bool(raw, "RESPAN_AGENTS_EXCLUSIVE")
+
+
 def load_settings(
     *,
     api_key: str | None = None,
@@ -150,6 +168,7 @@ def load_settings(
     prices: Mapping[str, Mapping[str, float]] | None = None,
     defaults: Mapping[str, Any] | None = None,
     export: str | None = None,
+    agents: str | None = None,
 ) -> Settings:
     """Merge arguments over environment; raise ValueError naming the bad setting."""
     env = os.environ
@@ -199,6 +218,7 @@ def load_settings(
             if env.get("RESPAN_OTLP_ENDPOINT")
             else url + OTLP_PATH
         ),
+        agents_exclusive=agents_exclusive(agents, env.get("RESPAN_AGENTS_EXCLUSIVE")),
     )
 
 

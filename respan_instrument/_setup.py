@@ -17,6 +17,7 @@ from opentelemetry.trace import TracerProvider
 from ._config import PUBLIC_GATEWAY_URL, Settings, env_number, load_settings, sdk_disabled
 from ._context import validate
 from ._errors import hold_signals, log_once, logger
+from .capture import agents as _agents
 from .capture import patch as _patch
 from .capture.call import Hooks
 from .capture.span import Tracing
@@ -57,7 +58,9 @@ def _encode(
     return [encode_log(log, max_content_bytes) for log in build(item)]
 
 
-def _encode_spans(item: Any, *, calls: Callable[[Any], list[tuple[Any, dict[str, Any]]]], spans: Any) -> list[bytes]:
+def _encode_spans(
+    item: Any, *, calls: Callable[[Any], list[tuple[Any, dict[str, Any]]]], spans: Any
+) -> list[bytes]:
     """Worker, OTLP export: each log of a call's record (or a log() dict) as its span, encoded."""
     if isinstance(item, dict):
         return [spans.encode(None, item)]
@@ -78,7 +81,9 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
             )
             export = "logs"
     if export == "logs" and not settings.api_key:
-        log_once("no-key", "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan")
+        log_once(
+            "no-key", "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan"
+        )
         return None
     options: dict[str, Any] = {
         "capture_content": settings.capture_content,
@@ -93,7 +98,10 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
         from .record.otlp import SpanEncoder
 
         destination = OtlpTraces(
-            settings.otlp_endpoint, settings.api_key, per_minute=per_minute, read_timeout=settings.read_timeout
+            settings.otlp_endpoint,
+            settings.api_key,
+            per_minute=per_minute,
+            read_timeout=settings.read_timeout,
         )
         encode = functools.partial(
             _encode_spans,
@@ -102,7 +110,10 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
         )
     else:
         destination = RespanLogs(
-            settings.base_url, str(settings.api_key), per_minute=per_minute, read_timeout=settings.read_timeout
+            settings.base_url,
+            str(settings.api_key),
+            per_minute=per_minute,
+            read_timeout=settings.read_timeout,
         )
         build = functools.partial(logs_of, **options)
         encode = functools.partial(_encode, build=build, max_content_bytes=settings.max_content_bytes)
@@ -117,6 +128,7 @@ def instrument(
     prices: Mapping[str, Mapping[str, float]] | None = None,
     attributes: Mapping[str, Any] | None = None,
     export: str | None = None,
+    agents: str | None = None,
 ) -> None:
     """Record every `openai` SDK call as a span and deliver a request log for it to Respan.
 
@@ -137,6 +149,10 @@ def instrument(
         export: `"logs"` (request logs to Respan's logging API) or `"otlp"` (OTLP/HTTP spans to
             `RESPAN_OTLP_ENDPOINT`, default `{base_url}/v2/traces`; needs the `otlp` extra);
             defaults to `RESPAN_EXPORT`, else `"logs"`.
+        agents: OpenAI Agents SDK runs are traced (workflow, agents, tools, handoffs, guardrails,
+            each model call once) beside the SDK's own trace exporter (`"on"`, the default), or
+            instead of it (`"exclusive"`: the run goes to Respan only); defaults to
+            `RESPAN_AGENTS_EXCLUSIVE` (true: `"exclusive"`).
 
     Raises:
         ValueError: a setting (argument or environment variable, named in the message) is invalid.
@@ -152,6 +168,7 @@ def instrument(
         prices=prices,
         defaults=validate(attributes or {}, "instrument"),
         export=export,
+        agents=agents,
     )
     with _lock:
         if _state is not None and _state.settings == settings and tracer_provider is None:
@@ -183,6 +200,7 @@ def instrument(
             )
         )
         _patch.when_openai_imported(_on_openai)
+        _agents.install(exporter.submit if exporter is not None else _discard, settings.agents_exclusive)
         if not _atexit_registered:
             atexit.register(_at_exit)
             _atexit_registered = True
@@ -205,6 +223,7 @@ def uninstrument() -> None:
     with _lock:
         _patch.remove()
         _patch.set_hooks(None)
+        _agents.uninstall()
         old, _state = _state, None
         _workers.watch(None, 0.0)
     if old is not None and old.exporter is not None:

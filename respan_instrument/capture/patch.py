@@ -27,6 +27,7 @@ from ..endpoints.providers import (
     provider_name,
     usage_injectable,
 )
+from . import agents as _agents
 from . import realtime as _realtime
 from . import span as _span
 from .call import GATEWAY_LOG_ID_HEADER, Call, ClientInfo, Hooks
@@ -181,6 +182,11 @@ def _begin(
         sent_args = _with_body(args, kwargs, options, sent) if sent is not body else args
         call = Call(hooks, endpoint, body, scope, info, ctx)  # the log records what the user sent
         call.is_stream, call.deferred, call.injected = stream, deferred, injected
+        spans = _agents.active
+        if spans is not None:  # (only once the Agents SDK is imported) inside one of its runs?
+            run = _agents.current_trace.get()
+            if run is not None:
+                call.record.anchor = spans.anchor(_agents.current_span.get(), run)
         files = options.files
         if files is not None:  # multipart: the log shows what was sent, never the bytes
             call.record.files = describe_files(files)

@@ -14,6 +14,7 @@ from ..endpoints.usage import TokenUsage
 if TYPE_CHECKING:
     from opentelemetry.context import Context
 
+    from .agents import Anchor
     from .replay import StreamReader
 
 
@@ -71,6 +72,7 @@ class CallRecord:
         "ctx",
         "price_provider",
         "provider",
+        "anchor",
     )
 
     def __init__(
@@ -108,3 +110,5 @@ class CallRecord:
         self.ctx: Context | None = None
         self.price_provider: str | None = None
         self.provider = "openai"  # gen_ai.provider.name
+        # made inside an OpenAI Agents SDK run: where its log hangs in the run's trace
+        self.anchor: Anchor | None = None

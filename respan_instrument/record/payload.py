@@ -7,6 +7,7 @@ from typing import Any
 
 from .._context import LOG_FIELDS
 from ..endpoints.base import Prices, as_dict, get
+from .agents import AgentSpan, adopt, span_log
 from .batch import split
 from .call import CallRecord
 from .seen import Seen
@@ -52,7 +53,12 @@ def _civil(sec: int) -> str:
 
 
 def logs_of(
-    record: CallRecord, *, capture_content: bool, prices: Prices, defaults: Mapping[str, Any], seen: Seen
+    record: CallRecord | AgentSpan,
+    *,
+    capture_content: bool,
+    prices: Prices,
+    defaults: Mapping[str, Any],
+    seen: Seen,
 ) -> list[dict[str, Any]]:
     """The worker's whole job for one call: settle it, then build its log (none for a poll of
     an unfinished response, one per result for a Batch output file)."""
@@ -61,11 +67,20 @@ def logs_of(
 
 
 def calls_of(
-    record: CallRecord, *, capture_content: bool, prices: Prices, defaults: Mapping[str, Any], seen: Seen
-) -> list[tuple[CallRecord, dict[str, Any]]]:
+    record: CallRecord | AgentSpan,
+    *,
+    capture_content: bool,
+    prices: Prices,
+    defaults: Mapping[str, Any],
+    seen: Seen,
+) -> list[tuple[CallRecord | None, dict[str, Any]]]:
     """`logs_of`, each log with the settled record it was built from (a Batch output file's
-    results are records of their own)."""
+    results are records of their own; an Agents SDK span's log has none)."""
+    if isinstance(record, AgentSpan):
+        return [(None, span_log(record, capture_content=capture_content, defaults=defaults))]
     settle(record, prices, defaults)
+    if record.anchor is not None:
+        adopt(record, defaults)
     endpoint = record.endpoint
     lines = endpoint.lines(record.response)
     if lines is not None:
