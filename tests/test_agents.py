@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -256,3 +256,197 @@ def test_output_guardrail_tripwire(traced: Collector, stub: OpenAIStub) -> None:
     assert guardrail["span_name"] == "no_echo" and guardrail["metadata"]["triggered"] is True
     agent_log = next(log for log in logs if log["log_type"] == "agent")
     assert guardrail["span_parent_id"] == agent_log["span_unique_id"]
+
+
+def settled(collector: Collector, stub: OpenAIStub) -> list[dict[str, Any]]:
+    """The logs of a run whose length the test cannot know (a stream cut short): flushed until its
+    workflow log came, each model request the stub answered logged once."""
+    for _ in range(50):
+        assert respan_instrument.flush(10)
+        if any(log["log_type"] == "workflow" for log in collector.logs):
+            break
+        threading.Event().wait(0.1)
+    logs = sorted(collector.logs, key=lambda log: log["start_time"])
+    assert_one_trace(logs)
+    requests = [r for r in stub.requests if r.method == "POST"]
+    assert len([log for log in logs if log["log_type"] in MODEL_LOGS]) == len(requests)
+    return logs
+
+
+def test_run_sync(traced: Collector, stub: OpenAIStub) -> None:
+    loop = asyncio.new_event_loop()  # older SDKs run run_sync on the thread's current loop
+    asyncio.set_event_loop(loop)
+    try:
+        result = agents.Runner.run_sync(triage(stub), QUESTION)
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+    assert result.final_output == f"Echo: {QUESTION}"
+    logs = logs_of(traced, 7)
+    assert_one_trace(logs)
+    assert [line.split()[0] for line in tree(logs)] == [
+        "workflow",
+        "agent",
+        "guardrail",
+        "response",
+        "handoff",
+        "agent",
+        "response",
+    ]
+
+
+def test_run_streamed_consumed(traced: Collector, stub: OpenAIStub) -> None:
+    async def main() -> str:
+        streamed = agents.Runner.run_streamed(triage(stub), QUESTION)
+        deltas = [
+            event.data.delta
+            async for event in streamed.stream_events()
+            if event.type == "raw_response_event"
+            and getattr(event.data, "type", "") == "response.output_text.delta"
+        ]
+        assert "".join(deltas) == streamed.final_output
+        return str(streamed.final_output)
+
+    assert asyncio.run(main()) == f"Echo: {QUESTION}"
+    logs = logs_of(traced, 7)
+    assert_one_trace(logs)
+    calls = [log for log in logs if log["log_type"] == "response"]
+    assert all(log["stream"] is True and log["cost"] > 0 for log in calls)
+    agent_ids = {log["span_unique_id"] for log in logs if log["log_type"] == "agent"}
+    assert {log["span_parent_id"] for log in calls} == agent_ids
+
+
+@pytest.mark.parametrize("how", ["abandoned", "cancelled"])
+def test_run_streamed_cut_short(traced: Collector, stub: OpenAIStub, how: str) -> None:
+    async def main() -> None:
+        streamed = agents.Runner.run_streamed(triage(stub), QUESTION)
+        async for event in streamed.stream_events():
+            if event.type == "raw_response_event":
+                break
+        if how == "cancelled":
+            streamed.cancel()
+        # abandoned: the run's task is cancelled when asyncio.run() ends
+
+    asyncio.run(main())
+    logs = settled(traced, stub)
+    assert any(log["log_type"] == "agent" and log["span_name"] == "Triage" for log in logs)
+
+
+def test_attributes_on_every_log(traced: Collector, stub: OpenAIStub) -> None:
+    config = agents.RunConfig(workflow_name="Support", group_id="conversation-7")
+    with respan_instrument.attributes(customer_identifier="user_123", metadata={"plan": "pro"}):
+        asyncio.run(agents.Runner.run(triage(stub), QUESTION, run_config=config))
+    logs = logs_of(traced, 7)
+    root = assert_one_trace(logs)
+    assert root["span_name"] == "Support"
+    for log in logs:
+        assert log["customer_identifier"] == "user_123"
+        assert log["metadata"]["plan"] == "pro"
+        assert log["thread_identifier"] == "conversation-7"  # group_id: no thread was set
+        assert log["span_workflow_name"] == "Support"
+
+    traced.clear()
+    with respan_instrument.attributes(thread_identifier="t-9"):
+        asyncio.run(agents.Runner.run(triage(stub), QUESTION, run_config=config))
+    assert {log["thread_identifier"] for log in logs_of(traced, 7)} == {"t-9"}  # attributes() wins
+
+
+def test_exclusive_replaces_the_sdks_exporter(
+    sink: Sink, collector: Collector, stub: OpenAIStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def run() -> str:
+        agent = agents.Agent(name="Solo", instructions="Be brief.", model=model(stub))  # (a client per loop)
+        with agents.trace("Check") as current:
+            asyncio.run(agents.Runner.run(agent, QUESTION))
+        return str(current.trace_id)
+
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    try:
+        both = run()
+        assert both in sink.traces()  # the default: OpenAI's exporter and ours
+        assert len(logs_of(collector, 3)) == 3
+        collector.clear()
+        respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", agents="exclusive")
+        only_ours = run()
+        assert only_ours not in sink.traces()
+        assert {log["trace_unique_id"] for log in logs_of(collector, 3)} == {only_ours[6:]}
+    finally:
+        respan_instrument.uninstrument()
+    collector.clear()
+    after = run()  # uninstrumented: the SDK's own processors are back, ours is gone
+    assert after in sink.traces()
+    assert respan_instrument.flush(5) and not collector.logs
+    names = [type(p).__name__ for p in tracing.get_trace_provider()._multi_processor._processors]
+    assert names == ["BatchTraceProcessor"]
+
+    monkeypatch.setenv("RESPAN_AGENTS_EXCLUSIVE", "true")
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    try:
+        assert run() not in sink.traces()
+    finally:
+        respan_instrument.uninstrument()
+    assert respan_instrument.flush(5)
+
+
+@pytest.mark.parametrize(("argument", "env"), [("sometimes", None), (None, "maybe")])
+def test_bad_exclusive_setting_is_a_value_error(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch, argument: str | None, env: str | None
+) -> None:
+    if env is not None:
+        monkeypatch.setenv("RESPAN_AGENTS_EXCLUSIVE", env)
+    with pytest.raises(ValueError, match="RESPAN_AGENTS_EXCLUSIVE" if env else "agents="):
+        respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", agents=argument)
+
+
+def test_tracing_disabled_leaves_model_calls_as_they_were(traced: Collector, stub: OpenAIStub) -> None:
+    agents.set_tracing_disabled(True)
+    try:
+        asyncio.run(agents.Runner.run(triage(stub), QUESTION))
+    finally:
+        agents.set_tracing_disabled(False)
+    logs = logs_of(traced, 2)
+    assert [log["log_type"] for log in logs] == ["response", "response"]
+    assert all("span_workflow_name" not in log for log in logs)
+
+
+def test_our_failure_never_reaches_the_run(
+    traced: Collector, stub: OpenAIStub, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A custom span whose data our processor cannot read: the run goes on, the rest is logged."""
+    monkeypatch.setenv("RESPAN_INSTRUMENT_STRICT", "0")
+    # (exclusive: the SDK's own exporter, older ones at least, would choke on this span's data)
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=traced.url + "/api", agents="exclusive")
+
+    class Unreadable(Mapping[str, Any]):
+        def __getitem__(self, key: str) -> Any:
+            raise KeyError(key)
+
+        def __len__(self) -> int:
+            return 1
+
+        def __iter__(self) -> Any:
+            raise RuntimeError("no")
+
+    agent = agents.Agent(name="Solo", instructions="Be brief.", model=model(stub))
+
+    async def main() -> Any:
+        with agents.custom_span("odd", Unreadable()):
+            pass
+        with agents.custom_span("fine", {"step": 1}):
+            return await agents.Runner.run(agent, QUESTION)
+
+    with agents.trace("Resilient"):
+        result = asyncio.run(main())
+    assert result.final_output == f"Echo: {QUESTION}"
+    logs = logs_of(traced, 4)
+    assert_one_trace(logs)
+    assert tree(logs) == [
+        "workflow Resilient",
+        "  task fine",
+        "    agent Solo",
+        "      response gpt-4o-mini",
+    ]
+    assert next(log for log in logs if log["span_name"] == "fine")["metadata"] == {"step": 1}
+    assert any(
+        "ending an Agents span" in r.getMessage() for r in caplog.records if r.name == "respan_instrument"
+    )
