@@ -450,3 +450,133 @@ def test_our_failure_never_reaches_the_run(
     assert any(
         "ending an Agents span" in r.getMessage() for r in caplog.records if r.name == "respan_instrument"
     )
+
+
+def test_otlp_export_is_one_span_tree(sink: Sink, collector: Collector, stub: OpenAIStub) -> None:
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.common")
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", export="otlp")
+    try:
+        asyncio.run(agents.Runner.run(triage(stub), QUESTION, run_config=agents.RunConfig(group_id="g-1")))
+        assert respan_instrument.flush(10)
+        assert collector.wait_for_spans(7, timeout=10)
+    finally:
+        respan_instrument.uninstrument()
+    spans = collector.spans
+    assert len(spans) == 7 and not collector.logs
+    (trace_id,) = {span["trace_id"] for span in spans}
+    ids = {span["span_id"]: span for span in spans}
+    (root,) = [span for span in spans if not span["parent_span_id"]]
+    assert root["attributes"]["gen_ai.operation.name"] == "invoke_workflow"
+    assert all(span["parent_span_id"] in ids for span in spans if span is not root)
+    calls = [span for span in spans if span["attributes"]["respan.entity.log_type"] == "response"]
+    assert len(calls) == 2 and all(span["attributes"]["gen_ai.usage.cost"] > 0 for span in calls)
+    for call in calls:
+        parent = ids[call["parent_span_id"]]
+        assert parent["attributes"]["gen_ai.operation.name"] == "invoke_agent"
+        assert call["kind"] == 3  # CLIENT
+    agent = next(span for span in spans if span["attributes"].get("gen_ai.agent.name") == "Triage")
+    assert agent["kind"] == 1  # INTERNAL: no client call of its own
+    assert agent["attributes"]["respan.span.handoffs"] == '["French"]'
+    assert {span["attributes"]["respan.threads.thread_identifier"] for span in spans} == {"g-1"}
+
+
+def test_mcp_tool_listing_and_call(traced: Collector, stub: OpenAIStub) -> None:
+    pytest.importorskip("mcp")
+    from agents.mcp import MCPServer
+    from mcp.types import CallToolResult, TextContent, Tool
+
+    class Weather(MCPServer):  # an MCP server in-process: the SDK lists and calls its tools
+        @property
+        def name(self) -> str:
+            return "weather"
+
+        async def connect(self) -> None:
+            return None
+
+        async def cleanup(self) -> None:
+            return None
+
+        async def list_tools(self, run_context: Any = None, agent: Any = None) -> list[Tool]:
+            schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+            return [Tool(name="forecast", description="The forecast.", inputSchema=schema)]
+
+        async def call_tool(self, tool_name: str, arguments: Any, *args: Any, **kwargs: Any) -> Any:
+            return CallToolResult(content=[TextContent(type="text", text="sunny")])
+
+        async def list_prompts(self) -> Any:
+            raise NotImplementedError
+
+        async def get_prompt(self, name: str, arguments: Any = None) -> Any:
+            raise NotImplementedError
+
+    agent = agents.Agent(name="Forecaster", instructions="x", model=model(stub), mcp_servers=[Weather()])
+    asyncio.run(agents.Runner.run(agent, QUESTION))
+    logs = settled(traced, stub)
+    listings = [log for log in logs if log["span_name"] == "list_tools weather"]
+    assert listings and all(log["log_type"] == "tool" for log in listings)
+    assert listings[0]["span_tools"] == ["forecast"] and listings[0]["metadata"]["mcp_server"] == "weather"
+    (call,) = [log for log in logs if log["span_name"] == "forecast"]
+    assert call["log_type"] == "tool" and "sunny" in call["output"]
+
+
+def test_voice_pipeline(traced: Collector, stub: OpenAIStub) -> None:
+    numpy = pytest.importorskip("numpy")
+    voice = pytest.importorskip("agents.voice")
+    import openai
+
+    client = openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url=stub.base_url, max_retries=0)
+    agent = agents.Agent(name="Speaker", instructions="x", model=model(stub))
+    pipeline = voice.VoicePipeline(
+        workflow=voice.SingleAgentVoiceWorkflow(agent),
+        stt_model=voice.OpenAISTTModel("gpt-4o-transcribe", client),
+        tts_model=voice.OpenAITTSModel("gpt-4o-mini-tts", client),
+    )
+
+    async def main() -> int:
+        result = await pipeline.run(voice.AudioInput(buffer=numpy.zeros(2400, dtype=numpy.int16)))
+        return len([event async for event in result.stream()])
+
+    assert asyncio.run(main()) > 0
+    logs = logs_of(traced, 6)
+    assert_one_trace(logs)
+    assert tree(logs) == [
+        "workflow Voice Agent",
+        "  transcription gpt-4o-transcribe",
+        "  agent Speaker",
+        "    response gpt-4o-mini",
+        "  task speech group",
+        "    speech gpt-4o-mini-tts",
+    ]
+
+
+def test_agents_imported_after_instrument(collector: Collector, stub: OpenAIStub, tmp_path: Any) -> None:
+    """`instrument()` first, `import agents` later (the post-import hook), in a fresh process."""
+    import os
+    import subprocess
+    import sys
+
+    script = f"""
+import asyncio, sys
+import respan_instrument
+respan_instrument.instrument(api_key={RESPAN_KEY!r}, base_url={collector.url + "/api"!r}, agents="exclusive")
+assert "agents" not in sys.modules
+import agents, openai
+client = openai.AsyncOpenAI(api_key="sk-test", base_url={stub.base_url!r}, max_retries=0)
+model = agents.OpenAIResponsesModel(model="gpt-4o-mini", openai_client=client)
+agent = agents.Agent(name="Late", instructions="x", model=model)
+asyncio.run(agents.Runner.run(agent, "hi"))
+assert respan_instrument.flush(10)
+"""
+    env = {**os.environ, "RESPAN_SPOOL_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert not done.stderr
+    logs = logs_of(collector, 3)
+    assert_one_trace(logs)
+    assert [line.strip() for line in tree(logs)] == [
+        "workflow Agent workflow",
+        "agent Late",
+        "response gpt-4o-mini",
+    ]
