@@ -580,3 +580,33 @@ assert respan_instrument.flush(10)
         "agent Late",
         "response gpt-4o-mini",
     ]
+
+
+def test_concurrent_runs_in_threads_each_one_tree(traced: Collector, stub: OpenAIStub) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(i: int) -> None:
+        config = agents.RunConfig(workflow_name=f"run-{i}")
+        with respan_instrument.attributes(customer_identifier=f"user-{i}"):
+            asyncio.run(agents.Runner.run(triage(stub), QUESTION, run_config=config))
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(run, range(8)))
+    logs = logs_of(traced, 8 * 7)
+    by_trace: dict[str, list[dict[str, Any]]] = {}
+    for log in logs:
+        by_trace.setdefault(log["trace_unique_id"], []).append(log)
+    assert len(by_trace) == 8
+    for run_logs in by_trace.values():
+        root = assert_one_trace(run_logs)
+        i = root["span_name"].split("-")[1]
+        assert {log["customer_identifier"] for log in run_logs} == {f"user-{i}"}
+        assert [line.split()[0] for line in tree(run_logs)] == [
+            "workflow",
+            "agent",
+            "guardrail",
+            "response",
+            "handoff",
+            "agent",
+            "response",
+        ]

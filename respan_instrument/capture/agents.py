@@ -176,14 +176,15 @@ class Spans:
         return entry
 
     def _forget(self, trace_key: str) -> None:
-        """A trace ended: spans of it still open (abandoned) will never make a log now."""
-        stale = [key for key, entry in self._open.items() if entry.trace_key == trace_key]
+        """A trace ended: spans of it still open (abandoned) will never make a log now. (Copies
+        are iterated: other threads' runs open and close spans meanwhile.)"""
+        stale = [key for key, entry in list(self._open.items()) if entry.trace_key == trace_key]
+        if not stale:
+            return
         for key in stale:
-            del self._open[key]
-        if stale:
-            self._live = {
-                obj: a for obj, a in self._live.items() if getattr(obj, "trace_id", None) != trace_key
-            }
+            self._open.pop(key, None)
+        for obj in [obj for obj in list(self._live) if getattr(obj, "trace_id", None) == trace_key]:
+            self._live.pop(obj, None)
 
     def _shed(self) -> None:
         log_once("agents-open", "respan_instrument: over %d Agents spans open; forgetting them", MAX_OPEN)
