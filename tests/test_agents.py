@@ -610,3 +610,41 @@ def test_concurrent_runs_in_threads_each_one_tree(traced: Collector, stub: OpenA
             "agent",
             "response",
         ]
+
+
+def test_auto_instrumentation_with_the_apps_tracer_provider(
+    sink: Sink, collector: Collector, stub: OpenAIStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`opentelemetry-instrument`'s way in (the environment, the app's TracerProvider): the same
+    tree, the model calls under their agents although their live spans belong to the app's trace."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    monkeypatch.setenv("RESPAN_API_KEY", RESPAN_KEY)
+    monkeypatch.setenv("RESPAN_BASE_URL", collector.url + "/api")
+    monkeypatch.setenv("RESPAN_AGENTS_EXCLUSIVE", "true")
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = respan_instrument.RespanOpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        with agents.trace("Auto") as run:
+            asyncio.run(agents.Runner.run(triage(stub), QUESTION))
+        logs = logs_of(collector, 7)
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+    assert run.trace_id not in sink.traces()
+    assert_one_trace(logs)
+    assert [line.split()[0] for line in tree(logs)] == [
+        "workflow",
+        "agent",
+        "guardrail",
+        "response",
+        "handoff",
+        "agent",
+        "response",
+    ]
+    assert len(exporter.get_finished_spans()) == 2  # the app's provider sees the two model calls
