@@ -648,3 +648,27 @@ def test_auto_instrumentation_with_the_apps_tracer_provider(
         "response",
     ]
     assert len(exporter.get_finished_spans()) == 2  # the app's provider sees the two model calls
+
+
+def test_content_off_keeps_tool_arguments_and_results_out(
+    sink: Sink, collector: Collector, stub: OpenAIStub
+) -> None:
+    def secret_lookup(country: str) -> str:
+        """Looks up a secret."""
+        return "the secret is 42"
+
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", capture_content=False)
+    try:
+        agent = agents.Agent(
+            name="Quiet", instructions="x", model=model(stub), tools=[agents.function_tool(secret_lookup)]
+        )
+        with agents.custom_span("step", {"note": "private"}):
+            pass  # (outside a trace: no span, no log)
+        asyncio.run(agents.Runner.run(agent, QUESTION))
+        logs = logs_of(collector, 5)
+    finally:
+        respan_instrument.uninstrument()
+    assert_one_trace(logs)
+    tool = next(log for log in logs if log["log_type"] == "tool")
+    assert "input" not in tool and "output" not in tool and tool["span_tools"] == ["secret_lookup"]
+    assert "the secret is 42" not in json.dumps(logs)
