@@ -21,6 +21,7 @@ from conftest import OPENAI_KEY, RESPAN_KEY
 
 import respan_instrument
 from respan_instrument.local import Collector, OpenAIStub
+from respan_instrument.record.manual import validate_manual
 
 agents = pytest.importorskip("agents")
 tracing = pytest.importorskip("agents.tracing")
@@ -132,6 +133,7 @@ def assert_one_trace(logs: list[dict[str, Any]]) -> dict[str, Any]:
         assert isinstance(log["model"], str) and log["model"]
         if log["log_type"] not in MODEL_LOGS:  # no model call: no model, tokens or cost
             assert log["model"] == "none"
+            assert validate_manual(log) == log  # fields and types as Respan's logging API has them
             assert not {"cost", "prompt_tokens", "completion_tokens", "usage"} & set(log)
     (root,) = [log for log in logs if "span_parent_id" not in log]
     assert root["log_type"] == "workflow"
