@@ -674,3 +674,19 @@ def test_content_off_keeps_tool_arguments_and_results_out(
     tool = next(log for log in logs if log["log_type"] == "tool")
     assert "input" not in tool and "output" not in tool and tool["span_tools"] == ["secret_lookup"]
     assert "the secret is 42" not in json.dumps(logs)
+
+
+def test_trace_begun_before_instrument(sink: Sink, collector: Collector, stub: OpenAIStub) -> None:
+    """The spans of a trace we did not see start still make one tree, under its workflow log."""
+    agent = agents.Agent(name="Late", instructions="x", model=model(stub))
+    with agents.trace("Early", group_id="g-early"):
+        respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+        asyncio.run(agents.Runner.run(agent, QUESTION))
+    try:
+        logs = logs_of(collector, 3)
+    finally:
+        respan_instrument.uninstrument()
+    root = assert_one_trace(logs)
+    assert root["span_name"] == "Early"
+    assert {log["thread_identifier"] for log in logs} == {"g-early"}
+    assert [line.strip() for line in tree(logs)] == ["workflow Early", "agent Late", "response gpt-4o-mini"]

@@ -50,7 +50,7 @@ _scope = _context.current_reader()
 class _Open:
     """A span or trace that started and has not ended yet."""
 
-    __slots__ = ("kind", "anchor", "parent_id", "start_ns", "attributes", "trace_key")
+    __slots__ = ("kind", "anchor", "parent_id", "start_ns", "attributes", "trace_key", "spans", "seen")
 
     def __init__(
         self, kind: str | None, anchor: Anchor, parent_id: int, attributes: Mapping[str, Any], trace_key: str
@@ -61,6 +61,8 @@ class _Open:
         self.start_ns = time.time_ns()
         self.attributes = attributes
         self.trace_key = trace_key
+        self.spans = 0  # a trace's: its spans open now
+        self.seen = True  # a trace's: its start was seen (else its end may never come)
 
 
 class Spans:
@@ -118,8 +120,18 @@ class Spans:
             key = span.trace_id
             parent_key = span.parent_id
             parent = self._open.get(parent_key) if parent_key else None
+            trace = self._open.get(key)
+            if trace is None:  # a trace we did not see start: its object, where it is current
+                current = current_trace.get() if current_trace is not None else None
+                same = current is not None and getattr(current, "trace_id", None) == key
+                # one begun before instrument() ends, and its end makes the workflow log; one
+                # resumed from a saved run state never says it ended (its workflow log was made
+                # by the run that saved it): that entry goes when its last span does
+                ends = same and type(current).__name__ != "ReattachedTrace"
+                trace = self._trace_entry(current if same else None, key, seen=ends)
+            trace.spans += 1
             if parent is None:
-                parent = self._open.get(key) or self._trace_entry(None, key)
+                parent = trace
             base = parent.anchor
             kind = KINDS.get(span.span_data.type, "task")
             anchor = Anchor(base.trace_id, span_int(span.span_id), base.run) if kind else base
@@ -132,6 +144,14 @@ class Spans:
         with contained("ending an Agents span"):
             self._live.pop(span, None)
             entry = self._open.pop(span.span_id, None)
+            if entry is not None:
+                trace = self._open.get(entry.trace_key)
+                if trace is not None:
+                    trace.spans -= 1
+                    # a trace resumed from a saved run state (or begun before instrument())
+                    # may never say it ended: forget it when it has no span open
+                    if not trace.seen and trace.spans <= 0:
+                        self._open.pop(entry.trace_key, None)
             sink = self.sink
             if entry is None or entry.kind is None or sink is None:
                 return
@@ -158,20 +178,22 @@ class Spans:
         return None  # what ended is queued already; `respan_instrument.flush()` delivers it
 
     # ---- bookkeeping -------------------------------------------------------------------------
-    def _trace_entry(self, trace: Any, key: str | None = None) -> _Open:
-        """A trace's entry; made when a span of a trace we never saw start shows up (a trace
-        begun before `instrument()`), named when it ends."""
-        key = key if trace is None else trace.trace_id
+    def _trace_entry(self, trace: Any, key: str | None = None, seen: bool = True) -> _Open:
+        """A trace's entry; made too when a span of a trace we never saw start shows up (one
+        begun before `instrument()`, or resumed from a saved run state)."""
+        key = key if key is not None else trace.trace_id
         assert key is not None
         trace_id = trace_int(key)
         name = str(getattr(trace, "name", "") or "")
-        run = Run(name, getattr(trace, "group_id", None), None)
+        group = getattr(trace, "group_id", None)
+        run = Run(name, str(group) if group else None, None)
         anchor = Anchor(trace_id, root_int(trace_id), run)
         entry = _Open("workflow", anchor, 0, _scope(), key)
+        entry.seen = seen
         if len(self._open) >= MAX_OPEN:
             self._shed()
         self._open[key] = entry
-        if trace is not None:
+        if trace is not None and seen:
             self._live[trace] = anchor
         return entry
 
