@@ -690,3 +690,36 @@ def test_trace_begun_before_instrument(sink: Sink, collector: Collector, stub: O
     assert root["span_name"] == "Early"
     assert {log["thread_identifier"] for log in logs} == {"g-early"}
     assert [line.strip() for line in tree(logs)] == ["workflow Early", "agent Late", "response gpt-4o-mini"]
+
+
+def test_resumed_run_joins_its_first_runs_trace(traced: Collector, stub: OpenAIStub) -> None:
+    """A run stopped for a tool's approval and resumed from its state: one trace, one workflow."""
+    import inspect
+
+    if "needs_approval" not in inspect.signature(agents.function_tool).parameters:
+        pytest.skip("this Agents SDK has no tool approvals")
+
+    def refund(order: str) -> str:
+        """Refunds an order."""
+        return "refunded"
+
+    agent = agents.Agent(
+        name="Clerk",
+        instructions="x",
+        model=model(stub),
+        tools=[agents.function_tool(refund, needs_approval=True)],
+    )
+
+    async def main() -> Any:
+        first = await agents.Runner.run(agent, "Refund order 7, please.")
+        state = first.to_state()
+        for item in first.interruptions:
+            state.approve(item)
+        return await agents.Runner.run(agent, state)
+
+    assert asyncio.run(main()).final_output
+    logs = settled(traced, stub)
+    assert [log["span_name"] for log in logs if log["log_type"] == "agent"] == ["Clerk", "Clerk"]
+    assert len([log for log in logs if log["log_type"] == "workflow"]) == 1
+    processor = respan_instrument.capture.agents._processor
+    assert not processor._open and not processor._live  # nothing kept for a trace that never ends
