@@ -148,7 +148,7 @@ class Pipeline(_Threads):
         or while logs wait in memory only (no usable spool directory)."""
         if self._closed or not self._writer.is_alive():
             return not self._queue
-        marker = _Marker()
+        marker = _Marker(time.monotonic() + timeout)
         self._queue.append(marker)
         self._wake.set()
         done = marker.done.wait(timeout)
