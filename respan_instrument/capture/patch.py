@@ -139,18 +139,21 @@ def _begin(
     path = getattr(options, "url", None)
     endpoint = ENDPOINTS.get(path)  # type: ignore[arg-type]
     if endpoint is not None:
-        if options.method.lower() != "post":
+        if options.method.lower() not in endpoint.methods:
             return None, args
         body = options.json_data
         if type(body) is not dict and not isinstance(body, Mapping):
             return None, args
-    else:
+    else:  # a URL naming an object (`/responses/{id}`) or carrying a query string
         found = routed(path, options.method.lower()) if type(path) is str else None
         if found is None:
             return None, args
         endpoint, object_id = found
         body = options.json_data
-        body = {**body, "id": object_id} if isinstance(body, Mapping) else {"id": object_id}
+        if object_id is not None:
+            body = {**body, "id": object_id} if isinstance(body, Mapping) else {"id": object_id}
+        elif type(body) is not dict and not isinstance(body, Mapping):
+            return None, args
     ctx = _span.current()
     if ctx and _span.suppressed(ctx):  # (an empty context, the usual one, is falsy)
         return None, args
