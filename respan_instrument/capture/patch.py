@@ -178,7 +178,10 @@ def _begin(
             fields = {key: scope[key] for key in GATEWAY_FIELDS if key in scope}
             if fields and body is options.json_data:  # (not a call that sends no body)
                 sent = {**fields, **body}  # the caller's own fields win
-        injected = stream and endpoint.stream_usage and info.injects_usage and _wants_usage(body)
+        # (not where the app may read the body's bytes itself: they would show the extra chunk)
+        injected = (
+            stream and not deferred and endpoint.stream_usage and info.injects_usage and _wants_usage(body)
+        )
         if injected:
             sent = {**sent, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
         sent_args = _with_body(args, kwargs, options, sent) if sent is not body else args
