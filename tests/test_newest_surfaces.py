@@ -10,8 +10,10 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import delivered
+from conftest import OPENAI_KEY, RESPAN_KEY, delivered
 from test_surfaces import has
+
+import respan_instrument
 
 MODEL = "gpt-4o-mini"
 INPUT = [{"role": "user", "content": "Summarise our chat so far"}]
@@ -41,7 +43,7 @@ def test_beta_responses_create_plain_raw_and_streamed(instrumented, client, stub
     logs = delivered(instrumented, 4)
     assert [log["log_type"] for log in logs] == ["response"] * 4
     assert [log["stream"] for log in logs] == [False, False, True, False]
-    for log, answer in zip(logs, (plain, raw, events[-1].response, read)):
+    for log, answer in zip(logs, (plain, raw, events[-1].response, read), strict=True):
         text = answer.output[0].content[0].text
         assert log["input"] == "Hello" and log["output"][0]["content"][0]["text"] == text
         assert log["prompt_tokens"] == answer.usage.input_tokens and log["cost"] > 0
@@ -84,7 +86,7 @@ def test_compact_is_a_response_log(instrumented, client, stub) -> None:
     with client.responses.with_streaming_response.compact(model=MODEL, input=INPUT) as response:
         streamed = response.parse()
     logs = delivered(instrumented, 3)
-    for log, answer in zip(logs, (compacted, raw, streamed)):
+    for log, answer in zip(logs, (compacted, raw, streamed), strict=True):
         assert log["log_type"] == "response" and log["status"] == "success" and log["stream"] is False
         assert log["model"] == MODEL  # a compacted response names no model: the request's
         assert log["input"] == INPUT
@@ -114,9 +116,6 @@ def test_async_compact_and_its_errors(instrumented, aclient) -> None:
 # ---- decisions ---------------------------------------------------------------------------------
 @_needs("decisions", "create")
 def test_decisions_logged_as_a_responses_call(collector, stub) -> None:
-    import respan_instrument
-    from conftest import OPENAI_KEY, RESPAN_KEY
-
     stub.usage = {"cache_write_tokens": 7, "cached_tokens": 3}
     respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
     try:
