@@ -30,8 +30,8 @@ from ..record.replay import fold
 from . import span as _span
 from .kept import injected_usage_chunk, is_raw, kept, parsed_result, sent
 from .metrics import Metrics
-from .stream import AsyncTracedStream, OnDrop, ResponseProxy, TracedStream
-from .tap import report_close, tap
+from .stream import AsyncTracedStream, OnDrop, TracedStream, report_close, weakly
+from .tap import tap
 
 GATEWAY_LOG_ID_HEADER = "x-respan-log-id"
 _IN_FINISHING_STREAM = contained("finishing a stream")
@@ -310,8 +310,8 @@ class Call:
         _span.detach(self.token)
         with _IN_WRAPPING_RAW_RESPONSE:
             http = result.http_response
-            if self.deferred:
-                result.http_response = ResponseProxy(http, self._body_closed)
+            if self.deferred:  # its close (the `with` exit, the app's) ends the call
+                report_close(result, weakly(self, "_body_closed"), is_async, "close")
             else:  # nothing but the user reads a raw stream's body: its close is theirs
                 report_close(http, self._body_closed, is_async)
             # parse() goes through a copy of the wrapper (the same response and parse cache):

@@ -140,18 +140,21 @@ def _begin(
     path = getattr(options, "url", None)
     endpoint = ENDPOINTS.get(path)  # type: ignore[arg-type]
     if endpoint is not None:
-        if options.method.lower() != "post":
+        if options.method.lower() not in endpoint.methods:
             return None, args
         body = options.json_data
         if type(body) is not dict and not isinstance(body, Mapping):
             return None, args
-    else:
+    else:  # a URL naming an object (`/responses/{id}`) or carrying a query string
         found = routed(path, options.method.lower()) if type(path) is str else None
         if found is None:
             return None, args
         endpoint, object_id = found
         body = options.json_data
-        body = {**body, "id": object_id} if isinstance(body, Mapping) else {"id": object_id}
+        if object_id is not None:
+            body = {**body, "id": object_id} if isinstance(body, Mapping) else {"id": object_id}
+        elif type(body) is not dict and not isinstance(body, Mapping):
+            return None, args
     ctx = _span.current()
     if ctx and _span.suppressed(ctx):  # (an empty context, the usual one, is falsy)
         return None, args
@@ -176,7 +179,10 @@ def _begin(
             fields = {key: scope[key] for key in GATEWAY_FIELDS if key in scope}
             if fields and body is options.json_data:  # (not a call that sends no body)
                 sent = {**fields, **body}  # the caller's own fields win
-        injected = stream and endpoint.stream_usage and info.injects_usage and _wants_usage(body)
+        # (not where the app may read the body's bytes itself: they would show the extra chunk)
+        injected = (
+            stream and not deferred and endpoint.stream_usage and info.injects_usage and _wants_usage(body)
+        )
         if injected:
             sent = {**sent, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
         sent_args = _with_body(args, kwargs, options, sent) if sent is not body else args

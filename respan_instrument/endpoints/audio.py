@@ -51,7 +51,7 @@ def _text_of(response: Any) -> str | None:
 
 
 class Transcriptions(Endpoint):
-    path = "/audio/transcriptions"
+    routes = ("/audio/transcriptions",)
     operation = "transcription"
     log_type = "transcription"
     request_fields = ("language", "response_format", "temperature", "timestamp_granularities")
@@ -100,7 +100,7 @@ def _seconds(response: Any) -> float | None:
 
 
 class Translations(Transcriptions):
-    path = "/audio/translations"
+    routes = ("/audio/translations",)
     operation = "translation"
 
 

@@ -1,8 +1,8 @@
 """What every endpoint spec shares: the spec's shape, and the generic parts of turning a request
 and a response into span attributes and usage (read through `fields` and `usage`).
 
-An endpoint module subclasses `Endpoint`, sets its URL path, names and flags, and overrides what
-differs: how its usage is spelled, its finish reasons, its stream accumulator, and the content of
+An endpoint module subclasses `Endpoint`, sets its URL patterns, methods, names and flags, and
+overrides what differs: how its usage is spelled, its finish reasons, its stream accumulator, and the content of
 its log. Nothing here knows of threads, spans, queues or Respan's delivery.
 """
 
@@ -166,8 +166,11 @@ class Endpoint:
     Subclasses set the class attributes and override the methods whose answer differs.
     """
 
-    path: str = ""  # FinalRequestOptions.url, before Azure rewrites it
-    method = "post"
+    # The URLs it answers, as the SDK spells them (FinalRequestOptions.url, before Azure rewrites
+    # it): `{id}` stands for one path segment naming an object, and a query string the SDK puts in
+    # the URL itself (`/responses?beta=true`) is part of the pattern. The registry routes by these.
+    routes: tuple[str, ...] = ()
+    methods: frozenset[str] = frozenset({"post"})  # HTTP methods, lower case
     operation: str = ""  # gen_ai.operation.name
     log_type: str = ""  # Respan's log_type
     request_fields: tuple[str, ...] = REQUEST_FIELDS
@@ -182,9 +185,12 @@ class Endpoint:
     # their text for the worker would hold megabytes of base64 it never needs.
     taps_streams = True
     polls = False  # it reads the state of earlier work (a poll), rather than asking for new work
+    # Statuses after which the work it answers changes no more; with `terminal_only`, a response
+    # seen in any other status makes no log (see record/settle.py).
+    terminal_statuses: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
-        return f"<endpoint {self.path}>"
+        return f"<endpoint {' '.join(self.routes) or type(self).__name__}>"
 
     @functools.cached_property
     def _fixed_attributes(self) -> dict[tuple[str, str], dict[str, Any]]:
@@ -291,6 +297,11 @@ class Endpoint:
         """True when a call's log waits for the response to reach a terminal status (see
         `responses.py`): calls that see it unfinished make no log."""
         return False
+
+    def ended(self, request: Mapping[str, Any], response: Any) -> tuple[str, str | None] | None:
+        """(status, error message) when the work ended otherwise than done, for the log's
+        `metadata.response_status`; with an error message the log is an error. None: done."""
+        return None
 
     def thread(self, request: Mapping[str, Any], response: Any) -> tuple[str | None, str | None]:
         """(conversation id, id of the response this one continues), for the log's thread."""

@@ -215,7 +215,7 @@ def choices_of(response: Any) -> list[Any]:
 
 
 class Chat(Endpoint):
-    path = "/chat/completions"
+    routes = ("/chat/completions",)
     operation = "chat"
     log_type = "chat"
 

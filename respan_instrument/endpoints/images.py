@@ -72,7 +72,7 @@ class PicturesAccumulator(Pictures):
 
 
 class Images(Endpoint):
-    path = "/images/generations"
+    routes = ("/images/generations",)
     operation = "image_generation"
     log_type = "generation"
     request_fields = ("size", "quality", "n", "style", "background", "output_format")
@@ -141,12 +141,12 @@ class Images(Endpoint):
 
 
 class ImageEdits(Images):
-    path = "/images/edits"
+    routes = ("/images/edits",)
     operation = "image_edit"
 
 
 class ImageVariations(Images):
-    path = "/images/variations"
+    routes = ("/images/variations",)
     operation = "image_variation"
 
 

@@ -9,7 +9,7 @@ from .base import Endpoint, FilePart, Priced, Prices, as_dict, get
 
 
 class Moderations(Endpoint):
-    path = "/moderations"
+    routes = ("/moderations",)
     operation = "moderation"
     log_type = "guardrail"
     request_fields = ()

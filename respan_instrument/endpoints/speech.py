@@ -46,7 +46,7 @@ def _usage_of_sse(body: bytes) -> Any:
 
 
 class Speech(Endpoint):
-    path = "/audio/speech"
+    routes = ("/audio/speech",)
     operation = "speech"
     log_type = "speech"
     request_fields = ("voice", "response_format", "speed", "stream_format")

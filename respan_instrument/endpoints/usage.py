@@ -57,13 +57,14 @@ def parse(usage: Any, names: UsageNames = CHAT_NAMES) -> TokenUsage | None:
     inp = u.get(total_in)
     if not isinstance(inp, int):
         return None
-    cached = in_audio = in_image = cached_audio = cached_image = reasoning = out_audio = 0
+    cached = in_audio = in_image = cached_audio = cached_image = reasoning = out_audio = writes = 0
     in_details = u.get(in_name)
     if in_details is not None:
         d = fields_of(in_details)
         cached = _int(d.get("cached_tokens"))
         in_audio = _int(d.get("audio_tokens"))
         in_image = _int(d.get("image_tokens"))
+        writes = _int(d.get("cache_write_tokens"))  # (Responses-style usage since 2026)
         cached_details = d.get("cached_tokens_details")
         if cached_details is not None:  # Realtime: the audio and image parts of cached input
             c = fields_of(cached_details)
@@ -82,7 +83,7 @@ def parse(usage: Any, names: UsageNames = CHAT_NAMES) -> TokenUsage | None:
         reasoning,
         in_audio,
         out_audio,
-        0,  # cache_write_tokens: OpenAI does not report them
+        writes,
         cached_audio,
         in_image,
         0,  # output_image_tokens: see images.py

@@ -212,15 +212,16 @@ class OpenAIStub(LoopbackServer):
 
     ``reply`` overrides the generated text (default ``"Echo: <last user message>"``);
     ``usage`` overrides token counts (keys: prompt_tokens/input_tokens, completion_tokens/
-    output_tokens, total_tokens, cached_tokens, reasoning_tokens); ``stream_chunks`` is the
+    output_tokens, total_tokens, cached_tokens, reasoning_tokens, cache_write_tokens); ``stream_chunks`` is the
     number of content pieces per streamed answer (header ``x-stub-chunks`` overrides per
     request); ``chunk_delay`` sleeps between content pieces (header ``x-stub-chunk-delay-ms``);
     ``api_key`` when set makes other keys fail with 401.
 
-    Routes (``/v1/...``, ``/gateway/...`` and Azure ``/openai/deployments/<d>/...``): chat/completions,
+    Routes (``/v1/...``, ``/gateway/...`` and Azure ``/openai/deployments/<d>/...``; the table is
+    ``_stub_routes.ROUTES``, a query string such as ``?beta=true`` is ignored): chat/completions,
     completions, embeddings, responses (also ``background: true``, then ``GET responses/{id}``, its
     ``?stream=true&starting_after=N`` resumption and ``POST responses/{id}/cancel``; model ``fail-bg``
-    ends ``failed``), images/generations|edits|variations, audio/transcriptions|translations|speech,
+    ends ``failed``, ``incomplete-bg`` ``incomplete``), responses/compact, decisions, images/generations|edits|variations, audio/transcriptions|translations|speech,
     moderations (an input containing "kill" is flagged for violence), files (upload, ``GET files/{id}``
     and ``/content``), batches (completed at once; ``GET batches/{id}``) and ``GET models``. Multipart
     uploads are recorded as form fields in ``body`` and (name, type, size) in ``StubRequest.files``.

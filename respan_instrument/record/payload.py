@@ -128,12 +128,19 @@ def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
     if record.cost is not None:
         log["cost"] = record.cost
 
+    response = record.response
     if record.error is not None:
         _add_error(log, record.error)
     else:
         log["status_code"] = 200
         log["status"] = "success"
-    response = record.response
+        ended = endpoint.ended(body, response) if response is not None else None
+        if ended is not None:  # finished otherwise than done (a background response cancelled)
+            status, message = ended
+            log["metadata"] = {**log.get("metadata", {}), "response_status": status}
+            if message is not None:
+                log["status"] = "error"
+                log["error_message"] = message
     if response is not None:
         model = get(response, "model")
         if isinstance(model, str) and model:

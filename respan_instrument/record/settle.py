@@ -18,7 +18,6 @@ from opentelemetry import trace
 
 from .. import _context
 from ..endpoints.base import Priced, Prices, get
-from ..endpoints.responses import TERMINAL
 from . import fastjson
 from .call import CallRecord
 from .replay import replay
@@ -105,7 +104,7 @@ def first_finished(record: CallRecord, seen: Seen) -> bool:
     response_id = get(response, "id")
     if not isinstance(response_id, str):
         return True
-    if get(response, "status") not in TERMINAL:
+    if get(response, "status") not in endpoint.terminal_statuses:
         if not endpoint.polls:
             seen.created_with.put(response_id, record.request)
         return False
