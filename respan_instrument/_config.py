@@ -213,7 +213,9 @@ def load_settings(
 REDACT_MODES = ("pii", "off")
 
 
-def redaction(argument: Callable[[str], str] | str | None, raw: str | None) -> Callable[[str], str] | str | None:
+def redaction(
+    argument: Callable[[str], str] | str | None, raw: str | None
+) -> Callable[[str], str] | str | None:
     """`instrument(redact=...)` over RESPAN_REDACT: a function of one string, "pii" (the built-in
     patterns) or None (off, the default); anything else a ValueError naming the setting."""
     if argument is not None and not isinstance(argument, str):
@@ -225,7 +227,9 @@ def redaction(argument: Callable[[str], str] | str | None, raw: str | None) -> C
         return None
     mode = value.strip().lower()
     if mode not in REDACT_MODES:
-        raise ValueError(f"{name}={value!r} is not one of {', '.join(REDACT_MODES)} (or, as an argument, a function)")
+        raise ValueError(
+            f"{name}={value!r} is not one of {', '.join(REDACT_MODES)} (or, as an argument, a function)"
+        )
     return "pii" if mode == "pii" else None
 
 

@@ -9,6 +9,7 @@ from .._context import LOG_FIELDS
 from ..endpoints.base import Prices, as_dict, get
 from .batch import split
 from .call import CallRecord
+from .privacy import Privacy
 from .seen import Seen
 from .settle import add_thread, first_finished, settle
 
@@ -52,20 +53,23 @@ def _civil(sec: int) -> str:
 
 
 def logs_of(
-    record: CallRecord, *, capture_content: bool, prices: Prices, defaults: Mapping[str, Any], seen: Seen
+    record: CallRecord, *, privacy: Privacy, prices: Prices, defaults: Mapping[str, Any], seen: Seen
 ) -> list[dict[str, Any]]:
     """The worker's whole job for one call: settle it, then build its log (none for a poll of
-    an unfinished response, one per result for a Batch output file)."""
-    calls = calls_of(record, capture_content=capture_content, prices=prices, defaults=defaults, seen=seen)
+    an unfinished response, one per result for a Batch output file). Content is redacted later,
+    with every other kind of log (`Privacy.redacted`)."""
+    calls = calls_of(record, privacy=privacy, prices=prices, defaults=defaults, seen=seen)
     return [log for _, log in calls]
 
 
 def calls_of(
-    record: CallRecord, *, capture_content: bool, prices: Prices, defaults: Mapping[str, Any], seen: Seen
+    record: CallRecord, *, privacy: Privacy, prices: Prices, defaults: Mapping[str, Any], seen: Seen
 ) -> list[tuple[CallRecord, dict[str, Any]]]:
     """`logs_of`, each log with the settled record it was built from (a Batch output file's
     results are records of their own)."""
     settle(record, prices, defaults)
+    # content as the call's trace and `attributes(capture_content=...)` decide (SPEC §16)
+    capture_content = privacy.keeps(record.trace_id, record.attributes.get("capture_content"))
     endpoint = record.endpoint
     lines = endpoint.lines(record.response)
     if lines is not None:

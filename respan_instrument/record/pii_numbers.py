@@ -192,7 +192,9 @@ def said_phones(text: str, low: str, spans: Spans) -> None:
         while i >= 0:
             after = i + len(word)
             # a word of its own ("tel", not "hotel"; "phone" also ends "telephone", "cellphone")
-            starts = i == 0 or not low[i - 1].isalpha() or (word == "phone" and low[i - 4 : i] in ("tele", "cell"))
+            starts = (
+                i == 0 or not low[i - 1].isalpha() or (word == "phone" and low[i - 4 : i] in ("tele", "cell"))
+            )
             if starts and (after == len(low) or not low[after].isalpha()):
                 match = _SAID_NUMBER.match(text, after)
                 if match is not None and 7 <= _digits(match.group("number")) <= 15:
