@@ -149,22 +149,20 @@ def numbers(text: str, spans: Spans) -> None:
     size = len(text)
     for run in _RUN.finditer(text):
         start, end = run.span()
-        if start and text[start - 1] in "+(":
-            start -= 1
         found = text[start:end]
-        digits = len(found) - sum(map(found.count, " ()./-+"))
+        digits = len(found) - sum(map(found.count, " ()./-"))
         if digits < 7:
             continue  # a date, an amount, a version
         # an IBAN starts with its country's capitals a few characters before its digits
         before = text[max(0, start - _IBAN_REACH) : start]
         if before != before.lower():
             _ibans(text, max(0, start - _IBAN_REACH), min(size, end + _IBAN_REACH), spans)
-        # fewer digits than any card, or phone of the run's shape: a date, an id
-        first = found[0]
         cards = digits >= 13
-        phones = digits >= (8 if first == "+" else 9 if first in "0(" else 10)
+        # a phone number may start with the `+` or `(` before the run
+        lead = start - 1 if start and text[start - 1] in "+(" else start
+        phones = digits >= (8 if text[lead] == "+" else 9 if text[lead] in "0(" else 10)
         if not (cards or phones):
-            continue
+            continue  # fewer digits than any card, or phone of the run's shape: a date, an id
         end = min(size, end + 2)  # the lookaheads need the characters after the run
         for at in _starts(text, start, end) if " " in found else (start,):
             if cards:
@@ -175,9 +173,11 @@ def numbers(text: str, spans: Spans) -> None:
                         spans.append((at, match.end(), CARD))
                         continue
             if phones:
-                match = _PHONE.match(text, at, end)
-                if match is not None and _is_phone(match):
-                    spans.append((at, match.end(), PHONE))
+                # inside a run, after a space, only a North American number: a group of digits
+                # from 0 there is the rest of a longer number ("DE89 3704 0044 0532 0130 01")
+                match = _PHONE.match(text, lead if at == start else at, end)
+                if match is not None and _is_phone(match) and (at == start or text[at] not in "0("):
+                    spans.append((match.start(), match.end(), PHONE))
 
 
 # any number right after a word that says it is one: "call me at 5551234567", "Tel: 030 901820"
