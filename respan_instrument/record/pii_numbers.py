@@ -74,9 +74,11 @@ def _ibans(text: str, start: int, end: int, spans: Spans) -> None:
 # ---- payment cards and phone numbers ---------------------------------------------------------
 
 # A run that could hold a card, a phone number or an IBAN's digits: digits and separators, seven
-# characters or more from a digit to a digit. Its first character is the scan's prefix, so the
-# engine skips to digits; a `+` or `(` before it is taken in afterwards.
-_RUN = re.compile(r"[0-9][0-9 ()./\-]{5,}[0-9]")
+# characters or more from a digit to a digit, starting where a number does. An ISO date
+# (2024-01-15) is no such run: it is the most common one in text, and holds none of them. The
+# first character is the scan's prefix, so the engine skips to digits; a `+` or `(` before the
+# run is taken in afterwards.
+_RUN = re.compile(r"[0-9](?<![0-9][0-9])(?![0-9]{3}-[0-9]{2}-[0-9]{2}(?![0-9]))[0-9 ()./\-]{5,}[0-9]")
 
 # 13 to 19 digits, bare or in a card's groups (4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4), one separator
 _CARD = re.compile(
@@ -143,19 +145,23 @@ def _starts(text: str, start: int, end: int) -> list[int]:
     return out
 
 
-def numbers(text: str, spans: Spans) -> None:
+def numbers(text: str, spans: Spans) -> bool:
     """Spans of the IBANs, payment cards and phone numbers in `text`: one scan for runs of
-    digits, then the specific patterns where a run has enough digits for one of them."""
+    digits, then the specific patterns where a run has enough digits for one of them. True when
+    a run had digits enough for a phone number (see `said_phones`)."""
     size = len(text)
+    long_runs = False
     for run in _RUN.finditer(text):
         start, end = run.span()
         found = text[start:end]
         digits = len(found) - sum(map(found.count, " ()./-"))
         if digits < 7:
             continue  # a date, an amount, a version
-        # an IBAN starts with its country's capitals a few characters before its digits
+        long_runs = True
+        # an IBAN's digits are grouped by spaces, if at all; it starts with its country's capitals
+        # a few characters before them
         before = text[max(0, start - _IBAN_REACH) : start]
-        if before != before.lower():
+        if before != before.lower() and digits + found.count(" ") == len(found):
             _ibans(text, max(0, start - _IBAN_REACH), min(size, end + _IBAN_REACH), spans)
         cards = digits >= 13
         # a phone number may start with the `+` or `(` before the run
@@ -178,10 +184,11 @@ def numbers(text: str, spans: Spans) -> None:
                 match = _PHONE.match(text, lead if at == start else at, end)
                 if match is not None and _is_phone(match) and (at == start or text[at] not in "0("):
                     spans.append((match.start(), match.end(), PHONE))
+    return long_runs
 
 
 # any number right after a word that says it is one: "call me at 5551234567", "Tel: 030 901820"
-_PHONE_WORDS = ("phone", "tel", "mobile", "call me", "call us", "text me", "sms", "whatsapp", "fax")
+_PHONE_WORDS = ("phone", "tel", "mobile", "call", "text me", "sms", "whatsapp", "fax")
 _SAID_NUMBER = re.compile(r"[^0-9\n]{0,24}?(?P<number>\+?\(?[0-9][0-9 ().\-]{5,22}[0-9])(?![\w]|[.\-/][0-9])")
 
 
@@ -195,6 +202,10 @@ def said_phones(text: str, low: str, spans: Spans) -> None:
             starts = (
                 i == 0 or not low[i - 1].isalpha() or (word == "phone" and low[i - 4 : i] in ("tele", "cell"))
             )
+            if word == "call" and low[after : after + 3] not in (" me", " us"):
+                starts = False  # "call me", "call us"; not "call 911", "a call"
+            elif word == "call":
+                after += 3
             if starts and (after == len(low) or not low[after].isalpha()):
                 match = _SAID_NUMBER.match(text, after)
                 if match is not None and 7 <= _digits(match.group("number")) <= 15:
