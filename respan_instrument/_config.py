@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
@@ -44,6 +44,8 @@ class Settings:
     export: str = "logs"
     otlp_endpoint: str = DEFAULT_BASE_URL + OTLP_PATH
     agents_exclusive: bool = False  # our processor replaces the Agents SDK's own ones
+    redact: Callable[[str], str] | str | None = None  # the user's function, "pii", or None (off)
+    sample_rate: float = 1.0  # the fraction of traces whose calls keep their content
 
     def __repr__(self) -> str:  # never show the key
         return (
@@ -169,6 +171,8 @@ def load_settings(
     defaults: Mapping[str, Any] | None = None,
     export: str | None = None,
     agents: str | None = None,
+    redact: Callable[[str], str] | str | None = None,
+    sample_rate: float | None = None,
 ) -> Settings:
     """Merge arguments over environment; raise ValueError naming the bad setting."""
     env = os.environ
@@ -219,7 +223,56 @@ def load_settings(
             else url + OTLP_PATH
         ),
         agents_exclusive=agents_exclusive(agents, env.get("RESPAN_AGENTS_EXCLUSIVE")),
+        redact=redaction(redact, env.get("RESPAN_REDACT")),
+        sample_rate=content_sample_rate(sample_rate, env.get("RESPAN_SAMPLE_RATE")),
     )
+
+
+# ---- privacy (`redact=` / RESPAN_REDACT, `sample_rate=` / RESPAN_SAMPLE_RATE) -------------------
+
+REDACT_MODES = ("pii", "off")
+
+
+def redaction(
+    argument: Callable[[str], str] | str | None, raw: str | None
+) -> Callable[[str], str] | str | None:
+    """`instrument(redact=...)` over RESPAN_REDACT: a function of one string, "pii" (the built-in
+    patterns) or None (off, the default); anything else a ValueError naming the setting."""
+    if argument is not None and not isinstance(argument, str):
+        if not callable(argument):
+            raise ValueError(f"redact={argument!r} must be a function of one string, 'pii' or 'off'")
+        return argument
+    value, name = (argument, "redact") if argument is not None else (raw, "RESPAN_REDACT")
+    if value is None or not value.strip():
+        return None
+    mode = value.strip().lower()
+    if mode not in REDACT_MODES:
+        raise ValueError(
+            f"{name}={value!r} is not one of {', '.join(REDACT_MODES)} (or, as an argument, a function)"
+        )
+    return "pii" if mode == "pii" else None
+
+
+def content_sample_rate(argument: Any, raw: str | None) -> float:
+    """`instrument(sample_rate=...)` over RESPAN_SAMPLE_RATE: a number from 0 to 1 (default 1),
+    else a ValueError naming the setting."""
+    if argument is not None:
+        value, name = argument, "sample_rate"
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise ValueError(f"sample_rate={value!r} must be a number from 0 to 1")
+        rate = float(value)
+    else:
+        if raw is None or not raw.strip():
+            return 1.0
+        name = "RESPAN_SAMPLE_RATE"
+        try:
+            rate = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"RESPAN_SAMPLE_RATE={raw!r} is not a number") from None
+        value = raw
+    if not 0.0 <= rate <= 1.0:  # (NaN fails both comparisons)
+        raise ValueError(f"{name}={value!r} must be a number from 0 to 1")
+    return rate
 
 
 # ---- user prices (`prices=` / RESPAN_PRICES_FILE) ---------------------------------------------

@@ -91,6 +91,8 @@ SCOPE_NAMES = {
     "custom_identifier": CUSTOM_ID,
 }
 _CREDENTIALS = "customer_credentials"
+# attributes() keys that are no span attribute: the gateway's credentials, a call's content choice
+_NOT_ATTRIBUTES = frozenset({_CREDENTIALS, "capture_content"})
 
 
 def _value(item: Any) -> Any:
@@ -104,7 +106,7 @@ def scope_attributes(scope: Mapping[str, Any]) -> dict[str, Any]:
     credentials, and no None (OpenTelemetry rejects it with a warning)."""
     out: dict[str, Any] = {}
     for key, value in scope.items():
-        if key == _CREDENTIALS or value is None:
+        if key in _NOT_ATTRIBUTES or value is None:
             continue
         name = SCOPE_NAMES.get(key)
         if name is not None:

@@ -10,6 +10,7 @@ from ..endpoints.base import Prices, as_dict, get
 from .agents import AgentSpan, adopt, span_log
 from .batch import split
 from .call import CallRecord
+from .privacy import Privacy
 from .seen import Seen
 from .settle import add_thread, first_finished, settle
 
@@ -53,34 +54,28 @@ def _civil(sec: int) -> str:
 
 
 def logs_of(
-    record: CallRecord | AgentSpan,
-    *,
-    capture_content: bool,
-    prices: Prices,
-    defaults: Mapping[str, Any],
-    seen: Seen,
+    record: CallRecord | AgentSpan, *, privacy: Privacy, prices: Prices, defaults: Mapping[str, Any], seen: Seen
 ) -> list[dict[str, Any]]:
     """The worker's whole job for one call: settle it, then build its log (none for a poll of
-    an unfinished response, one per result for a Batch output file)."""
-    calls = calls_of(record, capture_content=capture_content, prices=prices, defaults=defaults, seen=seen)
+    an unfinished response, one per result for a Batch output file). Content is redacted later,
+    with every other kind of log (`Privacy.redacted`)."""
+    calls = calls_of(record, privacy=privacy, prices=prices, defaults=defaults, seen=seen)
     return [log for _, log in calls]
 
 
 def calls_of(
-    record: CallRecord | AgentSpan,
-    *,
-    capture_content: bool,
-    prices: Prices,
-    defaults: Mapping[str, Any],
-    seen: Seen,
+    record: CallRecord | AgentSpan, *, privacy: Privacy, prices: Prices, defaults: Mapping[str, Any], seen: Seen
 ) -> list[tuple[CallRecord | None, dict[str, Any]]]:
     """`logs_of`, each log with the settled record it was built from (a Batch output file's
     results are records of their own; an Agents SDK span's log has none)."""
     if isinstance(record, AgentSpan):
-        return [(None, span_log(record, capture_content=capture_content, defaults=defaults))]
+        keeps = privacy.keeps(record.anchor.trace_id, record.attributes.get("capture_content"))
+        return [(None, span_log(record, capture_content=keeps, defaults=defaults))]
     settle(record, prices, defaults)
     if record.anchor is not None:
         adopt(record, defaults)
+    # content as the call's trace and `attributes(capture_content=...)` decide (SPEC §16)
+    capture_content = privacy.keeps(record.trace_id, record.attributes.get("capture_content"))
     endpoint = record.endpoint
     lines = endpoint.lines(record.response)
     if lines is not None:
