@@ -204,25 +204,29 @@ def load_settings(
 
 # ---- user prices (`prices=` / RESPAN_PRICES_FILE) ---------------------------------------------
 
-TOKEN_PRICE_KEYS = ("input", "output", "cached_input")  # USD per 1M tokens
-# what is not billed by the token: unit (as endpoints ask the price book) -> its key
-UNIT_PRICE_KEYS: Mapping[str, str] = {
-    "image": "per_image",
-    "audio_minute": "per_audio_minute",
-    "1m_characters": "per_1m_characters",
-}
-_PRICE_KEYS = (*TOKEN_PRICE_KEYS, *UNIT_PRICE_KEYS.values())
+TOKEN_PRICE_KEYS = ("input", "output", "cached_input", "cache_write")  # USD per 1M tokens
 _REQUIRED_TOKEN_KEYS = ("input", "output")
+
+
+def unit_price_keys() -> tuple[str, ...]:
+    """The per-unit price keys (`per_image`, `per_audio_minute`, ...): those the endpoint specs
+    declare for the units they bill in besides tokens."""
+    from .endpoints.price_units import UNIT_PRICE_KEYS
+
+    return tuple(UNIT_PRICE_KEYS.values())
 
 
 def validate_prices(prices: Any, source: str = "prices") -> dict[str, dict[str, float]]:
     """Check `{model: {"input": usd_per_1m, "output": ..., "cached_input": ..., "per_image": ...}}`.
 
-    Token prices need `input` and `output` (`cached_input` is optional: cached tokens then cost
-    the input rate). An entry may instead hold only per-unit prices (`per_image`,
-    `per_audio_minute`, `per_1m_characters`) for models not billed by the token. Returns a plain
-    copy with float rates; raises ValueError naming `source` otherwise.
+    Token prices need `input` and `output` (`cached_input` and `cache_write` are optional: those
+    tokens then cost the input rate). An entry may instead hold only per-unit prices (the keys
+    `unit_price_keys()` lists: `per_image`, `per_audio_minute`, `per_1m_characters`,
+    `per_web_search_call`, ...) for models not billed by the token. Returns a plain copy with
+    float rates; raises ValueError naming `source` otherwise.
     """
+    unit_keys = unit_price_keys()
+    allowed = (*TOKEN_PRICE_KEYS, *unit_keys)
     if not isinstance(prices, Mapping):
         raise ValueError(
             f"{source} must map model ids to {{'input': ..., 'output': ...}} USD per 1M tokens, "
@@ -237,14 +241,14 @@ def validate_prices(prices: Any, source: str = "prices") -> dict[str, dict[str, 
                 f"{source}[{model!r}] must be a mapping like {{'input': 0.15, 'output': 0.6}}, "
                 f"got {type(rates).__name__}"
             )
-        unknown = [key for key in rates if key not in _PRICE_KEYS]
+        unknown = [key for key in rates if key not in allowed]
         if unknown:
             raise ValueError(
                 f"{source}[{model!r}] has unknown keys {sorted(map(str, unknown))}; "
-                f"allowed: {', '.join(_PRICE_KEYS)}"
+                f"allowed: {', '.join(allowed)}"
             )
         per_unit_only = not any(key in rates for key in TOKEN_PRICE_KEYS) and any(
-            key in rates for key in UNIT_PRICE_KEYS.values()
+            key in rates for key in unit_keys
         )
         missing = [key for key in _REQUIRED_TOKEN_KEYS if key not in rates]
         if missing and not per_unit_only:

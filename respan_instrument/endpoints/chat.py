@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
-from .base import Endpoint, FilePart, Text, as_dict, fields_of, get
+from .base import Endpoint, FilePart, Priced, Text, as_dict, fields_of, get
+from .bill import Line
+from .tools import WEB_SEARCH_CALL, chat_search_lines
 
 
 class _Choice:
@@ -218,9 +220,17 @@ class Chat(Endpoint):
     path = "/chat/completions"
     operation = "chat"
     log_type = "chat"
+    price_units = (WEB_SEARCH_CALL,)
 
     def accumulator(self) -> ChatAccumulator:
         return ChatAccumulator()
+
+    def bill(self, call: Priced) -> list[Line]:
+        """Tokens, and a search model's search call."""
+        lines = super().bill(call)
+        if lines:
+            lines.extend(chat_search_lines(call.model, call.request))
+        return lines
 
     def content(
         self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
