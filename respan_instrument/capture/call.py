@@ -107,7 +107,7 @@ class Call:
         ctx: Any,
     ) -> None:
         start_ns = time.time_ns()
-        name = f"{endpoint.operation} {body.get('model')}"
+        name = f"{endpoint.operation} {body.get('model') or endpoint.model_of(body)}"
         self.hooks = hooks
         self.endpoint = endpoint
         self.provider = info.provider

@@ -41,9 +41,13 @@ class ChatAccumulator:
         attribute cost more than the rest of the chunk's accumulation.
         """
         d = fields_of(chunk)
-        if self.id is None:
-            self.id = d.get("id")
-            self.model = d.get("model")
+        if not self.model:  # (Azure's first chunk, its prompt filter results, has an empty model)
+            model = d.get("model")
+            if model:
+                self.model = model
+                self.id = d.get("id") or self.id
+            elif self.id is None:
+                self.id = d.get("id")
         usage = d.get("usage")
         if usage is not None:
             self.usage = usage
@@ -102,11 +106,14 @@ class ChatAccumulator:
         index: Any = None  # the choice the parts are for
         parts: list[str] = []
         tier = self.service_tier
+        no_model = not self.model
         i = start
         while i < end:
             e = events[i]
             if type(e) is not dict or e.get("usage") is not None or "error" in e:
                 break
+            if no_model and e.get("model"):
+                self.model, self.id, no_model = e["model"], e.get("id") or self.id, False
             choices = e.get("choices")
             if type(choices) is not list or len(choices) != 1:
                 break
