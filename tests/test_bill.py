@@ -139,11 +139,14 @@ def test_async_responses_tools_are_billed(instrumented, stub, aclient) -> None:
 def test_web_searches_counted_from_items_when_the_answer_has_no_tool_usage(
     instrumented, stub, client
 ) -> None:
+    from openai.types.responses.response_function_web_search import ActionFind
+
+    find = ActionFind.model_fields["type"].annotation.__args__[0]  # "find" in openai 1.x
     output = [
         {**WEB, "id": "ws_1", "action": {"type": "search", "query": "a"}},
         {**WEB, "id": "ws_2", "action": {"type": "search", "query": "b"}},
         {**WEB, "id": "ws_3", "action": {"type": "open_page", "url": "https://a.example"}},
-        {**WEB, "id": "ws_4", "action": {"type": "find_in_page", "url": "https://a.example", "pattern": "x"}},
+        {**WEB, "id": "ws_4", "action": {"type": find, "url": "https://a.example", "pattern": "x"}},
         {**WEB, "id": "ws_5", "status": "failed", "action": {"type": "search", "query": "c"}},
         message("ok"),
     ]
@@ -260,6 +263,8 @@ def test_audio_time_priced_by_genai_prices(instrumented, stub, client, model) ->
 def test_svg_author_tokens_priced_at_its_own_rates(instrumented, stub, client) -> None:
     from openai.types import ImagesResponse
 
+    if "svg_usage" not in ImagesResponse.model_fields:
+        pytest.skip("SVG images came with a later SDK")
     usage = {
         "input_tokens": 20,
         "input_tokens_details": {"image_tokens": 0, "text_tokens": 20},
