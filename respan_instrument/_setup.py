@@ -23,6 +23,7 @@ from .capture.span import Tracing
 from .deliver import workers as _workers
 from .deliver.pipeline import Pipeline
 from .deliver.respan import BULK_PER_MINUTE, RespanLogs
+from .endpoints.price_units import UNIT_PRICE_KEYS
 from .record.call import CallRecord
 from .record.encode import encode_log
 from .record.manual import validate_manual
@@ -57,9 +58,7 @@ def _encode(
     return [encode_log(log, max_content_bytes) for log in build(item)]
 
 
-def _encode_spans(
-    item: Any, *, calls: Callable[[Any], list[tuple[Any, dict[str, Any]]]], spans: Any
-) -> list[bytes]:
+def _encode_spans(item: Any, *, calls: Callable[[Any], list[tuple[Any, dict[str, Any]]]], spans: Any) -> list[bytes]:
     """Worker, OTLP export: each log of a call's record (or a log() dict) as its span, encoded."""
     if isinstance(item, dict):
         return [spans.encode(None, item)]
@@ -80,9 +79,7 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
             )
             export = "logs"
     if export == "logs" and not settings.api_key:
-        log_once(
-            "no-key", "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan"
-        )
+        log_once("no-key", "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan")
         return None
     options: dict[str, Any] = {
         "capture_content": settings.capture_content,
@@ -97,10 +94,7 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
         from .record.otlp import SpanEncoder
 
         destination = OtlpTraces(
-            settings.otlp_endpoint,
-            settings.api_key,
-            per_minute=per_minute,
-            read_timeout=settings.read_timeout,
+            settings.otlp_endpoint, settings.api_key, per_minute=per_minute, read_timeout=settings.read_timeout
         )
         encode = functools.partial(
             _encode_spans,
@@ -109,10 +103,7 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
         )
     else:
         destination = RespanLogs(
-            settings.base_url,
-            str(settings.api_key),
-            per_minute=per_minute,
-            read_timeout=settings.read_timeout,
+            settings.base_url, str(settings.api_key), per_minute=per_minute, read_timeout=settings.read_timeout
         )
         build = functools.partial(logs_of, **options)
         encode = functools.partial(_encode, build=build, max_content_bytes=settings.max_content_bytes)
@@ -162,6 +153,7 @@ def instrument(
         prices=prices,
         defaults=validate(attributes or {}, "instrument"),
         export=export,
+        unit_price_keys=UNIT_PRICE_KEYS.values(),
     )
     with _lock:
         if _state is not None and _state.settings == settings and tracer_provider is None:

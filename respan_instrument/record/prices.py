@@ -32,7 +32,7 @@ from typing import Any
 from .._config import validate_prices
 from .._errors import log_once, report
 from ..endpoints.bill import PriceUnit
-from ..endpoints.price_units import UNITS
+from ..endpoints.price_units import UNIT_PRICE_KEYS, UNITS
 from ..endpoints.usage import TokenUsage, as_token_usage
 from . import prices_compile as _compiled
 from .prices_compile import PriceFn
@@ -78,7 +78,7 @@ class PriceBook:
     __slots__ = ("_overrides", "_prefixes", "_cache", "_units")
 
     def __init__(self, overrides: Mapping[str, Mapping[str, float]] | None = None) -> None:
-        self._overrides = validate_prices(overrides or {}, "prices")
+        self._overrides = validate_prices(overrides or {}, "prices", UNIT_PRICE_KEYS.values())
         self._prefixes = sorted(self._overrides, key=len, reverse=True)
         self._cache: dict[tuple[Any, ...], _Entry] = {}
         # (model, unit, variant, provider, batch) -> (USD per unit or None, unix time it expires)
