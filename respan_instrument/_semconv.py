@@ -51,6 +51,8 @@ TOOL_CALL_RESULT = _g.GEN_AI_TOOL_CALL_RESULT
 
 # Respan's names (not in the conventions)
 COST = "gen_ai.usage.cost"  # USD
+COST_LINE_PREFIX = COST + "."  # USD of one line of the bill: `gen_ai.usage.cost.web_search`
+COST_UNPRICED = "respan.cost.unpriced"  # the names of the lines no price source prices
 TTFT = "gen_ai.usage.ttft"  # seconds
 LOG_TYPE = "respan.entity.log_type"
 CUSTOMER_PREFIX = "respan.customer_params."
@@ -120,4 +122,19 @@ def scope_attributes(scope: Mapping[str, Any]) -> dict[str, Any]:
                     out.setdefault(prefix + str(sub), _value(item))
         else:
             out[ATTRIBUTE_PREFIX + key] = value
+    return out
+
+
+def cost_attributes(cost: Any, breakdown: Any, unpriced: Any) -> dict[str, Any]:
+    """A call's cost as span attributes: the total, each line of its breakdown, and the names of
+    the lines that could not be priced."""
+    out: dict[str, Any] = {}
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+        out[COST] = float(cost)
+    if isinstance(breakdown, Mapping):
+        for line, usd in breakdown.items():
+            if isinstance(usd, (int, float)) and not isinstance(usd, bool):
+                out[COST_LINE_PREFIX + str(line)] = float(usd)
+    if isinstance(unpriced, Mapping) and unpriced:
+        out[COST_UNPRICED] = tuple(sorted(map(str, unpriced)))
     return out

@@ -26,6 +26,7 @@ from .capture.span import Tracing
 from .deliver import workers as _workers
 from .deliver.pipeline import Pipeline
 from .deliver.respan import BULK_PER_MINUTE, RespanLogs
+from .endpoints.price_units import UNIT_PRICE_KEYS
 from .record.call import CallRecord
 from .record.encode import encode_log
 from .record.manual import validate_manual
@@ -206,6 +207,7 @@ def instrument(
         agents=agents,
         redact=redact,
         sample_rate=sample_rate,
+        unit_price_keys=UNIT_PRICE_KEYS.values(),
     )
     with _lock:
         if _state is not None and _state.settings == settings and tracer_provider is None:

@@ -18,10 +18,10 @@ from typing import Any, NamedTuple
 
 from .. import _context
 from .._errors import contained
-from .._semconv import COST, GATEWAY_LOG_ID, RESPONSE_TIME_TO_FIRST_CHUNK, TTFT, scope_attributes
+from .._semconv import GATEWAY_LOG_ID, RESPONSE_TIME_TO_FIRST_CHUNK, TTFT, cost_attributes, scope_attributes
 from .._semconv import RESPONSE_FINISH_REASONS as FINISH_REASONS
 from ..endpoints import Endpoint
-from ..endpoints.base import Priced
+from ..record.bill import settle_cost
 from ..record.call import CallRecord, Tapped
 from ..record.prices import PriceBook
 from ..record.replay import fold
@@ -106,7 +106,7 @@ class Call:
         ctx: Any,
     ) -> None:
         start_ns = time.time_ns()
-        name = f"{endpoint.operation} {body.get('model')}"
+        name = f"{endpoint.operation} {body.get('model') or endpoint.model_of(body)}"
         self.hooks = hooks
         self.endpoint = endpoint
         self.provider = info.provider
@@ -183,15 +183,9 @@ class Call:
         """Usage, cost and metrics of a successful call; its span attributes."""
         record = self.record
         endpoint = self.endpoint
-        attrs, usage, model, tier = endpoint.outcome(response, self.recording)
-        record.usage = usage
-        request = record.request
-        priced = Priced(
-            model or request.get("model") or "", usage, record.price_provider, tier, request, response
-        )
-        record.cost = endpoint.price(self.hooks.prices, priced)
-        if record.cost is not None:
-            attrs[COST] = record.cost
+        attrs, usage, model, _ = settle_cost(record, response, self.hooks.prices, self.recording)
+        if record.cost is not None or record.cost_unpriced:
+            attrs.update(cost_attributes(record.cost, record.cost_breakdown, record.cost_unpriced))
         if self.recording and self.hooks.content is not None:
             attrs.update(self.hooks.content.attributes(endpoint, record, response, attrs.get(FINISH_REASONS)))
         ttft = (record.ttft_ns - record.start_ns) / 1e9 if record.ttft_ns is not None else None

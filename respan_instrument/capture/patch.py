@@ -110,10 +110,11 @@ def _is_azure(kind: type) -> bool:
     return azure
 
 
-# Client classes whose `base_url` property returns their `_base_url` attribute as is (checked
-# once per class). openai 3.x's property imports a module on every read, which
-# costs more than the rest of our check.
-_plain_base_url: dict[type, bool] = {}
+# Per client class, the instance attribute its `base_url` property returns as is, or None
+# (checked once per class): `_base_url` up to openai 2.x, `_configured_base_url` in 3.x, whose
+# property imports a module on every read, which costs more than the rest of our check.
+_plain_base_url: dict[type, str | None] = {}
+_BASE_URL_ATTRIBUTES = ("_base_url", "_configured_base_url")
 
 
 def _base_url(instance: Any) -> Any:
@@ -121,7 +122,10 @@ def _base_url(instance: Any) -> Any:
     kind = type(instance)
     if kind not in _plain_base_url and len(_plain_base_url) < 64:
         own = getattr(instance, "__dict__", None)
-        _plain_base_url[kind] = url is not None and own is not None and own.get("_base_url") is url
+        held = None
+        if url is not None and own is not None:
+            held = next((name for name in _BASE_URL_ATTRIBUTES if own.get(name) is url), None)
+        _plain_base_url[kind] = held
     return url
 
 
@@ -165,7 +169,8 @@ def _begin(
     ) == "stream"
     try:
         kind = type(instance)
-        url = instance.__dict__.get("_base_url") if _plain_base_url.get(kind) else None
+        held = _plain_base_url.get(kind)
+        url = instance.__dict__.get(held) if held is not None else None
         if url is None:
             url = _base_url(instance)
         info = _url_cache.get(id(url))
@@ -193,6 +198,7 @@ def _begin(
             run = _agents.current_trace.get()
             if run is not None:
                 call.record.anchor = spans.anchor(_agents.current_span.get(), run)
+        call.record.stream = stream  # (a stream that fails before its first chunk is a stream too)
         files = options.files
         if files is not None:  # multipart: the log shows what was sent, never the bytes
             call.record.files = describe_files(files)

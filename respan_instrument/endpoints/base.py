@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
 from .. import _semconv as sc
+from .bill import TOKENS, Line, PriceUnit
 from .fields import fields_of as fields_of
 from .fields import get as get
 from .usage import CHAT_NAMES, TokenUsage, UsageNames, parse
@@ -126,16 +127,31 @@ class Accumulator(Protocol):
 
 
 class Prices(Protocol):
-    """The price book, as an endpoint asks it (record/ supplies it)."""
+    """The price book, as the bill asks it (record/ supplies it)."""
 
     def cost(
-        self, model: str, usage: TokenUsage, *, provider: str | None = None, service_tier: str | None = None
+        self,
+        model: str,
+        usage: TokenUsage,
+        *,
+        provider: str | None = None,
+        service_tier: str | None = None,
+        batch: bool = False,
     ) -> float | None: ...
 
-    def unit_cost(self, model: str, unit: str, quantity: float, variant: str | None = None) -> float | None:
-        """USD for `quantity` of a unit other than tokens (`image`, `audio_minute`,
-        `1m_characters`), `variant` naming the kind where the price depends on it (an image's
-        size and quality); None when the model has no known price for it."""
+    def unit_cost(
+        self,
+        model: str,
+        unit: str,
+        quantity: float,
+        variant: str | None = None,
+        *,
+        provider: str | None = None,
+        batch: bool = False,
+    ) -> float | None:
+        """USD for `quantity` of a unit other than tokens (a `PriceUnit`'s `unit`), `variant`
+        naming the kind where the price depends on it (an image's size and quality); None when
+        the model has no known price for it."""
         ...
 
 
@@ -188,6 +204,9 @@ class Endpoint:
     # Statuses after which the work it answers changes no more; with `terminal_only`, a response
     # seen in any other status makes no log (see record/settle.py).
     terminal_statuses: frozenset[str] = frozenset()
+    # the units its bill has besides tokens (see `bill.PriceUnit`): the user's price keys and
+    # OpenAI's published rates for them
+    price_units: tuple[PriceUnit, ...] = ()
 
     def __repr__(self) -> str:
         return f"<endpoint {' '.join(self.routes) or type(self).__name__}>"
@@ -280,13 +299,25 @@ class Endpoint:
                 attrs[sc.USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
         return Outcome(attrs, usage, model, tier)
 
-    def price(self, prices: Prices, call: Priced) -> float | None:
-        """USD for one successful call, None when unknown: tokens at the model's rates."""
+    def model_of(self, request: Mapping[str, Any]) -> str | None:
+        """The model a request asks for; an endpoint whose API has a default model names it."""
+        model = request.get("model")
+        return model if isinstance(model, str) and model else None
+
+    def bill(self, call: Priced) -> list[Line]:
+        """What a successful call is billed for: its tokens at the model's rates."""
         if call.usage is None:
-            return None
-        return prices.cost(call.model, call.usage, provider=call.provider, service_tier=call.service_tier)
+            return []
+        return [Line(TOKENS, call.model, TOKENS, call.usage)]
 
     # ---- the log ----------------------------------------------------------------------------
+    def parameters(self, log: dict[str, Any], request: Mapping[str, Any]) -> None:
+        """Copy the request parameters the user passed to the log."""
+        for key in self.request_fields:
+            value = request.get(key)
+            if value is not None:
+                log[key] = value
+
     def content(
         self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
     ) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, FilePart, as_dict, fields_of, get
+from .base import Endpoint, FilePart, Priced, as_dict, fields_of, get
+from .bill import Line
+from .tools import UNITS, tool_lines
 
 _OUTPUT_EVENTS = frozenset(
     {
@@ -94,9 +96,24 @@ class Responses(Endpoint):
     stream_usage = False  # its final event always carries the usage
     stream_errors = False  # an error arrives as a `response.failed` / `error` event the SDK passes on
     terminal_statuses = TERMINAL
+    price_units = UNITS
 
     def accumulator(self) -> ResponsesAccumulator:
         return ResponsesAccumulator()
+
+    def bill(self, call: Priced) -> list[Line]:
+        """Tokens, and the built-in tools the response used."""
+        lines = super().bill(call)
+        if call.response is not None:
+            lines.extend(tool_lines(call.model, call.request, call.response))
+        return lines
+
+    def parameters(self, log: dict[str, Any], request: Mapping[str, Any]) -> None:
+        """As every endpoint, and `reasoning.effort` as the log's `reasoning_effort`."""
+        super().parameters(log, request)
+        effort = get(request.get("reasoning"), "effort")
+        if isinstance(effort, str) and "reasoning_effort" not in log:
+            log["reasoning_effort"] = effort
 
     def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
         status = fields.get("status")

@@ -57,14 +57,17 @@ def parse(usage: Any, names: UsageNames = CHAT_NAMES) -> TokenUsage | None:
     inp = u.get(total_in)
     if not isinstance(inp, int):
         return None
-    cached = in_audio = in_image = cached_audio = cached_image = reasoning = out_audio = writes = 0
+    cached = in_audio = in_image = cached_audio = cached_image = reasoning = out_audio = written = 0
     in_details = u.get(in_name)
     if in_details is not None:
         d = fields_of(in_details)
         cached = _int(d.get("cached_tokens"))
+        # tokens written to the prompt cache, at the model's cache-write rate; their retention
+        # split (`cache_write_tokens_details`) stays in the logged usage: genai-prices has one
+        # cache-write rate per OpenAI model
+        written = _int(d.get("cache_write_tokens"))
         in_audio = _int(d.get("audio_tokens"))
         in_image = _int(d.get("image_tokens"))
-        writes = _int(d.get("cache_write_tokens"))  # (Responses-style usage since 2026)
         cached_details = d.get("cached_tokens_details")
         if cached_details is not None:  # Realtime: the audio and image parts of cached input
             c = fields_of(cached_details)
@@ -83,7 +86,7 @@ def parse(usage: Any, names: UsageNames = CHAT_NAMES) -> TokenUsage | None:
         reasoning,
         in_audio,
         out_audio,
-        writes,
+        written,
         cached_audio,
         in_image,
         0,  # output_image_tokens: see images.py

@@ -65,6 +65,8 @@ class CallRecord:
         "parent_id",
         "usage",
         "cost",
+        "cost_breakdown",
+        "cost_unpriced",
         "settled",
         "stream",
         "ttft_ns",
@@ -102,6 +104,8 @@ class CallRecord:
         self.parent_id = 0
         self.usage: TokenUsage | None = None
         self.cost: float | None = None
+        self.cost_breakdown: dict[str, float] | None = None  # USD per line, for a bill of lines
+        self.cost_unpriced: dict[str, Any] | None = None  # the lines no price source prices
         self.settled = False
         self.stream = False
         self.ttft_ns: int | None = None

@@ -26,6 +26,7 @@ from .._context import LOG_FIELDS
 from .._version import __version__
 from . import messages as msg
 from .agents import NO_MODEL
+from .bill import breakdown_of
 from .call import CallRecord
 from .encode import json_text, limited
 
@@ -138,9 +139,7 @@ def span_attributes(record: CallRecord | None, log: Mapping[str, Any]) -> dict[s
     attrs[sc.LOG_TYPE] = str(log.get("log_type"))
     if sc.RESPONSE_MODEL not in attrs and isinstance(model, str) and model != "unknown":
         attrs[sc.RESPONSE_MODEL] = model
-    cost = log.get("cost")
-    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-        attrs[sc.COST] = float(cost)
+    attrs.update(sc.cost_attributes(log.get("cost"), *breakdown_of(log.get("metadata"))))
     ttft = log.get("ttft")
     if isinstance(ttft, (int, float)):
         attrs[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = attrs[sc.TTFT] = float(ttft)

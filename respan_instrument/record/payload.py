@@ -9,6 +9,7 @@ from .._context import LOG_FIELDS
 from ..endpoints.base import Prices, as_dict, get
 from .agents import AgentSpan, adopt, span_log
 from .batch import split
+from .bill import add_cost
 from .call import CallRecord
 from .privacy import Privacy
 from .seen import Seen
@@ -96,7 +97,7 @@ def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
     body = record.request
     log: dict[str, Any] = {
         "log_type": endpoint.log_type,
-        "model": body.get("model"),
+        "model": endpoint.model_of(body),
         "stream": record.stream,
         "start_time": iso(record.start_ns),
         "timestamp": iso(record.end_ns),
@@ -109,9 +110,7 @@ def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
         log["span_parent_id"] = f"{record.parent_id:016x}"
     if record.ttft_ns is not None:
         log["ttft"] = round((record.ttft_ns - record.start_ns) / 1e9, 6)
-    for key in endpoint.request_fields:
-        if key in body and body[key] is not None:
-            log[key] = body[key]
+    endpoint.parameters(log, body)
     scope = record.attributes
     if scope:  # (usually empty)
         for key in SCOPE_FIELDS:
@@ -120,8 +119,7 @@ def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
                 log[key] = value
     if record.cut_short:
         log["metadata"] = {**log.get("metadata", {}), "stream_cut_short": "true"}
-    if record.cost is not None:
-        log["cost"] = record.cost
+    add_cost(log, record)
 
     response = record.response
     if record.error is not None:
@@ -172,5 +170,7 @@ def _add_usage(log: dict[str, Any], record: CallRecord, usage: Any) -> None:
     log["completion_tokens"] = tokens.output_tokens
     if tokens.cached_input_tokens:
         log["prompt_cache_hit_tokens"] = tokens.cached_input_tokens
+    if tokens.cache_write_tokens:
+        log["prompt_cache_creation_tokens"] = tokens.cache_write_tokens
     if tokens.reasoning_tokens:
         log["reasoning_tokens"] = tokens.reasoning_tokens
