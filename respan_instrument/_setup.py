@@ -57,7 +57,9 @@ def _encode(
     return [encode_log(log, max_content_bytes) for log in build(item)]
 
 
-def _encode_spans(item: Any, *, calls: Callable[[Any], list[tuple[Any, dict[str, Any]]]], spans: Any) -> list[bytes]:
+def _encode_spans(
+    item: Any, *, calls: Callable[[Any], list[tuple[Any, dict[str, Any]]]], spans: Any
+) -> list[bytes]:
     """Worker, OTLP export: each log of a call's record (or a log() dict) as its span, encoded."""
     if isinstance(item, dict):
         return [spans.encode(None, item)]
@@ -78,7 +80,9 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
             )
             export = "logs"
     if export == "logs" and not settings.api_key:
-        log_once("no-key", "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan")
+        log_once(
+            "no-key", "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan"
+        )
         return None
     options: dict[str, Any] = {
         "capture_content": settings.capture_content,
@@ -93,7 +97,10 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
         from .record.otlp import SpanEncoder
 
         destination = OtlpTraces(
-            settings.otlp_endpoint, settings.api_key, per_minute=per_minute, read_timeout=settings.read_timeout
+            settings.otlp_endpoint,
+            settings.api_key,
+            per_minute=per_minute,
+            read_timeout=settings.read_timeout,
         )
         encode = functools.partial(
             _encode_spans,
@@ -102,7 +109,10 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
         )
     else:
         destination = RespanLogs(
-            settings.base_url, str(settings.api_key), per_minute=per_minute, read_timeout=settings.read_timeout
+            settings.base_url,
+            str(settings.api_key),
+            per_minute=per_minute,
+            read_timeout=settings.read_timeout,
         )
         build = functools.partial(logs_of, **options)
         encode = functools.partial(_encode, build=build, max_content_bytes=settings.max_content_bytes)

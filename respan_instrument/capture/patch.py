@@ -28,6 +28,7 @@ from ..endpoints.providers import (
     usage_injectable,
 )
 from . import realtime as _realtime
+from . import sockets as _sockets
 from . import span as _span
 from .call import GATEWAY_LOG_ID_HEADER, Call, ClientInfo, Hooks
 from .files import describe_files
@@ -254,10 +255,14 @@ TARGETS = (
 )
 
 
+# the SDK's WebSocket protocols, each read by its recorder
+SOCKETS = (_realtime.PROTOCOL,)
+
+
 def set_hooks(hooks: Hooks | None) -> None:
     global _hooks
     _hooks = hooks
-    _realtime.set_hooks(hooks)
+    _sockets.set_hooks(hooks)
     _url_cache.clear()  # what a URL means (gateway or not) depends on the settings
 
 
@@ -284,7 +289,7 @@ def apply() -> None:
     """Wrap every target once; safe to call again."""
     if _handles:
         return
-    for target in (*TARGETS, *_shadowing(), *(Target(*t) for t in _realtime.present())):
+    for target in (*TARGETS, *_shadowing(), *(Target(*t) for t in _sockets.present(SOCKETS))):
         try:
             handle = wrapt.wrap_function_wrapper(target.module, target.name, target.wrapper)
         except (ImportError, AttributeError) as exc:

@@ -19,11 +19,19 @@ from typing import Any
 
 from websockets.sync.server import Server, ServerConnection, serve
 
-__all__ = ["RealtimeServer", "REPLY", "TRANSCRIPT", "AUDIO_TRANSCRIPT"]
+__all__ = [
+    "RealtimeServer",
+    "REPLY",
+    "TRANSCRIPT",
+    "AUDIO_TRANSCRIPT",
+    "TRANSCRIBED_SECONDS",
+    "transcription_usage",
+]
 
 REPLY = "Hello from the realtime stub."
 AUDIO_TRANSCRIPT = "Spoken hello from the realtime stub."
 TRANSCRIPT = "what the user said"  # the transcript of any committed input audio
+TRANSCRIBED_SECONDS = 30.0  # the seconds of audio a whisper transcription reports
 AUDIO_CHUNK = base64.b64encode(bytes(range(256)) * 4).decode()  # 1 KB of "audio" per delta
 _ids = itertools.count(1)
 
@@ -40,10 +48,26 @@ def usage(audio: bool) -> dict[str, Any]:
         "input_tokens": 120,
         "output_tokens": 60,
         "input_token_details": {
-            "text_tokens": 80, "audio_tokens": 40, "image_tokens": 0, "cached_tokens": 64,
+            "text_tokens": 80,
+            "audio_tokens": 40,
+            "image_tokens": 0,
+            "cached_tokens": 64,
             "cached_tokens_details": {"text_tokens": 48, "audio_tokens": 16, "image_tokens": 0},
         },
         "output_token_details": {"text_tokens": 60 - out_audio, "audio_tokens": out_audio},
+    }
+
+
+def transcription_usage(model: str) -> dict[str, Any]:
+    """An input-audio transcription's usage: seconds of audio for whisper, else tokens."""
+    if "whisper" in model:
+        return {"type": "duration", "seconds": TRANSCRIBED_SECONDS}
+    return {
+        "type": "tokens",
+        "input_tokens": 50,
+        "output_tokens": 10,
+        "total_tokens": 60,
+        "input_token_details": {"audio_tokens": 50, "text_tokens": 0},
     }
 
 
@@ -57,6 +81,16 @@ class _Session:
         self.last_text = ""
         self.audio_bytes = 0
         self.previous: str | None = None
+
+    def transcriber(self) -> str | None:
+        """The input-audio transcription model the session was configured with, if any."""
+        config = (
+            ((self.session.get("audio") or {}).get("input") or {}).get("transcription")
+            or self.session.get("input_audio_transcription")
+            or {}
+        )
+        model = config.get("model")
+        return model if isinstance(model, str) else None
 
     def send(self, kind: str, **fields: Any) -> None:
         self.ws.send(json.dumps({"type": kind, "event_id": _id("event"), **fields}))
@@ -72,9 +106,9 @@ class _Session:
     def handle(self, event: dict[str, Any]) -> bool:
         """Answer one client event; False when the connection was hung up."""
         kind = event.get("type")
-        if kind == "session.update":
+        if kind in ("session.update", "transcription_session.update"):
             self.session.update(event.get("session") or {})
-            self.send("session.updated", session=self.session)
+            self.send(kind + "d", session=self.session)
         elif kind == "conversation.item.create":
             item = dict(event.get("item") or {})
             item.setdefault("id", _id("item"))
@@ -91,10 +125,23 @@ class _Session:
             item_id = _id("item")
             self.send("input_audio_buffer.committed", item_id=item_id, previous_item_id=self.previous)
             part_type = "input_audio"
-            self.item_created({"id": item_id, "type": "message", "role": "user",
-                               "content": [{"type": part_type, "transcript": None}]})
-            self.send("conversation.item.input_audio_transcription.completed",
-                      item_id=item_id, content_index=0, transcript=TRANSCRIPT)
+            self.item_created(
+                {
+                    "id": item_id,
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": part_type, "transcript": None}],
+                }
+            )
+            model = self.transcriber()
+            if model is not None:  # (a session transcribes its input audio only when asked)
+                self.send(
+                    "conversation.item.input_audio_transcription.completed",
+                    item_id=item_id,
+                    content_index=0,
+                    transcript=TRANSCRIPT,
+                    usage=transcription_usage(model),
+                )
         elif kind == "response.create":
             return self.respond(event.get("response") or {})
         return True
@@ -105,17 +152,39 @@ class _Session:
         base = {"object": "realtime.response", "id": response_id, "conversation_id": "conv_stub"}
         self.send("response.created", response={**base, "status": "in_progress", "output": []})
         if "fail" in cue:
-            error = {"type": "invalid_request_error", "code": "stub_failure", "message": "The stub failed this response."}
-            self.send("response.done", response={**base, "status": "failed", "output": [],
-                                                 "status_details": {"type": "failed", "error": error}})
+            error = {
+                "type": "invalid_request_error",
+                "code": "stub_failure",
+                "message": "The stub failed this response.",
+            }
+            self.send(
+                "response.done",
+                response={
+                    **base,
+                    "status": "failed",
+                    "output": [],
+                    "status_details": {"type": "failed", "error": error},
+                },
+            )
             return True
         if "tool" in cue:
             return self._tool(base)
-        modalities = params.get("output_modalities") or params.get("modalities") or \
-            self.session.get("output_modalities") or self.session.get("modalities") or ["text"]
+        modalities = (
+            params.get("output_modalities")
+            or params.get("modalities")
+            or self.session.get("output_modalities")
+            or self.session.get("modalities")
+            or ["text"]
+        )
         audio = "audio" in modalities
         item_id = _id("item")
-        item: dict[str, Any] = {"id": item_id, "type": "message", "role": "assistant", "status": "in_progress", "content": []}
+        item: dict[str, Any] = {
+            "id": item_id,
+            "type": "message",
+            "role": "assistant",
+            "status": "in_progress",
+            "content": [],
+        }
         self.send("response.output_item.added", response_id=response_id, output_index=0, item=item)
         words = (AUDIO_TRANSCRIPT if audio else REPLY).split(" ")
         pieces = [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
@@ -125,11 +194,22 @@ class _Session:
         at = {"response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0}
         for i, piece in enumerate(pieces):
             if audio:
-                self.send("response.audio.delta" if self.beta else "response.output_audio.delta", **at, delta=AUDIO_CHUNK)
-                self.send("response.audio_transcript.delta" if self.beta else "response.output_audio_transcript.delta",
-                          **at, delta=piece)
+                self.send(
+                    "response.audio.delta" if self.beta else "response.output_audio.delta",
+                    **at,
+                    delta=AUDIO_CHUNK,
+                )
+                self.send(
+                    "response.audio_transcript.delta"
+                    if self.beta
+                    else "response.output_audio_transcript.delta",
+                    **at,
+                    delta=piece,
+                )
             else:
-                self.send("response.text.delta" if self.beta else "response.output_text.delta", **at, delta=piece)
+                self.send(
+                    "response.text.delta" if self.beta else "response.output_text.delta", **at, delta=piece
+                )
             if i == 1 and "hangup" in cue:
                 self.ws.close(1011, "stub hang-up")
                 return False
@@ -143,14 +223,22 @@ class _Session:
         done = {**item, "status": "completed", "content": [part]}
         self.send("response.output_item.done", response_id=response_id, output_index=0, item=done)
         self.item_created(done)
-        self.send("response.done", response={**base, "status": "completed", "output": [done], "usage": usage(audio)})
+        self.send(
+            "response.done", response={**base, "status": "completed", "output": [done], "usage": usage(audio)}
+        )
         return True
 
     def _tool(self, base: dict[str, Any]) -> bool:
         item_id, call_id = _id("item"), _id("call")
         arguments = '{"city": "Paris"}'
-        item = {"id": item_id, "type": "function_call", "status": "in_progress", "name": "get_weather",
-                "call_id": call_id, "arguments": ""}
+        item = {
+            "id": item_id,
+            "type": "function_call",
+            "status": "in_progress",
+            "name": "get_weather",
+            "call_id": call_id,
+            "arguments": "",
+        }
         at = {"response_id": base["id"], "item_id": item_id, "output_index": 0, "call_id": call_id}
         self.send("response.output_item.added", response_id=base["id"], output_index=0, item=item)
         for piece in (arguments[:8], arguments[8:]):
@@ -158,7 +246,9 @@ class _Session:
         self.send("response.function_call_arguments.done", **at, arguments=arguments)
         done = {**item, "status": "completed", "arguments": arguments}
         self.item_created(done)
-        self.send("response.done", response={**base, "status": "completed", "output": [done], "usage": usage(False)})
+        self.send(
+            "response.done", response={**base, "status": "completed", "output": [done], "usage": usage(False)}
+        )
         return True
 
 

@@ -20,6 +20,7 @@ process. Each lookup is resolved once and cached (see `prices_compile`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -143,6 +144,8 @@ class PriceBook:
                 if rates is not None:
                     rate = rates[key]
                     break
+        if rate is None and unit == "audio_minute":
+            rate = _audio_minute_rate(model)
         if rate is None:
             rate = published(model, unit, variant)
         return None if rate is None else rate * quantity
@@ -269,6 +272,24 @@ class PriceBook:
                 )
                 return (None, _compiled.next_change(info, types, now))
         return (fn, _compiled.next_change(info, types, now))
+
+
+@functools.lru_cache(maxsize=256)
+def _audio_minute_rate(model: str) -> float | None:
+    """genai-prices' USD per minute of audio time for an OpenAI model (`audio_hours`: Live,
+    realtime transcription and translation models); None where it has none, or 0."""
+    gp = _compiled.genai_prices()
+    if gp is None:
+        return None
+    try:
+        _, info = gp[0].get_snapshot().find_provider_model(model, None, "openai", None)
+        hourly = getattr(info.get_prices(datetime.now(tz=timezone.utc)), "audio_hours", None)
+    except LookupError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - a data surprise must not reach the caller
+        report("pricing audio time", exc)
+        return None
+    return float(hourly) / 60.0 if hourly else None
 
 
 __all__ = ["PriceBook"]
