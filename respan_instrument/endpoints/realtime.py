@@ -99,7 +99,7 @@ class RealtimeTranscription(Transcriptions):
     priced as the HTTP transcription endpoint prices them."""
 
     path = "realtime transcription"  # (a websocket event: never matched against a URL)
-    request_fields = ()
+    request_fields: tuple[str, ...] = ()
     taps_streams = False
 
     def content(
