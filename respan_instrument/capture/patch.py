@@ -28,6 +28,7 @@ from ..endpoints.providers import (
     usage_injectable,
 )
 from . import realtime as _realtime
+from . import responses_socket as _responses_socket
 from . import sockets as _sockets
 from . import span as _span
 from .call import GATEWAY_LOG_ID_HEADER, Call, ClientInfo, Hooks
@@ -256,7 +257,7 @@ TARGETS = (
 
 
 # the SDK's WebSocket protocols, each read by its recorder
-SOCKETS = (_realtime.PROTOCOL,)
+SOCKETS = (_realtime.PROTOCOL, _responses_socket.PROTOCOL)
 
 
 def set_hooks(hooks: Hooks | None) -> None:
