@@ -189,3 +189,120 @@ class _Responses:
 
 def responses_server() -> SocketServer:
     return SocketServer(lambda ws: _Responses(ws).handle())
+
+
+# ---- Live API -------------------------------------------------------------------------------------
+LIVE_MODEL = "gpt-live-1"
+HEARD = "what the caller said"
+SAID = "Hello from live."
+DELEGATED = "Delegated answer."
+SECONDS_PER_TURN = 6  # billable seconds each input audio chunk adds to the session
+
+
+class _Live:
+    """One Live connection: a primary session (`/live/sessions`), a sideband attached to one
+    (`/live/sessions/{id}/attach`) or a fork of one (`/live/sessions/{id}/fork`).
+
+    `session.input_audio.append` is answered with transcripts, audio and a usage update;
+    `response.create` with a delegated Responses run (`response.event`s, the nested events
+    validated as the SDK's Responses stream events); `session.close` with `session.closed`;
+    `session.instructions.append` of `hangup` closes the socket without `session.closed`."""
+
+    sessions: dict[str, dict[str, Any]] = {}  # session id -> its resource, shared by connections
+
+    def __init__(self, ws: ServerConnection) -> None:
+        import pydantic
+        from openai.types.live.server_event import ServerEvent
+        from openai.types.responses.response_stream_event import ResponseStreamEvent
+
+        self.ws = ws
+        self.events = pydantic.TypeAdapter(ServerEvent)
+        self.nested = pydantic.TypeAdapter(ResponseStreamEvent)
+        self.seq = itertools.count(1)
+        self.session: dict[str, Any] | None = None
+        self.seconds = 0
+
+    def send(self, kind: str, **fields: Any) -> None:
+        event = self.events.validate_python({"type": kind, "event_id": new_id("event"), **fields})
+        self.ws.send(wire(event))
+
+    def usage(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "active_seconds": self.seconds - 1, "paused_seconds": 1}
+
+    def handle(self) -> None:
+        request = self.ws.request
+        path = request.path if request is not None else ""
+        parts = path.split("?")[0].rstrip("/").split("/")
+        if parts[-1] == "attach":  # a sideband sees the session as it is
+            self.session = self.sessions[parts[-2]]
+            self.seconds = 30
+            self.send("session.usage.updated", usage=self.usage())
+        for message in self.ws:
+            event = json.loads(message)
+            if not self.answer(event, parts):
+                return
+
+    def answer(self, event: dict[str, Any], parts: list[str]) -> bool:
+        kind = event.get("type")
+        if kind == "session.start":
+            config = event.get("session") or {}
+            model = config.get("model") or (
+                self.sessions[parts[-2]]["model"] if parts[-1] == "fork" else LIVE_MODEL
+            )
+            self.session = {
+                "id": new_id("live"),
+                "model": model,
+                "expires_at": 1_900_000_000,
+                "status": "active",
+            }
+            if config.get("instructions"):
+                self.session["instructions"] = config["instructions"]
+            self.sessions[self.session["id"]] = self.session
+            self.send("session.started", session=self.session)
+        elif kind == "session.input_audio.append":
+            self.seconds += SECONDS_PER_TURN
+            self.send("session.input_transcript.delta", delta=HEARD, start_ms=0, end_ms=900)
+            self.send("session.output_audio.delta", delta="AAAA" * 64, start_ms=0, end_ms=20)
+            for piece in ("Hello ", "from live."):
+                self.send("session.output_transcript.delta", delta=piece, start_ms=0, end_ms=20)
+            self.send("session.usage.updated", usage=self.usage())
+        elif kind == "response.create":
+            self.delegate()
+        elif kind == "session.instructions.append" and "hangup" in json.dumps(event):
+            self.ws.close(1011, "stub hang-up")
+            return False
+        elif kind == "session.close":
+            self.send("session.closed", reason="close_requested", session=self.session, usage=self.usage())
+            self.ws.close()
+            return False
+        return True
+
+    def delegate(self) -> None:
+        """A delegated Responses run: lifecycle snapshots without output, and text deltas."""
+        delegation = new_id("deleg")
+        rid = new_id("resp")
+        snapshot = {
+            "id": rid,
+            "object": "response",
+            "created_at": 1_700_000_000,
+            "model": "gpt-4.1-mini",
+            "output": [],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+        }
+
+        def nested(kind: str, **fields: Any) -> None:
+            inner = self.nested.validate_python({"type": kind, "sequence_number": next(self.seq), **fields})
+            data = inner.to_dict(mode="json", exclude_unset=True)
+            self.send("response.event", event={"type": data.pop("type"), **data}, delegation_id=delegation)
+
+        nested("response.created", response={**snapshot, "status": "in_progress"})
+        at = {"item_id": new_id("msg"), "output_index": 0, "content_index": 0, "logprobs": []}
+        for piece in ("Delegated ", "answer."):
+            nested("response.output_text.delta", delta=piece, **at)
+        nested("response.completed", response={**snapshot, "status": "completed", "usage": USAGE})
+
+
+def live_server() -> SocketServer:
+    return SocketServer(lambda ws: _Live(ws).handle())

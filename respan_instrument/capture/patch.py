@@ -27,6 +27,7 @@ from ..endpoints.providers import (
     provider_name,
     usage_injectable,
 )
+from . import live as _live
 from . import realtime as _realtime
 from . import responses_socket as _responses_socket
 from . import sockets as _sockets
@@ -257,7 +258,7 @@ TARGETS = (
 
 
 # the SDK's WebSocket protocols, each read by its recorder
-SOCKETS = (_realtime.PROTOCOL, _responses_socket.PROTOCOL)
+SOCKETS = (_realtime.PROTOCOL, _responses_socket.PROTOCOL, _live.PROTOCOL)
 
 
 def set_hooks(hooks: Hooks | None) -> None:

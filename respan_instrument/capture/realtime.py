@@ -264,7 +264,9 @@ def _arrived(current: _Response) -> dict[str, Any]:
 
 PROTOCOL = Protocol(
     # GA first; the beta module only where the installed SDK still has it
-    ("openai.resources.realtime.realtime", "openai.resources.beta.realtime.realtime"),
-    ("RealtimeConnection",),
+    (
+        ("openai.resources.realtime.realtime", "RealtimeConnection"),
+        ("openai.resources.beta.realtime.realtime", "RealtimeConnection"),
+    ),
     Session,
 )

@@ -271,7 +271,9 @@ def _arrived(flight: _Flight) -> dict[str, Any]:
 
 
 PROTOCOL = Protocol(
-    ("openai.resources.responses.responses", "openai.resources.beta.responses.responses"),
-    ("ResponsesConnection",),
+    (
+        ("openai.resources.responses.responses", "ResponsesConnection"),
+        ("openai.resources.beta.responses.responses", "ResponsesConnection"),
+    ),
     ResponsesSocket,
 )

@@ -79,42 +79,47 @@ class Recorder:
             scope["thread_identifier"] = thread
         return scope
 
-    def hand_over(self, record: CallRecord, parent: Any = None) -> trace.Span | None:
+    def hand_over(self, record: CallRecord, ctx: Any = None) -> None:
         """Queue a finished log. A log someone watches (a span, metrics) is measured here;
-        else the worker settles it. `parent`: a span to nest it under (else the context the
-        session opened in). Returns its span, ended, for logs to nest under it."""
+        else the worker settles it. `ctx`: the context it belongs to, when not the one the
+        session opened in (a log nested in another's trace)."""
         hooks = self.hooks
         tracer = hooks.tracing.tracer()
-        ctx = trace.set_span_in_context(parent, self.ctx or None) if parent is not None else self.ctx
+        ctx = self.ctx if ctx is None else ctx
         if tracer is None and hooks.metrics.idle():  # nobody watches: the worker settles it
             record.ctx = ctx
             hooks.sink(record)
-            return None
+            return
         ctx = ctx or None
         span = None
         if tracer is not None:  # timed by the events and never current: the app's own work
             # between two events belongs to no log
-            span = tracer.start_span(
-                record.span_name,
-                ctx,
-                trace.SpanKind.CLIENT,
-                record.endpoint.request_attributes(record.request, "openai"),
-                start_time=record.start_ns,
-            )
+            span = self.start_span(record, ctx)
             span_context = span.get_span_context()
             record.trace_id, record.span_id = span_context.trace_id, span_context.span_id
             outer = trace.get_current_span(ctx).get_span_context() if ctx else None
             record.parent_id = outer.span_id if outer is not None and outer.is_valid else 0
         else:
             record.trace_id, record.span_id, record.parent_id = ids(ctx)
+        self.settled(record, span)
+
+    def start_span(self, record: CallRecord, ctx: Any) -> trace.Span:
+        tracer = self.hooks.tracing.tracer()
+        assert tracer is not None
+        attrs = record.endpoint.request_attributes(record.request, "openai")
+        return tracer.start_span(
+            record.span_name, ctx, trace.SpanKind.CLIENT, attrs, start_time=record.start_ns
+        )
+
+    def settled(self, record: CallRecord, span: trace.Span | None) -> None:
+        """Queue a log whose ids are set: measured here, its span (if any) ended."""
         record.settled = True
-        if hooks.defaults:
-            record.attributes = _context.merge(hooks.defaults, record.attributes)
+        if self.hooks.defaults:
+            record.attributes = _context.merge(self.hooks.defaults, record.attributes)
         try:
             self._measure(record, span)
         finally:
-            hooks.sink(record)
-        return span
+            self.hooks.sink(record)
 
     def _measure(self, record: CallRecord, span: trace.Span | None) -> None:
         """Usage, cost, metrics and span of a log someone watches, on the app's thread."""
@@ -147,11 +152,11 @@ Factory = Callable[[Hooks, Any, Mapping[str, Any]], Recorder]
 
 
 class Protocol(NamedTuple):
-    """A socket protocol of the SDK: the modules and connection classes that speak it (those
-    the installed SDK lacks are skipped), and the recorder that reads it."""
+    """A socket protocol of the SDK: where its connection classes live (module, class; each
+    with an `Async` twin; those the installed SDK lacks are skipped), and the recorder that
+    reads it."""
 
-    modules: tuple[str, ...]
-    classes: tuple[str, ...]  # each with an `Async` twin
+    places: tuple[tuple[str, str], ...]
     recorder: Factory
 
 
@@ -247,13 +252,11 @@ def _wrappers(factory: Factory) -> dict[str, tuple[Any, Any]]:
     }
 
 
-def targets(protocol: Protocol, module: str) -> list[Target]:
-    wrappers = _wrappers(protocol.recorder)
+def targets(module: str, cls: str, factory: Factory) -> list[Target]:
     found = []
-    for cls in protocol.classes:
-        for method, (sync, asynchronous) in wrappers.items():
-            found.append(Target(module, f"{cls}.{method}", sync))
-            found.append(Target(module, f"Async{cls}.{method}", asynchronous))
+    for method, (sync, asynchronous) in _wrappers(factory).items():
+        found.append(Target(module, f"{cls}.{method}", sync))
+        found.append(Target(module, f"Async{cls}.{method}", asynchronous))
     return found
 
 
@@ -262,9 +265,9 @@ def present(protocols: tuple[Protocol, ...]) -> list[Target]:
     module needs no websockets)."""
     found: list[Target] = []
     for protocol in protocols:
-        for module in protocol.modules:
+        for module, cls in protocol.places:
             with contextlib.suppress(ImportError):
                 loaded = importlib.import_module(module)
-                if all(hasattr(loaded, cls) and hasattr(loaded, "Async" + cls) for cls in protocol.classes):
-                    found.extend(targets(protocol, module))
+                if hasattr(loaded, cls) and hasattr(loaded, "Async" + cls):
+                    found.extend(targets(module, cls, protocol.recorder))
     return found
