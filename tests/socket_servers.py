@@ -306,3 +306,60 @@ class _Live:
 
 def live_server() -> SocketServer:
     return SocketServer(lambda ws: _Live(ws).handle())
+
+
+# ---- Realtime translations -------------------------------------------------------------------------
+TRANSLATED = "Hello, how are you?"
+HEARD_SPANISH = "Hola, ¿cómo estás?"
+
+
+class _Translation:
+    """One translation session: each `session.input_audio_buffer.append` is answered with an input
+    transcript delta (when the session transcribes its input), audio and the translation's
+    transcript; `session.close` with `session.closed`; audio `hangup` closes the socket."""
+
+    def __init__(self, ws: ServerConnection) -> None:
+        import pydantic
+        from openai.types.realtime.realtime_translation_server_event import RealtimeTranslationServerEvent
+
+        self.ws = ws
+        self.events = pydantic.TypeAdapter(RealtimeTranslationServerEvent)
+
+    def send(self, kind: str, **fields: Any) -> None:
+        self.ws.send(wire(self.events.validate_python({"type": kind, "event_id": new_id("event"), **fields})))
+
+    def handle(self) -> None:
+        request = self.ws.request
+        query = (request.path if request is not None else "").partition("?")[2]
+        model = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get(
+            "model", "gpt-realtime-translate"
+        )
+        session = {
+            "id": new_id("sess"),
+            "type": "translation",
+            "model": model,
+            "expires_at": 1_900_000_000,
+            "audio": {
+                "input": {"transcription": {"model": "gpt-realtime-whisper"}},
+                "output": {"language": "en"},
+            },
+        }
+        self.send("session.created", session=session)
+        for message in self.ws:
+            event = json.loads(message)
+            kind = event.get("type")
+            if kind == "session.input_audio_buffer.append":
+                if event.get("audio") == "hangup":
+                    self.ws.close(1011, "stub hang-up")
+                    return
+                self.send("session.input_transcript.delta", delta=HEARD_SPANISH)
+                self.send("session.output_audio.delta", delta="AAAA" * 64)
+                self.send("session.output_transcript.delta", delta=TRANSLATED)
+            elif kind == "session.close":
+                self.send("session.closed")
+                self.ws.close()
+                return
+
+
+def translation_server() -> SocketServer:
+    return SocketServer(lambda ws: _Translation(ws).handle())

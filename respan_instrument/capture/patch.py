@@ -32,6 +32,7 @@ from . import realtime as _realtime
 from . import responses_socket as _responses_socket
 from . import sockets as _sockets
 from . import span as _span
+from . import translation as _translation
 from .call import GATEWAY_LOG_ID_HEADER, Call, ClientInfo, Hooks
 from .files import describe_files
 
@@ -258,7 +259,7 @@ TARGETS = (
 
 
 # the SDK's WebSocket protocols, each read by its recorder
-SOCKETS = (_realtime.PROTOCOL, _responses_socket.PROTOCOL, _live.PROTOCOL)
+SOCKETS = (_realtime.PROTOCOL, _responses_socket.PROTOCOL, _live.PROTOCOL, _translation.PROTOCOL)
 
 
 def set_hooks(hooks: Hooks | None) -> None:

@@ -60,6 +60,9 @@ class Recorder:
         self.ctx = ctx
         self.scope = scope
 
+    def opened(self, connection: Any) -> None:
+        """The SDK's connection object, once, when the recorder starts following it."""
+
     def received(self, data: Any) -> None:
         """One message from the server, as `recv_bytes()` returned it (bytes, or str)."""
 
@@ -174,6 +177,7 @@ def _open(instance: Any, hooks: Hooks, factory: Factory) -> Recorder | None:
     if ctx and _span.suppressed(ctx):
         return None
     state = factory(hooks, ctx, _scope())
+    state.opened(instance)
     instance.__dict__[_KEY] = state
     instance.__dict__[_KEY + "_drop"] = OnDrop(state.closed)
     return state

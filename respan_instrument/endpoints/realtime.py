@@ -112,3 +112,27 @@ class RealtimeTranscription(Transcriptions):
 
 
 REALTIME_TRANSCRIPTION = RealtimeTranscription()
+
+
+class RealtimeTranslation(RealtimeTranscription):
+    """A `realtime.translations.connect()` session as one transcription log: speech in, speech
+    in another language out, billed per minute of session. The capture side hands
+    `{"model", "language"}` as the request and `{"model", "usage": {"type": "duration",
+    "seconds"}, "text", "heard"}` as the response: the session's time from open to close, the
+    transcript of the translation and, when the session transcribes its input, of the input."""
+
+    path = "realtime translation"  # (a websocket session: never matched against a URL)
+    operation = "translation"
+    request_fields = ("language",)
+
+    def content(
+        self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
+    ) -> None:
+        heard = get(response, "heard")
+        log["input"] = heard if isinstance(heard, str) and heard else INPUT_AUDIO_PLACEHOLDER
+        text = get(response, "text")
+        if isinstance(text, str) and text:
+            log["output"] = text
+
+
+REALTIME_TRANSLATION = RealtimeTranslation()
