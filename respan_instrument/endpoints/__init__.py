@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from . import agents
 from .audio import TRANSCRIPTIONS, TRANSLATIONS
 from .base import Endpoint
 from .batch import BATCH_OUTPUT
@@ -32,6 +33,7 @@ ENDPOINTS: Mapping[str, Endpoint] = {
         TRANSLATIONS,
         SPEECH,
         MODERATIONS,
+        agents.AGENT_SESSIONS,
     )
 }
 
@@ -46,6 +48,8 @@ def routed(url: str, method: str) -> tuple[Endpoint, str] | None:
             return (RETRIEVED_RESPONSE, rest) if method == "get" and rest else None
         object_id, _, action = rest.partition("/")
         return (CANCELLED_RESPONSE, object_id) if action == "cancel" and method == "post" else None
+    if url.startswith("/agents/sessions/"):
+        return agents.route(url, method)
     if url.startswith("/files/") and url.endswith("/content") and method == "get":
         object_id = url[len("/files/") : -len("/content")]
         return (BATCH_OUTPUT, object_id) if object_id and "/" not in object_id else None

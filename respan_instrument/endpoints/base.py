@@ -182,6 +182,7 @@ class Endpoint:
     # their text for the worker would hold megabytes of base64 it never needs.
     taps_streams = True
     polls = False  # it reads the state of earlier work (a poll), rather than asking for new work
+    logs_turns = False  # its `lines` are the agent turns it showed (record/agent_turns.py)
 
     def __repr__(self) -> str:
         return f"<endpoint {self.path}>"
