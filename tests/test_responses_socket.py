@@ -227,3 +227,14 @@ def test_span_per_response(traced: Any, server: Any) -> None:
     (span,) = [s for s in exporter.get_finished_spans() if s.name == f"chat {MODEL}"]
     assert span.attributes["gen_ai.usage.input_tokens"] == 120
     assert span.attributes["gen_ai.response.time_to_first_chunk"] >= 0
+
+
+def test_events_queued_before_the_connection_opened(instrumented: Any, server: Any) -> None:
+    manager = _connect(server)
+    if not hasattr(manager, "send"):
+        pytest.skip("no send queue on this SDK's connection manager")
+    manager.send({"type": "response.create", **_ask("queued before open")})
+    with manager as conn:
+        _until_done(conn)
+    (log,) = delivered(instrumented, 1)
+    assert log["input"] == [{"role": "user", "content": "queued before open"}]

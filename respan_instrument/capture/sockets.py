@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -180,7 +181,20 @@ def _open(instance: Any, hooks: Hooks, factory: Factory) -> Recorder | None:
     state.opened(instance)
     instance.__dict__[_KEY] = state
     instance.__dict__[_KEY + "_drop"] = OnDrop(state.closed)
+    for data in _queued(instance):
+        state.sent(json.loads(data))
     return state
+
+
+def _queued(instance: Any) -> list[Any]:
+    """The events the app gave the connection manager's `send()` before the connection opened:
+    they wait in the connection's send queue and go out as text, never through its `send()`."""
+    queue = getattr(getattr(instance, "_send_queue", None), "_queue", None)
+    if type(queue) is not list:
+        return []
+    return [
+        entry[0] for entry in queue if type(entry) is tuple and entry and isinstance(entry[0], (str, bytes))
+    ]
 
 
 def _failed(instance: Any) -> None:
