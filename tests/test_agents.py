@@ -168,3 +168,28 @@ def test_final_result_helper_is_seen(instrumented: Any, agents: Any) -> None:
     assert result is not None
     (log,) = delivered(instrumented, 1)
     assert log["output"][0]["content"][0]["text"] == ANSWER and log["prompt_tokens"] == 300
+
+
+def test_raw_and_streaming_response_wrappers(instrumented: Any, agents: Any) -> None:
+    sessions = _client(agents).beta.agents.sessions
+    session = sessions.with_raw_response.create(
+        environment={"type": "none"}, agent_id="agent_stub", input="one"
+    ).parse()
+    with sessions.events.with_streaming_response.stream(session.id) as response:
+        for _ in response.parse():
+            pass
+    (log,) = delivered(instrumented, 1)
+    assert log["model"] == "gpt-4.1-mini" and log["input"][0]["content"][0]["text"] == "one"
+    assert log["thread_identifier"] == session.id and log["prompt_tokens"] == 300
+
+
+def test_other_agent_calls_make_no_log(instrumented: Any, agents: Any) -> None:
+    sessions = _client(agents).beta.agents.sessions
+    session = sessions.create(environment={"type": "none"}, agent_id="agent_stub")
+    sessions.retrieve(session.id)
+    sessions.events.create(
+        session.id,
+        events=[{"type": "agent.session.input.message", "input": [{"role": "user", "content": "x"}]}],
+    )
+    assert respan_instrument.flush(10)
+    assert not instrumented.logs

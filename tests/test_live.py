@@ -215,3 +215,32 @@ def test_spans_nest(traced: Any, server: Any) -> None:
     session, run = spans["chat gpt-live-1"], spans["chat gpt-4.1-mini"]
     assert run.parent is not None and run.parent.span_id == session.context.span_id
     assert session.attributes["gen_ai.usage.cost"] > 0 and run.attributes["gen_ai.usage.input_tokens"] == 120
+
+
+def _live_events(server: Any) -> list[str]:
+    with _client(server).live.connect() as conn:
+        _start(conn)
+        conn.response.create()
+        events = []
+        for event in conn:
+            events.append(event)
+            if event.type == "response.event" and event.event.get("type") == "response.completed":
+                break
+        _turn(conn)
+        conn.session.close()
+        events += _until(conn, "session.closed")
+    return [
+        type(e).__name__ + (e.event.get("type", "") if e.type == "response.event" else "") for e in events
+    ]
+
+
+def test_events_unchanged(collector: Any, server: Any) -> None:
+    from tests.conftest import RESPAN_KEY
+
+    bare = _live_events(server)
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    try:
+        assert _live_events(server) == bare
+        assert len(delivered(collector, 2)) == 2
+    finally:
+        respan_instrument.uninstrument()

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .base import Endpoint, FilePart, Text, as_dict, fields_of, get
+from .usage import TokenUsage
 
 _TURN_ENDS = frozenset({"agent.session.turn.completed", "agent.session.turn.failed"})
 
@@ -87,24 +88,50 @@ def _turn_line(turn: Any, usage: Any, items: list[Any], text: str) -> dict[str, 
     return {"turn": turn, "usage": usage if usage is not None else get(turn, "usage"), "output": output}
 
 
+class AgentTurn(Endpoint):
+    """One agent turn, as its log shows it (made on the worker from what a call showed):
+    `{"model", "input"}` as its request, `{"id", "model", "status", "usage", "output"}` as its
+    response."""
+
+    path = "agent turn"  # (never matched against a URL: the calls below show turns)
+    operation = "invoke_agent"
+    log_type = "agent"
+    request_fields: tuple[str, ...] = ()
+    usage_names = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
+
+    def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
+        status = fields.get("status")
+        return (status,) if isinstance(status, str) else None
+
+    def content(
+        self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
+    ) -> None:
+        given = request.get("input")
+        if given:
+            log["input"] = given
+        output = get(response, "output")
+        if output:
+            log["output"] = output
+            calls = [i for i in output if isinstance(i, Mapping) and i.get("type") == "function_call"]
+            if calls:
+                log["tool_calls"] = calls
+
+
 class AgentSessions(Endpoint):
     """`POST /agents/sessions` (`sessions.create`, streamed or not): the session it makes, the
-    input it submits, and (streamed) the turns it shows."""
+    input it submits, and (streamed) the turns it shows. The call itself is no model work of
+    its own: its usage is none (a session object's is the whole session's, so far)."""
 
     path = "/agents/sessions"
     operation = "invoke_agent"
     log_type = "agent"
     request_fields: tuple[str, ...] = ()
-    usage_names = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
     stream_usage = False
     stream_errors = False  # an error arrives as an event the SDK passes on
     logs_turns = True
 
     def accumulator(self) -> AgentEvents:
         return AgentEvents()
-
-    def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
-        return None
 
     def lines(self, response: Any) -> list[Any] | None:
         """The finished turns a call showed, each `{"turn", "usage", "output"}`; and, as
@@ -142,18 +169,11 @@ class AgentSessions(Endpoint):
     def session_id(self, request: Mapping[str, Any]) -> str | None:
         return None  # (the session it makes is in its answer)
 
-    def content(
-        self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
-    ) -> None:
-        given = request.get("input")
-        if given:
-            log["input"] = given
-        output = get(response, "output")
-        if output:
-            log["output"] = output
-            calls = [i for i in output if isinstance(i, Mapping) and i.get("type") == "function_call"]
-            if calls:
-                log["tool_calls"] = calls
+    def usage(self, usage: Any) -> TokenUsage | None:
+        return None
+
+    def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
+        return None
 
 
 class AgentSession(AgentSessions):
@@ -191,6 +211,7 @@ class AgentTurns(AgentSession):
     path = "/agents/sessions/{id}/turns"
 
 
+AGENT_TURN = AgentTurn()
 AGENT_SESSIONS = AgentSessions()
 AGENT_SESSION = AgentSession()
 AGENT_SESSION_EVENTS = AgentSessionEvents()

@@ -13,7 +13,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from ..endpoints.agents import AGENT_SESSIONS
+from ..endpoints.agents import AGENT_TURN
 from ..endpoints.base import Priced, Prices, get
 from .call import CallRecord
 from .seen import Seen
@@ -76,7 +76,7 @@ def _turn_record(
         seen.agent_inputs.put(sid, [])  # (what it was given is this turn's, shown or not)
     if given:
         request["input"] = given
-    endpoint = AGENT_SESSIONS
+    endpoint = AGENT_TURN
     sub = CallRecord(endpoint, request, record.base_url, record.start_ns, f"{endpoint.operation} {model}", {})
     sub.end_ns = record.end_ns
     created, done = get(turn, "started_at") or get(turn, "created_at"), get(turn, "completed_at")
