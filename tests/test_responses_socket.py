@@ -238,3 +238,17 @@ def test_events_queued_before_the_connection_opened(instrumented: Any, server: A
         _until_done(conn)
     (log,) = delivered(instrumented, 1)
     assert log["input"] == [{"role": "user", "content": "queued before open"}]
+
+
+def test_lanes_match_their_requests(instrumented: Any, server: Any) -> None:
+    from openai.types.responses import responses_client_event_param as params
+
+    if "stream_id" not in getattr(params, "ResponseCreate", dict).__annotations__:
+        pytest.skip("no stream_id lanes in this SDK")
+    with _connect(server) as conn:
+        conn.send({"type": "response.create", "stream_id": "lane-b", **_ask("for lane b")})
+        conn.send({"type": "response.create", "stream_id": "lane-a", **_ask("for lane a")})
+        done = [e for e in (_until_done(conn) + _until_done(conn)) if e.type == "response.completed"]
+    assert [e.stream_id for e in done] == ["lane-b", "lane-a"]
+    logs = {log["input"][0]["content"]: log for log in delivered(instrumented, 2)}
+    assert set(logs) == {"for lane b", "for lane a"}

@@ -41,7 +41,6 @@ _PARSED = (
     b'"response.incomplete"',
     b'"error"',
 )
-_OUTPUT_DELTAS = (b"output_text.delta", b"refusal.delta", b"function_call_arguments.delta")
 _NOT_REQUEST = ("type", "stream_id", "event_id")
 _SENTINELS = frozenset({"Omit", "NotGiven"})
 _STEERED = 64  # steered inputs kept for successors not yet started
@@ -126,11 +125,12 @@ class ResponsesSocket(Recorder):
                 flight = running.get(event.get("stream_id") if type(event) is dict else None)  # type: ignore[assignment]
             if flight is None:
                 return
-        if any(marker in head for marker in _OUTPUT_DELTAS):
-            if flight.ttft_ns is None:
-                flight.ttft_ns = time.time_ns()
-            if b"output_text.delta" in head:
-                flight.texts.append(data)
+        if b"output_text.delta" in head:
+            flight.texts.append(data)
+        elif b"refusal.delta" not in head and b"function_call_arguments.delta" not in head:
+            return  # (audio, reasoning and tool-progress deltas carry no output)
+        if flight.ttft_ns is None:
+            flight.ttft_ns = time.time_ns()
 
     def sent(self, event: Any) -> None:
         kind = get(event, "type")
