@@ -108,9 +108,20 @@ def test_text_response_is_one_log(instrumented: Any, server: Any) -> None:
         assert log["status"] == "success"
 
 
+def _transcribe_with(path: str, model: str) -> dict[str, Any]:
+    """A session.update event that turns on input-audio transcription, as each flavour spells it."""
+    if path.startswith("beta"):
+        return {"type": "session.update", "session": {"input_audio_transcription": {"model": model}}}
+    return {
+        "type": "session.update",
+        "session": {"type": "realtime", "audio": {"input": {"transcription": {"model": model}}}},
+    }
+
+
 @pytest.mark.parametrize("path", FLAVOURS)
 def test_audio_transcripts_and_cost_at_audio_rates(instrumented: Any, server: Any, path: str) -> None:
     with _sync(server, path).connect(model="gpt-realtime") as conn:
+        conn.send(_transcribe_with(path, "gpt-4o-transcribe"))  # type: ignore[arg-type]
         conn.input_audio_buffer.append(audio=AUDIO_CHUNK)
         conn.input_audio_buffer.commit()
         conn.conversation.item.create(
@@ -122,7 +133,7 @@ def test_audio_transcripts_and_cost_at_audio_rates(instrumented: Any, server: An
         )
         conn.response.create(response=_audio_params(path))  # type: ignore[arg-type]
         _until_done(conn)
-    (log,) = delivered(instrumented, 1)
+    (log,) = [log for log in delivered(instrumented, 2) if log["log_type"] == "chat"]
     assert log["prompt_messages"] == [
         {"role": "user", "content": TRANSCRIPT},
         {"role": "user", "content": "[audio: no transcript]"},

@@ -28,8 +28,12 @@ from ..endpoints.providers import (
     usage_injectable,
 )
 from . import agents as _agents
+from . import live as _live
 from . import realtime as _realtime
+from . import responses_socket as _responses_socket
+from . import sockets as _sockets
 from . import span as _span
+from . import translation as _translation
 from .call import GATEWAY_LOG_ID_HEADER, Call, ClientInfo, Hooks
 from .files import describe_files
 
@@ -272,10 +276,14 @@ TARGETS = (
 )
 
 
+# the SDK's WebSocket protocols, each read by its recorder
+SOCKETS = (_realtime.PROTOCOL, _responses_socket.PROTOCOL, _live.PROTOCOL, _translation.PROTOCOL)
+
+
 def set_hooks(hooks: Hooks | None) -> None:
     global _hooks
     _hooks = hooks
-    _realtime.set_hooks(hooks)
+    _sockets.set_hooks(hooks)
     _url_cache.clear()  # what a URL means (gateway or not) depends on the settings
 
 
@@ -302,7 +310,7 @@ def apply() -> None:
     """Wrap every target once; safe to call again."""
     if _handles:
         return
-    for target in (*TARGETS, *_shadowing(), *(Target(*t) for t in _realtime.present())):
+    for target in (*TARGETS, *_shadowing(), *(Target(*t) for t in _sockets.present(SOCKETS))):
         try:
             handle = wrapt.wrap_function_wrapper(target.module, target.name, target.wrapper)
         except (ImportError, AttributeError) as exc:

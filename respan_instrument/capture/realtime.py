@@ -1,47 +1,33 @@
-"""Realtime sessions: each model response of a `realtime.connect()` connection as one call.
-
-Every major of the SDK that has realtime reads each message through the connection's
-`recv_bytes()` (`recv()`, iteration and `dispatch_events()` all go through it; an app may call it
-directly and parse the bytes itself) and sends each event through its `send()` (the resources'
-helpers call it too). Wrapping those two methods, sync and async, GA and beta, sees every message
-exactly once and changes none: the wrappers look, then return what the SDK returned or re-raise
-what it raised.
+"""Realtime sessions (`realtime.connect()`, GA and beta): each model response as a chat log, and
+each input-audio transcription as a transcription log.
 
 The work per event on the app's loop is kept to a substring test on the message's first bytes
 for the many deltas (audio deltas are never parsed, never kept); only the few events that shape
 a log (session, conversation items, transcripts, `response.created` / `response.done`) are
 parsed. A response's log is built from its `response.done`, which holds its text, transcripts
 and tool calls; the deltas are kept only to log a response cut short with what arrived.
+A transcription's log is built from its `...input_audio_transcription.completed`, which carries
+its usage (tokens, or seconds of audio) at the transcription model's rate; a transcription-only
+session makes only those.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import json
 import time
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
-from opentelemetry import trace
-
-from .. import _context
 from .._errors import contained
-from .._semconv import RESPONSE_TIME_TO_FIRST_CHUNK, TTFT, cost_attributes
 from ..endpoints.base import get
-from ..endpoints.realtime import REALTIME, message_of
-from ..record.bill import settle_cost
+from ..endpoints.realtime import REALTIME, REALTIME_TRANSCRIPTION, message_of
 from ..record.call import CallRecord
-from ..record.settle import ids
-from . import span as _span
 from .call import Hooks
-from .stream import OnDrop
+from .sockets import Protocol, Recorder
 
-_KEY = "_respan_realtime"  # the session's state, in the connection's __dict__
 _HEAD = 96  # bytes of a message that hold its type, whichever key the server writes first
 _IN_SESSION_EVENT = contained("reading a realtime event")
 _IN_FINISHING = contained("logging a realtime response")
-_IN_OPENING = contained("opening a realtime session")
 _SKIPPED_SENT = frozenset({"input_audio_buffer.append", "input_audio_buffer.clear", "response.cancel"})
 _ITEM_EVENTS = frozenset(
     {
@@ -51,21 +37,18 @@ _ITEM_EVENTS = frozenset(
         "conversation.item.retrieved",
     }
 )
+_SESSION_EVENTS = frozenset(
+    {"session.created", "session.updated", "transcription_session.created", "transcription_session.updated"}
+)
 # the only events parsed on the app's thread: those that shape a log
-_PARSED = (b'"session.', b'"conversation.item.', b'"response.created"', b'"response.done"')
-_hooks: Hooks | None = None
-_scope = _context.current_reader()
-
-
-class Target(NamedTuple):
-    module: str
-    name: str
-    wrapper: Any
-
-
-def set_hooks(hooks: Hooks | None) -> None:
-    global _hooks
-    _hooks = hooks
+_PARSED = (
+    b'"session.',
+    b"transcription_session.",
+    b'"conversation.item.',
+    b'"input_audio_buffer.committed"',
+    b'"response.created"',
+    b'"response.done"',
+)
 
 
 def _lean_item(item: Any) -> dict[str, Any]:
@@ -95,19 +78,18 @@ class _Response:
         self.id: str | None = None
 
 
-class Session:
-    """A connection's state. It holds no reference to the connection (the connection holds it),
-    so a dropped connection is freed at once and its finalizer logs what was in flight."""
+class Session(Recorder):
+    """A realtime connection's conversation, and the response in flight."""
 
-    __slots__ = ("hooks", "ctx", "scope", "session_id", "model", "items", "current", "__weakref__")
+    __slots__ = ("session_id", "model", "transcriber", "items", "committed", "current")
 
     def __init__(self, hooks: Hooks, ctx: Any, scope: Mapping[str, Any]) -> None:
-        self.hooks = hooks
-        self.ctx = ctx
-        self.scope = scope
+        super().__init__(hooks, ctx, scope)
         self.session_id: str | None = None
         self.model: str | None = None
+        self.transcriber: str | None = None  # the input-audio transcription model
         self.items: dict[str, dict[str, Any]] = {}
+        self.committed: dict[str, int] = {}  # item id -> when its input audio was committed
         self.current: _Response | None = None
 
     # ---- the app's thread / loop -----------------------------------------------------------
@@ -142,9 +124,8 @@ class Session:
                     self.current = _Response(time.time_ns())
             elif kind == "session.update":
                 session = event.get("session") if type(event) is dict else getattr(event, "session", None)
-                model = get(session, "model") if session is not None else None
-                if isinstance(model, str):
-                    self.model = model
+                if session is not None:
+                    self._configured(session, sent=True)
 
     def _event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -165,20 +146,53 @@ class Session:
             response = event.get("response")
             if isinstance(response, dict):
                 self.finish(response, False)
-        elif kind in ("session.created", "session.updated"):
+        elif kind == "input_audio_buffer.committed":
+            item_id = event.get("item_id")
+            if isinstance(item_id, str):
+                self.committed[item_id] = time.time_ns()
+        elif kind in _SESSION_EVENTS:
             session = event.get("session")
             if isinstance(session, dict):
                 if isinstance(session.get("id"), str):
                     self.session_id = session["id"]
-                if isinstance(session.get("model"), str):
-                    self.model = session["model"]
+                self._configured(session, sent=False)
+
+    def _configured(self, session: Any, sent: bool) -> None:
+        """The models a session (or an update the app sent) names: the conversation's, and
+        the input-audio transcription's (GA: `audio.input.transcription`; beta:
+        `input_audio_transcription`)."""
+        model = get(session, "model")
+        # (a transcription-only session's own model is its transcription model's)
+        if isinstance(model, str) and get(session, "type") != "transcription":
+            self.model = model
+        transcription = get(get(get(session, "audio"), "input"), "transcription")
+        if transcription is None:
+            transcription = get(session, "input_audio_transcription")
+        model = get(transcription, "model")
+        if isinstance(model, str):
+            self.transcriber = model
 
     def _transcribed(self, event: dict[str, Any]) -> None:
-        item = self.items.get(event.get("item_id"))  # type: ignore[arg-type]
+        item_id = event.get("item_id")
+        item = self.items.get(item_id)  # type: ignore[arg-type]
         index, transcript = event.get("content_index"), event.get("transcript")
         parts = item.get("content") if item is not None else None
         if isinstance(parts, list) and isinstance(index, int) and 0 <= index < len(parts):
             parts[index]["transcript"] = transcript
+        end_ns = time.time_ns()
+        start_ns = self.committed.pop(item_id, end_ns) if isinstance(item_id, str) else end_ns
+        model = self.transcriber or "unknown"
+        record = CallRecord(
+            REALTIME_TRANSCRIPTION,
+            {"model": model},
+            "",
+            start_ns,
+            f"{REALTIME_TRANSCRIPTION.operation} {model}",
+            self.attributes(self.session_id, realtime="true"),
+        )
+        record.end_ns = end_ns
+        record.response = {"model": model, "text": transcript, "usage": event.get("usage")}
+        self.hand_over(record)
 
     # ---- a response ends -------------------------------------------------------------------
     def closed(self) -> None:
@@ -210,7 +224,7 @@ class Session:
             "",
             current.start_ns,
             f"chat {model}",
-            self._attributes(),
+            self.attributes(self.session_id, realtime="true"),
         )
         record.end_ns = end_ns
         record.ttft_ns = current.ttft_ns
@@ -219,68 +233,7 @@ class Session:
         details = response.get("status_details")
         if response.get("status") == "failed":
             record.error = REALTIME.stream_error(get(details, "error") if isinstance(details, dict) else None)
-        self._hand_over(record)
-
-    def _attributes(self) -> dict[str, Any]:
-        scope = dict(self.scope)
-        scope["metadata"] = {**(scope.get("metadata") or {}), "realtime": "true"}
-        if self.session_id and not scope.get("thread_identifier"):
-            scope["thread_identifier"] = self.session_id
-        return scope
-
-    def _hand_over(self, record: CallRecord) -> None:
-        hooks = self.hooks
-        tracer = hooks.tracing.tracer()
-        if tracer is None and hooks.metrics.idle():  # nobody watches: the worker settles it
-            record.ctx = self.ctx
-            hooks.sink(record)
-            return
-        ctx = self.ctx or None
-        span = None
-        if tracer is not None:  # timed by the events and never current: the app's own work
-            # between two events belongs to no response
-            span = tracer.start_span(
-                record.span_name,
-                ctx,
-                trace.SpanKind.CLIENT,
-                REALTIME.request_attributes(record.request, "openai"),
-                start_time=record.start_ns,
-            )
-            span_context = span.get_span_context()
-            record.trace_id, record.span_id = span_context.trace_id, span_context.span_id
-            parent = trace.get_current_span(ctx).get_span_context() if ctx else None
-            record.parent_id = parent.span_id if parent is not None and parent.is_valid else 0
-        else:
-            record.trace_id, record.span_id, record.parent_id = ids(ctx)
-        record.settled = True
-        if hooks.defaults:
-            record.attributes = _context.merge(hooks.defaults, record.attributes)
-        try:
-            self._measure(record, span)
-        finally:
-            hooks.sink(record)
-
-    def _measure(self, record: CallRecord, span: trace.Span | None) -> None:
-        """Usage, cost, metrics and span of a response someone watches, on the app's thread."""
-        error = record.error
-        duration = (record.end_ns - record.start_ns) / 1e9
-        requested = record.request.get("model")
-        if error is not None:
-            self.hooks.metrics.record(
-                REALTIME, "openai", requested, None, duration, None, None, None, type(error).__qualname__
-            )
-            _span.end_error(span, error, record.end_ns)
-            return
-        attrs, usage, model, _ = settle_cost(record, record.response, self.hooks.prices, span is not None)
-        ttft = (record.ttft_ns - record.start_ns) / 1e9 if record.ttft_ns is not None else None
-        if record.cost is not None or record.cost_unpriced:
-            attrs.update(cost_attributes(record.cost, record.cost_breakdown, record.cost_unpriced))
-        if ttft is not None:
-            attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = attrs[TTFT] = ttft
-        self.hooks.metrics.record(
-            REALTIME, "openai", requested, model, duration, usage, ttft, record.cost, None
-        )
-        _span.end_ok(span, attrs, record.end_ns)
+        self.hand_over(record)
 
 
 def _arrived(current: _Response) -> dict[str, Any]:
@@ -309,117 +262,11 @@ def _arrived(current: _Response) -> dict[str, Any]:
     return {"id": current.id, "status": "incomplete", "output": output}
 
 
-# ---- the wrappers --------------------------------------------------------------------------
-def _session(instance: Any) -> Session | None:
-    """The connection's session, opened on first sight when it was not at connect time."""
-    state: Session | None = instance.__dict__.get(_KEY)
-    if state is None and _hooks is not None:
-        with _IN_OPENING:
-            state = _open(instance, _hooks)
-    return state
-
-
-def _open(instance: Any, hooks: Hooks) -> Session | None:
-    ctx = _span.current()
-    if ctx and _span.suppressed(ctx):
-        return None
-    state = Session(hooks, ctx, _scope())
-    instance.__dict__[_KEY] = state
-    instance.__dict__[_KEY + "_drop"] = OnDrop(state.closed)
-    return state
-
-
-def _init(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    result = wrapped(*args, **kwargs)
-    if _hooks is not None:
-        with _IN_OPENING:
-            _open(instance, _hooks)
-    return result
-
-
-def _failed(instance: Any) -> None:
-    state = instance.__dict__.get(_KEY)
-    if state is not None:
-        state.closed()
-
-
-def _sync_recv(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    try:
-        data = wrapped(*args, **kwargs)
-    except BaseException:
-        _failed(instance)
-        raise
-    state = _session(instance)
-    if state is not None:
-        state.received(data)
-    return data
-
-
-async def _async_recv(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    try:
-        data = await wrapped(*args, **kwargs)
-    except BaseException:
-        _failed(instance)
-        raise
-    state = _session(instance)
-    if state is not None:
-        state.received(data)
-    return data
-
-
-def _sync_send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    result = wrapped(*args, **kwargs)  # (an event that failed to go out started nothing)
-    state = _session(instance)
-    if state is not None and args:
-        state.sent(args[0])
-    return result
-
-
-async def _async_send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    result = await wrapped(*args, **kwargs)  # (an event that failed to go out started nothing)
-    state = _session(instance)
-    if state is not None and args:
-        state.sent(args[0])
-    return result
-
-
-def _sync_close(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        _failed(instance)
-
-
-async def _async_close(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        _failed(instance)
-
-
-def _targets(module: str) -> tuple[Target, ...]:
-    return (
-        Target(module, "RealtimeConnection.__init__", _init),
-        Target(module, "RealtimeConnection.recv_bytes", _sync_recv),
-        Target(module, "RealtimeConnection.send", _sync_send),
-        Target(module, "RealtimeConnection.close", _sync_close),
-        Target(module, "AsyncRealtimeConnection.__init__", _init),
-        Target(module, "AsyncRealtimeConnection.recv_bytes", _async_recv),
-        Target(module, "AsyncRealtimeConnection.send", _async_send),
-        Target(module, "AsyncRealtimeConnection.close", _async_close),
-    )
-
-
-# GA first; the beta module only where the installed SDK still has it
-MODULES = ("openai.resources.realtime.realtime", "openai.resources.beta.realtime.realtime")
-TARGETS = tuple(t for module in MODULES for t in _targets(module))
-
-
-def present() -> list[Target]:
-    """The targets whose module the installed SDK has (importing it needs no websockets)."""
-    found: list[Target] = []
-    for module in MODULES:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(module)
-            found.extend(_targets(module))
-    return found
+PROTOCOL = Protocol(
+    # GA first; the beta module only where the installed SDK still has it
+    (
+        ("openai.resources.realtime.realtime", "RealtimeConnection"),
+        ("openai.resources.beta.realtime.realtime", "RealtimeConnection"),
+    ),
+    Session,
+)

@@ -203,11 +203,17 @@ def _reads_events(kind: type) -> bool:
     if found is None:
         generator = getattr(kind, "__stream__", None)
         code = getattr(generator, "__code__", None)
-        found = _readers[kind] = (
+        found = (
             callable(getattr(kind, "_iter_events", None))
             and code is not None
             and "_iter_events" in code.co_names
         )
+        if not found and code is not None and {"super", "__stream__"} <= set(code.co_names):
+            # a subclass that reads its base's events and yields them as they come (the hosted
+            # Agents' event stream): as its base does
+            base = next((b for b in kind.__mro__[1:] if "__stream__" in vars(b)), None)
+            found = base is not None and _reads_events(base)
+        _readers[kind] = found
     return found
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from types import ModuleType
 
 from . import (
+    agents,
     audio,
     batch,
     chat,
@@ -39,6 +40,7 @@ _MODULES: tuple[ModuleType, ...] = (
     moderations,
     decisions,
     batch,
+    agents,
 )
 
 # every spec with an HTTP route, in the order of `_MODULES` and their definitions

@@ -207,6 +207,7 @@ class Endpoint:
     # the units its bill has besides tokens (see `bill.PriceUnit`): the user's price keys and
     # OpenAI's published rates for them
     price_units: tuple[PriceUnit, ...] = ()
+    logs_turns = False  # its `lines` are the agent turns it showed (record/agent_turns.py)
 
     def __repr__(self) -> str:
         return f"<endpoint {' '.join(self.routes) or type(self).__name__}>"

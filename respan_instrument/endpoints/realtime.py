@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .audio import Transcriptions
 from .base import Endpoint, FilePart, get
 
 AUDIO_PLACEHOLDER = "[audio: no transcript]"
+INPUT_AUDIO_PLACEHOLDER = "[audio: realtime input audio]"
 _TEXT_PARTS = ("input_text", "text", "output_text")
 _AUDIO_PARTS = ("input_audio", "audio", "output_audio")
 
@@ -87,3 +89,50 @@ class Realtime(Endpoint):
 
 
 REALTIME = Realtime()
+
+
+class RealtimeTranscription(Transcriptions):
+    """Input audio transcribed inside a realtime session (or a transcription-only one): the
+    capture side hands `{"model": the transcription model}` as the request and
+    `{"text", "usage", "model"}` from `conversation.item.input_audio_transcription.completed` as
+    the response. Its usage is tokens (gpt-4o-transcribe family) or seconds of audio (whisper),
+    priced as the HTTP transcription endpoint prices them."""
+
+    path = "realtime transcription"  # (a websocket event: never matched against a URL)
+    request_fields: tuple[str, ...] = ()
+    taps_streams = False
+
+    def content(
+        self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
+    ) -> None:
+        log["input"] = INPUT_AUDIO_PLACEHOLDER
+        text = get(response, "text")
+        if isinstance(text, str):
+            log["output"] = text
+
+
+REALTIME_TRANSCRIPTION = RealtimeTranscription()
+
+
+class RealtimeTranslation(RealtimeTranscription):
+    """A `realtime.translations.connect()` session as one transcription log: speech in, speech
+    in another language out, billed per minute of session. The capture side hands
+    `{"model", "language"}` as the request and `{"model", "usage": {"type": "duration",
+    "seconds"}, "text", "heard"}` as the response: the session's time from open to close, the
+    transcript of the translation and, when the session transcribes its input, of the input."""
+
+    path = "realtime translation"  # (a websocket session: never matched against a URL)
+    operation = "translation"
+    request_fields = ("language",)
+
+    def content(
+        self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
+    ) -> None:
+        heard = get(response, "heard")
+        log["input"] = heard if isinstance(heard, str) and heard else INPUT_AUDIO_PLACEHOLDER
+        text = get(response, "text")
+        if isinstance(text, str) and text:
+            log["output"] = text
+
+
+REALTIME_TRANSLATION = RealtimeTranslation()

@@ -19,11 +19,19 @@ from typing import Any
 
 from websockets.sync.server import Server, ServerConnection, serve
 
-__all__ = ["RealtimeServer", "REPLY", "TRANSCRIPT", "AUDIO_TRANSCRIPT"]
+__all__ = [
+    "RealtimeServer",
+    "REPLY",
+    "TRANSCRIPT",
+    "AUDIO_TRANSCRIPT",
+    "TRANSCRIBED_SECONDS",
+    "transcription_usage",
+]
 
 REPLY = "Hello from the realtime stub."
 AUDIO_TRANSCRIPT = "Spoken hello from the realtime stub."
 TRANSCRIPT = "what the user said"  # the transcript of any committed input audio
+TRANSCRIBED_SECONDS = 30.0  # the seconds of audio a whisper transcription reports
 AUDIO_CHUNK = base64.b64encode(bytes(range(256)) * 4).decode()  # 1 KB of "audio" per delta
 _ids = itertools.count(1)
 
@@ -50,6 +58,19 @@ def usage(audio: bool) -> dict[str, Any]:
     }
 
 
+def transcription_usage(model: str) -> dict[str, Any]:
+    """An input-audio transcription's usage: seconds of audio for whisper, else tokens."""
+    if "whisper" in model:
+        return {"type": "duration", "seconds": TRANSCRIBED_SECONDS}
+    return {
+        "type": "tokens",
+        "input_tokens": 50,
+        "output_tokens": 10,
+        "total_tokens": 60,
+        "input_token_details": {"audio_tokens": 50, "text_tokens": 0},
+    }
+
+
 class _Session:
     """One connection's conversation, spoken in GA or beta event names."""
 
@@ -60,6 +81,16 @@ class _Session:
         self.last_text = ""
         self.audio_bytes = 0
         self.previous: str | None = None
+
+    def transcriber(self) -> str | None:
+        """The input-audio transcription model the session was configured with, if any."""
+        config = (
+            ((self.session.get("audio") or {}).get("input") or {}).get("transcription")
+            or self.session.get("input_audio_transcription")
+            or {}
+        )
+        model = config.get("model")
+        return model if isinstance(model, str) else None
 
     def send(self, kind: str, **fields: Any) -> None:
         self.ws.send(json.dumps({"type": kind, "event_id": _id("event"), **fields}))
@@ -75,9 +106,9 @@ class _Session:
     def handle(self, event: dict[str, Any]) -> bool:
         """Answer one client event; False when the connection was hung up."""
         kind = event.get("type")
-        if kind == "session.update":
+        if kind in ("session.update", "transcription_session.update"):
             self.session.update(event.get("session") or {})
-            self.send("session.updated", session=self.session)
+            self.send(kind + "d", session=self.session)
         elif kind == "conversation.item.create":
             item = dict(event.get("item") or {})
             item.setdefault("id", _id("item"))
@@ -102,12 +133,15 @@ class _Session:
                     "content": [{"type": part_type, "transcript": None}],
                 }
             )
-            self.send(
-                "conversation.item.input_audio_transcription.completed",
-                item_id=item_id,
-                content_index=0,
-                transcript=TRANSCRIPT,
-            )
+            model = self.transcriber()
+            if model is not None:  # (a session transcribes its input audio only when asked)
+                self.send(
+                    "conversation.item.input_audio_transcription.completed",
+                    item_id=item_id,
+                    content_index=0,
+                    transcript=TRANSCRIPT,
+                    usage=transcription_usage(model),
+                )
         elif kind == "response.create":
             return self.respond(event.get("response") or {})
         return True

@@ -7,6 +7,7 @@ from typing import Any
 
 from .._context import LOG_FIELDS
 from ..endpoints.base import Prices, as_dict, get
+from .agent_turns import agent_turns
 from .agents import AgentSpan, adopt, span_log
 from .batch import split
 from .bill import add_cost
@@ -79,6 +80,11 @@ def calls_of(
     capture_content = privacy.keeps(record.trace_id, record.attributes.get("capture_content"))
     endpoint = record.endpoint
     lines = endpoint.lines(record.response)
+    if lines is not None and endpoint.logs_turns:
+        return [
+            (sub, build(sub, capture_content=capture_content))
+            for sub in agent_turns(record, lines, prices, seen)
+        ]
     if lines is not None:
         file_id = str(record.request.get("id"))
         if record.error is not None or file_id in seen.logged_files:

@@ -22,6 +22,7 @@ and cached (see `prices_compile`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -347,6 +348,24 @@ def _published(spec: PriceUnit, model: str, variant: str | None) -> float | None
         if rate is not None:
             return rate
     return None
+
+
+@functools.lru_cache(maxsize=256)
+def _audio_minute_rate(model: str) -> float | None:
+    """genai-prices' USD per minute of audio time for an OpenAI model (`audio_hours`: Live,
+    realtime transcription and translation models); None where it has none, or 0."""
+    gp = _compiled.genai_prices()
+    if gp is None:
+        return None
+    try:
+        _, info = gp[0].get_snapshot().find_provider_model(model, None, "openai", None)
+        hourly = getattr(info.get_prices(datetime.now(tz=timezone.utc)), "audio_hours", None)
+    except LookupError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - a data surprise must not reach the caller
+        report("pricing audio time", exc)
+        return None
+    return float(hourly) / 60.0 if hourly else None
 
 
 __all__ = ["PriceBook"]

@@ -35,13 +35,22 @@ class _Bounded(Generic[_K, _V]):
 
 
 class Seen:
-    __slots__ = ("logged_responses", "created_with", "chain_roots", "logged_files")
+    __slots__ = (
+        "logged_responses",
+        "created_with",
+        "chain_roots",
+        "logged_files",
+        "agent_models",
+        "agent_inputs",
+    )
 
     def __init__(self) -> None:
         self.logged_responses: _Bounded[str, bool] = _Bounded()
         self.created_with: _Bounded[str, Mapping[str, Any]] = _Bounded()
         self.chain_roots: _Bounded[str, str] = _Bounded()
         self.logged_files: _Bounded[str, bool] = _Bounded()
+        self.agent_models: _Bounded[str, str] = _Bounded()  # agent session id -> its model
+        self.agent_inputs: _Bounded[str, list[Any]] = _Bounded()  # its input not yet in a turn
 
     def root_of(self, response_id: str | None, previous: str | None) -> str | None:
         """The first response of the chain `previous` belongs to (itself when unknown)."""

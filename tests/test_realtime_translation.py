@@ -1,0 +1,120 @@
+"""Realtime translation sessions (SPEC §13): `realtime.translations.connect()`, sync and async,
+against a loopback server whose events are the SDK's own types. Each session is one
+`transcription` log, timed from open to close, priced per minute of audio time."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import OPENAI_KEY, delivered
+
+pytest.importorskip("websockets")
+openai = pytest.importorskip("openai")
+
+
+def _has_translations() -> bool:
+    client = openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1")
+    return hasattr(getattr(getattr(client, "realtime", None), "translations", None), "connect")
+
+
+pytestmark = pytest.mark.skipif(not _has_translations(), reason="no realtime translations in this SDK")
+PER_MINUTE = 2.04 / 60  # gpt-realtime-translate in genai-prices: USD 2.04 an hour
+
+
+@pytest.fixture(scope="module")
+def server() -> Any:
+    from tests.socket_servers import translation_server
+
+    with translation_server() as srv:
+        yield srv
+    assert not srv.errors
+
+
+def _client(server: Any, is_async: bool = False) -> Any:
+    cls = openai.AsyncOpenAI if is_async else openai.OpenAI
+    return cls(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url)
+
+
+def _until(conn: Any, kind: str) -> list[Any]:
+    events = []
+    for event in conn:
+        events.append(event)
+        if event.type == kind:
+            break
+    return events
+
+
+def test_session_is_one_log_timed_open_to_close(instrumented: Any, server: Any) -> None:
+    from tests.socket_servers import HEARD_SPANISH, TRANSLATED
+
+    opened = time.time()
+    with _client(server).realtime.translations.connect(model="gpt-realtime-translate") as conn:
+        session_id = _until(conn, "session.created")[-1].session.id
+        conn.session.input_audio_buffer.append(audio="AAAA")
+        _until(conn, "session.output_transcript.delta")
+        time.sleep(0.2)
+        conn.session.close()
+        _until(conn, "session.closed")
+    elapsed = time.time() - opened
+    (log,) = delivered(instrumented, 1)
+    assert log["log_type"] == "transcription" and log["model"] == "gpt-realtime-translate"
+    seconds = log["usage"]["seconds"]
+    assert log["usage"]["type"] == "duration" and 0.2 <= seconds <= elapsed
+    assert log["generation_time"] == pytest.approx(seconds, abs=0.01)
+    assert log["cost"] == pytest.approx(seconds / 60 * PER_MINUTE, rel=1e-6)
+    assert log["input"] == HEARD_SPANISH and log["output"] == TRANSLATED and log["language"] == "en"
+    assert log["thread_identifier"] == session_id and log["status"] == "success"
+
+
+def test_server_hangup_app_close_and_drop_each_log_once(instrumented: Any, server: Any) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    with (
+        pytest.raises(ConnectionClosed),
+        _client(server).realtime.translations.connect(model="gpt-realtime-translate") as conn,
+    ):
+        conn.session.input_audio_buffer.append(audio="hangup")
+        for _ in conn:
+            pass
+    with _client(server).realtime.translations.connect(model="gpt-realtime-translate") as conn:
+        _until(conn, "session.created")
+    dropped = _client(server).realtime.translations.connect(model="gpt-realtime-translate").enter()
+    _until(dropped, "session.created")
+    del dropped
+    gc.collect()
+    logs = delivered(instrumented, 3)
+    assert {log["model"] for log in logs} == {"gpt-realtime-translate"}
+    assert all(log["cost"] > 0 for log in logs)
+
+
+def test_unknown_model_has_no_cost(instrumented: Any, server: Any) -> None:
+    with _client(server).realtime.translations.connect(model="translate-from-nowhere") as conn:
+        _until(conn, "session.created")
+    (log,) = delivered(instrumented, 1)
+    assert log["model"] == "translate-from-nowhere" and "cost" not in log
+
+
+def test_async_session(instrumented: Any, server: Any) -> None:
+    from tests.socket_servers import TRANSLATED
+
+    async def session() -> None:
+        async with _client(server, is_async=True).realtime.translations.connect(
+            model="gpt-realtime-translate"
+        ) as conn:
+            await conn.session.input_audio_buffer.append(audio="AAAA")
+            async for event in conn:
+                if event.type == "session.output_transcript.delta":
+                    break
+            await conn.session.close()
+            async for event in conn:
+                if event.type == "session.closed":
+                    break
+
+    asyncio.run(session())
+    (log,) = delivered(instrumented, 1)
+    assert log["output"] == TRANSLATED and log["cost"] > 0
