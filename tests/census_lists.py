@@ -115,7 +115,6 @@ FREE: dict[str, str] = {
     "beta.agents.automations.invocations.list": "reads invocations",
     "beta.agents.automations.invocations.retrieve": "reads an invocation",
     "beta.agents.sessions.list": "reads sessions",
-    "beta.agents.sessions.update": "session settings",
     "beta.agents.sessions.delete": "session storage",
     "beta.agents.sessions.items.*": "reads session items",
     "beta.agents.sessions.artifacts.*": "session artifacts",
