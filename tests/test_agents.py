@@ -723,3 +723,37 @@ def test_resumed_run_joins_its_first_runs_trace(traced: Collector, stub: OpenAIS
     assert len([log for log in logs if log["log_type"] == "workflow"]) == 1
     processor = respan_instrument.capture.agents._processor
     assert not processor._open and not processor._live  # nothing kept for a trace that never ends
+
+
+def test_realtime_agent_responses(traced: Collector) -> None:
+    """A realtime agent's session (its own websocket, no spans): each model response one log."""
+    pytest.importorskip("websockets")
+    realtime = pytest.importorskip("agents.realtime")
+    from respan_instrument.local.realtime_server import REPLY, RealtimeServer
+
+    agent = realtime.RealtimeAgent(name="Voice", instructions="Be brief.")
+    runner = realtime.RealtimeRunner(agent, config={"model_settings": {"modalities": ["text"]}})
+
+    async def main(url: str) -> None:
+        session = await runner.run(
+            model_config={"url": url + "/realtime?model=gpt-realtime", "api_key": "sk-test"}
+        )
+        async with session:
+            for text in ("Hello there", "And again"):
+                await session.send_message(text)
+                async for event in session:
+                    if event.type == "agent_end":
+                        break
+
+    with RealtimeServer() as server:
+        asyncio.run(asyncio.wait_for(main(server.url), 30))
+    logs = logs_of(traced, 2)
+    for log in logs:
+        assert log["log_type"] == "chat" and log["model"].startswith("gpt-realtime")
+        assert log["status"] == "success" and log["completion_message"]["content"] == REPLY
+        assert log["cost"] > 0 and log["prompt_tokens"] == 120 and log["metadata"]["realtime"] == "true"
+    assert len({log["thread_identifier"] for log in logs}) == 1  # the realtime session
+    first, second = logs
+    assert first["prompt_messages"][-1] == {"role": "user", "content": "Hello there"}
+    assert second["prompt_messages"][-1] == {"role": "user", "content": "And again"}
+    assert {"role": "assistant", "content": REPLY} in second["prompt_messages"]
