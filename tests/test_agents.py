@@ -757,3 +757,21 @@ def test_realtime_agent_responses(traced: Collector) -> None:
     assert first["prompt_messages"][-1] == {"role": "user", "content": "Hello there"}
     assert second["prompt_messages"][-1] == {"role": "user", "content": "And again"}
     assert {"role": "assistant", "content": REPLY} in second["prompt_messages"]
+
+
+def test_agent_as_tool_nests_under_its_tool(traced: Collector, stub: OpenAIStub) -> None:
+    translator = agents.Agent(name="Translator", instructions="Translate.", model=model(stub))
+    tool = translator.as_tool(tool_name="translate", tool_description="Translates text.")
+    orchestrator = agents.Agent(name="Orchestrator", instructions="x", model=model(stub), tools=[tool])
+    asyncio.run(agents.Runner.run(orchestrator, QUESTION))
+    logs = logs_of(traced, 7)
+    assert_one_trace(logs)
+    assert tree(logs) == [
+        "workflow Agent workflow",
+        "  agent Orchestrator",
+        "    response gpt-4o-mini",
+        "    tool translate",
+        "      agent Translator",
+        "        response gpt-4o-mini",
+        "    response gpt-4o-mini",
+    ]
