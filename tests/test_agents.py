@@ -775,3 +775,21 @@ def test_agent_as_tool_nests_under_its_tool(traced: Collector, stub: OpenAIStub)
         "        response gpt-4o-mini",
         "    response gpt-4o-mini",
     ]
+
+
+def test_run_during_an_outage_is_spooled_then_delivered_whole(
+    sink: Sink, spool_dir: str, collector: Collector, stub: OpenAIStub
+) -> None:
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    try:
+        collector.set_outage(True)
+        asyncio.run(agents.Runner.run(triage(stub), QUESTION))
+        assert respan_instrument.flush(10)  # safely in the spool
+        assert not collector.logs
+        collector.set_outage(False)
+        logs = logs_of(collector, 7)
+    finally:
+        collector.set_outage(False)
+        respan_instrument.uninstrument()
+    assert_one_trace(logs)
+    assert len({log["span_unique_id"] for log in logs}) == 7  # each once
