@@ -62,6 +62,8 @@ TRACE_GROUP_ID = "respan.trace.trace_group_identifier"
 CUSTOM_ID = "respan.span_params.custom_identifier"
 METADATA_PREFIX = "respan.metadata."
 GATEWAY_LOG_ID = "respan.gateway.log_id"
+SPAN_TOOLS = "respan.span.tools"  # an agent's tools (JSON list), as Respan's Agents exporter names it
+SPAN_HANDOFFS = "respan.span.handoffs"
 ATTRIBUTE_PREFIX = "respan."
 
 # the indexed names Respan's OTLP page lists (sent in OTLP export only)
