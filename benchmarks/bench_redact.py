@@ -29,7 +29,6 @@ from respan_instrument.record import pii
 from respan_instrument.record.encode import encode_log
 from respan_instrument.record.privacy import Privacy
 
-
 CALLS = 50  # per case under callgrind
 
 
