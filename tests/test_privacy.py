@@ -387,3 +387,31 @@ def test_redact_off_is_the_default(done, collector, stub, client, monkeypatch) -
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}])
     (log,) = delivered(collector)
     assert log["prompt_messages"][0]["content"] == PROMPT  # recorded as sent
+
+
+# ---- realtime ------------------------------------------------------------------------------------
+
+
+def test_realtime_transcripts_are_redacted(done, collector) -> None:
+    pytest.importorskip("websockets")
+    import openai
+
+    from respan_instrument.local.realtime_server import RealtimeServer
+
+    if not hasattr(openai.OpenAI(api_key="x", base_url="http://127.0.0.1:9/v1"), "realtime"):
+        pytest.skip("no realtime in this SDK")
+    start(collector, redact="pii")
+    with RealtimeServer() as server:
+        client = openai.OpenAI(
+            api_key="sk-x", base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
+        )
+        with client.realtime.connect(model="gpt-realtime") as conn:
+            item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": PROMPT}]}
+            conn.conversation.item.create(item=item)  # type: ignore[arg-type]
+            conn.response.create()
+            for event in conn:
+                if event.type == "response.done":
+                    break
+    (log,) = delivered(collector)
+    assert_clean(json.dumps(log))
+    assert log["prompt_messages"][0]["content"].startswith("Hi, I am Jane, [EMAIL], phone [PHONE]")
