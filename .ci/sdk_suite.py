@@ -154,12 +154,14 @@ def main() -> int:
     say(f"=== openai {openai.__version__}: the SDK's own tests ({len(selected)} files)")
     for mode in MODES:
         counts = {k: list(outcomes[mode].values()).count(k) for k in ("passed", "failed", "skipped")}
-        summary = [
-            line
-            for line in (reports / f"{mode}.log").read_text().splitlines()
-            if line.startswith("respan_instrument (")
-        ]
+        lines = (reports / f"{mode}.log").read_text().splitlines()
+        at = next((i for i, line in enumerate(lines) if line.startswith("respan_instrument (")), None)
+        summary = (
+            [] if at is None else [lines[at], *(x for x in lines[at + 1 : at + 11] if x.startswith("  "))]
+        )
         say(f"  {mode:6} {counts} {summary[0] if summary else ''}")
+        for line in summary[1:]:
+            say(f"    {line.strip()[:200]}")
         if mode == "bare":
             continue
         if not summary or " 0 logs delivered" in summary[0]:

@@ -7,7 +7,7 @@ fails when a test passes bare and fails instrumented.
     RESPAN_SDK_SUITE=traced  an application's TracerProvider set (every call has a span)
 
 Load it with `-p sdk_plugin` (this directory on PYTHONPATH). Internal errors of ours are
-contained as in production (not strict mode); the summary says how many there were, and how
+contained as in production (not strict mode); the summary counts our logged warnings and
 many logs the collector received (a run that logged nothing did not test us).
 """
 
@@ -81,7 +81,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     line = f"respan_instrument ({_state['mode']}): {len(collector.logs)} logs delivered"
     if spans is not None:
         line += f", {spans} spans"
-    line += f", {len(errors)} internal errors contained"
+    line += f", {len(errors)} warnings of ours logged"
     terminalreporter.write_line(line)
     for message in sorted(set(errors))[:10]:
         terminalreporter.write_line(f"  {message}")
