@@ -27,6 +27,7 @@ from ..endpoints.providers import (
     provider_name,
     usage_injectable,
 )
+from . import body_timing as _body_timing
 from . import realtime as _realtime
 from . import span as _span
 from .call import GATEWAY_LOG_ID_HEADER, Call, ClientInfo, Hooks
@@ -187,6 +188,10 @@ def _begin(
         sent_args = _with_body(args, kwargs, options, sent) if sent is not body else args
         call = Call(hooks, endpoint, body, scope, info, ctx)  # the log records what the user sent
         call.is_stream, call.deferred, call.injected = stream, deferred, injected
+        events = endpoint.events_when
+        if events is not None and not stream and body.get(events[0]) == events[1]:
+            call.record.stream = True  # an event stream the SDK returns whole (body_timing.py)
+            _time_bodies()
         files = options.files
         if files is not None:  # multipart: the log shows what was sent, never the bytes
             call.record.files = describe_files(files)
@@ -258,6 +263,34 @@ TARGETS = (
     Target("openai._base_client", "SyncAPIClient._process_response", _sync_process_response),
     Target("openai._base_client", "AsyncAPIClient._process_response", _async_process_response),
 )
+
+
+def _sync_send_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return _body_timing.sync_send(wrapped, instance, args, kwargs, _in_flight.get())
+
+
+async def _async_send_request(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    return await _body_timing.async_send(wrapped, instance, args, kwargs, _in_flight.get())
+
+
+# Applied the first time a call's body needs timing, so that no other call pays for them; the
+# SDK has this seam from openai 2.x on.
+SEND_TARGETS = (
+    Target("openai._base_client", "SyncAPIClient._send_request", _sync_send_request),
+    Target("openai._base_client", "AsyncAPIClient._send_request", _async_send_request),
+)
+
+
+def _time_bodies() -> None:
+    if not _handles or any(target in SEND_TARGETS for target, _ in _handles):
+        return
+    base = sys.modules.get("openai._base_client")
+    if base is None or not hasattr(getattr(base, "SyncAPIClient", None), "_send_request"):
+        return
+    for target in SEND_TARGETS:
+        _handles.append((target, wrapt.wrap_function_wrapper(target.module, target.name, target.wrapper)))
 
 
 def set_hooks(hooks: Hooks | None) -> None:
