@@ -18,6 +18,7 @@ import wrapt
 
 from .._errors import contained, log_once
 from . import realtime as _realtime
+from . import sockets as _sockets
 
 MODULE = "agents.realtime.openai_realtime"
 CLASS = "OpenAIRealtimeWebSocketModel"
@@ -29,7 +30,7 @@ _hooked = False
 
 async def _received(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     event = args[0] if args else kwargs.get("event")
-    state = _realtime._session(instance)
+    state = _sockets._state(instance, _realtime.Session)
     if state is not None and type(event) is dict:
         with _IN_EVENT:
             kind = event.get("type")
@@ -45,7 +46,7 @@ async def _sent(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict
     result = await wrapped(*args, **kwargs)  # (an event that failed to go out started nothing)
     event = args[0] if args else kwargs.get("event")
     if result is not False and event is not None:  # (`_send_raw_message_if` says whether it sent)
-        state = _realtime._session(instance)
+        state = _sockets._state(instance, _realtime.Session)
         if state is not None:
             state.sent(event)
     return result
@@ -55,7 +56,7 @@ async def _closed(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: di
     try:
         return await wrapped(*args, **kwargs)
     finally:
-        _realtime._failed(instance)
+        _sockets._failed(instance)
 
 
 TARGETS = (

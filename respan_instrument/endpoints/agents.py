@@ -221,4 +221,3 @@ AGENT_SESSIONS = AgentSessions()
 AGENT_SESSION = AgentSession()
 AGENT_SESSION_EVENTS = AgentSessionEvents()
 AGENT_TURNS = AgentTurns()
-

@@ -201,6 +201,11 @@ class Endpoint:
     # their text for the worker would hold megabytes of base64 it never needs.
     taps_streams = True
     polls = False  # it reads the state of earlier work (a poll), rather than asking for new work
+    # (request field, value) saying the answer is server-sent events the SDK nevertheless
+    # returns whole (`stream_format="sse"`): the log is a stream's, timed to the first chunk of
+    # the body that holds `first_output_marker`.
+    events_when: tuple[str, str] | None = None
+    first_output_marker = b""
     # Statuses after which the work it answers changes no more; with `terminal_only`, a response
     # seen in any other status makes no log (see record/settle.py).
     terminal_statuses: frozenset[str] = frozenset()
