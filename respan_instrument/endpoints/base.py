@@ -289,6 +289,8 @@ class Endpoint:
                 attrs[sc.USAGE_OUTPUT_TOKENS] = usage.output_tokens
             if usage.cached_input_tokens:
                 attrs[sc.USAGE_CACHE_READ_INPUT_TOKENS] = usage.cached_input_tokens
+            if usage.cache_write_tokens:
+                attrs[sc.USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write_tokens
             if usage.reasoning_tokens:
                 attrs[sc.USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
         return Outcome(attrs, usage, model, tier)
