@@ -198,3 +198,28 @@ def test_recorded_embeddings(instrumented, stub, client) -> None:
     assert len(result.data[0].embedding) == 1536
     assert log["model"] == "text-embedding-ada-002-v2"
     assert log["cost"] == pytest.approx(genai_usd("text-embedding-ada-002", input_tokens=8), rel=1e-9)
+
+
+def test_recorded_responses_stream(instrumented, stub, client) -> None:
+    stub.replay("responses", sse=recorded("responses_stream_gpt-4o.sse"))
+    with client.responses.create(
+        model="gpt-4o", input=[{"role": "user", "content": "あたし"}], stream=True
+    ) as stream:
+        events = [event.type for event in stream]
+    (log,) = delivered(instrumented)
+    assert events[0] == "response.created" and events[-1] == "response.completed"
+    assert log["stream"] is True and log["model"] == "gpt-4o-2024-08-06"
+    assert log["cost"] == pytest.approx(
+        genai_usd("gpt-4o-2024-08-06", input_tokens=10, output_tokens=41), rel=1e-9
+    )
+
+
+def test_recorded_transcription(instrumented, stub, client) -> None:
+    stub.replay("audio/transcriptions", recorded("transcription_gpt-4o-transcribe.json"))
+    result = client.audio.transcriptions.create(
+        model="gpt-4o-transcribe", file=("a.wav", bytes(1024), "audio/wav")
+    )
+    (log,) = delivered(instrumented)
+    assert result.text == "あたし"
+    expected = genai_usd("gpt-4o-transcribe", input_tokens=1, input_audio_tokens=1, output_tokens=5)
+    assert log["cost"] == pytest.approx(expected, rel=1e-9)
