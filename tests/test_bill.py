@@ -351,6 +351,7 @@ def test_batch_lines_of_every_endpoint_are_priced(instrumented, client) -> None:
     )
     assert logs["img"]["log_type"] == "generation"
     assert "cost" not in logs["img"]  # tokens of an image model the line does not name
+    assert logs["img"]["model"] == "unknown"
     assert (logs["dalle"]["model"], logs["dalle"]["cost"]) == ("dall-e-2", pytest.approx(0.020))
     assert (logs["mod"]["log_type"], logs["mod"]["cost"]) == ("guardrail", 0)
 

@@ -295,8 +295,9 @@ class Endpoint:
                 attrs[sc.USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
         return Outcome(attrs, usage, model, tier)
 
-    def model_of(self, request: Mapping[str, Any]) -> str | None:
-        """The model a request asks for; an endpoint whose API has a default model names it."""
+    def model_of(self, request: Mapping[str, Any], response: Any = None) -> str | None:
+        """The model a request asks for; an endpoint whose API has a default model names it
+        (from the answer too, when there is one: it may tell which default answered)."""
         model = request.get("model")
         return model if isinstance(model, str) and model else None
 

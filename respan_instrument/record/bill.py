@@ -28,7 +28,7 @@ def settle_cost(
     outcome = endpoint.outcome(response, span_attributes)
     record.usage = outcome.usage
     request = record.request
-    requested = endpoint.model_of(request)
+    requested = endpoint.model_of(request, response)
     model = outcome.model or requested or ""
     call = Priced(model, outcome.usage, record.price_provider, outcome.service_tier, request, response)
     lines = endpoint.bill(call)
