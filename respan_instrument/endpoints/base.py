@@ -301,12 +301,15 @@ class Endpoint:
                 attrs[sc.USAGE_OUTPUT_TOKENS] = usage.output_tokens
             if usage.cached_input_tokens:
                 attrs[sc.USAGE_CACHE_READ_INPUT_TOKENS] = usage.cached_input_tokens
+            if usage.cache_write_tokens:
+                attrs[sc.USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write_tokens
             if usage.reasoning_tokens:
                 attrs[sc.USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
         return Outcome(attrs, usage, model, tier)
 
-    def model_of(self, request: Mapping[str, Any]) -> str | None:
-        """The model a request asks for; an endpoint whose API has a default model names it."""
+    def model_of(self, request: Mapping[str, Any], response: Any = None) -> str | None:
+        """The model a request asks for; an endpoint whose API has a default model names it
+        (from the answer too, when there is one: it may tell which default answered)."""
         model = request.get("model")
         return model if isinstance(model, str) and model else None
 

@@ -113,7 +113,7 @@ def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
     body = record.request
     log: dict[str, Any] = {
         "log_type": endpoint.log_type,
-        "model": endpoint.model_of(body),
+        "model": endpoint.model_of(body, record.response),
         "stream": record.stream,
         "start_time": iso(record.start_ns),
         "timestamp": iso(record.end_ns),
