@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
@@ -43,6 +43,9 @@ class Settings:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     export: str = "logs"
     otlp_endpoint: str = DEFAULT_BASE_URL + OTLP_PATH
+    agents_exclusive: bool = False  # our processor replaces the Agents SDK's own ones
+    redact: Callable[[str], str] | str | None = None  # the user's function, "pii", or None (off)
+    sample_rate: float = 1.0  # the fraction of traces whose calls keep their content
 
     def __repr__(self) -> str:  # never show the key
         return (
@@ -142,6 +145,23 @@ def export_mode(argument: str | None, raw: str | None) -> str:
     return "logs"
 
 
+AGENTS_MODES = ("on", "exclusive")
+
+
+def agents_exclusive(argument: str | None, raw: str | None) -> bool:
+    """`instrument(agents=...)` ("on", the default: the Agents SDK's own trace processors keep
+    running beside ours; "exclusive": ours replace them) over RESPAN_AGENTS_EXCLUSIVE (a boolean).
+    A bad value is a ValueError naming it."""
+    if argument is not None:
+        mode = str(argument).strip().lower() if isinstance(argument, str) else argument
+        if mode not in AGENTS_MODES:
+            raise ValueError(f"agents={argument!r} must be one of {', '.join(map(repr, AGENTS_MODES))}")
+        return mode == "exclusive"
+    if raw is None or not raw.strip():
+        return False
+    return parse_bool(raw, "RESPAN_AGENTS_EXCLUSIVE")
+
+
 def load_settings(
     *,
     api_key: str | None = None,
@@ -150,8 +170,14 @@ def load_settings(
     prices: Mapping[str, Mapping[str, float]] | None = None,
     defaults: Mapping[str, Any] | None = None,
     export: str | None = None,
+    agents: str | None = None,
+    redact: Callable[[str], str] | str | None = None,
+    sample_rate: float | None = None,
+    unit_price_keys: Iterable[str] | None = None,
 ) -> Settings:
-    """Merge arguments over environment; raise ValueError naming the bad setting."""
+    """Merge arguments over environment; raise ValueError naming the bad setting.
+    `unit_price_keys`: the per-unit price keys the endpoint specs declare (see
+    `validate_prices`)."""
     env = os.environ
     key = api_key if api_key is not None else (env.get("RESPAN_API_KEY") or None)
     if key is not None and (not isinstance(key, str) or not key.strip()):
@@ -173,9 +199,9 @@ def load_settings(
     merged: dict[str, dict[str, float]] = {}
     prices_file = env.get("RESPAN_PRICES_FILE")
     if prices_file:
-        merged.update(load_prices_file(prices_file))
+        merged.update(load_prices_file(prices_file, unit_price_keys))
     if prices is not None:
-        merged.update(validate_prices(prices, "prices"))
+        merged.update(validate_prices(prices, "prices", unit_price_keys))
 
     spool_max = env.get("RESPAN_SPOOL_MAX_MB")
     max_bytes = env.get("RESPAN_MAX_CONTENT_BYTES")
@@ -199,30 +225,79 @@ def load_settings(
             if env.get("RESPAN_OTLP_ENDPOINT")
             else url + OTLP_PATH
         ),
+        agents_exclusive=agents_exclusive(agents, env.get("RESPAN_AGENTS_EXCLUSIVE")),
+        redact=redaction(redact, env.get("RESPAN_REDACT")),
+        sample_rate=content_sample_rate(sample_rate, env.get("RESPAN_SAMPLE_RATE")),
     )
+
+
+# ---- privacy (`redact=` / RESPAN_REDACT, `sample_rate=` / RESPAN_SAMPLE_RATE) -------------------
+
+REDACT_MODES = ("pii", "off")
+
+
+def redaction(
+    argument: Callable[[str], str] | str | None, raw: str | None
+) -> Callable[[str], str] | str | None:
+    """`instrument(redact=...)` over RESPAN_REDACT: a function of one string, "pii" (the built-in
+    patterns) or None (off, the default); anything else a ValueError naming the setting."""
+    if argument is not None and not isinstance(argument, str):
+        if not callable(argument):
+            raise ValueError(f"redact={argument!r} must be a function of one string, 'pii' or 'off'")
+        return argument
+    value, name = (argument, "redact") if argument is not None else (raw, "RESPAN_REDACT")
+    if value is None or not value.strip():
+        return None
+    mode = value.strip().lower()
+    if mode not in REDACT_MODES:
+        raise ValueError(
+            f"{name}={value!r} is not one of {', '.join(REDACT_MODES)} (or, as an argument, a function)"
+        )
+    return "pii" if mode == "pii" else None
+
+
+def content_sample_rate(argument: Any, raw: str | None) -> float:
+    """`instrument(sample_rate=...)` over RESPAN_SAMPLE_RATE: a number from 0 to 1 (default 1),
+    else a ValueError naming the setting."""
+    if argument is not None:
+        value, name = argument, "sample_rate"
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise ValueError(f"sample_rate={value!r} must be a number from 0 to 1")
+        rate = float(value)
+    else:
+        if raw is None or not raw.strip():
+            return 1.0
+        name = "RESPAN_SAMPLE_RATE"
+        try:
+            rate = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"RESPAN_SAMPLE_RATE={raw!r} is not a number") from None
+        value = raw
+    if not 0.0 <= rate <= 1.0:  # (NaN fails both comparisons)
+        raise ValueError(f"{name}={value!r} must be a number from 0 to 1")
+    return rate
 
 
 # ---- user prices (`prices=` / RESPAN_PRICES_FILE) ---------------------------------------------
 
-TOKEN_PRICE_KEYS = ("input", "output", "cached_input")  # USD per 1M tokens
-# what is not billed by the token: unit (as endpoints ask the price book) -> its key
-UNIT_PRICE_KEYS: Mapping[str, str] = {
-    "image": "per_image",
-    "audio_minute": "per_audio_minute",
-    "1m_characters": "per_1m_characters",
-}
-_PRICE_KEYS = (*TOKEN_PRICE_KEYS, *UNIT_PRICE_KEYS.values())
+TOKEN_PRICE_KEYS = ("input", "output", "cached_input", "cache_write")  # USD per 1M tokens
 _REQUIRED_TOKEN_KEYS = ("input", "output")
 
 
-def validate_prices(prices: Any, source: str = "prices") -> dict[str, dict[str, float]]:
+def validate_prices(
+    prices: Any, source: str = "prices", unit_keys: Iterable[str] | None = None
+) -> dict[str, dict[str, float]]:
     """Check `{model: {"input": usd_per_1m, "output": ..., "cached_input": ..., "per_image": ...}}`.
 
-    Token prices need `input` and `output` (`cached_input` is optional: cached tokens then cost
-    the input rate). An entry may instead hold only per-unit prices (`per_image`,
-    `per_audio_minute`, `per_1m_characters`) for models not billed by the token. Returns a plain
+    Token prices need `input` and `output` (`cached_input` and `cache_write` are optional: those
+    tokens then cost the input rate). An entry may instead hold only per-unit prices for models
+    not billed by the token: `unit_keys` are those the endpoint specs declare (`per_image`,
+    `per_audio_minute`, `per_1m_characters`, `per_web_search_call`, ...; see
+    `endpoints.price_units`), given by the caller; None accepts any `per_` key. Returns a plain
     copy with float rates; raises ValueError naming `source` otherwise.
     """
+    known = tuple(unit_keys) if unit_keys is not None else None
+    allowed = (*TOKEN_PRICE_KEYS, *(known if known is not None else ("per_...",)))
     if not isinstance(prices, Mapping):
         raise ValueError(
             f"{source} must map model ids to {{'input': ..., 'output': ...}} USD per 1M tokens, "
@@ -237,14 +312,14 @@ def validate_prices(prices: Any, source: str = "prices") -> dict[str, dict[str, 
                 f"{source}[{model!r}] must be a mapping like {{'input': 0.15, 'output': 0.6}}, "
                 f"got {type(rates).__name__}"
             )
-        unknown = [key for key in rates if key not in _PRICE_KEYS]
+        unknown = [key for key in rates if key not in TOKEN_PRICE_KEYS and not _unit_key(key, known)]
         if unknown:
             raise ValueError(
                 f"{source}[{model!r}] has unknown keys {sorted(map(str, unknown))}; "
-                f"allowed: {', '.join(_PRICE_KEYS)}"
+                f"allowed: {', '.join(allowed)}"
             )
         per_unit_only = not any(key in rates for key in TOKEN_PRICE_KEYS) and any(
-            key in rates for key in UNIT_PRICE_KEYS.values()
+            _unit_key(key, known) for key in rates
         )
         missing = [key for key in _REQUIRED_TOKEN_KEYS if key not in rates]
         if missing and not per_unit_only:
@@ -263,7 +338,11 @@ def validate_prices(prices: Any, source: str = "prices") -> dict[str, dict[str, 
     return out
 
 
-def load_prices_file(path: str) -> dict[str, dict[str, float]]:
+def _unit_key(key: Any, known: tuple[str, ...] | None) -> bool:
+    return key in known if known is not None else isinstance(key, str) and key.startswith("per_")
+
+
+def load_prices_file(path: str, unit_keys: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
     """Read and validate a RESPAN_PRICES_FILE (JSON); raise ValueError naming it on any problem."""
     name = f"RESPAN_PRICES_FILE={path!r}"
     try:
@@ -273,7 +352,7 @@ def load_prices_file(path: str) -> dict[str, dict[str, float]]:
         raise ValueError(f"{name}: cannot read the file: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise ValueError(f"{name}: not valid JSON: {exc}") from None
-    return validate_prices(data, name)
+    return validate_prices(data, name, unit_keys)
 
 
 # ---- variables read where they are used (each through one function here) -----------------------

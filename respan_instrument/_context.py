@@ -28,7 +28,9 @@ LOG_FIELDS = (
 )
 # sent to Respan's gateway only, never recorded
 CREDENTIALS = "customer_credentials"
-ALLOWED_KEYS = frozenset((*LOG_FIELDS, CREDENTIALS))
+# whether the calls inside keep their content (SPEC §16); never a field of a log
+CAPTURE_CONTENT = "capture_content"
+ALLOWED_KEYS = frozenset((*LOG_FIELDS, CREDENTIALS, CAPTURE_CONTENT))
 _MERGED_DICTS = ("metadata", "properties")
 _STRING_KEYS = (
     "customer_identifier",
@@ -85,6 +87,8 @@ def validate(values: Mapping[str, Any], where: str = "attributes") -> dict[str, 
             }
         elif key == "customer_credentials":
             value = _check_credentials(value, where)
+        elif key == CAPTURE_CONTENT and not isinstance(value, bool):
+            raise TypeError(f"{where}(): capture_content must be True or False, not {type(value).__name__}")
         out[key] = value
     return out
 

@@ -44,9 +44,15 @@ SYSTEM_INSTRUCTIONS = _g.GEN_AI_SYSTEM_INSTRUCTIONS
 INPUT_MESSAGES = _g.GEN_AI_INPUT_MESSAGES
 OUTPUT_MESSAGES = _g.GEN_AI_OUTPUT_MESSAGES
 ERROR_TYPE = "error.type"
+AGENT_NAME = _g.GEN_AI_AGENT_NAME
+TOOL_NAME = _g.GEN_AI_TOOL_NAME
+TOOL_CALL_ARGUMENTS = _g.GEN_AI_TOOL_CALL_ARGUMENTS
+TOOL_CALL_RESULT = _g.GEN_AI_TOOL_CALL_RESULT
 
 # Respan's names (not in the conventions)
 COST = "gen_ai.usage.cost"  # USD
+COST_LINE_PREFIX = COST + "."  # USD of one line of the bill: `gen_ai.usage.cost.web_search`
+COST_UNPRICED = "respan.cost.unpriced"  # the names of the lines no price source prices
 TTFT = "gen_ai.usage.ttft"  # seconds
 LOG_TYPE = "respan.entity.log_type"
 CUSTOMER_PREFIX = "respan.customer_params."
@@ -87,6 +93,8 @@ SCOPE_NAMES = {
     "custom_identifier": CUSTOM_ID,
 }
 _CREDENTIALS = "customer_credentials"
+# attributes() keys that are no span attribute: the gateway's credentials, a call's content choice
+_NOT_ATTRIBUTES = frozenset({_CREDENTIALS, "capture_content"})
 
 
 def _value(item: Any) -> Any:
@@ -100,7 +108,7 @@ def scope_attributes(scope: Mapping[str, Any]) -> dict[str, Any]:
     credentials, and no None (OpenTelemetry rejects it with a warning)."""
     out: dict[str, Any] = {}
     for key, value in scope.items():
-        if key == _CREDENTIALS or value is None:
+        if key in _NOT_ATTRIBUTES or value is None:
             continue
         name = SCOPE_NAMES.get(key)
         if name is not None:
@@ -114,4 +122,19 @@ def scope_attributes(scope: Mapping[str, Any]) -> dict[str, Any]:
                     out.setdefault(prefix + str(sub), _value(item))
         else:
             out[ATTRIBUTE_PREFIX + key] = value
+    return out
+
+
+def cost_attributes(cost: Any, breakdown: Any, unpriced: Any) -> dict[str, Any]:
+    """A call's cost as span attributes: the total, each line of its breakdown, and the names of
+    the lines that could not be priced."""
+    out: dict[str, Any] = {}
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+        out[COST] = float(cost)
+    if isinstance(breakdown, Mapping):
+        for line, usd in breakdown.items():
+            if isinstance(usd, (int, float)) and not isinstance(usd, bool):
+                out[COST_LINE_PREFIX + str(line)] = float(usd)
+    if isinstance(unpriced, Mapping) and unpriced:
+        out[COST_UNPRICED] = tuple(sorted(map(str, unpriced)))
     return out

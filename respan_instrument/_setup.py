@@ -15,19 +15,24 @@ from typing import Any
 from opentelemetry.trace import TracerProvider
 
 from ._config import PUBLIC_GATEWAY_URL, Settings, env_number, load_settings, sdk_disabled
+from ._context import current as current_attributes
 from ._context import validate
 from ._errors import hold_signals, log_once, logger
+from .capture import agents as _agents
 from .capture import patch as _patch
 from .capture.call import Hooks
+from .capture.content import SpanContent
 from .capture.span import Tracing
 from .deliver import workers as _workers
 from .deliver.pipeline import Pipeline
 from .deliver.respan import BULK_PER_MINUTE, RespanLogs
+from .endpoints.price_units import UNIT_PRICE_KEYS
 from .record.call import CallRecord
 from .record.encode import encode_log
 from .record.manual import validate_manual
 from .record.payload import calls_of, logs_of
 from .record.prices import PriceBook
+from .record.privacy import Manual, NoContent, Privacy
 from .record.seen import Seen
 
 
@@ -48,22 +53,22 @@ def _discard(record: CallRecord) -> None:
 
 
 def _encode(
-    item: Any, *, build: Callable[[Any], list[dict[str, Any]]], max_content_bytes: int
+    item: Any, *, build: Callable[[Any], list[dict[str, Any]]], privacy: Privacy, max_content_bytes: int
 ) -> list[bytes]:
     """Worker: a call's record as the JSON its logs are (none, one, or several: a Batch output
-    file holds many), or a log dict from log(), taken as it is."""
-    if isinstance(item, dict):
-        return [encode_log(item, max_content_bytes, fast=False)]
-    return [encode_log(log, max_content_bytes) for log in build(item)]
+    file holds many), or a log dict from log(), taken as it is; each log's content redacted."""
+    if isinstance(item, (dict, Manual)):
+        return [encode_log(privacy.hand_built(item), max_content_bytes, fast=False)]
+    return [encode_log(privacy.redacted(log), max_content_bytes) for log in build(item)]
 
 
 def _encode_spans(
-    item: Any, *, calls: Callable[[Any], list[tuple[Any, dict[str, Any]]]], spans: Any
+    item: Any, *, calls: Callable[[Any], list[tuple[Any, dict[str, Any]]]], privacy: Privacy, spans: Any
 ) -> list[bytes]:
     """Worker, OTLP export: each log of a call's record (or a log() dict) as its span, encoded."""
-    if isinstance(item, dict):
-        return [spans.encode(None, item)]
-    return [spans.encode(record, log) for record, log in calls(item)]
+    if isinstance(item, (dict, Manual)):
+        return [spans.encode(None, privacy.hand_built(item))]
+    return [spans.encode(record, privacy.redacted(log)) for record, log in calls(item)]
 
 
 def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
@@ -84,14 +89,11 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
             "no-key", "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan"
         )
         return None
-    options: dict[str, Any] = {
-        "capture_content": settings.capture_content,
-        "prices": price_book,
-        "defaults": settings.defaults,
-        "seen": Seen(),
-    }
+    privacy = _privacy(settings)
+    seen = Seen()
     per_minute = env_number("RESPAN_BULK_PER_MINUTE", BULK_PER_MINUTE)
     destination: Any
+    spans: Any = None
     if export == "otlp":
         from .deliver.otlp import OtlpTraces
         from .record.otlp import SpanEncoder
@@ -102,11 +104,7 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
             per_minute=per_minute,
             read_timeout=settings.read_timeout,
         )
-        encode = functools.partial(
-            _encode_spans,
-            calls=functools.partial(calls_of, **options),
-            spans=SpanEncoder(settings.max_content_bytes),
-        )
+        spans = SpanEncoder(settings.max_content_bytes)
     else:
         destination = RespanLogs(
             settings.base_url,
@@ -114,9 +112,39 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
             per_minute=per_minute,
             read_timeout=settings.read_timeout,
         )
+
+    def encoder(content: Privacy) -> Callable[[Any], list[bytes]]:
+        options: dict[str, Any] = {
+            "privacy": content,
+            "prices": price_book,
+            "defaults": settings.defaults,
+            "seen": seen,
+        }
+        if spans is not None:
+            calls = functools.partial(calls_of, **options)
+            return functools.partial(_encode_spans, calls=calls, privacy=content, spans=spans)
         build = functools.partial(logs_of, **options)
-        encode = functools.partial(_encode, build=build, max_content_bytes=settings.max_content_bytes)
-    return Pipeline(destination, encode, spool_dir=settings.spool_dir, spool_max_mb=settings.spool_max_mb)
+        return functools.partial(
+            _encode, build=build, privacy=content, max_content_bytes=settings.max_content_bytes
+        )
+
+    return Pipeline(
+        destination,
+        encoder(privacy),
+        spool_dir=settings.spool_dir,
+        spool_max_mb=settings.spool_max_mb,
+        # The redactor never runs on a caller's thread: a log a caller must build itself (the
+        # writer far behind, see Pipeline._compact) goes without its content.
+        encode_on_caller=encoder(NoContent()) if privacy.redactor is not None else None,
+    )
+
+
+def _privacy(settings: Settings) -> Privacy:
+    """The content settings; the built-in redactor for `redact="pii"`."""
+    redactor = settings.redact
+    if redactor == "pii":
+        from .record.pii import redact as redactor
+    return Privacy(settings.capture_content, settings.sample_rate, redactor)  # type: ignore[arg-type]
 
 
 def instrument(
@@ -127,6 +155,9 @@ def instrument(
     prices: Mapping[str, Mapping[str, float]] | None = None,
     attributes: Mapping[str, Any] | None = None,
     export: str | None = None,
+    agents: str | None = None,
+    redact: Callable[[str], str] | str | None = None,
+    sample_rate: float | None = None,
 ) -> None:
     """Record every `openai` SDK call as a span and deliver a request log for it to Respan.
 
@@ -147,6 +178,17 @@ def instrument(
         export: `"logs"` (request logs to Respan's logging API) or `"otlp"` (OTLP/HTTP spans to
             `RESPAN_OTLP_ENDPOINT`, default `{base_url}/v2/traces`; needs the `otlp` extra);
             defaults to `RESPAN_EXPORT`, else `"logs"`.
+        agents: OpenAI Agents SDK runs are traced (workflow, agents, tools, handoffs, guardrails,
+            each model call once) beside the SDK's own trace exporter (`"on"`, the default), or
+            instead of it (`"exclusive"`: the run goes to Respan only); defaults to
+            `RESPAN_AGENTS_EXCLUSIVE` (true: `"exclusive"`).
+        redact: a function given each content string (messages, input, output, tool arguments
+            and results, instructions) that returns the text to keep, or `"pii"` for the
+            built-in patterns (e-mail addresses, phone numbers, payment cards, IBANs, API keys
+            and bearer tokens become `[EMAIL]`, `[PHONE]`, `[CARD]`, `[IBAN]`, `[SECRET]`), or
+            `"off"`; defaults to `RESPAN_REDACT`, else off. It runs on the background writer.
+        sample_rate: the fraction (0 to 1) of traces whose calls keep their content; the others
+            are logged with every metric and no content. Defaults to `RESPAN_SAMPLE_RATE`, else 1.
 
     Raises:
         ValueError: a setting (argument or environment variable, named in the message) is invalid.
@@ -162,6 +204,10 @@ def instrument(
         prices=prices,
         defaults=validate(attributes or {}, "instrument"),
         export=export,
+        agents=agents,
+        redact=redact,
+        sample_rate=sample_rate,
+        unit_price_keys=UNIT_PRICE_KEYS.values(),
     )
     with _lock:
         if _state is not None and _state.settings == settings and tracer_provider is None:
@@ -189,10 +235,16 @@ def instrument(
                 sink=exporter.submit if exporter is not None else _discard,
                 defaults=settings.defaults,
                 gateway_urls=frozenset({settings.base_url, PUBLIC_GATEWAY_URL}),
-                content_bytes=settings.max_content_bytes if settings.capture_content else None,
+                # no content on the app's spans while a redactor is set (capture/content.py)
+                content=(
+                    SpanContent(settings.max_content_bytes, settings.capture_content, settings.sample_rate)
+                    if settings.redact is None
+                    else None
+                ),
             )
         )
         _patch.when_openai_imported(_on_openai)
+        _agents.install(exporter.submit if exporter is not None else _discard, settings.agents_exclusive)
         if not _atexit_registered:
             atexit.register(_at_exit)
             _atexit_registered = True
@@ -215,6 +267,7 @@ def uninstrument() -> None:
     with _lock:
         _patch.remove()
         _patch.set_hooks(None)
+        _agents.uninstall()
         old, _state = _state, None
         _workers.watch(None, 0.0)
     if old is not None and old.exporter is not None:
@@ -242,7 +295,8 @@ def log(**fields: Any) -> None:
     if state is None or state.exporter is None:
         log_once("log-no-exporter", "respan_instrument: log() before instrument() or without a key; dropped")
         return
-    state.exporter.submit(payload)
+    capture = current_attributes().get("capture_content")  # attributes(capture_content=...)
+    state.exporter.submit(payload if capture is None else Manual(payload, capture))
 
 
 def _at_exit() -> None:

@@ -18,20 +18,19 @@ from typing import Any, NamedTuple
 
 from .. import _context
 from .._errors import contained
-from .._semconv import COST, GATEWAY_LOG_ID, RESPONSE_TIME_TO_FIRST_CHUNK, TTFT, scope_attributes
+from .._semconv import GATEWAY_LOG_ID, RESPONSE_TIME_TO_FIRST_CHUNK, TTFT, cost_attributes, scope_attributes
 from .._semconv import RESPONSE_FINISH_REASONS as FINISH_REASONS
 from ..endpoints import Endpoint
-from ..endpoints.base import Priced
+from ..record.bill import settle_cost
 from ..record.call import CallRecord, Tapped
-from ..record.encode import limited
-from ..record.otlp import content_attributes
 from ..record.prices import PriceBook
 from ..record.replay import fold
 from . import span as _span
+from .content import SpanContent
 from .kept import injected_usage_chunk, is_raw, kept, parsed_result, sent
 from .metrics import Metrics
-from .stream import AsyncTracedStream, OnDrop, ResponseProxy, TracedStream
-from .tap import report_close, tap
+from .stream import AsyncTracedStream, OnDrop, TracedStream, report_close, weakly
+from .tap import tap
 
 GATEWAY_LOG_ID_HEADER = "x-respan-log-id"
 _IN_FINISHING_STREAM = contained("finishing a stream")
@@ -45,7 +44,7 @@ _IN_FINISHING_CALL = contained("finishing a call")
 class Hooks:
     """What the shells need at call time; replaced as a whole by `instrument()`."""
 
-    __slots__ = ("tracing", "prices", "sink", "defaults", "gateway_urls", "metrics", "content_bytes")
+    __slots__ = ("tracing", "prices", "sink", "defaults", "gateway_urls", "metrics", "content")
 
     def __init__(
         self,
@@ -55,7 +54,7 @@ class Hooks:
         defaults: Mapping[str, Any],
         gateway_urls: frozenset[str] = frozenset(),
         metrics: Metrics | None = None,
-        content_bytes: int | None = None,
+        content: SpanContent | None = None,
     ) -> None:
         self.tracing = tracing
         self.prices = prices
@@ -63,8 +62,8 @@ class Hooks:
         self.defaults = defaults
         self.gateway_urls = gateway_urls  # base URLs (no trailing slash) that are Respan's gateway
         self.metrics = metrics or Metrics()
-        # content capture on: the most content bytes a span that someone reads carries
-        self.content_bytes = content_bytes
+        # which calls' spans (on the application's own provider) carry content; None: none do
+        self.content = content
 
 
 class ClientInfo(NamedTuple):
@@ -107,7 +106,7 @@ class Call:
         ctx: Any,
     ) -> None:
         start_ns = time.time_ns()
-        name = f"{endpoint.operation} {body.get('model')}"
+        name = f"{endpoint.operation} {body.get('model') or endpoint.model_of(body)}"
         self.hooks = hooks
         self.endpoint = endpoint
         self.provider = info.provider
@@ -184,17 +183,11 @@ class Call:
         """Usage, cost and metrics of a successful call; its span attributes."""
         record = self.record
         endpoint = self.endpoint
-        attrs, usage, model, tier = endpoint.outcome(response, self.recording)
-        record.usage = usage
-        request = record.request
-        priced = Priced(
-            model or request.get("model") or "", usage, record.price_provider, tier, request, response
-        )
-        record.cost = endpoint.price(self.hooks.prices, priced)
-        if record.cost is not None:
-            attrs[COST] = record.cost
-        if self.recording and self.hooks.content_bytes is not None:
-            attrs.update(self._content(response, attrs.get(FINISH_REASONS)))
+        attrs, usage, model, _ = settle_cost(record, response, self.hooks.prices, self.recording)
+        if record.cost is not None or record.cost_unpriced:
+            attrs.update(cost_attributes(record.cost, record.cost_breakdown, record.cost_unpriced))
+        if self.recording and self.hooks.content is not None:
+            attrs.update(self.hooks.content.attributes(endpoint, record, response, attrs.get(FINISH_REASONS)))
         ttft = (record.ttft_ns - record.start_ns) / 1e9 if record.ttft_ns is not None else None
         if ttft is not None:
             attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = attrs[TTFT] = ttft
@@ -209,19 +202,6 @@ class Call:
             record.cost,
             None,
         )
-        return attrs
-
-    def _content(self, response: Any, reasons: Any) -> dict[str, str]:
-        """Content attributes, truncated as a log's, for a span the application's own TracerProvider
-        reads (content capture on); the spans we export get theirs on the worker."""
-        record = self.record
-        log: dict[str, Any] = {}
-        self.endpoint.content(log, record.request, response, record.files)
-        attrs = content_attributes(log, reasons)
-        limit = self.hooks.content_bytes or 0
-        # the common conversation is surely within the limit (4 bytes a character at most)
-        if 4 * sum(map(len, attrs.values())) > limit or any("data:" in v for v in attrs.values()):
-            attrs = content_attributes(limited(log, limit), reasons)
         return attrs
 
     def _hand_over(self) -> None:
@@ -268,8 +248,9 @@ class Call:
                 )
                 if log_id:
                     self.span.set_attribute(GATEWAY_LOG_ID, log_id)
-            if self.recording and self.span is not None and self.hooks.content_bytes is not None:
-                self.span.set_attributes(self._content(None, None))
+            content = self.hooks.content
+            if self.recording and self.span is not None and content is not None:
+                self.span.set_attributes(content.attributes(self.endpoint, record, None, None))
         finally:  # whatever failed above, the span ends and the log goes out
             _span.end_error(self.span, exc, end_ns)
             if not self.gateway:
@@ -310,8 +291,8 @@ class Call:
         _span.detach(self.token)
         with _IN_WRAPPING_RAW_RESPONSE:
             http = result.http_response
-            if self.deferred:
-                result.http_response = ResponseProxy(http, self._body_closed)
+            if self.deferred:  # its close (the `with` exit, the app's) ends the call
+                report_close(result, weakly(self, "_body_closed"), is_async, "close")
             else:  # nothing but the user reads a raw stream's body: its close is theirs
                 report_close(http, self._body_closed, is_async)
             # parse() goes through a copy of the wrapper (the same response and parse cache):

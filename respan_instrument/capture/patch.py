@@ -27,6 +27,7 @@ from ..endpoints.providers import (
     provider_name,
     usage_injectable,
 )
+from . import agents as _agents
 from . import live as _live
 from . import realtime as _realtime
 from . import responses_socket as _responses_socket
@@ -113,10 +114,11 @@ def _is_azure(kind: type) -> bool:
     return azure
 
 
-# Client classes whose `base_url` property returns their `_base_url` attribute as is (checked
-# once per class). openai 3.x's property imports a module on every read, which
-# costs more than the rest of our check.
-_plain_base_url: dict[type, bool] = {}
+# Per client class, the instance attribute its `base_url` property returns as is, or None
+# (checked once per class): `_base_url` up to openai 2.x, `_configured_base_url` in 3.x, whose
+# property imports a module on every read, which costs more than the rest of our check.
+_plain_base_url: dict[type, str | None] = {}
+_BASE_URL_ATTRIBUTES = ("_base_url", "_configured_base_url")
 
 
 def _base_url(instance: Any) -> Any:
@@ -124,7 +126,10 @@ def _base_url(instance: Any) -> Any:
     kind = type(instance)
     if kind not in _plain_base_url and len(_plain_base_url) < 64:
         own = getattr(instance, "__dict__", None)
-        _plain_base_url[kind] = url is not None and own is not None and own.get("_base_url") is url
+        held = None
+        if url is not None and own is not None:
+            held = next((name for name in _BASE_URL_ATTRIBUTES if own.get(name) is url), None)
+        _plain_base_url[kind] = held
     return url
 
 
@@ -143,18 +148,21 @@ def _begin(
     path = getattr(options, "url", None)
     endpoint = ENDPOINTS.get(path)  # type: ignore[arg-type]
     if endpoint is not None:
-        if options.method.lower() != "post":
+        if options.method.lower() not in endpoint.methods:
             return None, args
         body = options.json_data
         if type(body) is not dict and not isinstance(body, Mapping):
             return None, args
-    else:
+    else:  # a URL naming an object (`/responses/{id}`) or carrying a query string
         found = routed(path, options.method.lower()) if type(path) is str else None
         if found is None:
             return None, args
         endpoint, object_id = found
         body = options.json_data
-        body = {**body, "id": object_id} if isinstance(body, Mapping) else {"id": object_id}
+        if object_id is not None:
+            body = {**body, "id": object_id} if isinstance(body, Mapping) else {"id": object_id}
+        elif type(body) is not dict and not isinstance(body, Mapping):
+            return None, args
     ctx = _span.current()
     if ctx and _span.suppressed(ctx):  # (an empty context, the usual one, is falsy)
         return None, args
@@ -165,7 +173,8 @@ def _begin(
     ) == "stream"
     try:
         kind = type(instance)
-        url = instance.__dict__.get("_base_url") if _plain_base_url.get(kind) else None
+        held = _plain_base_url.get(kind)
+        url = instance.__dict__.get(held) if held is not None else None
         if url is None:
             url = _base_url(instance)
         info = _url_cache.get(id(url))
@@ -179,12 +188,21 @@ def _begin(
             fields = {key: scope[key] for key in GATEWAY_FIELDS if key in scope}
             if fields and body is options.json_data:  # (not a call that sends no body)
                 sent = {**fields, **body}  # the caller's own fields win
-        injected = stream and endpoint.stream_usage and info.injects_usage and _wants_usage(body)
+        # (not where the app may read the body's bytes itself: they would show the extra chunk)
+        injected = (
+            stream and not deferred and endpoint.stream_usage and info.injects_usage and _wants_usage(body)
+        )
         if injected:
             sent = {**sent, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
         sent_args = _with_body(args, kwargs, options, sent) if sent is not body else args
         call = Call(hooks, endpoint, body, scope, info, ctx)  # the log records what the user sent
         call.is_stream, call.deferred, call.injected = stream, deferred, injected
+        spans = _agents.active
+        if spans is not None:  # (only once the Agents SDK is imported) inside one of its runs?
+            run = _agents.current_trace.get()
+            if run is not None:
+                call.record.anchor = spans.anchor(_agents.current_span.get(), run)
+        call.record.stream = stream  # (a stream that fails before its first chunk is a stream too)
         files = options.files
         if files is not None:  # multipart: the log shows what was sent, never the bytes
             call.record.files = describe_files(files)

@@ -23,8 +23,8 @@ from opentelemetry import trace
 
 from .. import _context
 from .._errors import contained
-from .._semconv import COST, RESPONSE_TIME_TO_FIRST_CHUNK, TTFT
-from ..endpoints.base import Priced
+from .._semconv import RESPONSE_TIME_TO_FIRST_CHUNK, TTFT, cost_attributes
+from ..record.bill import settle_cost
 from ..record.call import CallRecord
 from ..record.settle import ids
 from . import span as _span
@@ -132,13 +132,10 @@ class Recorder:
             )
             _span.end_error(span, error, record.end_ns)
             return
-        attrs, usage, model, tier = endpoint.outcome(record.response, span is not None)
-        record.usage = usage
-        priced = Priced(model or requested or "", usage, None, tier, record.request, record.response)
-        record.cost = endpoint.price(self.hooks.prices, priced)
+        attrs, usage, model, _ = settle_cost(record, record.response, self.hooks.prices, span is not None)
         ttft = (record.ttft_ns - record.start_ns) / 1e9 if record.ttft_ns is not None else None
-        if record.cost is not None:
-            attrs[COST] = record.cost
+        if record.cost is not None or record.cost_unpriced:
+            attrs.update(cost_attributes(record.cost, record.cost_breakdown, record.cost_unpriced))
         if ttft is not None:
             attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = attrs[TTFT] = ttft
         self.hooks.metrics.record(

@@ -13,6 +13,7 @@ Finalisers never touch the SDK's connection: they only end the span and queue th
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -51,6 +52,19 @@ def finalizer_failed(where: str, exc: Exception) -> None:
         pass
 
 
+def weakly(owner: Any, method: str) -> Callable[[], None]:
+    """A callback that calls `owner.<method>()` while `owner` lives: kept by an object `owner`
+    keeps (its HTTP response), it makes no cycle."""
+    ref = weakref.ref(owner)
+
+    def call() -> None:
+        target = ref()
+        if target is not None:
+            getattr(target, method)()
+
+    return call
+
+
 class OnDrop:
     """Runs `callback` when it is collected: kept in the `__dict__` of the object whose
     lifetime it follows."""
@@ -79,23 +93,44 @@ class Finisher(Protocol):
     def finish_stream(self, error: BaseException | None, cut_short: bool) -> None: ...
 
 
-class ResponseProxy(_Proxy):  # type: ignore[misc]
-    """The HTTP response of a stream; tells us when someone closes it before the end."""
+def report_close(response: Any, on_close: Callable[[], None], is_async: bool, name: str = "") -> None:
+    """Have the object's own close (`close`, or `aclose` when async; `name` when given) call
+    `on_close` after closing it, through an attribute of the instance: its type stays its own.
 
-    def __init__(self, response: Any, on_close: Callable[[], None]) -> None:
-        super().__init__(response)
-        self._self_on_close = on_close
+    For a tapped stream the HTTP response's close ends the call: the SDK after `[DONE]`, the
+    `.stream()` helpers at the end of their `with` block, the user's `close()`, and the HTTP
+    library itself when it has read the body to the end (or failed to) all come through it.
+    (Wrapping the response's byte stream instead would miss a body read before the SDK saw
+    it, as in-memory transports do: such a response is closed already.)"""
+    name = name or ("aclose" if is_async else "close")
+    closer = getattr(type(response), name)
+    ref = weakref.ref(response)  # (the response keeps this function: no cycle through it)
+    if is_async:
 
-    def close(self) -> None:
-        self._self_on_close()
-        self.__wrapped__.close()
+        async def aclose() -> None:
+            try:
+                target = ref()
+                if target is not None:
+                    await closer(target)
+            finally:
+                on_close()
 
-    async def aclose(self) -> None:
-        self._self_on_close()
-        await self.__wrapped__.aclose()
+        setattr(response, name, aclose)
+    else:
+
+        def close() -> None:
+            try:
+                target = ref()
+                if target is not None:
+                    closer(target)
+            finally:
+                on_close()
+
+        setattr(response, name, close)
 
 
 class _Base(_Proxy):  # type: ignore[misc]
+    _self_async = False
     _self_done = True  # until __init__ is through: a proxy that failed to build finishes nothing
 
     def __init__(
@@ -107,7 +142,7 @@ class _Base(_Proxy):  # type: ignore[misc]
         self._self_hide = hide
         self._self_next: Callable[[], Any] = getattr(stream, "__next__", None) or stream.__anext__
         self._self_fresh = True  # no output received yet: the per-chunk path checks only this
-        self._self_response: Any = None
+        self._self_watched = False  # the close of its HTTP response reaches us
         self._self_token: object = None
         self._self_held: list[Any] = []  # chunks received since the last fold
         self._self_done = False
@@ -176,10 +211,24 @@ class _Base(_Proxy):  # type: ignore[misc]
 
     @property
     def response(self) -> Any:
-        proxy = self._self_response
-        if proxy is None:
-            proxy = self._self_response = ResponseProxy(self.__wrapped__.response, self._self_cut)
-        return proxy
+        """The SDK's own HTTP response (its type is checked, by the SDK's helpers too), whose
+        close, by a `.stream()` helper or the app before the end, ends the call cut short."""
+        response = self.__wrapped__.response
+        if not self._self_watched:
+            self._self_watched = True
+            report_close(response, weakly(self, "_self_closed"), self._self_async)
+        return response
+
+    def _self_closed(self) -> None:
+        # The SDK's generator closes the response as it reads the end (and the HTTP library
+        # as its own generators end after it): no cut, our `__next__` sees the end next. A close
+        # while that generator waits between items is one.
+        reader = getattr(self.__wrapped__, "_iterator", None)
+        if reader is None:
+            self._self_cut()
+        elif getattr(reader, "gi_frame", None) or getattr(reader, "ag_frame", None):
+            if not (getattr(reader, "gi_running", False) or getattr(reader, "ag_running", False)):
+                self._self_cut()
 
     def __del__(self) -> None:
         # dropped unfinished: log what was received; never do I/O on the SDK's connection here
@@ -229,6 +278,8 @@ class TracedStream(_Base):
 
 class AsyncTracedStream(_Base):
     """Proxy for `openai.AsyncStream`."""
+
+    _self_async = True
 
     def __aiter__(self) -> AsyncTracedStream:
         return self

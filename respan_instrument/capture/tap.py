@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol
 
 from ..record.call import Tapped
-from .stream import _IN_STREAM, finalizer_failed
+from .stream import _IN_STREAM, finalizer_failed, report_close
 
 # Events a lean stream keeps as text before they are read on the way (on the caller's thread,
 # which costs the caller a little per event): a stream of 100k chunks would otherwise hold
@@ -238,40 +238,6 @@ def tap(stream: Any, sink: StreamSink, is_async: bool, hide: bool, errors: bool)
     reads._iter_events = start
     reads._respan_dropped = _Dropped(t)
     return True
-
-
-def report_close(response: Any, on_close: Callable[[], None], is_async: bool) -> None:
-    """Have the HTTP response's own `close`/`aclose` call `on_close` after closing it.
-
-    For a tapped stream they end the call: the SDK after `[DONE]`, the `.stream()` helpers at
-    the end of their `with` block, the user's `close()`, and the HTTP library itself when it
-    has read the body to the end (or failed to) all come through them.
-    (Wrapping the response's byte stream instead would miss a body read before the SDK saw
-    it, as in-memory transports do: such a response is closed already.)"""
-    kind = type(response)
-    ref = weakref.ref(response)  # (the response keeps this function: no cycle through it)
-    if is_async:
-
-        async def aclose() -> None:
-            try:
-                target = ref()
-                if target is not None:
-                    await kind.aclose(target)
-            finally:
-                on_close()
-
-        response.aclose = aclose
-    else:
-
-        def close() -> None:
-            try:
-                target = ref()
-                if target is not None:
-                    kind.close(target)
-            finally:
-                on_close()
-
-        response.close = close
 
 
 class _Dropped:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from .._errors import logger
 from .destination import Destination
-from .http import Reply, RetryPolicy, Verdict
+from .http import Reply, RetryPolicy, Verdict, retry_after
 from .quoting import Quoting
 from .spool import LEGACY_FP, Spool
 
@@ -118,6 +118,8 @@ class Courier:
         self.bucket = _Bucket(destination.per_minute)
         self.accepting = True  # the destination's last answer was an acceptance (or none yet)
         self.failures = 0  # failed tries in a row
+        self.tries = 0  # rounds that posted, or found nothing to post: what a flush waits for
+        self.asked_until = 0.0  # the destination asked for no post before then (monotonic)
         self.last: Verdict | None = None
         self.delivered = 0
         self.rejected = 0
@@ -171,6 +173,7 @@ class Courier:
         if self.bucket.wait_time() > 0:
             waiting = self.spool.claimable(self.base, few + 1)
             if waiting == 0:
+                self.tries += 1
                 return None
             if waiting > few:  # worth a batched post: wait for one, letting the batch grow
                 return self.bucket.wait_time()
@@ -182,6 +185,7 @@ class Courier:
         rows = self.spool.claim(self.base, self.destination.max_batch, max_bytes)
         self.progress()
         if not rows:
+            self.tries += 1
             return None
         if len(rows) < self.destination.max_batch and sum(len(body) for _, body in rows) <= max_bytes // 2:
             self.claimed_upto = rows[-1][0]  # no limit cut this claim short: it took all there was
@@ -201,6 +205,7 @@ class Courier:
         started = time.monotonic()
         self.on_the_wire(min(self.post_seconds * len(rows), WIRE_MAX))
         reply = self.destination.post(bodies)
+        self.tries += 1
         self.post_seconds += ((time.monotonic() - started) / len(rows) - self.post_seconds) / 4
         self.progress()
         verdict = self.last = self.policy.verdict(reply)
@@ -219,6 +224,8 @@ class Courier:
             return 0.0
         self.accepting = False
         self.failures += 1
+        asked = retry_after(reply)
+        self.asked_until = 0.0 if asked is None else time.monotonic() + asked
         if verdict in (Verdict.REFUSED, Verdict.MISROUTED):
             self._say_config(verdict, reply, bodies)
             # `spool flush` (same key, maybe a corrected URL) may take them at once; never another key
@@ -250,6 +257,7 @@ class Courier:
         self._said.discard("outage")
         self.accepting = True
         self.failures = 0
+        self.asked_until = 0.0
         self.delivered += delivered
         self.rejected += rejected
 

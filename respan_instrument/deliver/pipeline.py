@@ -60,13 +60,15 @@ class Pipeline(_Threads):
         schedule_delay: float | None = None,
         retry_base: float | None = None,
         retry_cap: float | None = None,
+        encode_on_caller: Callable[[Any], list[bytes]] | None = None,
     ) -> None:
         """`encode` turns a submitted item (a call's record, or a log() dict) into the logs the
         destination gets, as bytes (none, one, or several); it runs on the writer thread, or on a caller's when the writer
-        lags far behind."""
+        lags far behind (`encode_on_caller` there, when given)."""
         self._destination = destination
         self._route = destination.route
         self._encode = encode
+        self._encode_on_caller = encode_on_caller or encode
         self._spool_dir = resolve_dir(spool_dir)
         self._spool_max = spool_max_mb * 1024 * 1024
         self._max_queue = max_queue
@@ -131,7 +133,7 @@ class Pipeline(_Threads):
         seconds at a time): keep the log, but as its encoded bytes, a sixth of a record's memory.
         The caller pays the building it would otherwise have left to the writer; no lock, no I/O."""
         try:
-            bodies = self._encode(item)
+            bodies = self._encode_on_caller(item)
         except Exception as exc:  # noqa: BLE001 - never into the user's call
             report("building a request log", exc)
             self._unbuilt_by_callers += 1
@@ -148,7 +150,7 @@ class Pipeline(_Threads):
         or while logs wait in memory only (no usable spool directory)."""
         if self._closed or not self._writer.is_alive():
             return not self._queue
-        marker = _Marker()
+        marker = _Marker(time.monotonic() + timeout)
         self._queue.append(marker)
         self._wake.set()
         done = marker.done.wait(timeout)

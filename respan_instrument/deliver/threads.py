@@ -33,9 +33,11 @@ def _suppress_our_tracing() -> None:
 class _Marker:
     """A flush request travelling through the queue behind every log submitted before it."""
 
-    __slots__ = ("done", "upto", "safe", "written", "others_upto")
+    __slots__ = ("done", "upto", "safe", "written", "others_upto", "deadline", "tries_at")
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float = 0.0) -> None:
+        self.deadline = deadline  # monotonic: when the flush that sent it gives up
+        self.tries_at = -1  # the courier's tries when the sender first saw it (-1: not yet)
         self.done = threading.Event()
         self.upto = 0  # our last spool row written before the marker
         self.safe = True  # False when logs before it could not be written to the spool
@@ -195,6 +197,8 @@ class _Threads:
                     self._spool.checkpoint()
                 if now < next_try:
                     self._resolve_markers()
+                    next_try = self._retry_at = self._flush_cuts_short(now, next_try)
+                if now < next_try:
                     turn.sleeping(next_try - now)
                     self._kick.wait(next_try - now)
                     self._kick.clear()
@@ -230,20 +234,37 @@ class _Threads:
         courier = self._courier
         return courier.accepting and 0 < written <= courier.claimed_upto and not self._markers
 
+    def _flush_cuts_short(self, now: float, next_try: float) -> float:
+        """When the sender backs off and a flush waits for an attempt (see `_resolve_markers`):
+        the next try, brought forward to now, or to when the destination asked us to come back
+        if that is before the flush gives up; never ahead of the rate limit."""
+        courier = self._courier
+        for marker in self._markers:
+            if marker.tries_at == courier.tries and courier.asked_until <= marker.deadline:
+                return min(next_try, max(now + courier.bucket.wait_time(), courier.asked_until))
+        return next_try
+
     def _resolve_markers(self) -> None:
+        """Settle the flushes whose logs were all accepted or, while the destination does not
+        accept, are in the spool. "Does not accept" is a fresh answer: a round after the flush
+        came (a post, or a claim that found nothing to post), since the last answer may be
+        from before an outage ended and the backoff still far off; only a destination that
+        asked for a wait past the flush's deadline (Retry-After) is taken at its word."""
         markers = self._markers
         courier = self._courier
         in_memory = self._spool.in_memory
         while markers:
             marker = markers[0]
-            if marker.others_upto < 0:
+            if marker.tries_at < 0:
                 marker.others_upto = self._others_upto()
-            if courier.accepting or in_memory:
-                upto = max(courier.startup_max, marker.others_upto)
-                pending = self._spool.known_pending(self._route, marker.upto, upto)
-                if pending and courier.accepting:
+                marker.tries_at = courier.tries
+            upto = max(courier.startup_max, marker.others_upto)
+            if self._spool.known_pending(self._route, marker.upto, upto):
+                if courier.accepting:
                     return
-                if pending:  # the destination is not accepting and there is no spool: not safe anywhere
+                if marker.tries_at == courier.tries and courier.asked_until <= marker.deadline:
+                    return  # try the destination first (`_flush_cuts_short`)
+                if in_memory:  # the destination is not accepting and there is no spool: not safe anywhere
                     marker.safe = False
             markers.popleft()
             marker.done.set()

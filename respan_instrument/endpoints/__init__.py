@@ -1,59 +1,101 @@
 """One module per OpenAI endpoint, each a spec of what a call to it means; the registry below
-maps the SDK's request path to it. Adding an endpoint is a module here and a line in `ENDPOINTS`.
+is derived from the specs: every `Endpoint` instance a module in `_MODULES` defines is routed by
+the URL patterns and methods it declares. A new spec in an existing module needs nothing here; a
+new module, its name in `_MODULES`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from types import ModuleType
 
-from . import agents
-from .audio import TRANSCRIPTIONS, TRANSLATIONS
+from . import (
+    agents,
+    audio,
+    batch,
+    chat,
+    completions,
+    decisions,
+    embeddings,
+    images,
+    moderations,
+    responses,
+    speech,
+)
 from .base import Endpoint
-from .batch import BATCH_OUTPUT
 from .chat import CHAT
 from .completions import COMPLETIONS
 from .embeddings import EMBEDDINGS
-from .images import IMAGE_EDITS, IMAGE_VARIATIONS, IMAGES
-from .moderations import MODERATIONS
-from .responses import CANCELLED_RESPONSE, RESPONSES, RETRIEVED_RESPONSE
-from .speech import SPEECH
+from .responses import RESPONSES
 
-# FinalRequestOptions.url (before Azure rewrites it) of a POST -> the endpoint it calls
-ENDPOINTS: Mapping[str, Endpoint] = {
-    spec.path: spec
-    for spec in (
-        CHAT,
-        RESPONSES,
-        EMBEDDINGS,
-        COMPLETIONS,
-        IMAGES,
-        IMAGE_EDITS,
-        IMAGE_VARIATIONS,
-        TRANSCRIPTIONS,
-        TRANSLATIONS,
-        SPEECH,
-        MODERATIONS,
-        agents.AGENT_SESSIONS,
-    )
-}
+_MODULES: tuple[ModuleType, ...] = (
+    chat,
+    responses,
+    embeddings,
+    completions,
+    images,
+    audio,
+    speech,
+    moderations,
+    decisions,
+    batch,
+    agents,
+)
+
+# every spec with an HTTP route, in the order of `_MODULES` and their definitions
+SPECS: tuple[Endpoint, ...] = tuple(
+    {
+        id(value): value
+        for module in _MODULES
+        for value in vars(module).values()
+        if isinstance(value, Endpoint) and value.routes
+    }.values()
+)
 
 
-def routed(url: str, method: str) -> tuple[Endpoint, str] | None:
-    """Endpoints whose URL names an object (`/responses/{id}`, `/files/{id}/content`), with
-    that id; None for every other call, which passes through untouched. Only reached when the
-    URL is not one of `ENDPOINTS`: a few string checks."""
-    if url.startswith("/responses/"):
-        rest = url[len("/responses/") :]
-        if "/" not in rest:
-            return (RETRIEVED_RESPONSE, rest) if method == "get" and rest else None
-        object_id, _, action = rest.partition("/")
-        return (CANCELLED_RESPONSE, object_id) if action == "cancel" and method == "post" else None
-    if url.startswith("/agents/sessions/"):
-        return agents.route(url, method)
-    if url.startswith("/files/") and url.endswith("/content") and method == "get":
-        object_id = url[len("/files/") : -len("/content")]
-        return (BATCH_OUTPUT, object_id) if object_id and "/" not in object_id else None
-    return None
+def _compile() -> tuple[dict[str, Endpoint], tuple[tuple[re.Pattern[str], Endpoint], ...]]:
+    exact: dict[str, Endpoint] = {}
+    patterns: list[tuple[re.Pattern[str], Endpoint]] = []
+    claimed: dict[tuple[str, str], Endpoint] = {}
+    for spec in SPECS:
+        for route in spec.routes:
+            for method in spec.methods:
+                other = claimed.setdefault((route, method), spec)
+                if other is not spec:
+                    raise ValueError(f"{method.upper()} {route} is claimed by {other!r} and {spec!r}")
+            if "{" not in route:
+                if route in exact:  # one spec per exact URL: the hot path checks one method set
+                    raise ValueError(f"{route} is claimed by {exact[route]!r} and {spec!r}")
+                exact[route] = spec
+                continue
+            # `{id}` is one path segment; everything else, a query string included, is literal
+            pieces = re.split(r"\{[a-z_]+\}", route)
+            regex = "([^/?]+)".join(re.escape(piece) for piece in pieces)
+            patterns.append((re.compile(regex), spec))
+    return exact, tuple(patterns)
+
+
+# FinalRequestOptions.url (before Azure rewrites it) -> the spec, for URLs that name no object:
+# the hot path, one dict lookup (the caller checks the HTTP method against `spec.methods`).
+ENDPOINTS: Mapping[str, Endpoint]
+ENDPOINTS, _PATTERNS = _compile()
+
+
+def routed(url: str, method: str) -> tuple[Endpoint, str | None] | None:
+    """The spec a request to `url` with `method` (lower case) calls, and the object id its URL
+    names (None for a URL that names none); None for every other call, which passes through
+    untouched. A query string the specs do not know never hides a known path: the URL is tried
+    again without it."""
+    spec = ENDPOINTS.get(url)
+    if spec is not None:
+        return (spec, None) if method in spec.methods else None
+    for pattern, spec in _PATTERNS:
+        match = pattern.fullmatch(url)
+        if match is not None and method in spec.methods:
+            return spec, match.group(1)
+    path, mark, _ = url.partition("?")
+    return routed(path, method) if mark else None
 
 
 # a Batch result's body `object` -> the endpoint that answered it
@@ -64,4 +106,14 @@ BY_OBJECT: Mapping[str, Endpoint] = {
     "list": EMBEDDINGS,
 }
 
-__all__ = ["BY_OBJECT", "CHAT", "COMPLETIONS", "EMBEDDINGS", "ENDPOINTS", "RESPONSES", "Endpoint", "routed"]
+__all__ = [
+    "BY_OBJECT",
+    "CHAT",
+    "COMPLETIONS",
+    "EMBEDDINGS",
+    "ENDPOINTS",
+    "RESPONSES",
+    "SPECS",
+    "Endpoint",
+    "routed",
+]

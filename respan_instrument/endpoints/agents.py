@@ -123,6 +123,7 @@ class AgentSessions(Endpoint):
     its own: its usage is none (a session object's is the whole session's, so far)."""
 
     path = "/agents/sessions"
+    routes: tuple[str, ...] = ("/agents/sessions",)
     operation = "invoke_agent"
     log_type = "agent"
     request_fields: tuple[str, ...] = ()
@@ -183,7 +184,8 @@ class AgentSession(AgentSessions):
     """`/agents/sessions/{id}` (`retrieve`, `update`): the session object, for its model."""
 
     path = "/agents/sessions/{id}"
-    method = "get"
+    routes: tuple[str, ...] = ("/agents/sessions/{id}",)
+    methods = frozenset({"get", "post"})
     polls = True
 
     def session_id(self, request: Mapping[str, Any]) -> str | None:
@@ -196,6 +198,7 @@ class AgentSessionEvents(AgentSession):
     `sessions.stream`); `POST` submits input events (`events.create`)."""
 
     path = "/agents/sessions/{id}/events"
+    routes: tuple[str, ...] = ("/agents/sessions/{id}/events",)
 
     def submitted(self, request: Mapping[str, Any]) -> list[Any]:
         out: list[Any] = []
@@ -212,6 +215,8 @@ class AgentTurns(AgentSession):
     turns read as objects, logged when one is `completed` and was not logged before."""
 
     path = "/agents/sessions/{id}/turns"
+    routes = ("/agents/sessions/{id}/turns", "/agents/sessions/{id}/turns/{turn_id}")
+    methods = frozenset({"get"})
 
 
 AGENT_TURN = AgentTurn()
@@ -219,18 +224,3 @@ AGENT_SESSIONS = AgentSessions()
 AGENT_SESSION = AgentSession()
 AGENT_SESSION_EVENTS = AgentSessionEvents()
 AGENT_TURNS = AgentTurns()
-
-
-def route(url: str, method: str) -> tuple[Endpoint, str] | None:
-    """`/agents/sessions/{id}...` -> (its spec, the session id); None for the rest (items,
-    artifacts, subagents, traces: no model work)."""
-    session_id, _, rest = url[len("/agents/sessions/") :].partition("/")
-    if not session_id:
-        return None
-    if rest == "":
-        return (AGENT_SESSION, session_id) if method in ("get", "post") else None
-    if rest == "events":
-        return AGENT_SESSION_EVENTS, session_id
-    if method == "get" and (rest == "turns" or (rest.startswith("turns/") and "/" not in rest[6:])):
-        return AGENT_TURNS, session_id
-    return None

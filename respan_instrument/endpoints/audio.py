@@ -7,7 +7,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, FilePart, Priced, Prices, Text, fields_of, get
+from .base import Endpoint, FilePart, Priced, Text, fields_of, get
+from .bill import Line, unit
+
+# Minutes of audio heard: genai-prices' per-audio-time prices (whisper, gpt-transcribe, realtime
+# whisper, Live models), else OpenAI's published per-minute price; read from
+# https://openai.com/api/pricing.
+PER_AUDIO_MINUTE = unit(
+    "audio_minute",
+    "per_audio_minute",
+    genai_keys=("input_audio_hours", "audio_hours"),
+    scale=60.0,
+    published={"whisper-1": {None: 0.006}},
+    read_on="2026-12-05",
+)
 
 
 class Transcript:
@@ -51,7 +64,7 @@ def _text_of(response: Any) -> str | None:
 
 
 class Transcriptions(Endpoint):
-    path = "/audio/transcriptions"
+    routes = ("/audio/transcriptions",)
     operation = "transcription"
     log_type = "transcription"
     request_fields: tuple[str, ...] = (
@@ -63,6 +76,7 @@ class Transcriptions(Endpoint):
     usage_names = ("input_tokens", "output_tokens", "input_token_details", "output_token_details")
     stream_usage = False
     stream_errors = True
+    price_units = (PER_AUDIO_MINUTE,)
 
     def accumulator(self) -> Transcript:
         return Transcript()
@@ -70,14 +84,14 @@ class Transcriptions(Endpoint):
     def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
         return None
 
-    def price(self, prices: Prices, call: Priced) -> float | None:
+    def bill(self, call: Priced) -> list[Line]:
         """Tokens when the answer counts them; else the minutes of audio it says it heard."""
         if call.usage is not None:
-            return super().price(prices, call)
+            return super().bill(call)
         seconds = _seconds(call.response)
         if seconds is None:
-            return None
-        return prices.unit_cost(call.model, "audio_minute", seconds / 60.0)
+            return []
+        return [Line("audio", call.model, "audio_minute", seconds / 60.0)]
 
     def content(
         self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
@@ -105,7 +119,7 @@ def _seconds(response: Any) -> float | None:
 
 
 class Translations(Transcriptions):
-    path = "/audio/translations"
+    routes = ("/audio/translations",)
     operation = "translation"
 
 

@@ -1,8 +1,8 @@
 """What every endpoint spec shares: the spec's shape, and the generic parts of turning a request
 and a response into span attributes and usage (read through `fields` and `usage`).
 
-An endpoint module subclasses `Endpoint`, sets its URL path, names and flags, and overrides what
-differs: how its usage is spelled, its finish reasons, its stream accumulator, and the content of
+An endpoint module subclasses `Endpoint`, sets its URL patterns, methods, names and flags, and
+overrides what differs: how its usage is spelled, its finish reasons, its stream accumulator, and the content of
 its log. Nothing here knows of threads, spans, queues or Respan's delivery.
 """
 
@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
 from .. import _semconv as sc
+from .bill import TOKENS, Line, PriceUnit
 from .fields import fields_of as fields_of
 from .fields import get as get
 from .usage import CHAT_NAMES, TokenUsage, UsageNames, parse
@@ -126,16 +127,31 @@ class Accumulator(Protocol):
 
 
 class Prices(Protocol):
-    """The price book, as an endpoint asks it (record/ supplies it)."""
+    """The price book, as the bill asks it (record/ supplies it)."""
 
     def cost(
-        self, model: str, usage: TokenUsage, *, provider: str | None = None, service_tier: str | None = None
+        self,
+        model: str,
+        usage: TokenUsage,
+        *,
+        provider: str | None = None,
+        service_tier: str | None = None,
+        batch: bool = False,
     ) -> float | None: ...
 
-    def unit_cost(self, model: str, unit: str, quantity: float, variant: str | None = None) -> float | None:
-        """USD for `quantity` of a unit other than tokens (`image`, `audio_minute`,
-        `1m_characters`), `variant` naming the kind where the price depends on it (an image's
-        size and quality); None when the model has no known price for it."""
+    def unit_cost(
+        self,
+        model: str,
+        unit: str,
+        quantity: float,
+        variant: str | None = None,
+        *,
+        provider: str | None = None,
+        batch: bool = False,
+    ) -> float | None:
+        """USD for `quantity` of a unit other than tokens (a `PriceUnit`'s `unit`), `variant`
+        naming the kind where the price depends on it (an image's size and quality); None when
+        the model has no known price for it."""
         ...
 
 
@@ -166,8 +182,11 @@ class Endpoint:
     Subclasses set the class attributes and override the methods whose answer differs.
     """
 
-    path: str = ""  # FinalRequestOptions.url, before Azure rewrites it
-    method = "post"
+    # The URLs it answers, as the SDK spells them (FinalRequestOptions.url, before Azure rewrites
+    # it): `{id}` stands for one path segment naming an object, and a query string the SDK puts in
+    # the URL itself (`/responses?beta=true`) is part of the pattern. The registry routes by these.
+    routes: tuple[str, ...] = ()
+    methods: frozenset[str] = frozenset({"post"})  # HTTP methods, lower case
     operation: str = ""  # gen_ai.operation.name
     log_type: str = ""  # Respan's log_type
     request_fields: tuple[str, ...] = REQUEST_FIELDS
@@ -183,10 +202,16 @@ class Endpoint:
     taps_streams = True
     always_taps = False  # tapped with a span too: the SDK's own helpers read its streams
     polls = False  # it reads the state of earlier work (a poll), rather than asking for new work
+    # Statuses after which the work it answers changes no more; with `terminal_only`, a response
+    # seen in any other status makes no log (see record/settle.py).
+    terminal_statuses: frozenset[str] = frozenset()
+    # the units its bill has besides tokens (see `bill.PriceUnit`): the user's price keys and
+    # OpenAI's published rates for them
+    price_units: tuple[PriceUnit, ...] = ()
     logs_turns = False  # its `lines` are the agent turns it showed (record/agent_turns.py)
 
     def __repr__(self) -> str:
-        return f"<endpoint {self.path}>"
+        return f"<endpoint {' '.join(self.routes) or type(self).__name__}>"
 
     @functools.cached_property
     def _fixed_attributes(self) -> dict[tuple[str, str], dict[str, Any]]:
@@ -276,13 +301,25 @@ class Endpoint:
                 attrs[sc.USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
         return Outcome(attrs, usage, model, tier)
 
-    def price(self, prices: Prices, call: Priced) -> float | None:
-        """USD for one successful call, None when unknown: tokens at the model's rates."""
+    def model_of(self, request: Mapping[str, Any]) -> str | None:
+        """The model a request asks for; an endpoint whose API has a default model names it."""
+        model = request.get("model")
+        return model if isinstance(model, str) and model else None
+
+    def bill(self, call: Priced) -> list[Line]:
+        """What a successful call is billed for: its tokens at the model's rates."""
         if call.usage is None:
-            return None
-        return prices.cost(call.model, call.usage, provider=call.provider, service_tier=call.service_tier)
+            return []
+        return [Line(TOKENS, call.model, TOKENS, call.usage)]
 
     # ---- the log ----------------------------------------------------------------------------
+    def parameters(self, log: dict[str, Any], request: Mapping[str, Any]) -> None:
+        """Copy the request parameters the user passed to the log."""
+        for key in self.request_fields:
+            value = request.get(key)
+            if value is not None:
+                log[key] = value
+
     def content(
         self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
     ) -> None:
@@ -293,6 +330,11 @@ class Endpoint:
         """True when a call's log waits for the response to reach a terminal status (see
         `responses.py`): calls that see it unfinished make no log."""
         return False
+
+    def ended(self, request: Mapping[str, Any], response: Any) -> tuple[str, str | None] | None:
+        """(status, error message) when the work ended otherwise than done, for the log's
+        `metadata.response_status`; with an error message the log is an error. None: done."""
+        return None
 
     def thread(self, request: Mapping[str, Any], response: Any) -> tuple[str | None, str | None]:
         """(conversation id, id of the response this one continues), for the log's thread."""

@@ -21,8 +21,8 @@ class BatchResults:
 
 
 class BatchOutput(Endpoint):
-    path = "/files/{id}/content"
-    method = "get"
+    routes = ("/files/{id}/content",)
+    methods = frozenset({"get"})
     operation = "batch"
     log_type = "batch"
     request_fields = ()

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
-from .base import Endpoint, FilePart, Text, as_dict, fields_of, get
+from .base import Endpoint, FilePart, Priced, Text, as_dict, fields_of, get
+from .bill import Line
+from .tools import WEB_SEARCH_CALL, chat_search_lines
 
 
 class _Choice:
@@ -39,9 +41,13 @@ class ChatAccumulator:
         attribute cost more than the rest of the chunk's accumulation.
         """
         d = fields_of(chunk)
-        if self.id is None:
-            self.id = d.get("id")
-            self.model = d.get("model")
+        if not self.model:  # (Azure's first chunk, its prompt filter results, has an empty model)
+            model = d.get("model")
+            if model:
+                self.model = model
+                self.id = d.get("id") or self.id
+            elif self.id is None:
+                self.id = d.get("id")
         usage = d.get("usage")
         if usage is not None:
             self.usage = usage
@@ -100,11 +106,14 @@ class ChatAccumulator:
         index: Any = None  # the choice the parts are for
         parts: list[str] = []
         tier = self.service_tier
+        no_model = not self.model
         i = start
         while i < end:
             e = events[i]
             if type(e) is not dict or e.get("usage") is not None or "error" in e:
                 break
+            if no_model and e.get("model"):
+                self.model, self.id, no_model = e["model"], e.get("id") or self.id, False
             choices = e.get("choices")
             if type(choices) is not list or len(choices) != 1:
                 break
@@ -215,12 +224,20 @@ def choices_of(response: Any) -> list[Any]:
 
 
 class Chat(Endpoint):
-    path = "/chat/completions"
+    routes = ("/chat/completions",)
     operation = "chat"
     log_type = "chat"
+    price_units = (WEB_SEARCH_CALL,)
 
     def accumulator(self) -> ChatAccumulator:
         return ChatAccumulator()
+
+    def bill(self, call: Priced) -> list[Line]:
+        """Tokens, and a search model's search call."""
+        lines = super().bill(call)
+        if lines:
+            lines.extend(chat_search_lines(call.model, call.request))
+        return lines
 
     def content(
         self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]

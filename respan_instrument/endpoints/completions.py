@@ -10,7 +10,7 @@ from .chat import ChatAccumulator, choices_of
 
 
 class Completions(Endpoint):
-    path = "/completions"
+    routes = ("/completions",)
     operation = "text_completion"
     log_type = "completion"
 

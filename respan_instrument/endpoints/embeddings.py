@@ -19,7 +19,7 @@ class Summary:
 
 
 class Embeddings(Endpoint):
-    path = "/embeddings"
+    routes = ("/embeddings",)
     operation = "embeddings"
     log_type = "embedding"
     output_tokens = False

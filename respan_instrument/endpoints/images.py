@@ -7,11 +7,66 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, FilePart, Priced, Prices, fields_of, get, size_text
-from .usage import TokenUsage
+from .base import Endpoint, FilePart, Priced, fields_of, get, size_text
+from .bill import TOKENS, Line, unit
+from .usage import TokenUsage, parse
 
 _PARTIAL_EVENTS = frozenset({"image_generation.partial_image", "image_edit.partial_image"})
 _COMPLETED_EVENTS = frozenset({"image_generation.completed", "image_edit.completed"})
+# The API's model for a request that names none: DALL·E 2, unless a parameter only the GPT
+# Image models take is passed (then the answer counts tokens, and the model it used is unknown).
+DEFAULT_MODEL = "dall-e-2"
+_GPT_IMAGE_PARAMETERS = ("background", "moderation", "output_compression", "output_format", "partial_images")
+
+# OpenAI's per-image prices by size and quality, for the models genai-prices does not price
+# per image; read from https://openai.com/api/pricing.
+PER_IMAGE = unit(
+    "image",
+    "per_image",
+    published={
+        "dall-e-3": {
+            "1024x1024/standard": 0.040,
+            "1024x1792/standard": 0.080,
+            "1792x1024/standard": 0.080,
+            "1024x1024/hd": 0.080,
+            "1024x1792/hd": 0.120,
+            "1792x1024/hd": 0.120,
+        },
+        "dall-e-2": {"256x256": 0.016, "512x512": 0.018, "1024x1024": 0.020},
+    },
+    read_on="2026-12-05",
+)
+
+
+def token_usage(usage: Any, names: tuple[str, str, str, str]) -> TokenUsage | None:
+    """GPT Image tokens: what the answer makes is image tokens unless it says otherwise."""
+    tokens = parse(usage, names)
+    if tokens is None:
+        return None
+    u = fields_of(usage)
+    details_in = u.get("input_tokens_details")
+    details_out = u.get("output_tokens_details")
+    image_in = get(details_in, "image_tokens") if details_in is not None else None
+    image_out = get(details_out, "image_tokens") if details_out is not None else tokens.output_tokens
+    cached = u.get("cached_tokens")  # (the image tool's usage counts them at its top level)
+    return tokens._replace(
+        input_image_tokens=image_in if isinstance(image_in, int) else 0,
+        output_image_tokens=image_out if isinstance(image_out, int) else 0,
+        cached_input_tokens=cached if type(cached) is int else tokens.cached_input_tokens,
+    )
+
+
+def svg_line(svg: Any) -> Line | None:
+    """`svg_usage`: a second model (the SVG author) at its own token rates."""
+    if svg is None:
+        return None
+    s = fields_of(svg)
+    model, inp, out = s.get("model"), s.get("input_tokens"), s.get("output_tokens")
+    if not isinstance(model, str) or type(inp) is not int or type(out) is not int:
+        return None
+    reasoning = s.get("reasoning_tokens")
+    usage = TokenUsage(inp, out, reasoning_tokens=reasoning if type(reasoning) is int else 0)
+    return Line("svg", model, TOKENS, usage)
 
 
 class Picture:
@@ -35,17 +90,19 @@ class Picture:
 class Pictures:
     """What a log needs of an images answer: usage, format and the pictures' placeholders."""
 
-    __slots__ = ("model", "usage", "output_format", "pictures")
+    __slots__ = ("model", "usage", "output_format", "pictures", "svg_usage")
 
     def __init__(self, response: Any = None) -> None:
         self.model: Any = None
         self.usage: Any = None
         self.output_format: Any = None
+        self.svg_usage: Any = None
         self.pictures: list[Picture] = []
         if response is not None:
             fields = fields_of(response)
             self.usage = fields.get("usage")
             self.output_format = fields.get("output_format")
+            self.svg_usage = fields.get("svg_usage")
             for item in fields.get("data") or ():
                 self.pictures.append(
                     Picture(get(item, "url"), get(item, "b64_json"), get(item, "revised_prompt"))
@@ -65,6 +122,7 @@ class PicturesAccumulator(Pictures):
             return True
         if kind in _COMPLETED_EVENTS:
             self.usage = e.get("usage") or self.usage
+            self.svg_usage = e.get("svg_usage") or self.svg_usage
             self.output_format = e.get("output_format") or self.output_format
             self.pictures.append(Picture(None, e.get("b64_json"), None))
             return True
@@ -72,7 +130,7 @@ class PicturesAccumulator(Pictures):
 
 
 class Images(Endpoint):
-    path = "/images/generations"
+    routes = ("/images/generations",)
     operation = "image_generation"
     log_type = "generation"
     request_fields = ("size", "quality", "n", "style", "background", "output_format")
@@ -81,6 +139,7 @@ class Images(Endpoint):
     stream_usage = False
     stream_errors = False
     usage_names = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
+    price_units = (PER_IMAGE,)
 
     def accumulator(self) -> PicturesAccumulator:
         return PicturesAccumulator()
@@ -94,32 +153,29 @@ class Images(Endpoint):
         return None
 
     def usage(self, usage: Any) -> TokenUsage | None:
-        """GPT Image tokens; what the answer makes is image tokens unless it says otherwise."""
-        tokens = super().usage(usage)
-        if tokens is None:
-            return None
-        u = fields_of(usage)
-        details_in = u.get("input_tokens_details")
-        details_out = u.get("output_tokens_details")
-        image_in = get(details_in, "image_tokens") if details_in is not None else None
-        image_out = get(details_out, "image_tokens") if details_out is not None else tokens.output_tokens
-        return tokens._replace(
-            input_image_tokens=image_in if isinstance(image_in, int) else 0,
-            output_image_tokens=image_out if isinstance(image_out, int) else 0,
-        )
+        return token_usage(usage, self.usage_names)
 
-    def price(self, prices: Prices, call: Priced) -> float | None:
-        """Tokens for GPT Image models; per image by size and quality for DALL·E."""
-        if call.usage is not None:
-            return super().price(prices, call)
+    def model_of(self, request: Mapping[str, Any]) -> str | None:
+        model = request.get("model")
+        if isinstance(model, str) and model:
+            return model
+        return None if any(request.get(key) is not None for key in _GPT_IMAGE_PARAMETERS) else DEFAULT_MODEL
+
+    def bill(self, call: Priced) -> list[Line]:
+        """Tokens for GPT Image models, per image by size and quality for DALL·E; an SVG
+        author's tokens at its own rates."""
         response = call.response
-        count = len(response.pictures) if isinstance(response, Pictures) else 0
-        if not count:
-            return None
-        size = str(call.request.get("size") or "1024x1024")
-        quality = str(call.request.get("quality") or "standard")
-        cost = prices.unit_cost(call.model, "image", count, f"{size}/{quality}")
-        return cost if cost is not None else prices.unit_cost(call.model, "image", count, size)
+        lines = super().bill(call)
+        if call.usage is None:
+            count = len(response.pictures) if isinstance(response, Pictures) else 0
+            if count:
+                size = str(call.request.get("size") or "1024x1024")
+                quality = str(call.request.get("quality") or "standard")
+                lines.append(Line("images", call.model, "image", count, f"{size}/{quality}"))
+        svg = svg_line(response.svg_usage if isinstance(response, Pictures) else get(response, "svg_usage"))
+        if svg is not None:
+            lines.append(svg)
+        return lines
 
     def content(
         self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
@@ -141,13 +197,17 @@ class Images(Endpoint):
 
 
 class ImageEdits(Images):
-    path = "/images/edits"
+    routes = ("/images/edits",)
     operation = "image_edit"
 
 
 class ImageVariations(Images):
-    path = "/images/variations"
+    routes = ("/images/variations",)
     operation = "image_variation"
+
+    def model_of(self, request: Mapping[str, Any]) -> str | None:
+        model = request.get("model")
+        return model if isinstance(model, str) and model else DEFAULT_MODEL
 
 
 IMAGES = Images()

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, FilePart, Priced, Prices, get
+from .base import Endpoint, FilePart, Priced, get
+from .bill import Line
 from .usage import TokenUsage
 
 
@@ -32,12 +33,12 @@ class Live(Endpoint):
         reason = fields.get("reason")
         return (reason,) if isinstance(reason, str) else None
 
-    def price(self, prices: Prices, call: Priced) -> float | None:
+    def bill(self, call: Priced) -> list[Line]:
         """The session's billable seconds at the model's price per audio time."""
         seconds = get(get(call.response, "usage"), "seconds")
         if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
-            return None
-        return prices.unit_cost(call.model, "audio_minute", seconds / 60.0)
+            return []
+        return [Line("audio", call.model, "audio_minute", seconds / 60.0)]
 
     def content(
         self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]

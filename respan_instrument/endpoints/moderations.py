@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, FilePart, Priced, Prices, as_dict, get
+from .base import Endpoint, FilePart, Priced, as_dict, get
+from .bill import FREE, Line
 
 
 class Moderations(Endpoint):
-    path = "/moderations"
+    routes = ("/moderations",)
     operation = "moderation"
     log_type = "guardrail"
     request_fields = ()
@@ -18,9 +19,9 @@ class Moderations(Endpoint):
     def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
         return None
 
-    def price(self, prices: Prices, call: Priced) -> float | None:
+    def bill(self, call: Priced) -> list[Line]:
         """OpenAI does not charge for moderation: a true 0, not an unknown price."""
-        return 0.0
+        return [Line("moderation", call.model, FREE, 0)]
 
     def content(
         self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]

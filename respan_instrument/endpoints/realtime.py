@@ -56,7 +56,7 @@ def tool_call(item: Any) -> dict[str, Any]:
 
 
 class Realtime(Endpoint):
-    path = "realtime"  # (a websocket session: never matched against an HTTP request's URL)
+    # (no `routes`: a websocket session, never matched against an HTTP request's URL)
     operation = "chat"
     log_type = "chat"
     request_fields = ("tools", "tool_choice", "temperature", "max_output_tokens")

@@ -1,11 +1,14 @@
-"""The Responses API (`/responses`): the spec, its stream accumulator, its log's content."""
+"""The Responses API (`/responses`, and the same under `?beta=true`): creating, polling,
+cancelling and compacting responses; the spec, its stream accumulator, its log's content."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, FilePart, as_dict, fields_of, get
+from .base import Endpoint, FilePart, Priced, as_dict, fields_of, get
+from .bill import Line
+from .tools import UNITS, tool_lines
 
 _OUTPUT_EVENTS = frozenset(
     {
@@ -16,6 +19,8 @@ _OUTPUT_EVENTS = frozenset(
     }
 )
 _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+# statuses after which a response changes no more
+TERMINAL = frozenset({"completed", "failed", "cancelled", "incomplete"})
 
 
 class ResponsesAccumulator:
@@ -84,15 +89,31 @@ class ResponsesAccumulator:
 
 
 class Responses(Endpoint):
-    path = "/responses"
+    routes = ("/responses", "/responses?beta=true")
     operation = "chat"
     log_type = "response"
     usage_names = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
     stream_usage = False  # its final event always carries the usage
     stream_errors = False  # an error arrives as a `response.failed` / `error` event the SDK passes on
+    terminal_statuses = TERMINAL
+    price_units = UNITS
 
     def accumulator(self) -> ResponsesAccumulator:
         return ResponsesAccumulator()
+
+    def bill(self, call: Priced) -> list[Line]:
+        """Tokens, and the built-in tools the response used."""
+        lines = super().bill(call)
+        if call.response is not None:
+            lines.extend(tool_lines(call.model, call.request, call.response))
+        return lines
+
+    def parameters(self, log: dict[str, Any], request: Mapping[str, Any]) -> None:
+        """As every endpoint, and `reasoning.effort` as the log's `reasoning_effort`."""
+        super().parameters(log, request)
+        effort = get(request.get("reasoning"), "effort")
+        if isinstance(effort, str) and "reasoning_effort" not in log:
+            log["reasoning_effort"] = effort
 
     def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
         status = fields.get("status")
@@ -117,6 +138,19 @@ class Responses(Endpoint):
         """A background response is logged once, by whichever call first sees it finished."""
         return request.get("background") is True
 
+    def ended(self, request: Mapping[str, Any], response: Any) -> tuple[str, str | None] | None:
+        """A background response that stopped short of `completed` says so (a failure with its
+        error message)."""
+        if not self.terminal_only(request):
+            return None
+        status = get(response, "status")
+        if status not in ("cancelled", "incomplete", "failed"):
+            return None
+        if status != "failed":
+            return status, None
+        message = get(get(response, "error"), "message")
+        return status, message if isinstance(message, str) and message else "The response failed"
+
     def thread(self, request: Mapping[str, Any], response: Any) -> tuple[str | None, str | None]:
         """(the conversation this response belongs to, the response it continues)."""
         conversation = request.get("conversation")
@@ -137,8 +171,8 @@ class RetrievedResponse(Responses):
     """`responses.retrieve` (also streamed from `starting_after`): a poll of a background
     response, logged only when it shows the response finished for the first time."""
 
-    path = "/responses/{id}"
-    method = "get"
+    routes = ("/responses/{id}", "/responses/{id}?beta=true")
+    methods = frozenset({"get"})
     request_fields = ()
     polls = True
 
@@ -149,13 +183,21 @@ class RetrievedResponse(Responses):
 class CancelledResponse(RetrievedResponse):
     """`responses.cancel`: answers the response as it stands, usually `cancelled`."""
 
-    path = "/responses/{id}/cancel"
-    method = "post"
+    routes = ("/responses/{id}/cancel", "/responses/{id}/cancel?beta=true")
+    methods = frozenset({"post"})
+
+
+class CompactedResponse(Responses):
+    """`responses.compact`: a conversation's items in, the compacted items out (a
+    `CompactedResponse`, which names no model: the log takes the request's)."""
+
+    routes = ("/responses/compact", "/responses/compact?beta=true")
+
+    def terminal_only(self, request: Mapping[str, Any]) -> bool:
+        return False
 
 
 RESPONSES = Responses()
 RETRIEVED_RESPONSE = RetrievedResponse()
 CANCELLED_RESPONSE = CancelledResponse()
-
-# statuses after which a response changes no more
-TERMINAL = frozenset({"completed", "failed", "cancelled", "incomplete"})
+COMPACTED_RESPONSE = CompactedResponse()

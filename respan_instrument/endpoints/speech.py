@@ -8,9 +8,21 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, FilePart, Priced, Prices, size_text
+from .base import Endpoint, FilePart, Priced, size_text
+from .bill import Line, unit
 
 _DONE = b'"speech.audio.done"'
+
+# Characters of input: genai-prices' per-character prices, else OpenAI's published ones; read
+# from https://openai.com/api/pricing.
+PER_1M_CHARACTERS = unit(
+    "1m_characters",
+    "per_1m_characters",
+    genai_keys=("input_mchars",),
+    scale=1_000_000.0,
+    published={"tts-1": {None: 15.0}, "tts-1-hd": {None: 30.0}},
+    read_on="2026-12-05",
+)
 
 
 class Voice:
@@ -46,13 +58,14 @@ def _usage_of_sse(body: bytes) -> Any:
 
 
 class Speech(Endpoint):
-    path = "/audio/speech"
+    routes = ("/audio/speech",)
     operation = "speech"
     log_type = "speech"
     request_fields = ("voice", "response_format", "speed", "stream_format")
     usage_names = ("input_tokens", "output_tokens", "input_token_details", "output_token_details")
     keeps_body = False  # audio
     stream_usage = False
+    price_units = (PER_1M_CHARACTERS,)
 
     def summary(self, response: Any, http: Any) -> Any:
         """From the HTTP response: the body when it was read (a binary answer), else its
@@ -77,13 +90,13 @@ class Speech(Endpoint):
     def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
         return None
 
-    def price(self, prices: Prices, call: Priced) -> float | None:
+    def bill(self, call: Priced) -> list[Line]:
         if call.usage is not None:
-            return super().price(prices, call)
+            return super().bill(call)
         text = call.request.get("input")
         if not isinstance(text, str):
-            return None
-        return prices.unit_cost(call.model, "1m_characters", len(text) / 1_000_000)
+            return []
+        return [Line("characters", call.model, "1m_characters", len(text) / 1_000_000)]
 
     def content(
         self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]

@@ -57,11 +57,15 @@ def parse(usage: Any, names: UsageNames = CHAT_NAMES) -> TokenUsage | None:
     inp = u.get(total_in)
     if not isinstance(inp, int):
         return None
-    cached = in_audio = in_image = cached_audio = cached_image = reasoning = out_audio = 0
+    cached = in_audio = in_image = cached_audio = cached_image = reasoning = out_audio = written = 0
     in_details = u.get(in_name)
     if in_details is not None:
         d = fields_of(in_details)
         cached = _int(d.get("cached_tokens"))
+        # tokens written to the prompt cache, at the model's cache-write rate; their retention
+        # split (`cache_write_tokens_details`) stays in the logged usage: genai-prices has one
+        # cache-write rate per OpenAI model
+        written = _int(d.get("cache_write_tokens"))
         in_audio = _int(d.get("audio_tokens"))
         in_image = _int(d.get("image_tokens"))
         cached_details = d.get("cached_tokens_details")
@@ -82,7 +86,7 @@ def parse(usage: Any, names: UsageNames = CHAT_NAMES) -> TokenUsage | None:
         reasoning,
         in_audio,
         out_audio,
-        0,  # cache_write_tokens: OpenAI does not report them
+        written,
         cached_audio,
         in_image,
         0,  # output_image_tokens: see images.py

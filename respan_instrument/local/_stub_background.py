@@ -13,6 +13,7 @@ from ._stub_responses import response_stream
 __all__ = ["BackgroundResponses"]
 
 _FAILING_MODEL = "fail-bg"
+_INCOMPLETE_MODEL = "incomplete-bg"
 
 
 @dataclass
@@ -36,6 +37,10 @@ def _plan_events(spec: CallSpec) -> list[JSON]:
         error = {"code": "server_error", "message": "The background response failed (injected by the stub)."}
         failed = {**final, "status": "failed", "output": [], "usage": None, "error": error}
         events = [*events[:2], {"type": "response.failed", "sequence_number": 2, "response": failed}]
+    elif spec.model == _INCOMPLETE_MODEL:
+        final = events[-1]["response"]
+        final.update(status="incomplete", incomplete_details={"reason": "max_output_tokens"})
+        events[-1]["type"] = "response.incomplete"
     return events
 
 

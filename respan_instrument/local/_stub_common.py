@@ -47,6 +47,7 @@ USAGE_KEYS = frozenset(
         "reasoning_tokens",
         "input_tokens",
         "output_tokens",
+        "cache_write_tokens",
     }
 )
 

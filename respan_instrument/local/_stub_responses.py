@@ -12,6 +12,7 @@ from ._schema import example_from_schema
 from ._stub_common import (
     JSON,
     CallSpec,
+    Reply,
     SSEvent,
     Usage,
     count_words,
@@ -22,7 +23,7 @@ from ._stub_common import (
     text_of,
 )
 
-__all__ = ["response_object", "response_stream"]
+__all__ = ["compacted_reply", "response_object", "response_stream"]
 
 
 @dataclass(frozen=True)
@@ -211,3 +212,40 @@ def response_stream(spec: CallSpec) -> Iterator[SSEvent]:
     yield event("response.output_item.done", output_index=0, item=done_item)
     final = _envelope(spec, rid, created, "completed", [done_item], plan.usage.responses())
     yield event("response.completed", response=final)
+
+
+def compacted_reply(spec: CallSpec) -> Reply:
+    """``POST /responses/compact``: the input's user messages, then one compaction item, as the
+    SDK's own `CompactedResponse` (the SDK is imported here only: a client calling this route
+    has it)."""
+    from openai.types.responses.compacted_response import CompactedResponse
+    from openai.types.responses.response_compaction_item import ResponseCompactionItem
+    from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails, ResponseUsage
+
+    body = spec.body
+    words = count_words(text_of(body.get("input"))) + count_words(str(body.get("instructions") or ""))
+    usage = make_usage(words + 5, 12, spec.usage)
+    given = body.get("input")
+    items: list[Any] = given if isinstance(given, list) else []
+    kept = [
+        {"type": "message", "role": "user", "content": item.get("content")}
+        for item in items
+        if isinstance(item, dict) and item.get("role") == "user"
+    ]
+    compaction = ResponseCompactionItem(id=new_id("cmp_"), encrypted_content="gAAAA-stub", type="compaction")
+    answer = CompactedResponse(
+        id=new_id("resp_"),
+        created_at=int(time.time()),
+        object="response.compaction",
+        output=[compaction],
+        usage=ResponseUsage(
+            input_tokens=usage.prompt,
+            input_tokens_details=InputTokensDetails(cached_tokens=usage.cached, cache_write_tokens=0),
+            output_tokens=usage.completion,
+            output_tokens_details=OutputTokensDetails(reasoning_tokens=usage.reasoning),
+            total_tokens=usage.total,
+        ),
+    )
+    data: dict[str, Any] = answer.to_dict()
+    data["output"] = [*kept, *data["output"]]  # (user messages: the SDK types them loosely)
+    return Reply(json=data)

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ._http import JSONHandler, LoopbackServer
 from ._multipart import FormData, parse_form
 from ._stub_common import JSON, USAGE_KEYS, CallSpec, Reply, SSEvent, encode_sse, new_id, resolve_model
+from ._stub_replay import Replays
 from ._stub_routes import MULTIPART, Routes
 
 __all__ = ["OpenAIStub", "StubRequest"]
@@ -166,6 +167,10 @@ class _StubHandler(JSONHandler):
         if status >= 400:
             self._error(status, model)
             return
+        replayed = self.stub._replays.take(endpoint)
+        if replayed is not None:
+            self._send(replayed, False, 0.0)
+            return
         chunks = _int_header(headers, "x-stub-chunks") or self.stub.stream_chunks
         chunks = min(max(1, chunks), _MAX_CHUNKS)
         fail = model == "stream-fail"
@@ -212,15 +217,16 @@ class OpenAIStub(LoopbackServer):
 
     ``reply`` overrides the generated text (default ``"Echo: <last user message>"``);
     ``usage`` overrides token counts (keys: prompt_tokens/input_tokens, completion_tokens/
-    output_tokens, total_tokens, cached_tokens, reasoning_tokens); ``stream_chunks`` is the
+    output_tokens, total_tokens, cached_tokens, reasoning_tokens, cache_write_tokens); ``stream_chunks`` is the
     number of content pieces per streamed answer (header ``x-stub-chunks`` overrides per
     request); ``chunk_delay`` sleeps between content pieces (header ``x-stub-chunk-delay-ms``);
     ``api_key`` when set makes other keys fail with 401.
 
-    Routes (``/v1/...``, ``/gateway/...`` and Azure ``/openai/deployments/<d>/...``): chat/completions,
+    Routes (``/v1/...``, ``/gateway/...`` and Azure ``/openai/deployments/<d>/...``; the table is
+    ``_stub_routes.ROUTES``, a query string such as ``?beta=true`` is ignored): chat/completions,
     completions, embeddings, responses (also ``background: true``, then ``GET responses/{id}``, its
     ``?stream=true&starting_after=N`` resumption and ``POST responses/{id}/cancel``; model ``fail-bg``
-    ends ``failed``), images/generations|edits|variations, audio/transcriptions|translations|speech,
+    ends ``failed``, ``incomplete-bg`` ``incomplete``), responses/compact, decisions, images/generations|edits|variations, audio/transcriptions|translations|speech,
     moderations (an input containing "kill" is flagged for violence), files (upload, ``GET files/{id}``
     and ``/content``), batches (completed at once; ``GET batches/{id}``) and ``GET models``. Multipart
     uploads are recorded as form fields in ``body`` and (name, type, size) in ``StubRequest.files``.
@@ -252,6 +258,7 @@ class OpenAIStub(LoopbackServer):
         self._requests: list[StubRequest] = []
         self._requests_lock = threading.Lock()
         self._routes = Routes()
+        self._replays = Replays()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         class Handler(_StubHandler):
@@ -272,9 +279,18 @@ class OpenAIStub(LoopbackServer):
             return list(self._requests)
 
     def clear(self) -> None:
-        """Forget recorded requests."""
+        """Forget recorded requests, and answers queued by `replay` and not served yet."""
         with self._requests_lock:
             self._requests.clear()
+        self._replays.clear()
+
+    def replay(
+        self, endpoint: str, body: Any = None, *, sse: str | bytes | None = None, status: int = 200
+    ) -> None:
+        """Answer the next POST to `endpoint` (``"responses"``, ``"chat/completions"``, ...) with
+        `body` (JSON) or `sse` (a stream's server-sent events, as recorded) instead of the stub's
+        own answer; answers queue in order."""
+        self._replays.add(endpoint, body, sse=sse, status=status)
 
     def _record(self, request: StubRequest) -> None:
         with self._requests_lock:

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..endpoints.agents import AGENT_TURN
-from ..endpoints.base import Priced, Prices, get
+from ..endpoints.base import Prices, get
+from .bill import settle_cost
 from .call import CallRecord
 from .seen import Seen
 
@@ -101,8 +102,9 @@ def _turn_record(
     }
     if status == "failed":
         sub.error = endpoint.stream_error(get(turn, "error") or {"message": "The agent turn failed."})
-    _, usage, _, _ = endpoint.outcome(sub.response, False)
-    sub.usage = usage
-    priced = Priced(model, usage, record.price_provider, None, request, sub.response)
-    sub.cost = endpoint.price(prices, priced) if model != "unknown" else None
+    sub.price_provider = record.price_provider
+    if model == "unknown":  # (no price for a model the app never saw named)
+        sub.usage = endpoint.outcome(sub.response, False).usage
+    else:
+        settle_cost(sub, sub.response, prices, False)
     return sub

@@ -7,7 +7,9 @@ import random
 from typing import Any
 
 from ..endpoints import BY_OBJECT
-from ..endpoints.base import Priced, Prices, get
+from ..endpoints.base import Endpoint, Prices, get
+from ..endpoints.images import IMAGES
+from .bill import settle_cost
 from .call import CallRecord
 
 
@@ -20,33 +22,29 @@ class BatchLineError(Exception):
         self.message = message
 
 
-class _BatchRate:
-    """The price book, asked for the Batch API's rates."""
-
-    __slots__ = ("prices",)
-
-    def __init__(self, prices: Any) -> None:
-        self.prices = prices
-
-    def cost(
-        self, model: str, usage: Any, *, provider: str | None = None, service_tier: str | None = None
-    ) -> Any:
-        return self.prices.cost(model, usage, provider=provider, service_tier=service_tier, batch=True)
-
-    def unit_cost(self, model: str, unit: str, quantity: float, variant: str | None = None) -> Any:
-        return self.prices.unit_cost(model, unit, quantity, variant)
+def _endpoint_of(body: dict[str, Any]) -> Endpoint | None:
+    """The endpoint a result's body answers: its `object`, or for an images answer (which has
+    none) its shape."""
+    endpoint = BY_OBJECT.get(str(body.get("object")))
+    if (
+        endpoint is None
+        and "object" not in body
+        and "created" in body
+        and ("data" in body or "usage" in body)
+    ):
+        return IMAGES
+    return endpoint
 
 
 def split(record: CallRecord, lines: list[Any], prices: Prices) -> list[CallRecord]:
     """One settled record per result line of the file `record` read."""
-    batch_prices = _BatchRate(prices)
     out = []
     for line in lines:
         answer = line.get("response") if isinstance(line.get("response"), dict) else {}
         body = answer.get("body")
         if not isinstance(body, dict):
             continue
-        endpoint = BY_OBJECT.get(str(body.get("object")))
+        endpoint = _endpoint_of(body)
         if endpoint is None:
             continue
         model = body.get("model") if isinstance(body.get("model"), str) else None
@@ -57,16 +55,15 @@ def split(record: CallRecord, lines: list[Any], prices: Prices) -> list[CallReco
         metadata = dict(record.attributes.get("metadata") or {})
         metadata["batch_custom_id"] = str(line.get("custom_id"))
         sub.attributes = {**record.attributes, "metadata": metadata}
-        sub.response = body
+        # (an endpoint that keeps a summary of its answers is read from one, as a live call's)
+        sub.response = body if endpoint.keeps_body else endpoint.summary(body, None)
         status = answer.get("status_code")
         error = line.get("error")
         if error or (isinstance(status, int) and status >= 400):
             message = get(error, "message") or get(get(body, "error"), "message") or "batch request failed"
             sub.error = BatchLineError(status if isinstance(status, int) else None, str(message))
         else:
-            _, usage, response_model, tier = endpoint.outcome(body, False)
-            sub.usage = usage
-            priced = Priced(response_model or model or "", usage, record.price_provider, tier, {}, body)
-            sub.cost = endpoint.price(batch_prices, priced)
+            sub.price_provider = record.price_provider
+            settle_cost(sub, sub.response, prices, False, batch=True)
         out.append(sub)
     return out

@@ -14,6 +14,7 @@ from ..endpoints.usage import TokenUsage
 if TYPE_CHECKING:
     from opentelemetry.context import Context
 
+    from .agents import Anchor
     from .replay import StreamReader
 
 
@@ -64,6 +65,8 @@ class CallRecord:
         "parent_id",
         "usage",
         "cost",
+        "cost_breakdown",
+        "cost_unpriced",
         "settled",
         "stream",
         "ttft_ns",
@@ -71,6 +74,7 @@ class CallRecord:
         "ctx",
         "price_provider",
         "provider",
+        "anchor",
     )
 
     def __init__(
@@ -100,6 +104,8 @@ class CallRecord:
         self.parent_id = 0
         self.usage: TokenUsage | None = None
         self.cost: float | None = None
+        self.cost_breakdown: dict[str, float] | None = None  # USD per line, for a bill of lines
+        self.cost_unpriced: dict[str, Any] | None = None  # the lines no price source prices
         self.settled = False
         self.stream = False
         self.ttft_ns: int | None = None
@@ -108,3 +114,5 @@ class CallRecord:
         self.ctx: Context | None = None
         self.price_provider: str | None = None
         self.provider = "openai"  # gen_ai.provider.name
+        # made inside an OpenAI Agents SDK run: where its log hangs in the run's trace
+        self.anchor: Anchor | None = None

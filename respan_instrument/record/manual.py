@@ -46,6 +46,8 @@ _MANUAL_TYPES: dict[str, tuple[type, ...]] = {
     "prompt_id": (str,),
     "prompt_name": (str,),
     "span_workflow_name": (str,),
+    "span_tools": (list,),  # an agent's tools, or the tool a tool span ran
+    "span_handoffs": (list,),  # an agent's handoffs
     "temperature": (int, float),
     "top_p": (int, float),
     "max_tokens": (int,),

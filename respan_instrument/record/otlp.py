@@ -25,6 +25,8 @@ from .. import _semconv as sc
 from .._context import LOG_FIELDS
 from .._version import __version__
 from . import messages as msg
+from .agents import NO_MODEL
+from .bill import breakdown_of
 from .call import CallRecord
 from .encode import json_text, limited
 
@@ -32,7 +34,16 @@ SCOPE = "respan_instrument"
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _INT64 = (-(2**63), 2**63 - 1)
 # a log() dict has no endpoint: its log_type names the operation
-_OPERATIONS = {"chat": "chat", "response": "chat", "completion": "text_completion", "embedding": "embeddings"}
+_OPERATIONS = {
+    "chat": "chat",
+    "response": "chat",
+    "completion": "text_completion",
+    "embedding": "embeddings",
+    # an OpenAI Agents SDK run's own logs (record/agents.py): spans of our process, not client calls
+    "workflow": "invoke_workflow",
+    "agent": "invoke_agent",
+    "tool": "execute_tool",
+}
 
 
 def available() -> bool:
@@ -96,7 +107,7 @@ class SpanEncoder:
             resource=self._resource,
             attributes=attrs,
             events=events,
-            kind=SpanKind.CLIENT,
+            kind=SpanKind.INTERNAL if log.get("model") == NO_MODEL else SpanKind.CLIENT,
             status=status,
             start_time=start_ns,
             end_time=max(end_ns, start_ns),
@@ -116,6 +127,8 @@ def span_attributes(record: CallRecord | None, log: Mapping[str, Any]) -> dict[s
             attrs[sc.REQUEST_MODEL] = model  # (a Batch result: the request was not ours)
         if record.error is None and record.response is not None:
             attrs.update(endpoint.outcome(record.response, True)[0])
+    elif model == NO_MODEL:  # no model call: an Agents SDK workflow, agent, tool, ...
+        return _run_attributes(log)
     else:
         attrs[sc.OPERATION_NAME] = _OPERATIONS.get(str(log.get("log_type")), str(log.get("log_type")))
         attrs[sc.REQUEST_MODEL] = str(model)
@@ -126,9 +139,7 @@ def span_attributes(record: CallRecord | None, log: Mapping[str, Any]) -> dict[s
     attrs[sc.LOG_TYPE] = str(log.get("log_type"))
     if sc.RESPONSE_MODEL not in attrs and isinstance(model, str) and model != "unknown":
         attrs[sc.RESPONSE_MODEL] = model
-    cost = log.get("cost")
-    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-        attrs[sc.COST] = float(cost)
+    attrs.update(sc.cost_attributes(log.get("cost"), *breakdown_of(log.get("metadata"))))
     ttft = log.get("ttft")
     if isinstance(ttft, (int, float)):
         attrs[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = attrs[sc.TTFT] = float(ttft)
@@ -142,6 +153,28 @@ def span_attributes(record: CallRecord | None, log: Mapping[str, Any]) -> dict[s
         attrs[sc.LEGACY_TOTAL_TOKENS] = attrs[sc.USAGE_INPUT_TOKENS] + output
     _add_content(attrs, log)
     return {key: _fit(value) for key, value in attrs.items()}
+
+
+def _run_attributes(log: Mapping[str, Any]) -> dict[str, Any]:
+    """The span attributes of an Agents SDK run's own log: its kind and name, a tool's arguments
+    and result (content capture on), and the `attributes()` values."""
+    kind = str(log.get("log_type"))
+    attrs: dict[str, Any] = {sc.OPERATION_NAME: _OPERATIONS.get(kind, kind), sc.LOG_TYPE: kind}
+    name = log.get("span_name")
+    if kind == "agent":
+        attrs[sc.AGENT_NAME] = name
+    elif kind == "tool":
+        attrs[sc.TOOL_NAME] = name
+        if isinstance(log.get("input"), str):
+            attrs[sc.TOOL_CALL_ARGUMENTS] = log["input"]
+        if log.get("output") is not None:
+            output = log["output"]
+            attrs[sc.TOOL_CALL_RESULT] = output if isinstance(output, str) else json_text(output)
+    for key in ("span_tools", "span_handoffs"):
+        if log.get(key):
+            attrs[f"respan.span.{key[5:]}"] = json_text(log[key])
+    attrs.update(sc.scope_attributes({key: log[key] for key in LOG_FIELDS if key in log}))
+    return {key: _fit(value) for key, value in attrs.items() if value is not None}
 
 
 def _add_content(attrs: dict[str, Any], log: Mapping[str, Any]) -> None:

@@ -8,8 +8,11 @@ from typing import Any
 from .._context import LOG_FIELDS
 from ..endpoints.base import Prices, as_dict, get
 from .agent_turns import agent_turns
+from .agents import AgentSpan, adopt, span_log
 from .batch import split
+from .bill import add_cost
 from .call import CallRecord
+from .privacy import Privacy
 from .seen import Seen
 from .settle import add_thread, first_finished, settle
 
@@ -53,20 +56,28 @@ def _civil(sec: int) -> str:
 
 
 def logs_of(
-    record: CallRecord, *, capture_content: bool, prices: Prices, defaults: Mapping[str, Any], seen: Seen
+    record: CallRecord | AgentSpan, *, privacy: Privacy, prices: Prices, defaults: Mapping[str, Any], seen: Seen
 ) -> list[dict[str, Any]]:
     """The worker's whole job for one call: settle it, then build its log (none for a poll of
-    an unfinished response, one per result for a Batch output file)."""
-    calls = calls_of(record, capture_content=capture_content, prices=prices, defaults=defaults, seen=seen)
+    an unfinished response, one per result for a Batch output file). Content is redacted later,
+    with every other kind of log (`Privacy.redacted`)."""
+    calls = calls_of(record, privacy=privacy, prices=prices, defaults=defaults, seen=seen)
     return [log for _, log in calls]
 
 
 def calls_of(
-    record: CallRecord, *, capture_content: bool, prices: Prices, defaults: Mapping[str, Any], seen: Seen
-) -> list[tuple[CallRecord, dict[str, Any]]]:
+    record: CallRecord | AgentSpan, *, privacy: Privacy, prices: Prices, defaults: Mapping[str, Any], seen: Seen
+) -> list[tuple[CallRecord | None, dict[str, Any]]]:
     """`logs_of`, each log with the settled record it was built from (a Batch output file's
-    results are records of their own)."""
+    results are records of their own; an Agents SDK span's log has none)."""
+    if isinstance(record, AgentSpan):
+        keeps = privacy.keeps(record.anchor.trace_id, record.attributes.get("capture_content"))
+        return [(None, span_log(record, capture_content=keeps, defaults=defaults))]
     settle(record, prices, defaults)
+    if record.anchor is not None:
+        adopt(record, defaults)
+    # content as the call's trace and `attributes(capture_content=...)` decide (SPEC §16)
+    capture_content = privacy.keeps(record.trace_id, record.attributes.get("capture_content"))
     endpoint = record.endpoint
     lines = endpoint.lines(record.response)
     if lines is not None and endpoint.logs_turns:
@@ -92,7 +103,7 @@ def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
     body = record.request
     log: dict[str, Any] = {
         "log_type": endpoint.log_type,
-        "model": body.get("model"),
+        "model": endpoint.model_of(body),
         "stream": record.stream,
         "start_time": iso(record.start_ns),
         "timestamp": iso(record.end_ns),
@@ -105,9 +116,7 @@ def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
         log["span_parent_id"] = f"{record.parent_id:016x}"
     if record.ttft_ns is not None:
         log["ttft"] = round((record.ttft_ns - record.start_ns) / 1e9, 6)
-    for key in endpoint.request_fields:
-        if key in body and body[key] is not None:
-            log[key] = body[key]
+    endpoint.parameters(log, body)
     scope = record.attributes
     if scope:  # (usually empty)
         for key in SCOPE_FIELDS:
@@ -116,15 +125,21 @@ def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
                 log[key] = value
     if record.cut_short:
         log["metadata"] = {**log.get("metadata", {}), "stream_cut_short": "true"}
-    if record.cost is not None:
-        log["cost"] = record.cost
+    add_cost(log, record)
 
+    response = record.response
     if record.error is not None:
         _add_error(log, record.error)
     else:
         log["status_code"] = 200
         log["status"] = "success"
-    response = record.response
+        ended = endpoint.ended(body, response) if response is not None else None
+        if ended is not None:  # finished otherwise than done (a background response cancelled)
+            status, message = ended
+            log["metadata"] = {**log.get("metadata", {}), "response_status": status}
+            if message is not None:
+                log["status"] = "error"
+                log["error_message"] = message
     if response is not None:
         model = get(response, "model")
         if isinstance(model, str) and model:
@@ -161,5 +176,7 @@ def _add_usage(log: dict[str, Any], record: CallRecord, usage: Any) -> None:
     log["completion_tokens"] = tokens.output_tokens
     if tokens.cached_input_tokens:
         log["prompt_cache_hit_tokens"] = tokens.cached_input_tokens
+    if tokens.cache_write_tokens:
+        log["prompt_cache_creation_tokens"] = tokens.cache_write_tokens
     if tokens.reasoning_tokens:
         log["reasoning_tokens"] = tokens.reasoning_tokens

@@ -12,10 +12,12 @@ Lookup order for a model id (`PriceBook.cost`):
    (`ft:gpt-4.1-2025-04-14:org::x` -> `gpt-4.1-2025-04-14`), then with its
    `-YYYY-MM-DD` suffix stripped (`gpt-4.1`).
 
-What is not billed by the token (`PriceBook.unit_cost`: images, audio minutes, characters) is
-priced by the user's per-unit prices in the same order, then by OpenAI's published ones
-(`unit_prices`). An unknown model costs None (never 0) and logs one warning per model per
-process. Each lookup is resolved once and cached (see `prices_compile`).
+What is not billed by the token (`PriceBook.unit_cost`: images, audio minutes, characters, web
+and file search calls; the units the endpoint specs declare, `endpoints.price_units`) is priced
+by the user's per-unit prices in the same order, then by genai-prices where it has a non-zero
+price for that unit, then by OpenAI's published ones the unit's spec holds. An unknown model
+costs None (never 0) and logs one warning per model per process. Each lookup is resolved once
+and cached (see `prices_compile`).
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from .._config import UNIT_PRICE_KEYS, validate_prices
+from .._config import validate_prices
 from .._errors import log_once, report
+from ..endpoints.bill import PriceUnit
+from ..endpoints.price_units import UNIT_PRICE_KEYS, UNITS
 from ..endpoints.usage import TokenUsage, as_token_usage
 from . import prices_compile as _compiled
 from .prices_compile import PriceFn
-from .unit_prices import published
 
 # cache entry: (price function, or None for "no price"; unix time it expires, or None)
 _Entry = tuple["PriceFn | None", "float | None"]
@@ -73,12 +76,14 @@ class PriceBook:
     discounts).
     """
 
-    __slots__ = ("_overrides", "_prefixes", "_cache")
+    __slots__ = ("_overrides", "_prefixes", "_cache", "_units")
 
     def __init__(self, overrides: Mapping[str, Mapping[str, float]] | None = None) -> None:
-        self._overrides = validate_prices(overrides or {}, "prices")
+        self._overrides = validate_prices(overrides or {}, "prices", UNIT_PRICE_KEYS.values())
         self._prefixes = sorted(self._overrides, key=len, reverse=True)
         self._cache: dict[tuple[Any, ...], _Entry] = {}
+        # (model, unit, variant, provider, batch) -> (USD per unit or None, unix time it expires)
+        self._units: dict[tuple[Any, ...], tuple[float | None, float | None]] = {}
 
     def cost(
         self,
@@ -130,25 +135,70 @@ class PriceBook:
             )
         return result
 
-    def unit_cost(self, model: str, unit: str, quantity: float, variant: str | None = None) -> float | None:
-        """USD for `quantity` units (`image`, `audio_minute`, `1m_characters`) of `model`: the
-        user's per-unit price first (exact id, prefix, then the id's fallbacks as for tokens),
-        then OpenAI's published one; None when neither knows it."""
+    def unit_cost(
+        self,
+        model: str,
+        unit: str,
+        quantity: float,
+        variant: str | None = None,
+        *,
+        provider: str | None = None,
+        batch: bool = False,
+    ) -> float | None:
+        """USD for `quantity` units (`image`, `audio_minute`, `web_search_call`, ...) of `model`:
+        the user's per-unit price first (exact id, prefix, then the id's fallbacks as for
+        tokens), then genai-prices', then OpenAI's published one; None when none knows it.
+        Never raises."""
         if not isinstance(model, str) or not model:
             return None
-        key = UNIT_PRICE_KEYS.get(unit)
-        rate = None
-        if key is not None:
-            for ref in (model, *_fallback_ids(model)):
-                rates = self._override_rates(ref, key)
-                if rates is not None:
-                    rate = rates[key]
-                    break
-        if rate is None and unit == "audio_minute":
-            rate = _audio_minute_rate(model)
-        if rate is None:
-            rate = published(model, unit, variant)
+        key = (model, unit, variant, provider, batch)
+        try:
+            entry = self._units.get(key)
+        except TypeError:  # unhashable argument
+            return None
+        if entry is None or (entry[1] is not None and time.time() >= entry[1]):
+            try:
+                entry = self._unit_rate(model, unit, variant, provider, batch)
+            except Exception as exc:  # noqa: BLE001 - a bug or data surprise must not reach the caller
+                report("pricing a unit", exc)
+                entry = (None, None)
+            self._units[key] = entry
+        rate = entry[0]
         return None if rate is None else rate * quantity
+
+    def _unit_rate(
+        self, model: str, unit: str, variant: str | None, provider: Any, batch: bool
+    ) -> tuple[float | None, float | None]:
+        spec: PriceUnit | None = UNITS.get(unit)
+        if spec is None:
+            return None, None
+        refs = (model, *_fallback_ids(model))
+        if spec.key is not None:
+            for ref in refs:
+                rates = self._override_rates(ref, spec.key)
+                if rates is not None:
+                    return rates[spec.key], None
+        if spec.genai_keys:
+            provider = provider.strip().lower() or None if isinstance(provider, str) else None
+            context = {"processing": "batch"} if batch else {}
+            for ref in refs:
+                found = self._genai_model_price(ref, provider, context)
+                if found is None:
+                    continue
+                model_price, expires, _ = found
+                gp = _compiled.genai_prices()
+                registry = gp[2] if gp is not None else None
+                for price_key in spec.genai_keys:
+                    value = getattr(model_price, price_key, None)
+                    value = getattr(value, "base", value)  # (tiered: its base price)
+                    if value and registry is not None:  # (0 for a model that is not free: unknown)
+                        per = registry.unit_for_price_key(price_key).per
+                        return float(value) / per * spec.scale, expires
+        for ref in refs:
+            rate = _published(spec, ref, variant)
+            if rate is not None:
+                return rate, None
+        return None, None
 
     def warm(self) -> None:
         """Import genai-prices and load its data now (about 0.15 s), e.g. off the hot path."""
@@ -221,7 +271,11 @@ class PriceBook:
                 return self._overrides[prefix]
         return None
 
-    def _from_genai_prices(self, ref: str, provider: str | None, context: dict[str, str]) -> _Entry | None:
+    def _genai_model_price(
+        self, ref: str, provider: str | None, context: dict[str, str]
+    ) -> tuple[Any, float | None, str] | None:
+        """genai-prices' ModelPrice for `ref` now, when it may change, and a label naming it;
+        None if unknown."""
         gp = _compiled.genai_prices()
         if gp is None:
             _warn_once(
@@ -231,7 +285,7 @@ class PriceBook:
                 "prices are used",
             )
             return None
-        data_snapshot, types, registry = gp
+        data_snapshot, types, _ = gp
         snapshot = data_snapshot.get_snapshot()
 
         found = None
@@ -256,7 +310,14 @@ class PriceBook:
         # borrowed from a fallback provider (e.g. Azure -> OpenAI).
         own = any(info is candidate for candidate in gp_provider.models)
         model_price = info.get_prices(now, context if context and own else None)
-        label = f"{gp_provider.id}:{info.id}"
+        return model_price, _compiled.next_change(info, types, now), f"{gp_provider.id}:{info.id}"
+
+    def _from_genai_prices(self, ref: str, provider: str | None, context: dict[str, str]) -> _Entry | None:
+        found = self._genai_model_price(ref, provider, context)
+        if found is None:
+            return None
+        model_price, expires, label = found
+        registry = _compiled.genai_prices()[2]
         if registry is None:  # pragma: no cover - unknown genai-prices layout
             fn = _compiled.slow_fn(model_price)
         else:
@@ -270,8 +331,23 @@ class PriceBook:
                     ref,
                     str(exc),
                 )
-                return (None, _compiled.next_change(info, types, now))
-        return (fn, _compiled.next_change(info, types, now))
+                return (None, expires)
+        return (fn, expires)
+
+
+def _published(spec: PriceUnit, model: str, variant: str | None) -> float | None:
+    """OpenAI's published price of one unit of `model` in `variant` (or its size alone, for an
+    image priced by size only), as the unit's spec holds it; None when it has none."""
+    rates = spec.published.get(model) or spec.published.get(_DATE_SUFFIX.sub("", model.lower()))
+    if rates is None:
+        rates = spec.published.get("*")
+    if rates is None:
+        return None
+    for kind in (variant, variant.split("/", 1)[0] if variant else None, None):
+        rate = rates.get(kind)
+        if rate is not None:
+            return rate
+    return None
 
 
 @functools.lru_cache(maxsize=256)

@@ -43,6 +43,9 @@ _TOKEN_DIMS: Mapping[str, frozenset[tuple[str, str]]] = {
         {("family", "tokens"), ("direction", "input"), ("token_type", "cache_read")}
     ),
     "output_tokens": frozenset({("family", "tokens"), ("direction", "output")}),
+    "cache_write_tokens": frozenset(
+        {("family", "tokens"), ("direction", "input"), ("token_type", "cache_write")}
+    ),
 }
 
 
@@ -126,13 +129,16 @@ def compile_units(units: list[_Unit], constant: float, label: str) -> PriceFn:
 
 
 def override_fn(model: str, rates: Mapping[str, float]) -> PriceFn:
-    """A user price: input (uncached), cached input, output; all per 1M tokens."""
+    """A user price: input (uncached), cached input, cache writes, output; all per 1M tokens."""
     cached = rates.get("cached_input", rates["input"])
     units: list[_Unit] = [
         ("input_tokens", _TOKEN_DIMS["input_tokens"], 1_000_000, ((None, rates["input"]),)),
         ("cache_read_tokens", _TOKEN_DIMS["cache_read_tokens"], 1_000_000, ((None, cached),)),
         ("output_tokens", _TOKEN_DIMS["output_tokens"], 1_000_000, ((None, rates["output"]),)),
     ]
+    if "cache_write" in rates:  # (else written tokens cost the input rate, as any input)
+        written = ((None, rates["cache_write"]),)
+        units.append(("cache_write_tokens", _TOKEN_DIMS["cache_write_tokens"], 1_000_000, written))
     return compile_units(units, 0.0, f"override {model}")
 
 

@@ -17,9 +17,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from .. import _context
-from ..endpoints.base import Priced, Prices, get
-from ..endpoints.responses import TERMINAL
+from ..endpoints.base import Prices, get
 from . import fastjson
+from .bill import settle_cost
 from .call import CallRecord
 from .replay import replay
 from .seen import Seen
@@ -85,14 +85,7 @@ def settle(record: CallRecord, prices: Prices, defaults: Mapping[str, Any]) -> N
         record.attributes = _context.merge(defaults, scope) if scope else defaults
     if record.error is not None or record.response is None:
         return
-    endpoint = record.endpoint
-    _, usage, model, tier = endpoint.outcome(record.response, False)
-    record.usage = usage
-    requested = record.request.get("model")
-    priced = Priced(
-        model or requested or "", usage, record.price_provider, tier, record.request, record.response
-    )
-    record.cost = endpoint.price(prices, priced)
+    settle_cost(record, record.response, prices, False)
 
 
 def first_finished(record: CallRecord, seen: Seen) -> bool:
@@ -105,7 +98,7 @@ def first_finished(record: CallRecord, seen: Seen) -> bool:
     response_id = get(response, "id")
     if not isinstance(response_id, str):
         return True
-    if get(response, "status") not in TERMINAL:
+    if get(response, "status") not in endpoint.terminal_statuses:
         if not endpoint.polls:
             seen.created_with.put(response_id, record.request)
         return False

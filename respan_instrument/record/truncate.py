@@ -9,13 +9,18 @@ from typing import Any
 _MIN_STRING = 256
 
 
+def is_inline_data(text: str) -> bool:
+    """An inline `data:` URL (base64 image, audio) that a log carries as a short placeholder."""
+    return len(text) > 128 and text.startswith("data:")
+
+
 def strip_data_urls(value: Any) -> Any:
     """A copy of `value` with inline `data:` URLs (base64 images, audio) replaced by a placeholder.
 
     Containers are copied only where something changed.
     """
     if isinstance(value, str):
-        if value.startswith("data:") and len(value) > 128:
+        if is_inline_data(value):
             head, _, payload = value.partition(",")
             media = head[5:].split(";", 1)[0] or "application/octet-stream"
             return f"[respan: inline {media} omitted, {len(payload)} characters]"
