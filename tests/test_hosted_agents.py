@@ -193,3 +193,11 @@ def test_other_agent_calls_make_no_log(instrumented: Any, agents: Any) -> None:
     )
     assert respan_instrument.flush(10)
     assert not instrumented.logs
+
+
+def test_final_result_helper_is_seen_with_a_tracer(traced: Any, collector: Any, agents: Any) -> None:
+    sessions = _client(agents).beta.agents.sessions
+    stream = sessions.create(environment={"type": "none"}, agent_id="agent_stub", input="hi", stream=True)
+    assert stream.get_final_result() is not None
+    (log,) = delivered(collector, 1)
+    assert log["prompt_tokens"] == 300

@@ -265,7 +265,7 @@ class Call:
         with _IN_WRAPPING_STREAM:
             self.record.stream = True
             if (
-                self.lean
+                (self.lean or self.endpoint.always_taps)
                 and not self.deferred
                 and self.endpoint.taps_streams
                 and tap(result, self, is_async, self.injected, self.endpoint.stream_errors)

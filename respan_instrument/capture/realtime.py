@@ -148,7 +148,7 @@ class Session(Recorder):
                 self.finish(response, False)
         elif kind == "input_audio_buffer.committed":
             item_id = event.get("item_id")
-            if isinstance(item_id, str):
+            if isinstance(item_id, str) and self.transcriber is not None:  # (else none comes)
                 self.committed[item_id] = time.time_ns()
         elif kind in _SESSION_EVENTS:
             session = event.get("session")

@@ -43,7 +43,7 @@ _PARSED = (
 )
 _NOT_REQUEST = ("type", "stream_id", "event_id")
 _SENTINELS = frozenset({"Omit", "NotGiven"})
-_STEERED = 64  # steered inputs kept for successors not yet started
+_STEERED = 64  # steered inputs (and finished ids) kept for successors not yet started
 
 
 class _Flight:
@@ -92,7 +92,7 @@ class ResponsesSocket(Recorder):
         super().__init__(hooks, ctx, scope)
         self.waiting: dict[Any, deque[tuple[int, dict[str, Any]]]] = {}
         self.running: dict[Any, _Flight] = {}
-        self.finished: set[str] = set()
+        self.finished: deque[str] = deque(maxlen=_STEERED)  # the latest finished, newest last
         self.steered: dict[str, Any] = {}  # previous_response_id -> the input steered after it
 
     # ---- the app's thread / loop -----------------------------------------------------------
@@ -197,7 +197,7 @@ class ResponsesSocket(Recorder):
         if flight is None:  # its start came before we were watching
             flight = _Flight(time.time_ns(), {"model": response.get("model")})
         if isinstance(response_id, str):
-            self.finished.add(response_id)
+            self.finished.append(response_id)
         if response.get("status") == "failed":
             error = response.get("error") or {"message": "The response failed."}
         self._log(flight, response, error, False)

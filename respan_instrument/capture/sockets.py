@@ -98,7 +98,10 @@ class Recorder:
         span = None
         if tracer is not None:  # timed by the events and never current: the app's own work
             # between two events belongs to no log
-            span = self.start_span(record, ctx)
+            attrs = record.endpoint.request_attributes(record.request, "openai")
+            span = tracer.start_span(
+                record.span_name, ctx, trace.SpanKind.CLIENT, attrs, start_time=record.start_ns
+            )
             span_context = span.get_span_context()
             record.trace_id, record.span_id = span_context.trace_id, span_context.span_id
             outer = trace.get_current_span(ctx).get_span_context() if ctx else None
@@ -106,14 +109,6 @@ class Recorder:
         else:
             record.trace_id, record.span_id, record.parent_id = ids(ctx)
         self.settled(record, span)
-
-    def start_span(self, record: CallRecord, ctx: Any) -> trace.Span:
-        tracer = self.hooks.tracing.tracer()
-        assert tracer is not None
-        attrs = record.endpoint.request_attributes(record.request, "openai")
-        return tracer.start_span(
-            record.span_name, ctx, trace.SpanKind.CLIENT, attrs, start_time=record.start_ns
-        )
 
     def settled(self, record: CallRecord, span: trace.Span | None) -> None:
         """Queue a log whose ids are set: measured here, its span (if any) ended."""
@@ -179,7 +174,9 @@ def _open(instance: Any, hooks: Hooks, factory: Factory) -> Recorder | None:
     instance.__dict__[_KEY] = state
     instance.__dict__[_KEY + "_drop"] = OnDrop(state.closed)
     for data in _queued(instance):
-        state.sent(json.loads(data))
+        head = data[:96] if isinstance(data, bytes) else data[:96].encode()
+        if b'_buffer.append"' not in head and b'input_audio.append"' not in head:
+            state.sent(json.loads(data))  # (audio appends are never read)
     return state
 
 

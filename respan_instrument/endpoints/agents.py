@@ -130,6 +130,9 @@ class AgentSessions(Endpoint):
     stream_usage = False
     stream_errors = False  # an error arrives as an event the SDK passes on
     logs_turns = True
+    # The SDK's helpers (`get_final_result()`, tool dispatch) read the stream themselves, past a
+    # proxy: it is tapped at its events whoever reads it, and its turns are read on the worker.
+    always_taps = True
 
     def accumulator(self) -> AgentEvents:
         return AgentEvents()

@@ -200,6 +200,7 @@ class Endpoint:
     # the call: their events are few and large (a partial image, an audio chunk), and keeping
     # their text for the worker would hold megabytes of base64 it never needs.
     taps_streams = True
+    always_taps = False  # tapped with a span too: the SDK's own helpers read its streams
     polls = False  # it reads the state of earlier work (a poll), rather than asking for new work
     # (request field, value) saying the answer is server-sent events the SDK nevertheless
     # returns whole (`stream_format="sse"`): the log is a stream's, timed to the first chunk of

@@ -1,6 +1,8 @@
-"""A Realtime session's model response (`response.create` → `response.done`) as a chat log.
+"""Realtime sessions: a model response (`response.create` → `response.done`) as a chat log, an
+input-audio transcription as a transcription log, and a translation session
+(`realtime.translations.connect()`) as a transcription log.
 
-A realtime session is no HTTP call, so this spec is not in the HTTP registry: the capture side
+A realtime session is no HTTP call, so these specs are not in the HTTP registry: the capture side
 builds the request (`{"model": ..., "messages": [...]}`, the conversation so far as chat
 messages) and hands the `response.done` response (or what arrived of it) as the response.
 Audio is never logged: an audio part shows its transcript, or a placeholder when it has none.
