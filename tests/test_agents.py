@@ -793,3 +793,15 @@ def test_run_during_an_outage_is_spooled_then_delivered_whole(
         respan_instrument.uninstrument()
     assert_one_trace(logs)
     assert len({log["span_unique_id"] for log in logs}) == 7  # each once
+
+
+def test_ids_from_the_sdks_ids() -> None:
+    from respan_instrument.record.agents import root_int, span_int, trace_int
+
+    hex32 = "0af7651916cd43dd8448eb211c80319c"
+    assert trace_int(f"trace_{hex32}") == int(hex32, 16)
+    assert span_int("span_b7ad6b7169203331aabbccdd") == 0xB7AD6B7169203331
+    for odd in ("trace_my-own-id", "", "trace_" + "0" * 32):  # any id the SDK accepts: a stable W3C id
+        assert 0 < trace_int(odd) < 1 << 128 and trace_int(odd) == trace_int(odd)
+    assert 0 < span_int("custom span") < 1 << 64
+    assert root_int(int(hex32, 16)) not in (0, int(hex32[:16], 16))
