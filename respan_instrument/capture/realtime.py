@@ -43,12 +43,7 @@ _IN_FINISHING = contained("logging a realtime response")
 _IN_OPENING = contained("opening a realtime session")
 _SKIPPED_SENT = frozenset({"input_audio_buffer.append", "input_audio_buffer.clear", "response.cancel"})
 _ITEM_EVENTS = frozenset(
-    {
-        "conversation.item.created",
-        "conversation.item.added",
-        "conversation.item.done",
-        "conversation.item.retrieved",
-    }
+    {"conversation.item.created", "conversation.item.added", "conversation.item.done", "conversation.item.retrieved"}
 )
 # the only events parsed on the app's thread: those that shape a log
 _PARSED = (b'"session.', b'"conversation.item.', b'"response.created"', b'"response.done"')
@@ -69,15 +64,11 @@ def set_hooks(hooks: Hooks | None) -> None:
 
 def _lean_item(item: Any) -> dict[str, Any]:
     """What a log needs of a conversation item: never an audio part's bytes."""
-    kept = {
-        k: item.get(k) for k in ("id", "type", "role", "call_id", "name", "arguments", "output") if k in item
-    }
+    kept = {k: item.get(k) for k in ("id", "type", "role", "call_id", "name", "arguments", "output") if k in item}
     parts = item.get("content")
     if isinstance(parts, list):
         kept["content"] = [
-            {k: p.get(k) for k in ("type", "text", "transcript") if k in p}
-            for p in parts
-            if isinstance(p, dict)
+            {k: p.get(k) for k in ("type", "text", "transcript") if k in p} for p in parts if isinstance(p, dict)
         ]
     return kept
 
@@ -194,23 +185,14 @@ class Session:
         if response is None:
             response = _arrived(current)
         output_ids = {get(item, "id") for item in response.get("output") or () if isinstance(item, dict)}
-        messages = [
-            m for i, item in self.items.items() if i not in output_ids for m in (message_of(item),) if m
-        ]
+        messages = [m for i, item in self.items.items() if i not in output_ids for m in (message_of(item),) if m]
         for item in response.get("output") or ():  # the conversation goes on with this response
             if isinstance(item, dict) and isinstance(item.get("id"), str):
                 self.items[item["id"]] = _lean_item(item)
         model = self.model or "unknown"
         if not isinstance(response.get("model"), str):
             response = {**response, "model": model}
-        record = CallRecord(
-            REALTIME,
-            {"model": model, "messages": messages},
-            "",
-            current.start_ns,
-            f"chat {model}",
-            self._attributes(),
-        )
+        record = CallRecord(REALTIME, {"model": model, "messages": messages}, "", current.start_ns, f"chat {model}", self._attributes())
         record.end_ns = end_ns
         record.ttft_ns = current.ttft_ns
         record.response = response
@@ -239,11 +221,8 @@ class Session:
         if tracer is not None:  # timed by the events and never current: the app's own work
             # between two events belongs to no response
             span = tracer.start_span(
-                record.span_name,
-                ctx,
-                trace.SpanKind.CLIENT,
-                REALTIME.request_attributes(record.request, "openai"),
-                start_time=record.start_ns,
+                record.span_name, ctx, trace.SpanKind.CLIENT,
+                REALTIME.request_attributes(record.request, "openai"), start_time=record.start_ns,
             )
             span_context = span.get_span_context()
             record.trace_id, record.span_id = span_context.trace_id, span_context.span_id
@@ -265,9 +244,8 @@ class Session:
         duration = (record.end_ns - record.start_ns) / 1e9
         requested = record.request.get("model")
         if error is not None:
-            self.hooks.metrics.record(
-                REALTIME, "openai", requested, None, duration, None, None, None, type(error).__qualname__
-            )
+            self.hooks.metrics.record(REALTIME, "openai", requested, None, duration, None, None, None,
+                                      type(error).__qualname__)
             _span.end_error(span, error, record.end_ns)
             return
         attrs, usage, model, tier = REALTIME.outcome(record.response, span is not None)
@@ -279,9 +257,7 @@ class Session:
             attrs[COST] = record.cost
         if ttft is not None:
             attrs[RESPONSE_TIME_TO_FIRST_CHUNK] = attrs[TTFT] = ttft
-        self.hooks.metrics.record(
-            REALTIME, "openai", requested, model, duration, usage, ttft, record.cost, None
-        )
+        self.hooks.metrics.record(REALTIME, "openai", requested, model, duration, usage, ttft, record.cost, None)
         _span.end_ok(span, attrs, record.end_ns)
 
 
@@ -296,17 +272,13 @@ def _arrived(current: _Response) -> dict[str, Any]:
             continue
         if kind.endswith("function_call_arguments.delta"):
             key = event.get("call_id") or event.get("item_id") or ""
-            call = calls.setdefault(
-                key, {"type": "function_call", "call_id": event.get("call_id"), "arguments": ""}
-            )
+            call = calls.setdefault(key, {"type": "function_call", "call_id": event.get("call_id"), "arguments": ""})
             call["arguments"] += delta
         else:
             text.append(delta)
     output: list[dict[str, Any]] = []
     if text:
-        output.append(
-            {"type": "message", "role": "assistant", "content": [{"type": "text", "text": "".join(text)}]}
-        )
+        output.append({"type": "message", "role": "assistant", "content": [{"type": "text", "text": "".join(text)}]})
     output.extend(calls.values())
     return {"id": current.id, "status": "incomplete", "output": output}
 

@@ -40,10 +40,7 @@ def usage(audio: bool) -> dict[str, Any]:
         "input_tokens": 120,
         "output_tokens": 60,
         "input_token_details": {
-            "text_tokens": 80,
-            "audio_tokens": 40,
-            "image_tokens": 0,
-            "cached_tokens": 64,
+            "text_tokens": 80, "audio_tokens": 40, "image_tokens": 0, "cached_tokens": 64,
             "cached_tokens_details": {"text_tokens": 48, "audio_tokens": 16, "image_tokens": 0},
         },
         "output_token_details": {"text_tokens": 60 - out_audio, "audio_tokens": out_audio},
@@ -94,20 +91,10 @@ class _Session:
             item_id = _id("item")
             self.send("input_audio_buffer.committed", item_id=item_id, previous_item_id=self.previous)
             part_type = "input_audio"
-            self.item_created(
-                {
-                    "id": item_id,
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": part_type, "transcript": None}],
-                }
-            )
-            self.send(
-                "conversation.item.input_audio_transcription.completed",
-                item_id=item_id,
-                content_index=0,
-                transcript=TRANSCRIPT,
-            )
+            self.item_created({"id": item_id, "type": "message", "role": "user",
+                               "content": [{"type": part_type, "transcript": None}]})
+            self.send("conversation.item.input_audio_transcription.completed",
+                      item_id=item_id, content_index=0, transcript=TRANSCRIPT)
         elif kind == "response.create":
             return self.respond(event.get("response") or {})
         return True
@@ -118,39 +105,17 @@ class _Session:
         base = {"object": "realtime.response", "id": response_id, "conversation_id": "conv_stub"}
         self.send("response.created", response={**base, "status": "in_progress", "output": []})
         if "fail" in cue:
-            error = {
-                "type": "invalid_request_error",
-                "code": "stub_failure",
-                "message": "The stub failed this response.",
-            }
-            self.send(
-                "response.done",
-                response={
-                    **base,
-                    "status": "failed",
-                    "output": [],
-                    "status_details": {"type": "failed", "error": error},
-                },
-            )
+            error = {"type": "invalid_request_error", "code": "stub_failure", "message": "The stub failed this response."}
+            self.send("response.done", response={**base, "status": "failed", "output": [],
+                                                 "status_details": {"type": "failed", "error": error}})
             return True
         if "tool" in cue:
             return self._tool(base)
-        modalities = (
-            params.get("output_modalities")
-            or params.get("modalities")
-            or self.session.get("output_modalities")
-            or self.session.get("modalities")
-            or ["text"]
-        )
+        modalities = params.get("output_modalities") or params.get("modalities") or \
+            self.session.get("output_modalities") or self.session.get("modalities") or ["text"]
         audio = "audio" in modalities
         item_id = _id("item")
-        item: dict[str, Any] = {
-            "id": item_id,
-            "type": "message",
-            "role": "assistant",
-            "status": "in_progress",
-            "content": [],
-        }
+        item: dict[str, Any] = {"id": item_id, "type": "message", "role": "assistant", "status": "in_progress", "content": []}
         self.send("response.output_item.added", response_id=response_id, output_index=0, item=item)
         words = (AUDIO_TRANSCRIPT if audio else REPLY).split(" ")
         pieces = [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
@@ -160,22 +125,11 @@ class _Session:
         at = {"response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0}
         for i, piece in enumerate(pieces):
             if audio:
-                self.send(
-                    "response.audio.delta" if self.beta else "response.output_audio.delta",
-                    **at,
-                    delta=AUDIO_CHUNK,
-                )
-                self.send(
-                    "response.audio_transcript.delta"
-                    if self.beta
-                    else "response.output_audio_transcript.delta",
-                    **at,
-                    delta=piece,
-                )
+                self.send("response.audio.delta" if self.beta else "response.output_audio.delta", **at, delta=AUDIO_CHUNK)
+                self.send("response.audio_transcript.delta" if self.beta else "response.output_audio_transcript.delta",
+                          **at, delta=piece)
             else:
-                self.send(
-                    "response.text.delta" if self.beta else "response.output_text.delta", **at, delta=piece
-                )
+                self.send("response.text.delta" if self.beta else "response.output_text.delta", **at, delta=piece)
             if i == 1 and "hangup" in cue:
                 self.ws.close(1011, "stub hang-up")
                 return False
@@ -189,22 +143,14 @@ class _Session:
         done = {**item, "status": "completed", "content": [part]}
         self.send("response.output_item.done", response_id=response_id, output_index=0, item=done)
         self.item_created(done)
-        self.send(
-            "response.done", response={**base, "status": "completed", "output": [done], "usage": usage(audio)}
-        )
+        self.send("response.done", response={**base, "status": "completed", "output": [done], "usage": usage(audio)})
         return True
 
     def _tool(self, base: dict[str, Any]) -> bool:
         item_id, call_id = _id("item"), _id("call")
         arguments = '{"city": "Paris"}'
-        item = {
-            "id": item_id,
-            "type": "function_call",
-            "status": "in_progress",
-            "name": "get_weather",
-            "call_id": call_id,
-            "arguments": "",
-        }
+        item = {"id": item_id, "type": "function_call", "status": "in_progress", "name": "get_weather",
+                "call_id": call_id, "arguments": ""}
         at = {"response_id": base["id"], "item_id": item_id, "output_index": 0, "call_id": call_id}
         self.send("response.output_item.added", response_id=base["id"], output_index=0, item=item)
         for piece in (arguments[:8], arguments[8:]):
@@ -212,9 +158,7 @@ class _Session:
         self.send("response.function_call_arguments.done", **at, arguments=arguments)
         done = {**item, "status": "completed", "arguments": arguments}
         self.item_created(done)
-        self.send(
-            "response.done", response={**base, "status": "completed", "output": [done], "usage": usage(False)}
-        )
+        self.send("response.done", response={**base, "status": "completed", "output": [done], "usage": usage(False)})
         return True
 
 
