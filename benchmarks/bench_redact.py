@@ -96,17 +96,19 @@ def timings(number: int) -> None:
 
 def child() -> None:
     """Under callgrind: each case's calls between two dumps of the counters."""
-    for name, fn in cases().items():
+    for i, fn in enumerate(cases().values()):
         fn()
-        subprocess.run(
-            ["callgrind_control", "--dump=before", str(os.getpid())], capture_output=True, check=True
-        )
-        for _ in range(50):
+        _dump("before")
+        for _ in range(CALLS):
             fn()
-        subprocess.run(
-            ["callgrind_control", f"--dump={name}", str(os.getpid())], capture_output=True, check=True
-        )
+        _dump(f"case-{i}")
     print("ok", flush=True)
+
+
+def _dump(label: str) -> None:
+    subprocess.run(
+        ["callgrind_control", f"--dump={label}", str(os.getpid())], capture_output=True, check=True
+    )
 
 
 def instructions() -> dict[str, float]:

@@ -332,7 +332,7 @@ def test_sample_rate_keeps_content_for_that_fraction_of_traces_and_every_metric(
 
 
 def test_a_trace_keeps_its_content_whole(done, collector, stub, client, sdk_spans) -> None:
-    provider, _ = sdk_spans
+    provider, exporter = sdk_spans
     start(collector, sample_rate=0.5, tracer_provider=provider)
     tracer = provider.get_tracer("app")
     for turn in range(12):
@@ -347,6 +347,12 @@ def test_a_trace_keeps_its_content_whole(done, collector, stub, client, sdk_span
         by_trace.setdefault(log["trace_unique_id"], set()).add("prompt_messages" in log)
     assert len(by_trace) == 12 and all(len(choices) == 1 for choices in by_trace.values())
     assert {next(iter(choices)) for choices in by_trace.values()} == {True, False}
+    # the spans on the application's provider follow the same choice
+    for span in exporter.get_finished_spans():
+        if span.name.startswith("chat"):
+            trace = f"{span.context.trace_id:032x}"
+            has = "gen_ai.input.messages" in (span.attributes or {})
+            assert {has} == by_trace[trace] and has == kept({"trace_unique_id": trace}, 0.5)
 
 
 @pytest.mark.parametrize("rate", [0.0, 1.0])

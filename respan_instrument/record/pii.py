@@ -36,7 +36,18 @@ Spans = list[tuple[int, int, str]]
 # where an issuer's prefix may be: each hit is tried with `_KEY` at the prefix's start
 _NEEDLES = (("k-", 1), ("k_", 1), ("AKIA", 0), ("ASIA", 0), ("gh", 0), ("glpat-", 0), ("xox", 0),
             ("AIza", 0), ("hf_", 0), ("eyJ", 0))  # fmt: skip
-_GATED = {"gh": "_", "xox": "-"}  # needles searched only where the text has this character
+# the needles worth searching for, by whether the text has a hyphen and an underscore (a needle
+# that holds one of them, or whose token does, cannot be where that character is not)
+_NEEDLES_BY: dict[tuple[bool, bool], tuple[tuple[str, int], ...]] = {
+    (hyphen, underscore): tuple(
+        (needle, back)
+        for needle, back in _NEEDLES
+        if (hyphen or needle not in ("k-", "glpat-", "xox"))
+        and (underscore or needle not in ("k_", "gh", "hf_"))
+    )
+    for hyphen in (False, True)
+    for underscore in (False, True)
+}
 # tokens whose issuer gave them a recognisable prefix; each must still hold a digit (`_issued`)
 _KEY = re.compile(
     r"""(?<![\w-])(?:
@@ -89,13 +100,13 @@ def _credentials(text: str, low: str, spans: Spans) -> None:
     hyphen, underscore = "-" in text, "_" in text
     if hyphen and "-----BEGIN" in text:
         spans.extend((m.start(), m.end(), SECRET) for m in _PRIVATE_KEY.finditer(text))
-    for i in _found(text, "://"):  # https://user:password@host
-        match = _URL_CREDENTIALS.match(text, i + 3)
-        if match is not None:
-            spans.append((match.start(), match.end(), SECRET))
-    for needle, back in _NEEDLES:
-        gate = _GATED.get(needle, needle[-1])
-        if (gate == "-" and not hyphen) or (gate == "_" and not underscore):
+    if "://" in text:  # https://user:password@host
+        for i in _found(text, "://"):
+            match = _URL_CREDENTIALS.match(text, i + 3)
+            if match is not None:
+                spans.append((match.start(), match.end(), SECRET))
+    for needle, back in _NEEDLES_BY[hyphen, underscore]:
+        if needle not in text:
             continue
         for i in _found(text, needle):
             match = _KEY.match(text, i - back) if i >= back else None
@@ -103,6 +114,8 @@ def _credentials(text: str, low: str, spans: Spans) -> None:
                 spans.append((match.start(), match.end(), SECRET))
     if ":" in text or "=" in text:
         _assignments(text, low, spans)
+    if "bearer" not in low:
+        return
     for i in _found(low, "bearer"):
         if i and low[i - 1].isalnum():
             continue
@@ -114,6 +127,8 @@ def _credentials(text: str, low: str, spans: Spans) -> None:
 def _assignments(text: str, low: str, spans: Spans) -> None:
     """The values assigned to names that end in key, secret, token, password, authorization."""
     for word in _SECRET_WORDS:
+        if word not in low:
+            continue
         for i in _found(low, word):
             end = _NAME_CHARS.match(low, i + len(word)).end()  # type: ignore[union-attr]
             start = i
