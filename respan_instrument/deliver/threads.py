@@ -7,6 +7,7 @@ state they share is declared here, per process (`Pipeline._start()` sets it afre
 from __future__ import annotations
 
 import collections
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from .spool import Spool
 from .turns import _Turn
 
 IDLE_POLL = 10.0  # seconds between looks for rows freed by other processes
+CHILDREN_POLL = 1.0  # ... while this process has multiprocessing children, which free rows as they end
 UNWRITTEN_MAX_BYTES = 16 * 1024 * 1024  # logs held while the spool refuses writes
 
 
@@ -28,6 +30,14 @@ def _suppress_our_tracing() -> None:
     """Our own HTTP requests must not be traced by an httpx instrumentation."""
     key = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", "suppress_instrumentation")
     otel_context.attach(otel_context.set_value(key, True))
+
+
+def _has_children() -> bool:
+    """Does this process have `multiprocessing` children (started, not yet joined)? A pool's
+    workers hand their rows over as they end, for this process to deliver: with children, the
+    idle sender looks for them every `CHILDREN_POLL` s, not every `IDLE_POLL`."""
+    process = sys.modules.get("multiprocessing.process")
+    return bool(getattr(process, "_children", None))
 
 
 class _Marker:
@@ -81,6 +91,7 @@ class _Threads:
     _spool: Spool  # the sender's handle (and the one flush questions go to)
     _wspool: Spool  # the writer's handle: its own connection, no checkpoints
     _checkpointed: float
+    _housekept: float  # when the idle sender last reaped and compacted the spool
     _courier: Courier
     _writer: threading.Thread
     _sending: threading.Thread
@@ -187,6 +198,7 @@ class _Threads:
         except Exception as exc:  # noqa: BLE001 - reported; delivery goes on
             report("reading the spool", exc)
         self._retry_at = next_try = 0.0
+        self._housekept = time.monotonic()
         turn = self._sturn
         while not self._stopping:
             try:
@@ -209,8 +221,10 @@ class _Threads:
                 if wait == 0.0 and self._drained(written):
                     wait = None
                 if wait is None:  # nothing to send: sleep until the writer has more
-                    turn.sleeping(IDLE_POLL)
-                    if not self._kick.wait(IDLE_POLL):  # quiet for a while: housekeeping
+                    poll = CHILDREN_POLL if _has_children() else IDLE_POLL
+                    turn.sleeping(poll)
+                    if not self._kick.wait(poll) and time.monotonic() - self._housekept >= IDLE_POLL:
+                        self._housekept = time.monotonic()  # quiet for a while: housekeeping
                         self._spool.reap()
                         self._spool.compact()
                     self._kick.clear()
