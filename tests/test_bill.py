@@ -223,7 +223,8 @@ def test_cache_writes_at_the_cache_write_rate(instrumented, stub, client) -> Non
         assert log["cost"] == pytest.approx(expected, rel=1e-9)
         assert log["prompt_cache_creation_tokens"] == 4012
         assert "metadata" not in log  # one line: no breakdown
-    assert logs[1]["usage"]["input_tokens_details"]["cache_write_tokens_details"] == split
+    (responses_log,) = [log for log in logs if log["log_type"] == "response"]
+    assert responses_log["usage"]["input_tokens_details"]["cache_write_tokens_details"] == split
 
 
 def test_chat_search_model_pays_the_search_fee(instrumented, client) -> None:
