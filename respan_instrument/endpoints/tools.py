@@ -95,7 +95,8 @@ def tool_lines(model: str, request: Mapping[str, Any], response: Any) -> list[Li
     containers: dict[str, None] = {}
     for item in items:
         if get(item, "type") == "code_interpreter_call":
-            containers[str(get(item, "container_id"))] = None
+            container = get(item, "container_id")
+            containers[container if isinstance(container, str) else "unknown"] = None
     if containers:
         detail: dict[str, Any] = {"container_ids": list(containers), "billed_by": "container time"}
         config = get(_tool(tools, "code_interpreter"), "container")
