@@ -223,7 +223,8 @@ def test_cache_writes_at_the_cache_write_rate(instrumented, stub, client) -> Non
         assert log["cost"] == pytest.approx(expected, rel=1e-9)
         assert log["prompt_cache_creation_tokens"] == 4012
         assert "metadata" not in log  # one line: no breakdown
-    assert logs[1]["usage"]["input_tokens_details"]["cache_write_tokens_details"] == split
+    (responses_log,) = [log for log in logs if log["log_type"] == "response"]
+    assert responses_log["usage"]["input_tokens_details"]["cache_write_tokens_details"] == split
 
 
 def test_chat_search_model_pays_the_search_fee(instrumented, client) -> None:
@@ -416,3 +417,33 @@ def test_cache_writes_on_the_span(traced, stub, client) -> None:
     expected = genai_usd("gpt-5.6-sol", input_tokens=4020, cache_write_tokens=4012, output_tokens=60)
     assert attrs["gen_ai.usage.cost"] == pytest.approx(expected, rel=1e-9)
     assert "gen_ai.usage.cost.tokens" not in attrs  # one line: no breakdown
+
+
+def test_cache_write_override(collector, stub, client) -> None:
+    from openai.types.chat import ChatCompletion
+
+    prices = {"acme-cache": {"input": 1.0, "output": 2.0, "cache_write": 5.0}}
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", prices=prices)
+    try:
+        usage = {
+            "prompt_tokens": 1000,
+            "completion_tokens": 10,
+            "total_tokens": 1010,
+            "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 100},
+        }
+        body = {
+            "id": "chatcmpl-2",
+            "object": "chat.completion",
+            "created": 1765000000,
+            "model": "acme-cache",
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}
+            ],
+            "usage": usage,
+        }
+        stub.replay("chat/completions", sdk(ChatCompletion, body))
+        client.chat.completions.create(model="acme-cache", messages=[{"role": "user", "content": "x"}])
+        (log,) = delivered(collector)
+    finally:
+        respan_instrument.uninstrument()
+    assert log["cost"] == pytest.approx((900 * 1.0 + 100 * 5.0 + 10 * 2.0) / 1e6, rel=1e-12)

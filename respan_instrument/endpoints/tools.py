@@ -45,6 +45,9 @@ CONTAINER = unit("container", None)
 # An image made by the tool whose answer has no `tool_usage`: its tokens are unknown.
 IMAGE_GENERATION_CALL = unit("image_generation_call", None)
 UNITS = (WEB_SEARCH_CALL, FILE_SEARCH_CALL, CONTAINER, IMAGE_GENERATION_CALL)
+_BILLED_ITEMS = frozenset(
+    {"web_search_call", "file_search_call", "image_generation_call", "code_interpreter_call"}
+)
 
 
 def _tools(request: Mapping[str, Any], response: Any) -> list[Any]:
@@ -68,6 +71,8 @@ def tool_lines(model: str, request: Mapping[str, Any], response: Any) -> list[Li
     """The lines of a response's bill besides its tokens."""
     items = get(response, "output") or ()
     tool_usage = get(response, "tool_usage")
+    if tool_usage is None and not any(get(item, "type") in _BILLED_ITEMS for item in items):
+        return []  # (most responses: a message, reasoning, function calls)
     tools = _tools(request, response)
     lines: list[Line] = []
 
@@ -95,7 +100,8 @@ def tool_lines(model: str, request: Mapping[str, Any], response: Any) -> list[Li
     containers: dict[str, None] = {}
     for item in items:
         if get(item, "type") == "code_interpreter_call":
-            containers[str(get(item, "container_id"))] = None
+            container = get(item, "container_id")
+            containers[container if isinstance(container, str) else "unknown"] = None
     if containers:
         detail: dict[str, Any] = {"container_ids": list(containers), "billed_by": "container time"}
         config = get(_tool(tools, "code_interpreter"), "container")

@@ -69,8 +69,9 @@ def _warn_once(kind: str, model: object, message: str, *args: object, level: int
 class PriceBook:
     """Per-call USD cost, with lookups resolved once per model and cached.
 
-    `overrides` is the user's `{model: {"input", "output", "cached_input"}}` in USD per 1M
-    tokens, and/or `{"per_image", "per_audio_minute", "per_1m_characters"}` in USD per unit;
+    `overrides` is the user's `{model: {"input", "output", "cached_input", "cache_write"}}` in
+    USD per 1M tokens, and/or per-unit prices in USD per unit (the keys the endpoint specs
+    declare: `per_image`, `per_audio_minute`, `per_web_search_call`, ...);
     an override's key matches the exact model id or, failing that, any model id it is a prefix
     of (longest key wins). Overrides price every call the same (no service tier or Batch
     discounts).
