@@ -5,7 +5,7 @@
 Runs the same non-streamed chat call (an in-process mock transport, no network) under callgrind in
 four setups, each twice with a different number of calls; the difference between the two runs'
 caller-thread totals, divided by the difference in calls, is the instructions per call (start-up,
-imports and warm-up cancel out):
+imports and warm-up cancel out; the garbage collector is off for the calls, in every setup):
 
     bare         openai, not instrumented
     ours         instrumented, the Agents SDK never imported
@@ -50,6 +50,11 @@ def call():
 def run(n):
     for _ in range(n):
         call()
+
+import gc
+gc.collect()
+gc.freeze()
+gc.disable()  # a collection lands in one run and not the other: leave them out of both
 
 if mode == "ours+in-run":
     with agents.trace("bench"), agents.custom_span("step"):

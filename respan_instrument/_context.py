@@ -174,6 +174,8 @@ class attributes:
 
     Nesting merges (the inner value wins; `metadata` dicts merge). Values follow contextvars,
     so asyncio tasks created inside inherit them. Unknown keys raise TypeError here.
+    `capture_content=False` (or True) overrides the process's content setting for the calls
+    inside; it is never a field of their logs.
     """
 
     def __init__(self, **values: Any) -> None:

@@ -723,3 +723,73 @@ def test_resumed_run_joins_its_first_runs_trace(traced: Collector, stub: OpenAIS
     assert len([log for log in logs if log["log_type"] == "workflow"]) == 1
     processor = respan_instrument.capture.agents._processor
     assert not processor._open and not processor._live  # nothing kept for a trace that never ends
+
+
+def test_realtime_agent_responses(traced: Collector) -> None:
+    """A realtime agent's session (its own websocket, no spans): each model response one log."""
+    pytest.importorskip("websockets")
+    realtime = pytest.importorskip("agents.realtime")
+    from respan_instrument.local.realtime_server import REPLY, RealtimeServer
+
+    agent = realtime.RealtimeAgent(name="Voice", instructions="Be brief.")
+    runner = realtime.RealtimeRunner(agent, config={"model_settings": {"modalities": ["text"]}})
+
+    async def main(url: str) -> None:
+        session = await runner.run(
+            model_config={"url": url + "/realtime?model=gpt-realtime", "api_key": "sk-test"}
+        )
+        async with session:
+            for text in ("Hello there", "And again"):
+                await session.send_message(text)
+                async for event in session:
+                    if event.type == "agent_end":
+                        break
+
+    with RealtimeServer() as server:
+        asyncio.run(asyncio.wait_for(main(server.url), 30))
+    logs = logs_of(traced, 2)
+    for log in logs:
+        assert log["log_type"] == "chat" and log["model"].startswith("gpt-realtime")
+        assert log["status"] == "success" and log["completion_message"]["content"] == REPLY
+        assert log["cost"] > 0 and log["prompt_tokens"] == 120 and log["metadata"]["realtime"] == "true"
+    assert len({log["thread_identifier"] for log in logs}) == 1  # the realtime session
+    first, second = logs
+    assert first["prompt_messages"][-1] == {"role": "user", "content": "Hello there"}
+    assert second["prompt_messages"][-1] == {"role": "user", "content": "And again"}
+    assert {"role": "assistant", "content": REPLY} in second["prompt_messages"]
+
+
+def test_agent_as_tool_nests_under_its_tool(traced: Collector, stub: OpenAIStub) -> None:
+    translator = agents.Agent(name="Translator", instructions="Translate.", model=model(stub))
+    tool = translator.as_tool(tool_name="translate", tool_description="Translates text.")
+    orchestrator = agents.Agent(name="Orchestrator", instructions="x", model=model(stub), tools=[tool])
+    asyncio.run(agents.Runner.run(orchestrator, QUESTION))
+    logs = logs_of(traced, 7)
+    assert_one_trace(logs)
+    assert tree(logs) == [
+        "workflow Agent workflow",
+        "  agent Orchestrator",
+        "    response gpt-4o-mini",
+        "    tool translate",
+        "      agent Translator",
+        "        response gpt-4o-mini",
+        "    response gpt-4o-mini",
+    ]
+
+
+def test_run_during_an_outage_is_spooled_then_delivered_whole(
+    sink: Sink, spool_dir: str, collector: Collector, stub: OpenAIStub
+) -> None:
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    try:
+        collector.set_outage(True)
+        asyncio.run(agents.Runner.run(triage(stub), QUESTION))
+        assert respan_instrument.flush(10)  # safely in the spool
+        assert not collector.logs
+        collector.set_outage(False)
+        logs = logs_of(collector, 7)
+    finally:
+        collector.set_outage(False)
+        respan_instrument.uninstrument()
+    assert_one_trace(logs)
+    assert len({log["span_unique_id"] for log in logs}) == 7  # each once

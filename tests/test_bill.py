@@ -306,7 +306,8 @@ def test_images_without_a_model_are_billed_as_the_apis_default(instrumented, cli
 
 
 def test_batch_lines_of_every_endpoint_are_priced(instrumented, client) -> None:
-    """A Batch output file with a chat, a Responses (with a web search) and an images line."""
+    """A Batch output file with a chat, a Responses (with a web search), images (GPT Image and
+    DALL·E) and a moderations line."""
     from openai.types.chat import ChatCompletion
 
     chat = sdk(
@@ -325,6 +326,9 @@ def test_batch_lines_of_every_endpoint_are_priced(instrumented, client) -> None:
     web = [{**WEB, "id": "ws_1", "action": {"type": "search", "query": "q"}}, message("ok")]
     answer = response("gpt-5.4-mini", web, response_usage(300, 40))
     images = {"created": 1765000000, "data": [{"b64_json": "aGk="}], "usage": IMAGE_TOOL_USAGE}
+    dalle = {"created": 1765000000, "data": [{"url": "https://example.com/a.png"}]}
+    verdict = {"id": "modr-1", "model": "omni-moderation-latest", "results": [{"flagged": False}]}
+    bodies = [("chat", chat), ("resp", answer), ("img", images), ("dalle", dalle), ("mod", verdict)]
     lines = [
         {
             "id": f"batch_req_{i}",
@@ -332,12 +336,12 @@ def test_batch_lines_of_every_endpoint_are_priced(instrumented, client) -> None:
             "response": {"status_code": 200, "request_id": "r", "body": body},
             "error": None,
         }
-        for i, (name, body) in enumerate([("chat", chat), ("resp", answer), ("img", images)])
+        for i, (name, body) in enumerate(bodies)
     ]
     data = "\n".join(json.dumps(line) for line in lines).encode()
     uploaded = client.files.create(file=("out.jsonl", data), purpose="batch")
     client.files.content(uploaded.id)
-    logs = {log["metadata"]["batch_custom_id"]: log for log in delivered(instrumented, 3)}
+    logs = {log["metadata"]["batch_custom_id"]: log for log in delivered(instrumented, 5)}
     assert logs["chat"]["cost"] == pytest.approx(
         genai_usd("gpt-4o-mini", input_tokens=100, output_tokens=20) / 2
     )
@@ -347,6 +351,9 @@ def test_batch_lines_of_every_endpoint_are_priced(instrumented, client) -> None:
     )
     assert logs["img"]["log_type"] == "generation"
     assert "cost" not in logs["img"]  # tokens of an image model the line does not name
+    assert logs["img"]["model"] == "unknown"
+    assert (logs["dalle"]["model"], logs["dalle"]["cost"]) == ("dall-e-2", pytest.approx(0.020))
+    assert (logs["mod"]["log_type"], logs["mod"]["cost"]) == ("guardrail", 0)
 
 
 def test_per_call_fee_override(collector, stub, client) -> None:
@@ -395,3 +402,17 @@ def test_otlp_export_carries_the_breakdown(collector, stub, client) -> None:
     assert attrs["gen_ai.usage.cost.web_search"] == pytest.approx(expected["web_search"], rel=1e-9)
     assert list(attrs["respan.cost.unpriced"]) == ["containers"]
     assert json.loads(attrs["respan.metadata.cost_breakdown"]) == pytest.approx(expected, rel=1e-9)
+
+
+def test_cache_writes_on_the_span(traced, stub, client) -> None:
+    _, exporter = traced
+    answer = response("gpt-5.6-sol", [message("ok")], response_usage(4020, 60, written=4012))
+    stub.replay("responses", answer)
+    client.responses.create(model="gpt-5.6-sol", input="x")
+    assert respan_instrument.flush(10)
+    (span,) = exporter.get_finished_spans()
+    attrs = dict(span.attributes or {})
+    assert attrs["gen_ai.usage.cache_creation.input_tokens"] == 4012
+    expected = genai_usd("gpt-5.6-sol", input_tokens=4020, cache_write_tokens=4012, output_tokens=60)
+    assert attrs["gen_ai.usage.cost"] == pytest.approx(expected, rel=1e-9)
+    assert "gen_ai.usage.cost.tokens" not in attrs  # one line: no breakdown

@@ -173,3 +173,53 @@ def test_recorded_dalle_image(instrumented, stub, client) -> None:
     assert result.data[0].url.startswith("https://")
     assert log["cost"] == pytest.approx(0.016, rel=1e-12)  # OpenAI's published price per image
     assert "metadata" not in log  # one line
+
+
+def test_recorded_chat_with_cached_tokens(instrumented, stub, client) -> None:
+    answer = recorded("chat_cached_gpt-4o-mini.json")
+    stub.replay("chat/completions", answer)
+    client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "a long prompt"}]
+    )
+    (log,) = delivered(instrumented)
+    expected = genai_usd(
+        "gpt-4o-mini-2024-07-18", input_tokens=1149, cache_read_tokens=1024, output_tokens=353
+    )
+    assert log["prompt_cache_hit_tokens"] == 1024
+    assert log["cost"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_recorded_embeddings(instrumented, stub, client) -> None:
+    stub.replay("embeddings", recorded("embeddings_ada-002.json"))
+    result = client.embeddings.create(
+        model="text-embedding-ada-002", input="Tell me a joke about opentelemetry"
+    )
+    (log,) = delivered(instrumented)
+    assert len(result.data[0].embedding) == 1536
+    assert log["model"] == "text-embedding-ada-002-v2"
+    assert log["cost"] == pytest.approx(genai_usd("text-embedding-ada-002", input_tokens=8), rel=1e-9)
+
+
+def test_recorded_responses_stream(instrumented, stub, client) -> None:
+    stub.replay("responses", sse=recorded("responses_stream_gpt-4o.sse"))
+    with client.responses.create(
+        model="gpt-4o", input=[{"role": "user", "content": "あたし"}], stream=True
+    ) as stream:
+        events = [event.type for event in stream]
+    (log,) = delivered(instrumented)
+    assert events[0] == "response.created" and events[-1] == "response.completed"
+    assert log["stream"] is True and log["model"] == "gpt-4o-2024-08-06"
+    assert log["cost"] == pytest.approx(
+        genai_usd("gpt-4o-2024-08-06", input_tokens=10, output_tokens=41), rel=1e-9
+    )
+
+
+def test_recorded_transcription(instrumented, stub, client) -> None:
+    stub.replay("audio/transcriptions", recorded("transcription_gpt-4o-transcribe.json"))
+    result = client.audio.transcriptions.create(
+        model="gpt-4o-transcribe", file=("a.wav", bytes(1024), "audio/wav")
+    )
+    (log,) = delivered(instrumented)
+    assert result.text == "あたし"
+    expected = genai_usd("gpt-4o-transcribe", input_tokens=1, input_audio_tokens=1, output_tokens=5)
+    assert log["cost"] == pytest.approx(expected, rel=1e-9)

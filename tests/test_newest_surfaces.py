@@ -183,3 +183,70 @@ def test_async_background_cancelled(instrumented, aclient) -> None:
     asyncio.run(main())
     (log,) = delivered(instrumented)
     assert log["metadata"] == {"response_status": "cancelled"}
+
+
+# ---- audio.speech.create(stream_format="sse") ---------------------------------------------------
+SPEECH = {
+    "model": "gpt-4o-mini-tts",
+    "voice": "alloy",
+    "input": "Hi there, how are you",
+    "stream_format": "sse",
+}
+SLOW = {"x-stub-chunk-delay-ms": "40"}  # five audio deltas, 40 ms apart
+# openai 1.x has no `_send_request` seam: there a whole SSE answer's first delta cannot be timed
+TIMED = hasattr(openai._base_client.SyncAPIClient, "_send_request")
+
+
+def _assert_speech_stream(log: dict[str, Any], read_by_app: bool = False, timed: bool = TIMED) -> None:
+    assert log["log_type"] == "speech" and log["stream"] is True and log["status"] == "success"
+    if timed or not read_by_app:  # the usage of its `speech.audio.done`, where the bytes passed us
+        assert log["prompt_tokens"] > 0 and log["cost"] > 0
+    if timed:  # the first delta, well before the last (four more, 40 ms apart)
+        assert 0 < log["ttft"] < log["generation_time"] - 0.1
+    else:
+        assert "ttft" not in log
+
+
+def test_speech_sse_is_a_stream_timed_to_its_first_delta(instrumented, client) -> None:
+    bare = client.audio.speech.create(**SPEECH, extra_headers=SLOW)
+    raw = client.audio.speech.with_raw_response.create(**SPEECH, extra_headers=SLOW)
+    assert type(raw.http_response).__name__ == "Response" and raw.parse().content
+    with client.audio.speech.with_streaming_response.create(**SPEECH, extra_headers=SLOW) as response:
+        lines = list(response.iter_lines())
+    assert bare.content.count(b"speech.audio.delta") == 5
+    assert sum("speech.audio.delta" in line for line in lines) == 5
+    plain, raw_log, read = delivered(instrumented, 3)
+    _assert_speech_stream(plain)
+    _assert_speech_stream(raw_log)
+    _assert_speech_stream(read, read_by_app=True)
+
+
+def test_speech_without_sse_is_no_stream(instrumented, client) -> None:
+    client.audio.speech.create(model="tts-1", voice="alloy", input="Hello")
+    (log,) = delivered(instrumented)
+    assert log["stream"] is False and "ttft" not in log
+
+
+def test_async_speech_sse(instrumented, aclient) -> None:
+    async def main() -> bytes:
+        async with aclient() as c:
+            answer = await c.audio.speech.create(**SPEECH, extra_headers=SLOW)
+            async with c.audio.speech.with_streaming_response.create(
+                **SPEECH, extra_headers=SLOW
+            ) as response:
+                async for _ in response.iter_bytes():
+                    pass
+            return answer.content
+
+    assert b"speech.audio.done" in asyncio.run(main())
+    plain, read = delivered(instrumented, 2)
+    _assert_speech_stream(plain)
+    _assert_speech_stream(read, read_by_app=True)
+
+
+def test_speech_sse_failing_mid_body_raises_as_the_sdk_would(instrumented, client) -> None:
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.audio.speech.create(**SPEECH, extra_headers={"x-stub-status": "500"})
+    assert caught.value.status_code == 500
+    (log,) = delivered(instrumented)
+    assert log["status"] == "error" and log["stream"] is True

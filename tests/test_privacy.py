@@ -387,3 +387,80 @@ def test_redact_off_is_the_default(done, collector, stub, client, monkeypatch) -
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}])
     (log,) = delivered(collector)
     assert log["prompt_messages"][0]["content"] == PROMPT  # recorded as sent
+
+
+# ---- realtime ------------------------------------------------------------------------------------
+
+
+# (openai 1.x's realtime client opens its socket the way newer websockets deprecate)
+@pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning")
+def test_realtime_transcripts_are_redacted(done, collector) -> None:
+    pytest.importorskip("websockets")
+    import openai
+
+    from respan_instrument.local.realtime_server import RealtimeServer
+
+    if not hasattr(openai.OpenAI(api_key="x", base_url="http://127.0.0.1:9/v1"), "realtime"):
+        pytest.skip("no realtime in this SDK")
+    start(collector, redact="pii")
+    with RealtimeServer() as server:
+        client = openai.OpenAI(
+            api_key="sk-x", base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
+        )
+        with client.realtime.connect(model="gpt-realtime") as conn:
+            item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": PROMPT}]}
+            conn.conversation.item.create(item=item)  # type: ignore[arg-type]
+            conn.response.create()
+            for event in conn:
+                if event.type == "response.done":
+                    break
+    (log,) = delivered(collector)
+    assert_clean(json.dumps(log))
+    assert log["prompt_messages"][0]["content"].startswith("Hi, I am Jane, [EMAIL], phone [PHONE]")
+
+
+# ---- a writer far behind -------------------------------------------------------------------------
+
+
+def test_a_log_the_caller_must_build_goes_without_content_not_redacted_there(collector, spool_dir) -> None:
+    """Past the queue's limit the caller's thread builds a log itself (Pipeline._compact): with a
+    redactor set, instrument() hands the pipeline a content-free encoder for that, so the
+    redactor runs on the writer only."""
+    from respan_instrument.deliver.pipeline import Pipeline
+    from respan_instrument.deliver.respan import RespanLogs
+    from respan_instrument.record.encode import encode_log
+    from respan_instrument.record.pii import redact
+    from respan_instrument.record.privacy import NoContent, Privacy
+
+    threads: set[str] = set()
+
+    def watched(text: str) -> str:
+        threads.add(threading.current_thread().name)
+        return redact(text)
+
+    privacy, blind = Privacy(True, 1.0, watched), NoContent()
+    pipeline = Pipeline(
+        RespanLogs(collector.url + "/api", RESPAN_KEY),
+        lambda item: [encode_log(privacy.hand_built(item), 1_000_000, fast=False)],
+        spool_dir=spool_dir,
+        max_queue=3,
+        schedule_delay=30,  # the writer sleeps: the queue fills
+        encode_on_caller=lambda item: [encode_log(blind.hand_built(item), 1_000_000, fast=False)],
+    )
+    try:
+        for i in range(10):
+            pipeline.submit(
+                {
+                    "model": "m",
+                    "custom_identifier": f"q-{i}",
+                    "prompt_messages": [{"role": "user", "content": PROMPT}],
+                }
+            )
+        assert pipeline.flush(10)
+    finally:
+        pipeline.shutdown(2)
+    assert collector.wait_for(10, timeout=10)
+    logs = {log["custom_identifier"]: log for log in collector.logs}
+    assert_clean(json.dumps(list(logs.values())))
+    assert [i for i in range(10) if "prompt_messages" in logs[f"q-{i}"]] == [0, 1, 2]
+    assert threading.current_thread().name not in threads and threads

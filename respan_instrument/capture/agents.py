@@ -22,6 +22,7 @@ import wrapt
 from .. import _context
 from .._errors import contained, log_once
 from ..record.agents import AgentSpan, Anchor, Run, root_int, span_int, trace_int
+from . import agents_realtime as _realtime_agents
 
 MODULE = "agents"
 # The SDK's span type -> the log it makes (None: no log; its children hang under its parent).
@@ -300,6 +301,7 @@ def _register(tracing: Any, scope: Any, sink: Callable[[Any], None], exclusive: 
             tracing.add_trace_processor(_processor)
     current_span, current_trace = scope._current_span, scope._current_trace
     active = _processor
+    _realtime_agents.apply()
 
 
 def uninstall() -> None:
@@ -308,6 +310,7 @@ def uninstall() -> None:
     global _replaced, _wanted, current_span, current_trace, active
     _wanted = None
     active = current_span = current_trace = None
+    _realtime_agents.remove()
     processor = _processor
     if processor is None:
         return

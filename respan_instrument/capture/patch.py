@@ -28,6 +28,7 @@ from ..endpoints.providers import (
     usage_injectable,
 )
 from . import agents as _agents
+from . import body_timing as _body_timing
 from . import live as _live
 from . import realtime as _realtime
 from . import responses_socket as _responses_socket
@@ -203,6 +204,10 @@ def _begin(
             if run is not None:
                 call.record.anchor = spans.anchor(_agents.current_span.get(), run)
         call.record.stream = stream  # (a stream that fails before its first chunk is a stream too)
+        events = endpoint.events_when
+        if events is not None and not stream and body.get(events[0]) == events[1]:
+            call.record.stream = True  # an event stream the SDK returns whole (body_timing.py)
+            _time_bodies()
         files = options.files
         if files is not None:  # multipart: the log shows what was sent, never the bytes
             call.record.files = describe_files(files)
@@ -278,6 +283,34 @@ TARGETS = (
 
 # the SDK's WebSocket protocols, each read by its recorder
 SOCKETS = (_realtime.PROTOCOL, _responses_socket.PROTOCOL, _live.PROTOCOL, _translation.PROTOCOL)
+
+
+def _sync_send_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return _body_timing.sync_send(wrapped, instance, args, kwargs, _in_flight.get())
+
+
+async def _async_send_request(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    return await _body_timing.async_send(wrapped, instance, args, kwargs, _in_flight.get())
+
+
+# Applied the first time a call's body needs timing, so that no other call pays for them; the
+# SDK has this seam from openai 2.x on.
+SEND_TARGETS = (
+    Target("openai._base_client", "SyncAPIClient._send_request", _sync_send_request),
+    Target("openai._base_client", "AsyncAPIClient._send_request", _async_send_request),
+)
+
+
+def _time_bodies() -> None:
+    if not _handles or any(target in SEND_TARGETS for target, _ in _handles):
+        return
+    base = sys.modules.get("openai._base_client")
+    if base is None or not hasattr(getattr(base, "SyncAPIClient", None), "_send_request"):
+        return
+    for target in SEND_TARGETS:
+        _handles.append((target, wrapt.wrap_function_wrapper(target.module, target.name, target.wrapper)))
 
 
 def set_hooks(hooks: Hooks | None) -> None:

@@ -131,6 +131,7 @@ class Courier:
         # before a post: for how many seconds its thread will not need the GIL (see turns.py)
         self.on_the_wire: Callable[[float], None] = _waiting
         self.post_seconds = 0.0  # a post's wall time per log, averaged over the last few
+        self.posting = False  # a post is on the wire, or its answer not yet settled in the spool
 
     def start(self) -> None:
         """Free rows of dead processes and note what the spool held before we began: ours to
@@ -202,12 +203,30 @@ class Courier:
                     return 0.0
                 self.spool.renew(ids)
             self.bucket.take()
+        if stop.is_set():  # the rest of a split batch stays for the next process
+            return 0.0
         started = time.monotonic()
         self.on_the_wire(min(self.post_seconds * len(rows), WIRE_MAX))
-        reply = self.destination.post(bodies)
-        self.tries += 1
-        self.post_seconds += ((time.monotonic() - started) / len(rows) - self.post_seconds) / 4
-        self.progress()
+        self.posting = True
+        try:
+            reply = self.destination.post(bodies)
+            self.tries += 1
+            self.post_seconds += ((time.monotonic() - started) / len(rows) - self.post_seconds) / 4
+            self.progress()
+            return self._settle(rows, ids, bodies, reply, stop)
+        finally:
+            self.posting = False
+
+    def _settle(
+        self,
+        rows: Sequence[tuple[int, bytes]],
+        ids: list[int],
+        bodies: list[bytes],
+        reply: Reply,
+        stop: threading.Event,
+    ) -> float:
+        """The answer to a post: delete what was accepted (or rejected for good), keep the rest."""
+        bulk = len(rows) > 1
         verdict = self.last = self.policy.verdict(reply)
         if verdict is Verdict.ACCEPTED:
             rejected = self._row_errors(reply, bodies) if bulk else 0

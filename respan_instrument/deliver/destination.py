@@ -37,6 +37,7 @@ class Destination(Protocol):
     max_batch_bytes: int  # most bytes of rows in one post
     per_minute: float  # batched posts allowed per minute
     few: int  # with no batched post to spare, this many rows or fewer go one by one
+    wire_timeout: float  # most seconds one post takes before it gives up (its connect and read timeouts)
 
     def post(self, rows: Sequence[bytes]) -> Reply:
         """Post encoded rows (one: alone; several: as one batch). Never raises for I/O."""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from .._config import READ_TIMEOUT
 from .._errors import logger
 from .destination import RowErrors
-from .http import Reply, Sender, Verdict
+from .http import CONNECT_TIMEOUT, Reply, Sender, Verdict
 from .quoting import Quoting
 
 MAX_BATCH = 512  # spans in one request (the OpenTelemetry SDK's default export batch)
@@ -46,6 +46,7 @@ class OtlpTraces:
         self.key: str | None = api_key or ""
         self.per_minute = per_minute
         self._read_timeout = read_timeout
+        self.wire_timeout = CONNECT_TIMEOUT + read_timeout
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.sender = Sender(self.endpoint, headers, read_timeout, content_type=CONTENT_TYPE)
 

@@ -176,9 +176,13 @@ class Pipeline(_Threads):
         self._wturn.wake()
         return marker.written.wait(timeout) and marker.safe
 
-    def shutdown(self, timeout: float = 5.0) -> bool:
+    def shutdown(self, timeout: float = 5.0, *, settle: bool = False) -> bool:
         """Flush within `timeout`, then stop. What was not delivered stays in the spool; with no
-        usable spool directory it is lost, and counted on the logger."""
+        usable spool directory it is lost, and counted on the logger.
+
+        `settle`: a post still on the wire at the deadline is waited for (up to the
+        destination's `wire_timeout`), for a process whose rows another process takes over at
+        once (see `_close`)."""
         if self._closed:
             return not self._queue
         deadline = time.monotonic() + timeout
@@ -188,16 +192,17 @@ class Pipeline(_Threads):
         self._stop.set()
         self._wake.set()
         self._kick.set()
-        self._close(deadline)
+        self._close(deadline, settle)
         return ok
 
     def hand_over(self, timeout: float) -> bool:
         """For a process about to be ended by a signal: within `timeout`, write what is queued to
         the spool and let go of it for another process of the same key to deliver.
 
-        No new post starts. A post already on the wire is waited for, so that rows the
-        destination accepted are deleted, not sent again by the next process. False when not
-        all of it reached the spool in time (or the spool refused it)."""
+        No new post starts. A post already on the wire is waited for, even past `timeout` (up to
+        the destination's `wire_timeout`), so that rows the destination accepted are deleted,
+        not sent again by the next process. False when not all of it reached the spool in time
+        (or the spool refused it)."""
         if self._closed:
             return not self._queue
         deadline = time.monotonic() + timeout
@@ -207,13 +212,25 @@ class Pipeline(_Threads):
         self._stopping = True
         self._wake.set()
         self._kick.set()
-        self._close(deadline)
+        self._close(deadline, settle=True)
         return ok
 
-    def _close(self, deadline: float) -> None:
-        """Stop both threads (by `deadline`), say what is lost, and let go of the spool's rows."""
+    @property
+    def wire_timeout(self) -> float:
+        """Most seconds one post of ours takes before it gives up."""
+        return float(self._destination.wire_timeout)
+
+    def _close(self, deadline: float, settle: bool = False) -> None:
+        """Stop both threads (by `deadline`), say what is lost, and let go of the spool's rows.
+
+        With `settle`, a post on the wire at the deadline is waited for until it is answered
+        and its rows deleted or kept: the process is about to end and another one takes its
+        rows over at once (a terminated pool worker's parent). Left on the wire, a post that
+        the destination accepted after all would be sent again by that process."""
         self._writer.join(max(0.05, deadline - time.monotonic()))
         self._sending.join(max(0.05, deadline - time.monotonic()))
+        if settle and self._sending.is_alive() and self._courier.posting:
+            self._sending.join(self.wire_timeout + 1.0)
         self._overflow_report.emit(self._hard_queue)
         self._trim_report.emit(self._spool.place, self._spool.max_bytes >> 20)
         self._unwritable_report.emit(self._spool.place, UNWRITTEN_MAX_BYTES >> 20)

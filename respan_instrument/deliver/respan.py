@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from .._config import READ_TIMEOUT
 from .._errors import logger
 from .destination import RowErrors
-from .http import Reply, Sender, Verdict
+from .http import CONNECT_TIMEOUT, Reply, Sender, Verdict
 from .quoting import Quoting
 
 CREATE_PATH = "/request-logs/create/"
@@ -52,6 +52,7 @@ class RespanLogs:
         self.per_minute = per_minute
         self._api_key = api_key
         self._read_timeout = read_timeout
+        self.wire_timeout = CONNECT_TIMEOUT + read_timeout
         self.sender = Sender(self.route, {"Authorization": f"Bearer {api_key}"}, read_timeout)
 
     def post(self, rows: Sequence[bytes]) -> Reply:

@@ -17,8 +17,9 @@ Python (a C call that does not return), the process ends with status 128 + SIGTE
 thread itself, as before, and the thread cannot help a main thread that never runs it.
 
 Saving does not deliver: it writes what is queued to the spool and lets go of it, for the
-parent to deliver. A post of ours on the wire when the signal came is waited for within the
-grace, so rows the destination accepted are deleted rather than sent again by the parent.
+parent to deliver. A post of ours on the wire when the signal came is waited for until it is
+answered (past the grace if need be, up to the post's own timeout: `most()`), so rows the
+destination accepted are deleted rather than sent again by the parent.
 """
 
 from __future__ import annotations
@@ -42,9 +43,17 @@ _pid = 0  # the process `_pipe` and the wakeup fd were set up in
 _saved = threading.Event()
 
 
-def save_first(save: Callable[[], None]) -> None:
-    """In a worker's main thread: on SIGTERM, run `save` (bounded by TERM_GRACE), then end."""
-    global _pipe, _pid, _saved
+def _grace() -> float:
+    return TERM_GRACE
+
+
+_most: Callable[[], float] = _grace  # how long saving may take, asked when the signal comes
+
+
+def save_first(save: Callable[[], None], most: Callable[[], float] = _grace) -> None:
+    """In a worker's main thread: on SIGTERM, run `save` (which takes at most `most()` seconds:
+    TERM_GRACE, and longer only to wait for a post on the wire), then end."""
+    global _pipe, _pid, _saved, _most
     if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
@@ -53,6 +62,7 @@ def save_first(save: Callable[[], None]) -> None:
     read_fd, write_fd = _pipe = os.pipe()
     os.set_blocking(write_fd, False)
     _saved = threading.Event()
+    _most = most
     if not _pid:
         os.register_at_fork(after_in_child=_forked)
     _pid = os.getpid()
@@ -106,14 +116,13 @@ def _save_on_sigterm(read_fd: int, save: Callable[[], None], saved: threading.Ev
                 term in got and signal.getsignal(signal.SIGTERM) in (_handler, signal.SIG_DFL)
             ):
                 break
-        started = time.monotonic()
         try:
             save()
         except Exception as exc:  # noqa: BLE001 - the process is ending either way
             report("saving logs on SIGTERM", exc)
         saved.set()
         if woken:
-            _end_main_thread(started + TERM_GRACE)
+            _end_main_thread(time.monotonic() + TERM_GRACE)
     except Exception as exc:  # noqa: BLE001 - the process is ending either way
         report("handling SIGTERM in a worker", exc)
 
@@ -135,7 +144,7 @@ def _handler(signum: int, frame: object) -> None:
     if pipe is not None and _pid == os.getpid():
         with contextlib.suppress(OSError):
             os.write(pipe[1], _OURS)
-        _saved.wait(TERM_GRACE)
+        _saved.wait(_most())
     os.kill(os.getpid(), signal.SIGTERM)
 
 

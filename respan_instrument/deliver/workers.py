@@ -13,9 +13,14 @@ SIGTERM the moment the results are in. In a process that is a multiprocessing ch
   parent to deliver (no new post starts), within `sigterm.TERM_GRACE` seconds; then the process
   ends by SIGTERM as it would have (see `sigterm`).
 
-The hooks are set in the child by `multiprocessing.util.register_after_fork`, which runs in every
-child's bootstrap (fork, spawn and forkserver), after the module of `__main__` was imported; a
-child instrumented later (by a pool initializer) sets them at once.
+Either way a post of the worker's on the wire is waited for until it is answered (at most the
+destination's `wire_timeout`): its parent takes the worker's rows over the moment the worker is
+gone, and would send again what the destination accepted after the worker died.
+
+The hooks are set in the child by `multiprocessing.util.register_after_fork`, which runs in the
+bootstrap of fork and forkserver children. A spawned child runs no such hooks: it is instrumented
+while it imports the parent's `__main__`, and sets them then (`_spawning`); a child instrumented
+later (by a pool initializer) sets them at once.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ _watching = False  # the multiprocessing hooks are registered in this process
 _child_pid = 0  # this process's pid once it is known to be a multiprocessing child
 _armed_pid = 0  # this process's pid once its exit hooks are set
 _dumps: Any = None  # handle of our ForkingPickler.dumps wrapper, while applied
+_finalizer: Any = None  # our multiprocessing.util.Finalize at the worker's end
 
 
 class _Anchor:
@@ -70,10 +76,30 @@ def _on_multiprocessing(module: Any) -> None:
         from multiprocessing import util
 
         util.register_after_fork(_ANCHOR, _in_child)
-        if module.parent_process() is not None:  # instrumented inside a worker (an initializer)
+        if module.parent_process() is not None or _spawning(module):
             _in_child(_ANCHOR)
     except Exception as exc:  # noqa: BLE001 - the application goes on without the hooks
         report("hooking multiprocessing", exc)
+
+
+def _spawning(module: Any) -> bool:
+    """Is this a spawned child importing the parent's `__main__` (`instrument()` at module level)?
+
+    Its bootstrap runs no after-fork hooks (`SpawnProcess._after_fork` does nothing), and
+    `parent_process()` is still None while the main module is imported. The stdlib sets
+    `_inheriting` around that import (3.8 to 3.13), in `spawn._main`; it sets it too when a
+    forkserver imports `__main__` to preload it, but a forkserver is no worker (its children
+    are, and fork's hooks arm them), so `spawn._main` must be what is running."""
+    if not getattr(module.current_process(), "_inheriting", False):
+        return False
+    spawn = sys.modules.get("multiprocessing.spawn")
+    code = getattr(getattr(spawn, "_main", None), "__code__", None)
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is code:
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 def _in_child(_anchor: object) -> None:
@@ -86,15 +112,18 @@ def _in_child(_anchor: object) -> None:
 
 def _arm() -> None:
     """Save the logs before each message to the parent and on the way out (once a process)."""
-    global _armed_pid
+    global _armed_pid, _finalizer
     try:
         from multiprocessing import util
 
         _patch()
         if _armed_pid != os.getpid():
             _armed_pid = os.getpid()
-            util.Finalize(None, _at_exit, exitpriority=100)
-            sigterm.save_first(_hand_over)
+            sigterm.save_first(_hand_over, _most_seconds)
+        # A forkserver child's bootstrap clears the finalizers after it imported `__main__`
+        # (where a module-level instrument() armed it): register again, once.
+        if _finalizer is None or not _finalizer.still_active():
+            _finalizer = util.Finalize(None, _at_exit, exitpriority=100)
     except Exception as exc:  # noqa: BLE001 - the worker must run
         report("setting up a worker process", exc)
 
@@ -138,10 +167,16 @@ def _hand_over() -> None:
         pipeline.hand_over(sigterm.TERM_GRACE * 0.75)
 
 
+def _most_seconds() -> float:
+    """Most a terminated worker's hand-over may take: the grace, and a post on the wire."""
+    pipeline = _pipeline
+    return sigterm.TERM_GRACE + (pipeline.wire_timeout if pipeline is not None else 0.0)
+
+
 def _at_exit() -> None:
     pipeline = _pipeline
     if pipeline is not None and _child_pid == os.getpid():
         try:
-            pipeline.shutdown(_exit_timeout)
+            pipeline.shutdown(_exit_timeout, settle=True)
         except Exception as exc:  # noqa: BLE001 - the worker must end
             report("shutting down a worker's exporter", exc)

@@ -202,6 +202,11 @@ class Endpoint:
     taps_streams = True
     always_taps = False  # tapped with a span too: the SDK's own helpers read its streams
     polls = False  # it reads the state of earlier work (a poll), rather than asking for new work
+    # (request field, value) saying the answer is server-sent events the SDK nevertheless
+    # returns whole (`stream_format="sse"`): the log is a stream's, timed to the first chunk of
+    # the body that holds `first_output_marker`.
+    events_when: tuple[str, str] | None = None
+    first_output_marker = b""
     # Statuses after which the work it answers changes no more; with `terminal_only`, a response
     # seen in any other status makes no log (see record/settle.py).
     terminal_statuses: frozenset[str] = frozenset()
@@ -297,12 +302,15 @@ class Endpoint:
                 attrs[sc.USAGE_OUTPUT_TOKENS] = usage.output_tokens
             if usage.cached_input_tokens:
                 attrs[sc.USAGE_CACHE_READ_INPUT_TOKENS] = usage.cached_input_tokens
+            if usage.cache_write_tokens:
+                attrs[sc.USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write_tokens
             if usage.reasoning_tokens:
                 attrs[sc.USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
         return Outcome(attrs, usage, model, tier)
 
-    def model_of(self, request: Mapping[str, Any]) -> str | None:
-        """The model a request asks for; an endpoint whose API has a default model names it."""
+    def model_of(self, request: Mapping[str, Any], response: Any = None) -> str | None:
+        """The model a request asks for; an endpoint whose API has a default model names it
+        (from the answer too, when there is one: it may tell which default answered)."""
         model = request.get("model")
         return model if isinstance(model, str) and model else None
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from .base import Endpoint, FilePart, Priced, Text, as_dict, fields_of, get
-from .bill import Line
+from .bill import TOKENS, Line
 from .tools import WEB_SEARCH_CALL, chat_search_lines
 
 
@@ -234,10 +234,12 @@ class Chat(Endpoint):
 
     def bill(self, call: Priced) -> list[Line]:
         """Tokens, and a search model's search call."""
-        lines = super().bill(call)
-        if lines:
-            lines.extend(chat_search_lines(call.model, call.request))
-        return lines
+        if call.usage is None:
+            return []
+        line = Line(TOKENS, call.model, TOKENS, call.usage)
+        if call.request.get("web_search_options") is None:
+            return [line]
+        return [line, *chat_search_lines(call.model, call.request)]
 
     def content(
         self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]

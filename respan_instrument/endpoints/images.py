@@ -17,6 +17,7 @@ _COMPLETED_EVENTS = frozenset({"image_generation.completed", "image_edit.complet
 # Image models take is passed (then the answer counts tokens, and the model it used is unknown).
 DEFAULT_MODEL = "dall-e-2"
 _GPT_IMAGE_PARAMETERS = ("background", "moderation", "output_compression", "output_format", "partial_images")
+_GPT_IMAGE_QUALITIES = ("low", "medium", "high", "auto")
 
 # OpenAI's per-image prices by size and quality, for the models genai-prices does not price
 # per image; read from https://openai.com/api/pricing.
@@ -155,11 +156,17 @@ class Images(Endpoint):
     def usage(self, usage: Any) -> TokenUsage | None:
         return token_usage(usage, self.usage_names)
 
-    def model_of(self, request: Mapping[str, Any]) -> str | None:
+    def model_of(self, request: Mapping[str, Any], response: Any = None) -> str | None:
         model = request.get("model")
         if isinstance(model, str) and model:
             return model
-        return None if any(request.get(key) is not None for key in _GPT_IMAGE_PARAMETERS) else DEFAULT_MODEL
+        if any(request.get(key) is not None for key in _GPT_IMAGE_PARAMETERS):
+            return None
+        if request.get("quality") in _GPT_IMAGE_QUALITIES:
+            return None
+        if response is not None and get(response, "usage") is not None:
+            return None  # an answer counting tokens is a GPT Image model's (a Batch line's, say)
+        return DEFAULT_MODEL
 
     def bill(self, call: Priced) -> list[Line]:
         """Tokens for GPT Image models, per image by size and quality for DALL·E; an SVG
@@ -205,7 +212,7 @@ class ImageVariations(Images):
     routes = ("/images/variations",)
     operation = "image_variation"
 
-    def model_of(self, request: Mapping[str, Any]) -> str | None:
+    def model_of(self, request: Mapping[str, Any], response: Any = None) -> str | None:
         model = request.get("model")
         return model if isinstance(model, str) and model else DEFAULT_MODEL
 

@@ -66,6 +66,8 @@ class Speech(Endpoint):
     keeps_body = False  # audio
     stream_usage = False
     price_units = (PER_1M_CHARACTERS,)
+    events_when = ("stream_format", "sse")
+    first_output_marker = b'"speech.audio.delta"'
 
     def summary(self, response: Any, http: Any) -> Any:
         """From the HTTP response: the body when it was read (a binary answer), else its
@@ -80,6 +82,9 @@ class Speech(Endpoint):
         media = headers.get("content-type")
         media = media.split(";", 1)[0].strip() if isinstance(media, str) else None
         body = _read(http)
+        if body is None and media == "text/event-stream":  # read by the app: its timed tail
+            tail = getattr(getattr(http, "stream", None), "tail", None)
+            return Voice(None, None, _usage_of_sse(tail) if isinstance(tail, bytes) else None)
         if body is None:
             length = headers.get("content-length")
             return Voice(media, int(length) if isinstance(length, str) and length.isdigit() else None)

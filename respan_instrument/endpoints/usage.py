@@ -66,6 +66,10 @@ def parse(usage: Any, names: UsageNames = CHAT_NAMES) -> TokenUsage | None:
         # split (`cache_write_tokens_details`) stays in the logged usage: genai-prices has one
         # cache-write rate per OpenAI model
         written = _int(d.get("cache_write_tokens"))
+        if not written and type(in_details) is not dict and "cache_write_tokens" not in d:
+            # an SDK that does not declare the field keeps it among the model's extras
+            extra = getattr(in_details, "__pydantic_extra__", None)
+            written = _int(extra.get("cache_write_tokens")) if extra else 0
         in_audio = _int(d.get("audio_tokens"))
         in_image = _int(d.get("image_tokens"))
         cached_details = d.get("cached_tokens_details")

@@ -9,6 +9,7 @@ from typing import Any
 from ..endpoints import BY_OBJECT
 from ..endpoints.base import Endpoint, Prices, get
 from ..endpoints.images import IMAGES
+from ..endpoints.moderations import MODERATIONS
 from .bill import settle_cost
 from .call import CallRecord
 
@@ -23,16 +24,14 @@ class BatchLineError(Exception):
 
 
 def _endpoint_of(body: dict[str, Any]) -> Endpoint | None:
-    """The endpoint a result's body answers: its `object`, or for an images answer (which has
-    none) its shape."""
+    """The endpoint a result's body answers: its `object`, or for an images or moderations
+    answer (which have none) its shape."""
     endpoint = BY_OBJECT.get(str(body.get("object")))
-    if (
-        endpoint is None
-        and "object" not in body
-        and "created" in body
-        and ("data" in body or "usage" in body)
-    ):
-        return IMAGES
+    if endpoint is None and "object" not in body:
+        if "created" in body and ("data" in body or "usage" in body):
+            return IMAGES
+        if "results" in body and "model" in body:
+            return MODERATIONS
     return endpoint
 
 

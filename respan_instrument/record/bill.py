@@ -28,7 +28,7 @@ def settle_cost(
     outcome = endpoint.outcome(response, span_attributes)
     record.usage = outcome.usage
     request = record.request
-    requested = endpoint.model_of(request)
+    requested = endpoint.model_of(request, response)
     model = outcome.model or requested or ""
     call = Priced(model, outcome.usage, record.price_provider, outcome.service_tier, request, response)
     lines = endpoint.bill(call)
@@ -43,8 +43,15 @@ def price_lines(
 ) -> tuple[float | None, dict[str, float] | None, dict[str, Any] | None]:
     """(cost, breakdown, unpriced lines) of a call's bill; the last two only for a bill of more
     than one line (a call of one line has its cost, or none at all)."""
-    if len(lines) == 1:  # the common call
-        return _line_cost(prices, lines[0], call, requested, batch), None, None
+    if len(lines) == 1:  # the common call: its tokens
+        line = lines[0]
+        if line.unit == TOKENS and line.model == call.model:
+            usd = prices.cost(
+                line.model, line.quantity, provider=call.provider, service_tier=call.service_tier, batch=batch
+            )
+            if usd is not None or not requested or requested == call.model:
+                return usd, None, None
+        return _line_cost(prices, line, call, requested, batch), None, None
     total = 0.0
     breakdown: dict[str, float] = {}
     unpriced: dict[str, Any] = {}

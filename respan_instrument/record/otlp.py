@@ -170,9 +170,9 @@ def _run_attributes(log: Mapping[str, Any]) -> dict[str, Any]:
         if log.get("output") is not None:
             output = log["output"]
             attrs[sc.TOOL_CALL_RESULT] = output if isinstance(output, str) else json_text(output)
-    for key in ("span_tools", "span_handoffs"):
+    for key, attribute in (("span_tools", sc.SPAN_TOOLS), ("span_handoffs", sc.SPAN_HANDOFFS)):
         if log.get(key):
-            attrs[f"respan.span.{key[5:]}"] = json_text(log[key])
+            attrs[attribute] = json_text(log[key])
     attrs.update(sc.scope_attributes({key: log[key] for key in LOG_FIELDS if key in log}))
     return {key: _fit(value) for key, value in attrs.items() if value is not None}
 

@@ -56,7 +56,12 @@ def _civil(sec: int) -> str:
 
 
 def logs_of(
-    record: CallRecord | AgentSpan, *, privacy: Privacy, prices: Prices, defaults: Mapping[str, Any], seen: Seen
+    record: CallRecord | AgentSpan,
+    *,
+    privacy: Privacy,
+    prices: Prices,
+    defaults: Mapping[str, Any],
+    seen: Seen,
 ) -> list[dict[str, Any]]:
     """The worker's whole job for one call: settle it, then build its log (none for a poll of
     an unfinished response, one per result for a Batch output file). Content is redacted later,
@@ -66,7 +71,12 @@ def logs_of(
 
 
 def calls_of(
-    record: CallRecord | AgentSpan, *, privacy: Privacy, prices: Prices, defaults: Mapping[str, Any], seen: Seen
+    record: CallRecord | AgentSpan,
+    *,
+    privacy: Privacy,
+    prices: Prices,
+    defaults: Mapping[str, Any],
+    seen: Seen,
 ) -> list[tuple[CallRecord | None, dict[str, Any]]]:
     """`logs_of`, each log with the settled record it was built from (a Batch output file's
     results are records of their own; an Agents SDK span's log has none)."""
@@ -103,7 +113,7 @@ def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
     body = record.request
     log: dict[str, Any] = {
         "log_type": endpoint.log_type,
-        "model": endpoint.model_of(body),
+        "model": endpoint.model_of(body, record.response),
         "stream": record.stream,
         "start_time": iso(record.start_ns),
         "timestamp": iso(record.end_ns),
