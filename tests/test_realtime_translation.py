@@ -89,7 +89,8 @@ def test_server_hangup_app_close_and_drop_each_log_once(instrumented: Any, serve
     gc.collect()
     logs = delivered(instrumented, 3)
     assert {log["model"] for log in logs} == {"gpt-realtime-translate"}
-    assert all(log["cost"] > 0 for log in logs)
+    # (priced, however short: a session of milliseconds may round to a cost of 0)
+    assert all("cost" in log and log["usage"]["seconds"] > 0 for log in logs)
 
 
 def test_unknown_model_has_no_cost(instrumented: Any, server: Any) -> None:
@@ -118,3 +119,26 @@ def test_async_session(instrumented: Any, server: Any) -> None:
     asyncio.run(session())
     (log,) = delivered(instrumented, 1)
     assert log["output"] == TRANSLATED and log["cost"] > 0
+
+
+def _events(server: Any) -> list[str]:
+    with _client(server).realtime.translations.connect(model="gpt-realtime-translate") as conn:
+        events = _until(conn, "session.created")
+        conn.session.input_audio_buffer.append(audio="AAAA")
+        events += _until(conn, "session.output_transcript.delta")
+        conn.session.close()
+        events += _until(conn, "session.closed")
+    return [type(e).__name__ + e.to_json(indent=None).split('"event_id"')[0] for e in events]
+
+
+def test_events_unchanged(collector: Any, server: Any) -> None:
+    import respan_instrument
+    from tests.conftest import RESPAN_KEY
+
+    bare = _events(server)
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    try:
+        assert [e.split("{")[0] for e in _events(server)] == [e.split("{")[0] for e in bare]
+        assert len(delivered(collector, 1)) == 1
+    finally:
+        respan_instrument.uninstrument()

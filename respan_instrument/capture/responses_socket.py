@@ -105,7 +105,8 @@ class ResponsesSocket(Recorder):
         if b'"type"' not in head:  # (a server that writes its type last: look at all of it)
             head = data
         if b'delta"' in head:
-            if b'"response.' in head and self.running:
+            # (audio deltas, the many events of a spoken answer, carry no output a log keeps)
+            if b"audio.delta" not in head and b'"response.' in head and self.running:
                 self._delta(data, head)
             return
         if not any(marker in head for marker in _PARSED):
