@@ -805,3 +805,16 @@ def test_ids_from_the_sdks_ids() -> None:
         assert 0 < trace_int(odd) < 1 << 128 and trace_int(odd) == trace_int(odd)
     assert 0 < span_int("custom span") < 1 << 64
     assert root_int(int(hex32, 16)) not in (0, int(hex32[:16], 16))
+
+
+def test_input_guardrail_tripwire(traced: Collector, stub: OpenAIStub) -> None:
+    @agents.input_guardrail
+    async def no_capitals(ctx: Any, agent: Any, text: Any) -> Any:
+        return agents.GuardrailFunctionOutput(output_info={}, tripwire_triggered="capital" in str(text))
+
+    agent = agents.Agent(name="Strict", instructions="x", model=model(stub), input_guardrails=[no_capitals])
+    with pytest.raises(agents.InputGuardrailTripwireTriggered):
+        asyncio.run(agents.Runner.run(agent, QUESTION))
+    logs = settled(traced, stub)  # (the model call may or may not have gone out meanwhile)
+    guardrail = next(log for log in logs if log["log_type"] == "guardrail")
+    assert guardrail["span_name"] == "no_capitals" and guardrail["metadata"]["triggered"] is True
