@@ -75,10 +75,15 @@ def _ibans(text: str, start: int, end: int, spans: Spans) -> None:
 
 # A run that could hold a card, a phone number or an IBAN's digits: digits and separators, seven
 # characters or more from a digit to a digit, starting where a number does. An ISO date
-# (2024-01-15) is no such run: it is the most common one in text, and holds none of them. The
-# first character is the scan's prefix, so the engine skips to digits; a `+` or `(` before the
-# run is taken in afterwards.
-_RUN = re.compile(r"[0-9](?<![0-9][0-9])(?![0-9]{3}-[0-9]{2}-[0-9]{2}(?![0-9]))[0-9 ()./\-]{5,}[0-9]")
+# (2024-01-15) is no such run: it is the most common one in text, and holds none of them. A `+`
+# or `(` before the run is taken in afterwards.
+#
+# The scan runs over a copy of the text as Latin-1 bytes (one byte a character, so indices are
+# the text's; anything else a `?`) with every digit turned into `0`: the pattern then starts
+# with one literal character, which the engine finds as fast as `str.find`, where a character
+# class costs it ~50 instructions a character of text.
+_RUN = re.compile(rb"0(?<!00)(?!000-00-00(?!0))[0 ()./\-]{5,}0")
+_ZEROS = bytes.maketrans(b"123456789", b"000000000")
 
 # 13 to 19 digits, bare or in a card's groups (4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4), one separator
 _CARD = re.compile(
@@ -151,7 +156,7 @@ def numbers(text: str, spans: Spans) -> bool:
     a run had digits enough for a phone number (see `said_phones`)."""
     size = len(text)
     long_runs = False
-    for run in _RUN.finditer(text):
+    for run in _RUN.finditer(text.encode("latin-1", "replace").translate(_ZEROS)):
         start, end = run.span()
         found = text[start:end]
         digits = len(found) - sum(map(found.count, " ()./-"))
