@@ -203,8 +203,10 @@ def redact(text: str) -> str:
     _credentials(text, low, spans)
     if "@" in text:
         _emails(text, spans)
-    if digits and numbers(text, spans):
-        said_phones(text, low, spans)
+    if digits:
+        runs = numbers(text, spans)
+        if runs:
+            said_phones(text, low, runs, spans)
     return _merged(text, spans) if spans else text
 
 
