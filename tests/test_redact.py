@@ -131,6 +131,13 @@ def test_everything_in_one_prompt_and_the_rest_untouched() -> None:
     )
 
 
+def test_text_beyond_latin_1_keeps_its_places() -> None:
+    """The numbers are found in a one-byte-a-character copy: characters it cannot hold must not
+    shift what is replaced."""
+    text = "Ünïcode ’quotes’ call +44 20 7946 0958 — card 4111 1111 1111 1111 — 日本 jane@x.jp 😀 DE89 3704 0044 0532 0130 00"
+    assert redact(text) == "Ünïcode ’quotes’ call [PHONE] — card [CARD] — 日本 [EMAIL] 😀 [IBAN]"
+
+
 def test_json_stays_json() -> None:
     arguments = json.dumps({"to": "a@b.io", "phone": "+1 415 555 0132", "card": "4111111111111111", "qty": 3})
     assert json.loads(redact(arguments)) == {"to": "[EMAIL]", "phone": "[PHONE]", "card": "[CARD]", "qty": 3}

@@ -189,18 +189,28 @@ def _merged(text: str, spans: Spans) -> str:
 def redact(text: str) -> str:
     """`text` with e-mail addresses, phone numbers, payment cards, IBANs and credentials replaced
     by `[EMAIL]`, `[PHONE]`, `[CARD]`, `[IBAN]`, `[SECRET]`."""
-    spans: Spans = []
+    digits = any(map(text.__contains__, _DIGITS))
     low = text.lower()
+    if not digits and "@" not in text and ":" not in text and "=" not in text and "bearer" not in low:
+        # Nothing to find (most short messages): numbers need digits, an address an `@`, and a
+        # credential a digit (every issuer's token has them), a `:` or `=` before it, "Bearer",
+        # or a private key's armour.
+        if "-----BEGIN" not in text:
+            return text
     if len(low) != len(text):  # (a few characters lower to two: find the keywords in a copy
         low = text.translate(_ASCII_LOWER)  # that lowers only ASCII, index for index)
+    spans: Spans = []
     _credentials(text, low, spans)
     if "@" in text:
         _emails(text, spans)
-    if any(digit in text for digit in "0123456789") and numbers(text, spans):
-        said_phones(text, low, spans)
+    if digits:
+        runs = numbers(text, spans)
+        if runs:
+            said_phones(text, low, runs, spans)
     return _merged(text, spans) if spans else text
 
 
+_DIGITS = "0123456789"
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 __all__ = ["CARD", "EMAIL", "IBAN", "PHONE", "SECRET", "redact"]
