@@ -83,7 +83,7 @@ def instructions(mode: str, calls: int) -> int:
             mode,
             str(calls),
         ]
-        for attempt in range(3):  # (python under valgrind now and then dies at exit: run again)
+        for _attempt in range(3):  # (python under valgrind now and then dies at exit: run again)
             done = subprocess.run(command, env=env, capture_output=True)
             if done.returncode == 0:
                 break
