@@ -84,10 +84,13 @@ def _agents_run(stub: OpenAIStub) -> None:
 @pytest.fixture()
 def agents_tracing() -> Iterator[None]:
     agents = pytest.importorskip("agents")
+    provider = agents.tracing.get_trace_provider()
+    before = list(provider._multi_processor._processors)
     agents.set_tracing_disabled(False)
     agents.set_trace_processors([])  # no SDK exporter: nothing may reach OpenAI's backend
     yield
     agents.set_tracing_disabled(True)
+    agents.set_trace_processors(before)
 
 
 def test_agents_run_redacted_in_logs_and_spool(done, agents_tracing, collector, stub, spool_dir) -> None:
@@ -142,3 +145,124 @@ def test_a_failing_redactor_drops_agents_content(done, agents_tracing, collector
     _agents_run(stub)
     logs = received(collector, 6)
     assert_clean(json.dumps(logs))
+
+
+# ---- cost on the new surfaces -----------------------------------------------------------------
+
+SEARCHED = {
+    "id": "ws_1",
+    "type": "web_search_call",
+    "status": "completed",
+    "action": {"type": "search", "query": "weather in Paris"},
+}
+ANSWER_ITEM = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "status": "completed",
+    "content": [{"type": "output_text", "text": "Sunny.", "annotations": []}],
+}
+TOKENS = {
+    "input_tokens": 1000,
+    "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+    "output_tokens": 100,
+    "output_tokens_details": {"reasoning_tokens": 0},
+    "total_tokens": 1100,
+}
+
+
+def _searching_server() -> Any:
+    """A Responses WebSocket server whose every response ran one web search."""
+    pytest.importorskip("websockets")
+    from tests.socket_servers import SocketServer, _Responses
+
+    class Searching(_Responses):
+        def respond(self, request: dict[str, Any]) -> bool:
+            tools = [{"type": "web_search"}]
+            created = self.response(request, "in_progress", [], id="resp_ws1", tools=tools)
+            self.send("response.created", response=created)
+            done = self.response(
+                request, "completed", [SEARCHED, ANSWER_ITEM], id="resp_ws1", usage=TOKENS, tools=tools
+            )
+            self.send("response.completed", response=done)
+            return True
+
+    return SocketServer(lambda ws: Searching(ws).handle())
+
+
+def _search_over_socket() -> None:
+    import openai
+
+    with _searching_server() as server:
+        client = openai.OpenAI(
+            api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
+        )
+        if not hasattr(client.responses, "connect"):
+            pytest.skip("no Responses WebSocket mode in this SDK")
+        with client.responses.connect() as conn:
+            conn.response.create(model="gpt-4.1-mini", input="weather?", tools=[{"type": "web_search"}])
+            for event in conn:
+                if event.type == "response.completed":
+                    break
+
+
+def test_socket_response_bills_its_web_search(done, collector, stub, client) -> None:
+    """The same answer over the socket and over HTTP costs the same, search fee included."""
+    start(collector)
+    _search_over_socket()
+    (socket_log,) = received(collector, 1)
+    collector.clear()
+    stub.replay("responses", {**_http_answer(), "tools": [{"type": "web_search"}]})
+    client.responses.create(model="gpt-4.1-mini", input="weather?", tools=[{"type": "web_search"}])
+    (http_log,) = received(collector, 1)
+    breakdown = http_log["metadata"]["cost_breakdown"]
+    assert set(breakdown) >= {"tokens", "web_search"}
+    assert socket_log["metadata"].get("cost_breakdown") == breakdown
+    assert socket_log["cost"] == pytest.approx(http_log["cost"])
+
+
+def _http_answer() -> dict[str, Any]:
+    return {
+        "id": "resp_http1",
+        "object": "response",
+        "created_at": 1_700_000_000,
+        "model": "gpt-4.1-mini",
+        "status": "completed",
+        "output": [SEARCHED, ANSWER_ITEM],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "usage": TOKENS,
+    }
+
+
+# ---- Agents SDK model calls over the Responses WebSocket ----------------------------------------
+
+
+def test_agents_model_calls_over_the_responses_websocket_are_logged_once_in_the_tree(
+    done, agents_tracing, collector
+) -> None:
+    agents = pytest.importorskip("agents")
+    pytest.importorskip("websockets")
+    ws_model = getattr(agents, "OpenAIResponsesWSModel", None)
+    if ws_model is None:
+        pytest.skip("no Responses WebSocket model in this Agents SDK")
+    import openai
+
+    from tests.socket_servers import responses_server
+
+    start(collector)
+    with responses_server() as server:
+        client = openai.AsyncOpenAI(
+            api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
+        )
+        agent = agents.Agent(name="Sock", instructions="Be brief.", model=ws_model("gpt-4.1-mini", client))
+        with agents.trace("Over the socket"):
+            result = asyncio.run(agents.Runner.run(agent, "hi there"))
+        assert result.final_output
+    logs = received(collector, 3)
+    by_type = {log["log_type"]: log for log in logs}
+    assert set(by_type) == {"workflow", "agent", "response"}
+    call = by_type["response"]
+    assert call["trace_unique_id"] == by_type["workflow"]["trace_unique_id"]
+    assert call["span_parent_id"] == by_type["agent"]["span_unique_id"]
+    assert call["cost"] > 0 and call["prompt_tokens"] == 120
