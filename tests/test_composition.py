@@ -266,3 +266,84 @@ def test_agents_model_calls_over_the_responses_websocket_are_logged_once_in_the_
     assert call["trace_unique_id"] == by_type["workflow"]["trace_unique_id"]
     assert call["span_parent_id"] == by_type["agent"]["span_unique_id"]
     assert call["cost"] > 0 and call["prompt_tokens"] == 120
+
+
+# ---- uninstrument() and instrument() again, with every new patch target --------------------------
+
+SOCKET_CLASSES = (
+    ("openai.resources.realtime.realtime", "RealtimeConnection"),
+    ("openai.resources.beta.realtime.realtime", "RealtimeConnection"),
+    ("openai.resources.responses.responses", "ResponsesConnection"),
+    ("openai.resources.beta.responses.responses", "ResponsesConnection"),
+    ("openai.resources.live.live", "LiveConnection"),
+    ("openai.resources.realtime.translations", "TranslationsConnection"),
+)
+
+
+def _patchable() -> dict[str, Any]:
+    """Every attribute of the SDKs that instrument() may wrap, as it is now."""
+    import importlib
+
+    from openai._base_client import AsyncAPIClient, SyncAPIClient
+
+    found: dict[str, Any] = {}
+    for cls in (SyncAPIClient, AsyncAPIClient):
+        for name in ("request", "_process_response", "_send_request"):
+            found[f"{cls.__name__}.{name}"] = vars(cls).get(name)
+    for module, name in SOCKET_CLASSES:
+        try:
+            loaded = importlib.import_module(module)
+        except ImportError:
+            continue
+        for cls in (getattr(loaded, name, None), getattr(loaded, "Async" + name, None)):
+            for method in ("__init__", "recv_bytes", "send", "close"):
+                if cls is not None:
+                    found[f"{module}.{cls.__name__}.{method}"] = vars(cls).get(method)
+    try:
+        from agents.models import openai_responses
+        from agents.realtime import openai_realtime
+    except ImportError:
+        return found
+    for cls in (
+        getattr(openai_responses, "OpenAIResponsesWSModel", None),
+        openai_realtime.OpenAIRealtimeWebSocketModel,
+    ):
+        for key, value in vars(cls).items() if cls is not None else ():
+            if callable(value):
+                found[f"{cls.__name__}.{key}"] = value
+    from agents import tracing
+
+    found["agents processors"] = tuple(tracing.get_trace_provider()._multi_processor._processors)
+    return found
+
+
+def test_uninstrument_restores_every_new_target_and_instrument_works_again(
+    agents_tracing, collector, stub, client
+) -> None:
+    speech = {"model": "gpt-4o-mini-tts", "voice": "alloy", "input": "Hi there", "stream_format": "sse"}
+    before = _patchable()
+    assert before
+    for _ in range(2):
+        start(collector)
+        client.audio.speech.create(**speech)  # (body timing is wrapped on its first call)
+        _search_over_socket()
+        logs = received(collector, 2)
+        assert sorted(log["log_type"] for log in logs) == ["response", "speech"]
+        assert all(log["cost"] > 0 for log in logs)
+        collector.clear()
+        wrapped = {k for k, v in _patchable().items() if before.get(k) is not v}
+        assert "SyncAPIClient.request" in wrapped
+        assert "openai.resources.responses.responses.ResponsesConnection.recv_bytes" in wrapped
+        if "OpenAIResponsesWSModel._open_websocket_connection" in before:
+            assert "OpenAIResponsesWSModel._open_websocket_connection" in wrapped
+            assert "OpenAIRealtimeWebSocketModel._handle_ws_event" in wrapped
+        if before["SyncAPIClient._send_request"] is not None:
+            assert "SyncAPIClient._send_request" in wrapped
+        respan_instrument.uninstrument()
+        after = _patchable()
+        assert {k: v for k, v in after.items() if before.get(k) is not v} == {}
+        assert after.keys() == before.keys()
+        client.audio.speech.create(**speech)
+        _search_over_socket()
+        assert respan_instrument.flush(2)
+        assert collector.logs == []
