@@ -347,3 +347,158 @@ def test_uninstrument_restores_every_new_target_and_instrument_works_again(
         _search_over_socket()
         assert respan_instrument.flush(2)
         assert collector.logs == []
+
+
+# ---- privacy over the socket sessions' logs ------------------------------------------------------
+
+
+def _loud(text: str) -> str:
+    return text.upper()
+
+
+def _socket_client(server: Any) -> Any:
+    import openai
+
+    return openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url)
+
+
+def _until(conn: Any, kind: str) -> None:
+    for event in conn:
+        if event.type == kind:
+            return
+
+
+def _live_session() -> int:
+    """A Live session with a turn and a delegated Responses run: two logs."""
+    pytest.importorskip("websockets")
+    from tests.socket_servers import live_server
+
+    with live_server() as server:
+        client = _socket_client(server)
+        if not hasattr(client, "live"):
+            pytest.skip("no Live API in this SDK")
+        with client.live.connect() as conn:
+            conn.session.start(session={"model": "gpt-live-1", "instructions": "Be brief."})
+            _until(conn, "session.started")
+            conn.session.input_audio.append(audio="AAAA")
+            _until(conn, "session.usage.updated")
+            conn.response.create()
+            _until(conn, "response.event")
+            conn.session.close()
+            _until(conn, "session.closed")
+    return 2
+
+
+def _translation_session() -> int:
+    pytest.importorskip("websockets")
+    from tests.socket_servers import translation_server
+
+    with translation_server() as server:
+        client = _socket_client(server)
+        if not hasattr(getattr(getattr(client, "realtime", None), "translations", None), "connect"):
+            pytest.skip("no realtime translations in this SDK")
+        with client.realtime.translations.connect(model="gpt-realtime-translate") as conn:
+            _until(conn, "session.created")
+            conn.session.input_audio_buffer.append(audio="AAAA")
+            _until(conn, "session.output_transcript.delta")
+            conn.session.close()
+            _until(conn, "session.closed")
+    return 1
+
+
+def _socket_response() -> int:
+    _search_over_socket()
+    return 1
+
+
+SESSIONS = {"live": _live_session, "translation": _translation_session, "responses socket": _socket_response}
+WORDS = (
+    "what the caller said",
+    "Hello from live",
+    "Be brief",
+    "Delegated answer",
+    "Hola",
+    "Hello, how",
+    "Sunny",
+    "weather?",
+)
+
+
+@pytest.mark.parametrize("surface", sorted(SESSIONS))
+@pytest.mark.parametrize("how", ["redact", "sample_rate", "attributes", "otlp"])
+def test_socket_logs_follow_the_privacy_settings(done, collector, surface, how) -> None:
+    if how == "redact":
+        start(collector, redact=_loud)
+    elif how == "sample_rate":
+        start(collector, sample_rate=0.0)
+    elif how == "otlp":
+        pytest.importorskip("opentelemetry.exporter.otlp.proto.common")
+        start(collector, redact=_loud, export="otlp")
+    else:
+        start(collector)
+    with respan_instrument.attributes(capture_content=False if how == "attributes" else None):
+        n = SESSIONS[surface]()
+    assert respan_instrument.flush(10)
+    if how == "otlp":
+        assert collector.wait_for_spans(n, timeout=10)
+        sent = b"".join(request.body for request in collector.requests)
+        for word in WORDS:
+            assert word.encode() not in sent, word
+        return
+    logs = received(collector, n)
+    text = json.dumps(logs)
+    for word in WORDS:
+        assert word not in text, word
+    for log in logs:
+        assert log.get("cost", 0) > 0, log  # the bill is whole whatever happens to the content
+        if how == "redact":
+            assert {"prompt_messages", "input", "output", "completion_message"} & set(log), log
+        else:
+            assert not {"prompt_messages", "input", "output", "completion_message", "instructions"} & set(
+                log
+            ), log
+
+
+# ---- hosted Agents: input given where content was off --------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["attributes", "sample_rate"])
+def test_hosted_agent_turn_keeps_out_input_submitted_without_content(done, collector, how) -> None:
+    """The input an app submits (`events.create`) inside `attributes(capture_content=False)`, or in
+    a trace sampled out, stays out of the log of the turn it starts, even when the call that shows
+    the turn finished (here the turn read as an object) keeps its content."""
+    import openai
+
+    client = openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1")
+    if not hasattr(getattr(getattr(client, "beta", None), "agents", None), "sessions"):
+        pytest.skip("no hosted Agents in this SDK")
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext
+
+    from tests.agents_stub import AgentsStub
+    from tests.test_hosted_agents import _client
+
+    def in_trace(keeps: bool) -> Any:  # a trace the sample keeps (low 64 bits under the bound) or not
+        trace_id = (0x1234 << 64) | (1 if keeps else (1 << 64) - 1)
+        return otel_trace.use_span(NonRecordingSpan(SpanContext(trace_id, 1, False)))
+
+    start(collector, sample_rate=0.5)
+    stub = AgentsStub()
+    sessions = _client(stub).beta.agents.sessions
+    with in_trace(True):
+        session = sessions.create(environment={"type": "none"}, agent_id="agent_stub")
+    event = {"type": "agent.session.input.message", "input": [{"role": "user", "content": f"card {CARD}"}]}
+    if how == "attributes":
+        with in_trace(True), respan_instrument.attributes(capture_content=False):
+            sessions.events.create(session.id, events=[event])
+    else:
+        with in_trace(False):
+            sessions.events.create(session.id, events=[event])
+    stub.run_turn(session.id)  # the turn ran where the app did not watch it
+    with in_trace(True):
+        (turn,) = sessions.turns.list(session.id)
+    (log,) = received(collector, 1)
+    assert log["log_type"] == "agent" and log["cost"] > 0
+    assert log["metadata"]["agent_turn_id"] == turn.id
+    assert CARD not in json.dumps(log)
+    assert "input" not in log
