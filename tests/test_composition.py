@@ -502,3 +502,55 @@ def test_hosted_agent_turn_keeps_out_input_submitted_without_content(done, colle
     assert log["metadata"]["agent_turn_id"] == turn.id
     assert CARD not in json.dumps(log)
     assert "input" not in log
+
+
+def test_agents_runs_are_sampled_whole(done, agents_tracing, collector, stub) -> None:
+    """At a sample rate of one half, each run keeps the content of all its logs or of none."""
+    stub.clear()
+    start(collector, sample_rate=0.5)
+    for _ in range(8):
+        _agents_run(stub)
+    logs = received(collector, 8 * 6)
+    by_trace: dict[str, set[bool]] = {}
+    for log in logs:
+        if log["log_type"] in ("response", "tool", "task"):
+            kept = bool({"input", "output"} & set(log)) or bool(
+                {"error_data", "customer"} & set(log.get("metadata") or {})
+            )
+            by_trace.setdefault(log["trace_unique_id"], set()).add(kept)
+    assert len(by_trace) == 8
+    assert all(len(kinds) == 1 for kinds in by_trace.values()), by_trace
+
+
+def test_otlp_spans_of_socket_responses_and_agents_runs_carry_the_bill(
+    done, agents_tracing, collector, stub
+) -> None:
+    """A web search over the socket: its span has the cost and each line; an Agents run: its
+    model calls' spans have their cost, its own spans none (no cost counted twice)."""
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.common")
+    stub.clear()
+    start(collector, export="otlp")
+    _search_over_socket()
+    assert respan_instrument.flush(10)
+    assert collector.wait_for_spans(1, timeout=10)
+    (span,) = collector.spans
+    attributes = span["attributes"]
+    assert attributes["gen_ai.usage.cost.web_search"] == pytest.approx(0.01)
+    assert attributes["gen_ai.usage.cost"] == pytest.approx(
+        attributes["gen_ai.usage.cost.web_search"] + attributes["gen_ai.usage.cost.tokens"]
+    )
+    collector.clear()
+    _agents_run(stub)
+    assert respan_instrument.flush(10)
+    assert collector.wait_for_spans(6, timeout=10)
+    costs = [
+        span["attributes"]["gen_ai.usage.cost"]
+        for span in collector.spans
+        if span["attributes"].get("gen_ai.usage.cost") is not None
+    ]
+    calls = [
+        span
+        for span in collector.spans
+        if span["attributes"].get("gen_ai.operation.name") in ("chat", "responses")
+    ]
+    assert len(calls) == 2 and len(costs) == 2 and all(cost > 0 for cost in costs), costs
