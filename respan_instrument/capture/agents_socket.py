@@ -37,6 +37,8 @@ class _Followed(wrapt.ObjectProxy[Any]):
         self._self_model = model
 
     def _self_state(self) -> Any:
+        if not _wanted:  # (a connection opened before uninstrument() is no longer followed)
+            return None
         return _sockets._state(self._self_model, _responses_socket.ResponsesSocket)
 
     async def send(self, message: Any, *args: Any, **kwargs: Any) -> Any:
