@@ -23,6 +23,7 @@ from .. import _context
 from .._errors import contained, log_once
 from ..record.agents import AgentSpan, Anchor, Run, root_int, span_int, trace_int
 from . import agents_realtime as _realtime_agents
+from . import agents_socket as _socket_agents
 
 MODULE = "agents"
 # The SDK's span type -> the log it makes (None: no log; its children hang under its parent).
@@ -253,6 +254,15 @@ current_trace: Any = None
 active: Spans | None = None
 
 
+def here() -> Anchor | None:
+    """Where a model call made now hangs, when it is made inside an Agents run."""
+    spans = active
+    if spans is None or current_trace is None:
+        return None
+    run = current_trace.get()
+    return spans.anchor(current_span.get(), run) if run is not None else None
+
+
 def install(sink: Callable[[Any], None], exclusive: bool) -> None:
     """Register our processor now if the Agents SDK is imported, else when it is."""
     global _wanted, _hooked
@@ -302,6 +312,7 @@ def _register(tracing: Any, scope: Any, sink: Callable[[Any], None], exclusive: 
     current_span, current_trace = scope._current_span, scope._current_trace
     active = _processor
     _realtime_agents.apply()
+    _socket_agents.apply()
 
 
 def uninstall() -> None:
@@ -311,6 +322,7 @@ def uninstall() -> None:
     _wanted = None
     active = current_span = current_trace = None
     _realtime_agents.remove()
+    _socket_agents.remove()
     processor = _processor
     if processor is None:
         return

@@ -27,6 +27,7 @@ from .._errors import contained
 from ..endpoints.base import as_dict, get
 from ..endpoints.responses import RESPONSES, ResponsesAccumulator
 from ..record.call import CallRecord
+from . import agents as _agents
 from .call import Hooks
 from .sockets import Protocol, Recorder
 
@@ -49,10 +50,11 @@ _STEERED = 64  # steered inputs (and finished ids) kept for successors not yet s
 class _Flight:
     """One response in flight on a lane."""
 
-    __slots__ = ("start_ns", "ttft_ns", "request", "id", "created", "texts")
+    __slots__ = ("start_ns", "ttft_ns", "request", "id", "created", "texts", "anchor")
 
-    def __init__(self, start_ns: int, request: dict[str, Any]) -> None:
+    def __init__(self, start_ns: int, request: dict[str, Any], anchor: Any = None) -> None:
         self.start_ns = start_ns
+        self.anchor = anchor  # the Agents run it was asked for in (capture/agents.py), if any
         self.ttft_ns: int | None = None
         self.request = request
         self.id: str | None = None
@@ -90,7 +92,7 @@ class ResponsesSocket(Recorder):
 
     def __init__(self, hooks: Hooks, ctx: Any, scope: Mapping[str, Any]) -> None:
         super().__init__(hooks, ctx, scope)
-        self.waiting: dict[Any, deque[tuple[int, dict[str, Any]]]] = {}
+        self.waiting: dict[Any, deque[tuple[int, dict[str, Any], Any]]] = {}
         self.running: dict[Any, _Flight] = {}
         self.finished: deque[str] = deque(maxlen=_STEERED)  # the latest finished, newest last
         self.steered: dict[str, Any] = {}  # previous_response_id -> the input steered after it
@@ -138,7 +140,8 @@ class ResponsesSocket(Recorder):
         if kind == "response.create":
             with _IN_EVENT:
                 lane = _lane(event)
-                self.waiting.setdefault(lane, deque()).append((time.time_ns(), _snapshot(event)))
+                waiting = self.waiting.setdefault(lane, deque())
+                waiting.append((time.time_ns(), _snapshot(event), _agents.here()))
         elif kind == "response.steer":
             with _IN_EVENT:
                 previous = get(event, "previous_response_id")
@@ -167,15 +170,15 @@ class ResponsesSocket(Recorder):
         queue = self.waiting.get(lane)
         successor = isinstance(previous, str) and previous in self.finished
         if queue and not (successor and queue[0][1].get("previous_response_id") != previous):
-            start_ns, request = queue.popleft()
+            start_ns, request, anchor = queue.popleft()
         else:  # the server started it: it continues `previous` with what the app steered
-            start_ns, request = now, {"model": response.get("model")}
+            start_ns, request, anchor = now, {"model": response.get("model")}, None
             if isinstance(previous, str):
                 request["previous_response_id"] = previous
                 steered = self.steered.pop(previous, None)
                 if steered is not None:
                     request["input"] = steered
-        flight = _Flight(start_ns, request)
+        flight = _Flight(start_ns, request, anchor)
         flight.id = response.get("id") if isinstance(response.get("id"), str) else None
         flight.created = response
         earlier = self.running.get(lane)
@@ -211,8 +214,7 @@ class ResponsesSocket(Recorder):
             error = event
         queue = self.waiting.get(lane)
         if queue:
-            start_ns, request = queue.popleft()
-            flight = _Flight(start_ns, request)
+            flight = _Flight(*queue.popleft())
         else:
             running = self.running.pop(lane, None)
             if running is None:
@@ -243,6 +245,7 @@ class ResponsesSocket(Recorder):
         record.ttft_ns = flight.ttft_ns
         record.response = response
         record.cut_short = cut_short
+        record.anchor = flight.anchor
         if error is not None:
             record.error = _error(error)
         self.hand_over(record)

@@ -20,10 +20,16 @@ from .call import CallRecord
 from .seen import Seen
 
 _ENDS = frozenset({"completed", "failed"})
+# input submitted by a call that kept no content (`attributes(capture_content=False)`, or a trace
+# sampled out): the turn it feeds shows no input, whatever the call showing the turn keeps
+_WITHHELD = object()
 
 
-def agent_turns(record: CallRecord, lines: list[Any], prices: Prices, seen: Seen) -> list[CallRecord]:
-    """The logs of the turns `record`'s call showed finished for the first time."""
+def agent_turns(
+    record: CallRecord, lines: list[Any], prices: Prices, seen: Seen, keeps: bool = True
+) -> list[CallRecord]:
+    """The logs of the turns `record`'s call showed finished for the first time; `keeps`:
+    whether `record`'s call keeps its content (SPEC §16)."""
     endpoint = record.endpoint
     session_id: str | None = getattr(endpoint, "session_id", lambda _: None)(record.request)
     submitted: list[Any] = (
@@ -38,7 +44,8 @@ def agent_turns(record: CallRecord, lines: list[Any], prices: Prices, seen: Seen
             if session_id is None and isinstance(sid, str):
                 session_id = sid  # (the session `sessions.create` made)
     if submitted and session_id is not None:
-        seen.agent_inputs.put(session_id, [*(seen.agent_inputs.get(session_id) or ()), *submitted])
+        given = submitted if keeps else [_WITHHELD]
+        seen.agent_inputs.put(session_id, [*(seen.agent_inputs.get(session_id) or ()), *given])
     out = []
     for line in lines:
         turn = line.get("turn")
@@ -75,7 +82,7 @@ def _turn_record(
     given = line.get("input") or (seen.agent_inputs.get(sid) if sid is not None else None)
     if sid is not None:
         seen.agent_inputs.put(sid, [])  # (what it was given is this turn's, shown or not)
-    if given:
+    if given and not any(item is _WITHHELD for item in given):
         request["input"] = given
     endpoint = AGENT_TURN
     sub = CallRecord(endpoint, request, record.base_url, record.start_ns, f"{endpoint.operation} {model}", {})

@@ -93,7 +93,7 @@ def calls_of(
     if lines is not None and endpoint.logs_turns:
         return [
             (sub, build(sub, capture_content=capture_content))
-            for sub in agent_turns(record, lines, prices, seen)
+            for sub in agent_turns(record, lines, prices, seen, capture_content)
         ]
     if lines is not None:
         file_id = str(record.request.get("id"))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from .._errors import log_once
+from .agents import NO_MODEL
 from .truncate import is_inline_data
 
 # the fields that carry the conversation, left out when a call keeps no content
@@ -29,6 +30,9 @@ CONTENT = (
 )
 # what the redactor reads: the content, and an error's message (an API error may quote it)
 REDACTED = (*CONTENT, "error_message")
+# content an Agents SDK span's log carries in its metadata: the SDK's error details (a tool's
+# error text), and the whole of a custom span's data (a `task` log; free-form, the app's own)
+METADATA_CONTENT = ("error_data",)
 # strings inside content that name its structure, not what anyone said: never redacted
 STRUCTURE = frozenset(
     {
@@ -119,6 +123,10 @@ class Privacy:
                     new = _redacted(value, redactor)
                     if new is not value:
                         changed[key] = new
+            metadata = _metadata_content(log)
+            if metadata:
+                new = _redacted({key: log["metadata"][key] for key in metadata}, redactor)
+                changed["metadata"] = {**log["metadata"], **new}
         except Exception as exc:  # noqa: BLE001 - the user's function: drop the content, keep the log
             log_once(
                 "redactor-failed",
@@ -128,6 +136,9 @@ class Privacy:
             )
             out = without_content(log)
             out.pop("error_message", None)
+            dropped = _metadata_content(log)
+            if dropped:
+                out["metadata"] = {k: v for k, v in log["metadata"].items() if k not in dropped}
             return out
         if changed:
             log = {**log, **changed}
@@ -151,6 +162,16 @@ class NoContent(Privacy):
 
     def redacted(self, log: dict[str, Any]) -> dict[str, Any]:
         return {key: value for key, value in log.items() if key not in REDACTED}
+
+
+def _metadata_content(log: Mapping[str, Any]) -> list[str]:
+    """The keys of `log`'s metadata that hold content (an Agents span's log only)."""
+    metadata = log.get("metadata")
+    if not isinstance(metadata, Mapping) or log.get("model") != NO_MODEL:
+        return []
+    if log.get("log_type") == "task":
+        return list(metadata)
+    return [key for key in METADATA_CONTENT if key in metadata]
 
 
 def without_content(log: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,116 @@
+"""Agents SDK model calls over the Responses WebSocket (`OpenAIResponsesWSModel`).
+
+That model opens its websocket itself (`websockets`), not through the `openai` SDK's
+`responses.connect()`, so no patch of ours sees its frames. We wrap the connection it opens
+(`_open_websocket_connection`) in a proxy whose `send` and `recv` hand every frame to the same
+recorder as a `responses.connect()` connection (capture/responses_socket.py): one `response`
+log per response, with usage, cost and `ttft`, hung under the agent it ran for.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import wrapt
+
+from .._errors import contained, log_once
+from . import responses_socket as _responses_socket
+from . import sockets as _sockets
+
+MODULE = "agents.models.openai_responses"
+CLASS = "OpenAIResponsesWSModel"
+NAME = f"{CLASS}._open_websocket_connection"
+_IN_FRAME = contained("reading an Agents websocket frame")
+_handles: list[Any] = []
+_wanted = False
+_hooked = False
+
+
+class _Followed(wrapt.ObjectProxy[Any]):
+    """The model's websocket connection, as the model uses it; every frame also to the recorder
+    of the model that opened it."""
+
+    def __init__(self, connection: Any, model: Any) -> None:
+        super().__init__(connection)
+        self._self_model = model
+
+    def _self_state(self) -> Any:
+        if not _wanted:  # (a connection opened before uninstrument() is no longer followed)
+            return None
+        return _sockets._state(self._self_model, _responses_socket.ResponsesSocket)
+
+    async def send(self, message: Any, *args: Any, **kwargs: Any) -> Any:
+        result = await self.__wrapped__.send(message, *args, **kwargs)
+        with _IN_FRAME:
+            if isinstance(message, (str, bytes)) and b'"response.create"' in _head(message):
+                state = self._self_state()
+                if state is not None:
+                    state.sent(json.loads(message))
+        return result
+
+    async def recv(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            frame = await self.__wrapped__.recv(*args, **kwargs)
+        except BaseException:
+            _sockets._failed(self._self_model)
+            raise
+        state = self._self_state()
+        if state is not None and isinstance(frame, (str, bytes)):
+            state.received(frame)
+        return frame
+
+    async def close(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await self.__wrapped__.close(*args, **kwargs)
+        finally:
+            _sockets._failed(self._self_model)
+
+
+def _head(message: str | bytes) -> bytes:
+    return (message if isinstance(message, bytes) else message.encode())[:96]
+
+
+async def _opened(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    connection = await wrapped(*args, **kwargs)
+    if not _wanted:
+        return connection
+    with contained("following an Agents websocket"):
+        return _Followed(connection, instance)
+    return connection
+
+
+def apply() -> None:
+    """Wrap the model now if its module is imported, else when it is."""
+    global _wanted, _hooked
+    _wanted = True
+    if MODULE in sys.modules:
+        _wrap(sys.modules[MODULE])
+    elif not _hooked:
+        _hooked = True
+        wrapt.register_post_import_hook(_wrap, MODULE)
+
+
+def _wrap(module: Any) -> None:
+    if _handles or not _wanted:
+        return
+    owner = getattr(module, CLASS, None)
+    if owner is None:
+        return  # (older Agents SDKs have no websocket model)
+    if not hasattr(owner, "_open_websocket_connection"):
+        log_once(f"patch:{NAME}", "respan_instrument: cannot follow %s in this Agents SDK", NAME)
+        return
+    with contained("wrapping an Agents websocket model"):
+        _handles.append(wrapt.wrap_function_wrapper(MODULE, NAME, _opened))
+
+
+def remove() -> None:
+    global _wanted
+    _wanted = False
+    module = sys.modules.get(MODULE)
+    while _handles:
+        handle = _handles.pop()
+        if module is not None:
+            with contained("unwrapping an Agents websocket model"):
+                wrapt.unwrap_object(module, NAME, handle, missing_ok=True)

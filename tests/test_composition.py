@@ -1,0 +1,561 @@
+"""Where the features of SPEC §13-§16 meet: privacy over every new kind of log, cost on the new
+surfaces, Agents runs over the new transports, and the patch lifecycle with all of them. The
+real SDKs against loopback servers; assertions on what the collector, the OTLP receiver and the
+spool received."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import OPENAI_KEY, RESPAN_KEY
+
+import respan_instrument
+from respan_instrument.local import Collector, OpenAIStub
+
+EMAIL = "jane.doe@example.com"
+CARD = "4111 1111 1111 1111"
+RAW = (EMAIL, CARD)
+
+
+def start(collector: Collector, **kwargs: Any) -> None:
+    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", **kwargs)
+
+
+@pytest.fixture()
+def done() -> Iterator[None]:
+    yield
+    respan_instrument.uninstrument()
+
+
+def received(collector: Collector, n: int) -> list[dict[str, Any]]:
+    assert respan_instrument.flush(10)
+    assert collector.wait_for(n, timeout=10)
+    logs = list(collector.logs)
+    assert len(logs) == n, [(log["log_type"], log.get("span_name")) for log in logs]
+    return logs
+
+
+def spool_bytes(path: str) -> bytes:
+    return b"".join(f.read_bytes() for f in sorted(Path(path).rglob("*")) if f.is_file())
+
+
+def assert_clean(data: bytes | str) -> None:
+    text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+    for raw in RAW:
+        assert raw not in text, raw
+
+
+# ---- privacy over an Agents SDK run -----------------------------------------------------------
+
+
+def _agents_run(stub: OpenAIStub) -> None:
+    """A run whose tool fails with the user's PII in its error (a failure function of the app's
+    own: the SDK then reports the error's text in the span's `error.data`), inside a custom span
+    whose data holds PII too."""
+    agents = pytest.importorskip("agents")
+    import openai
+
+    def lookup(country: str) -> str:
+        """Looks a customer up."""
+        raise RuntimeError(f"no customer {EMAIL} with card {CARD}")
+
+    tool = agents.function_tool(lookup, failure_error_function=lambda ctx, exc: f"failed: {exc}")
+    client = openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url=stub.base_url, max_retries=0)
+    agent = agents.Agent(
+        name="Desk",
+        instructions="Use tools.",
+        model=agents.OpenAIResponsesModel(model="gpt-4o-mini", openai_client=client),
+        tools=[tool],
+    )
+
+    async def main() -> None:
+        with agents.custom_span("lookup step", {"customer": EMAIL}):
+            await agents.Runner.run(agent, "Who is it?")
+
+    with agents.trace("Support"):
+        asyncio.run(main())
+
+
+@pytest.fixture()
+def agents_tracing() -> Iterator[None]:
+    agents = pytest.importorskip("agents")
+    provider = agents.tracing.get_trace_provider()
+    before = list(provider._multi_processor._processors)
+    agents.set_tracing_disabled(False)
+    agents.set_trace_processors([])  # no SDK exporter: nothing may reach OpenAI's backend
+    yield
+    agents.set_tracing_disabled(True)
+    agents.set_trace_processors(before)
+
+
+def test_agents_run_redacted_in_logs_and_spool(done, agents_tracing, collector, stub, spool_dir) -> None:
+    stub.clear()
+    start(collector, redact="pii")
+    _agents_run(stub)
+    logs = received(collector, 6)
+    assert_clean(json.dumps(logs))
+    assert_clean(spool_bytes(spool_dir))
+    tool = next(log for log in logs if log["log_type"] == "tool")
+    assert tool["status"] == "error"
+    assert "[EMAIL]" in json.dumps(tool["metadata"]["error_data"])  # redacted, not dropped
+    task = next(log for log in logs if log["log_type"] == "task")
+    assert task["metadata"]["customer"] == "[EMAIL]"
+
+
+def test_agents_run_redacted_in_otlp(done, agents_tracing, collector, stub) -> None:
+    stub.clear()
+    start(collector, redact="pii", export="otlp")
+    _agents_run(stub)
+    assert respan_instrument.flush(10)
+    assert collector.wait_for_spans(6, timeout=10)
+    for request in collector.requests:
+        assert_clean(request.body)
+
+
+@pytest.mark.parametrize("how", ["sample_rate", "capture_content", "attributes"])
+def test_agents_run_without_content_is_content_free_whole(done, agents_tracing, collector, stub, how) -> None:
+    stub.clear()
+    if how == "sample_rate":
+        start(collector, sample_rate=0.0)
+    elif how == "capture_content":
+        start(collector, capture_content=False)
+    else:
+        start(collector)
+    with respan_instrument.attributes(capture_content=False if how == "attributes" else None):
+        _agents_run(stub)
+    logs = received(collector, 6)
+    text = json.dumps(logs)
+    assert_clean(text)
+    assert "Who is it?" not in text
+    for log in logs:
+        assert not {"input", "output", "prompt_messages", "completion_message"} & set(log), log
+
+
+def test_a_failing_redactor_drops_agents_content(done, agents_tracing, collector, stub) -> None:
+    def broken(text: str) -> str:
+        raise ValueError("no")
+
+    stub.clear()
+    start(collector, redact=broken)
+    _agents_run(stub)
+    logs = received(collector, 6)
+    assert_clean(json.dumps(logs))
+
+
+# ---- cost on the new surfaces -----------------------------------------------------------------
+
+SEARCHED = {
+    "id": "ws_1",
+    "type": "web_search_call",
+    "status": "completed",
+    "action": {"type": "search", "query": "weather in Paris"},
+}
+ANSWER_ITEM = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "status": "completed",
+    "content": [{"type": "output_text", "text": "Sunny.", "annotations": []}],
+}
+TOKENS = {
+    "input_tokens": 1000,
+    "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+    "output_tokens": 100,
+    "output_tokens_details": {"reasoning_tokens": 0},
+    "total_tokens": 1100,
+}
+
+
+def _searching_server() -> Any:
+    """A Responses WebSocket server whose every response ran one web search."""
+    pytest.importorskip("websockets")
+    from tests.socket_servers import SocketServer, _Responses
+
+    class Searching(_Responses):
+        def respond(self, request: dict[str, Any]) -> bool:
+            tools = [{"type": "web_search"}]
+            created = self.response(request, "in_progress", [], id="resp_ws1", tools=tools)
+            self.send("response.created", response=created)
+            done = self.response(
+                request, "completed", [SEARCHED, ANSWER_ITEM], id="resp_ws1", usage=TOKENS, tools=tools
+            )
+            self.send("response.completed", response=done)
+            return True
+
+    return SocketServer(lambda ws: Searching(ws).handle())
+
+
+def _search_over_socket() -> None:
+    import openai
+
+    with _searching_server() as server:
+        client = openai.OpenAI(
+            api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
+        )
+        if not hasattr(client.responses, "connect"):
+            pytest.skip("no Responses WebSocket mode in this SDK")
+        with client.responses.connect() as conn:
+            conn.response.create(model="gpt-4.1-mini", input="weather?", tools=[{"type": "web_search"}])
+            for event in conn:
+                if event.type == "response.completed":
+                    break
+
+
+def test_socket_response_bills_its_web_search(done, collector, stub, client) -> None:
+    """The same answer over the socket and over HTTP costs the same, search fee included."""
+    start(collector)
+    _search_over_socket()
+    (socket_log,) = received(collector, 1)
+    collector.clear()
+    stub.replay("responses", {**_http_answer(), "tools": [{"type": "web_search"}]})
+    client.responses.create(model="gpt-4.1-mini", input="weather?", tools=[{"type": "web_search"}])
+    (http_log,) = received(collector, 1)
+    breakdown = http_log["metadata"]["cost_breakdown"]
+    assert set(breakdown) >= {"tokens", "web_search"}
+    assert socket_log["metadata"].get("cost_breakdown") == breakdown
+    assert socket_log["cost"] == pytest.approx(http_log["cost"])
+
+
+def _http_answer() -> dict[str, Any]:
+    return {
+        "id": "resp_http1",
+        "object": "response",
+        "created_at": 1_700_000_000,
+        "model": "gpt-4.1-mini",
+        "status": "completed",
+        "output": [SEARCHED, ANSWER_ITEM],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "usage": TOKENS,
+    }
+
+
+# ---- Agents SDK model calls over the Responses WebSocket ----------------------------------------
+
+
+def test_agents_model_calls_over_the_responses_websocket_are_logged_once_in_the_tree(
+    done, agents_tracing, collector
+) -> None:
+    agents = pytest.importorskip("agents")
+    pytest.importorskip("websockets")
+    ws_model = getattr(agents, "OpenAIResponsesWSModel", None)
+    if ws_model is None:
+        pytest.skip("no Responses WebSocket model in this Agents SDK")
+    import openai
+
+    from tests.socket_servers import responses_server
+
+    start(collector)
+    with responses_server() as server:
+        client = openai.AsyncOpenAI(
+            api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
+        )
+        agent = agents.Agent(name="Sock", instructions="Be brief.", model=ws_model("gpt-4.1-mini", client))
+        with agents.trace("Over the socket"):
+            result = asyncio.run(agents.Runner.run(agent, "hi there"))
+        assert result.final_output
+    logs = received(collector, 3)
+    by_type = {log["log_type"]: log for log in logs}
+    assert set(by_type) == {"workflow", "agent", "response"}
+    call = by_type["response"]
+    assert call["trace_unique_id"] == by_type["workflow"]["trace_unique_id"]
+    assert call["span_parent_id"] == by_type["agent"]["span_unique_id"]
+    assert call["cost"] > 0 and call["prompt_tokens"] == 120
+
+
+# ---- uninstrument() and instrument() again, with every new patch target --------------------------
+
+SOCKET_CLASSES = (
+    ("openai.resources.realtime.realtime", "RealtimeConnection"),
+    ("openai.resources.beta.realtime.realtime", "RealtimeConnection"),
+    ("openai.resources.responses.responses", "ResponsesConnection"),
+    ("openai.resources.beta.responses.responses", "ResponsesConnection"),
+    ("openai.resources.live.live", "LiveConnection"),
+    ("openai.resources.realtime.translations", "TranslationsConnection"),
+)
+
+
+def _patchable() -> dict[str, Any]:
+    """Every attribute of the SDKs that instrument() may wrap, as it is now."""
+    import importlib
+
+    from openai._base_client import AsyncAPIClient, SyncAPIClient
+
+    found: dict[str, Any] = {}
+    for cls in (SyncAPIClient, AsyncAPIClient):
+        for name in ("request", "_process_response", "_send_request"):
+            found[f"{cls.__name__}.{name}"] = vars(cls).get(name)
+    for module, name in SOCKET_CLASSES:
+        try:
+            loaded = importlib.import_module(module)
+        except ImportError:
+            continue
+        for cls in (getattr(loaded, name, None), getattr(loaded, "Async" + name, None)):
+            for method in ("__init__", "recv_bytes", "send", "close"):
+                if cls is not None:
+                    found[f"{module}.{cls.__name__}.{method}"] = vars(cls).get(method)
+    try:
+        from agents.models import openai_responses
+        from agents.realtime import openai_realtime
+    except ImportError:
+        return found
+    for cls in (
+        getattr(openai_responses, "OpenAIResponsesWSModel", None),
+        openai_realtime.OpenAIRealtimeWebSocketModel,
+    ):
+        for key, value in vars(cls).items() if cls is not None else ():
+            if callable(value):
+                found[f"{cls.__name__}.{key}"] = value
+    from agents import tracing
+
+    found["agents processors"] = tuple(tracing.get_trace_provider()._multi_processor._processors)
+    return found
+
+
+def test_uninstrument_restores_every_new_target_and_instrument_works_again(
+    agents_tracing, collector, stub, client
+) -> None:
+    speech = {"model": "gpt-4o-mini-tts", "voice": "alloy", "input": "Hi there", "stream_format": "sse"}
+    before = _patchable()
+    assert before
+    socket = hasattr(client.responses, "connect")  # (openai 1.x has no Responses WebSocket mode)
+    kinds = ["response", "speech"] if socket else ["speech"]
+    for _ in range(2):
+        start(collector)
+        client.audio.speech.create(**speech)  # (body timing is wrapped on its first call)
+        if socket:
+            _search_over_socket()
+        logs = received(collector, len(kinds))
+        assert sorted(log["log_type"] for log in logs) == kinds
+        assert all(log["cost"] > 0 for log in logs)
+        collector.clear()
+        wrapped = {k for k, v in _patchable().items() if before.get(k) is not v}
+        assert "SyncAPIClient.request" in wrapped
+        if socket:
+            assert "openai.resources.responses.responses.ResponsesConnection.recv_bytes" in wrapped
+        if "OpenAIResponsesWSModel._open_websocket_connection" in before:
+            assert "OpenAIResponsesWSModel._open_websocket_connection" in wrapped
+            assert "OpenAIRealtimeWebSocketModel._handle_ws_event" in wrapped
+        if before["SyncAPIClient._send_request"] is not None:
+            assert "SyncAPIClient._send_request" in wrapped
+        respan_instrument.uninstrument()
+        after = _patchable()
+        assert {k: v for k, v in after.items() if before.get(k) is not v} == {}
+        assert after.keys() == before.keys()
+        client.audio.speech.create(**speech)
+        if socket:
+            _search_over_socket()
+        assert respan_instrument.flush(2)
+        assert collector.logs == []
+
+
+# ---- privacy over the socket sessions' logs ------------------------------------------------------
+
+
+def _loud(text: str) -> str:
+    return text.upper()
+
+
+def _socket_client(server: Any) -> Any:
+    import openai
+
+    return openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url)
+
+
+def _until(conn: Any, kind: str) -> None:
+    for event in conn:
+        if event.type == kind:
+            return
+
+
+def _live_session() -> int:
+    """A Live session with a turn and a delegated Responses run: two logs."""
+    pytest.importorskip("websockets")
+    from tests.socket_servers import live_server
+
+    with live_server() as server:
+        client = _socket_client(server)
+        if not hasattr(client, "live"):
+            pytest.skip("no Live API in this SDK")
+        with client.live.connect() as conn:
+            conn.session.start(session={"model": "gpt-live-1", "instructions": "Be brief."})
+            _until(conn, "session.started")
+            conn.session.input_audio.append(audio="AAAA")
+            _until(conn, "session.usage.updated")
+            conn.response.create()
+            _until(conn, "response.event")
+            conn.session.close()
+            _until(conn, "session.closed")
+    return 2
+
+
+def _translation_session() -> int:
+    pytest.importorskip("websockets")
+    from tests.socket_servers import translation_server
+
+    with translation_server() as server:
+        client = _socket_client(server)
+        if not hasattr(getattr(getattr(client, "realtime", None), "translations", None), "connect"):
+            pytest.skip("no realtime translations in this SDK")
+        with client.realtime.translations.connect(model="gpt-realtime-translate") as conn:
+            _until(conn, "session.created")
+            conn.session.input_audio_buffer.append(audio="AAAA")
+            _until(conn, "session.output_transcript.delta")
+            conn.session.close()
+            _until(conn, "session.closed")
+    return 1
+
+
+def _socket_response() -> int:
+    _search_over_socket()
+    return 1
+
+
+SESSIONS = {"live": _live_session, "translation": _translation_session, "responses socket": _socket_response}
+WORDS = (
+    "what the caller said",
+    "Hello from live",
+    "Be brief",
+    "Delegated answer",
+    "Hola",
+    "Hello, how",
+    "Sunny",
+    "weather?",
+)
+
+
+@pytest.mark.parametrize("surface", sorted(SESSIONS))
+@pytest.mark.parametrize("how", ["redact", "sample_rate", "attributes", "otlp"])
+def test_socket_logs_follow_the_privacy_settings(done, collector, surface, how) -> None:
+    if how == "redact":
+        start(collector, redact=_loud)
+    elif how == "sample_rate":
+        start(collector, sample_rate=0.0)
+    elif how == "otlp":
+        pytest.importorskip("opentelemetry.exporter.otlp.proto.common")
+        start(collector, redact=_loud, export="otlp")
+    else:
+        start(collector)
+    with respan_instrument.attributes(capture_content=False if how == "attributes" else None):
+        n = SESSIONS[surface]()
+    assert respan_instrument.flush(10)
+    if how == "otlp":
+        assert collector.wait_for_spans(n, timeout=10)
+        sent = b"".join(request.body for request in collector.requests)
+        for word in WORDS:
+            assert word.encode() not in sent, word
+        return
+    logs = received(collector, n)
+    text = json.dumps(logs)
+    for word in WORDS:
+        assert word not in text, word
+    for log in logs:
+        assert log.get("cost", 0) > 0, log  # the bill is whole whatever happens to the content
+        if how == "redact":
+            assert {"prompt_messages", "input", "output", "completion_message"} & set(log), log
+        else:
+            assert not {"prompt_messages", "input", "output", "completion_message", "instructions"} & set(
+                log
+            ), log
+
+
+# ---- hosted Agents: input given where content was off --------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["attributes", "sample_rate"])
+def test_hosted_agent_turn_keeps_out_input_submitted_without_content(done, collector, how) -> None:
+    """The input an app submits (`events.create`) inside `attributes(capture_content=False)`, or in
+    a trace sampled out, stays out of the log of the turn it starts, even when the call that shows
+    the turn finished (here the turn read as an object) keeps its content."""
+    import openai
+
+    client = openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1")
+    if not hasattr(getattr(getattr(client, "beta", None), "agents", None), "sessions"):
+        pytest.skip("no hosted Agents in this SDK")
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext
+
+    from tests.agents_stub import AgentsStub
+    from tests.test_hosted_agents import _client
+
+    def in_trace(keeps: bool) -> Any:  # a trace the sample keeps (low 64 bits under the bound) or not
+        trace_id = (0x1234 << 64) | (1 if keeps else (1 << 64) - 1)
+        return otel_trace.use_span(NonRecordingSpan(SpanContext(trace_id, 1, False)))
+
+    start(collector, sample_rate=0.5)
+    stub = AgentsStub()
+    sessions = _client(stub).beta.agents.sessions
+    with in_trace(True):
+        session = sessions.create(environment={"type": "none"}, agent_id="agent_stub")
+    event = {"type": "agent.session.input.message", "input": [{"role": "user", "content": f"card {CARD}"}]}
+    if how == "attributes":
+        with in_trace(True), respan_instrument.attributes(capture_content=False):
+            sessions.events.create(session.id, events=[event])
+    else:
+        with in_trace(False):
+            sessions.events.create(session.id, events=[event])
+    stub.run_turn(session.id)  # the turn ran where the app did not watch it
+    with in_trace(True):
+        (turn,) = sessions.turns.list(session.id)
+    (log,) = received(collector, 1)
+    assert log["log_type"] == "agent" and log["cost"] > 0
+    assert log["metadata"]["agent_turn_id"] == turn.id
+    assert CARD not in json.dumps(log)
+    assert "input" not in log
+
+
+def test_agents_runs_are_sampled_whole(done, agents_tracing, collector, stub) -> None:
+    """At a sample rate of one half, each run keeps the content of all its logs or of none."""
+    stub.clear()
+    start(collector, sample_rate=0.5)
+    for _ in range(8):
+        _agents_run(stub)
+    logs = received(collector, 8 * 6)
+    by_trace: dict[str, set[bool]] = {}
+    for log in logs:
+        if log["log_type"] in ("response", "tool", "task"):
+            kept = bool({"input", "output"} & set(log)) or bool(
+                {"error_data", "customer"} & set(log.get("metadata") or {})
+            )
+            by_trace.setdefault(log["trace_unique_id"], set()).add(kept)
+    assert len(by_trace) == 8
+    assert all(len(kinds) == 1 for kinds in by_trace.values()), by_trace
+
+
+def test_otlp_spans_of_socket_responses_and_agents_runs_carry_the_bill(
+    done, agents_tracing, collector, stub
+) -> None:
+    """A web search over the socket: its span has the cost and each line; an Agents run: its
+    model calls' spans have their cost, its own spans none (no cost counted twice)."""
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.common")
+    stub.clear()
+    start(collector, export="otlp")
+    _search_over_socket()
+    assert respan_instrument.flush(10)
+    assert collector.wait_for_spans(1, timeout=10)
+    (span,) = collector.spans
+    attributes = span["attributes"]
+    assert attributes["gen_ai.usage.cost.web_search"] == pytest.approx(0.01)
+    assert attributes["gen_ai.usage.cost"] == pytest.approx(
+        attributes["gen_ai.usage.cost.web_search"] + attributes["gen_ai.usage.cost.tokens"]
+    )
+    collector.clear()
+    _agents_run(stub)
+    assert respan_instrument.flush(10)
+    assert collector.wait_for_spans(6, timeout=10)
+    costs = [
+        span["attributes"]["gen_ai.usage.cost"]
+        for span in collector.spans
+        if span["attributes"].get("gen_ai.usage.cost") is not None
+    ]
+    calls = [
+        span
+        for span in collector.spans
+        if span["attributes"].get("gen_ai.operation.name") in ("chat", "responses")
+    ]
+    assert len(calls) == 2 and len(costs) == 2 and all(cost > 0 for cost in costs), costs
