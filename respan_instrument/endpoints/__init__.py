@@ -54,9 +54,12 @@ SPECS: tuple[Endpoint, ...] = tuple(
 )
 
 
-def _compile() -> tuple[dict[str, Endpoint], tuple[tuple[re.Pattern[str], Endpoint], ...]]:
+_Patterns = dict[tuple[str, bool], tuple[tuple[re.Pattern[str], Endpoint], ...]]
+
+
+def _compile() -> tuple[dict[str, Endpoint], _Patterns]:
     exact: dict[str, Endpoint] = {}
-    patterns: list[tuple[re.Pattern[str], Endpoint]] = []
+    patterns: dict[tuple[str, bool], list[tuple[re.Pattern[str], Endpoint]]] = {}
     claimed: dict[tuple[str, str], Endpoint] = {}
     for spec in SPECS:
         for route in spec.routes:
@@ -72,8 +75,14 @@ def _compile() -> tuple[dict[str, Endpoint], tuple[tuple[re.Pattern[str], Endpoi
             # `{id}` is one path segment; everything else, a query string included, is literal
             pieces = re.split(r"\{[a-z_]+\}", route)
             regex = "([^/?]+)".join(re.escape(piece) for piece in pieces)
-            patterns.append((re.compile(regex), spec))
-    return exact, tuple(patterns)
+            key = (_head(route), "?" in route)
+            patterns.setdefault(key, []).append((re.compile(regex), spec))
+    return exact, {key: tuple(found) for key, found in patterns.items()}
+
+
+def _head(url: str) -> str:
+    """The first path segment: patterns are looked up by it (and by whether they hold a query)."""
+    return url[1:].partition("/")[0].partition("?")[0]
 
 
 # FinalRequestOptions.url (before Azure rewrites it) -> the spec, for URLs that name no object:
@@ -90,12 +99,12 @@ def routed(url: str, method: str) -> tuple[Endpoint, str | None] | None:
     spec = ENDPOINTS.get(url)
     if spec is not None:
         return (spec, None) if method in spec.methods else None
-    for pattern, spec in _PATTERNS:
+    query = "?" in url
+    for pattern, spec in _PATTERNS.get((_head(url), query), ()):
         match = pattern.fullmatch(url)
         if match is not None and method in spec.methods:
             return spec, match.group(1)
-    path, mark, _ = url.partition("?")
-    return routed(path, method) if mark else None
+    return routed(url.partition("?")[0], method) if query else None
 
 
 # a Batch result's body `object` -> the endpoint that answered it
