@@ -559,3 +559,44 @@ def test_otlp_spans_of_socket_responses_and_agents_runs_carry_the_bill(
         if span["attributes"].get("gen_ai.operation.name") in ("chat", "responses")
     ]
     assert len(calls) == 2 and len(costs) == 2 and all(cost > 0 for cost in costs), costs
+
+
+def test_app_spans_of_an_agents_runs_model_calls_follow_the_runs_sample(
+    agents_tracing, collector, stub, sdk_spans
+) -> None:
+    """The application's own span of a model call made in an Agents run carries content exactly
+    when the call's log does: both follow the run's trace, sampled whole."""
+    provider, exporter = sdk_spans
+    stub.clear()
+    start(collector, sample_rate=0.5, tracer_provider=provider)
+    try:
+        for _ in range(12):
+            _agents_run(stub)
+        logs = received(collector, 12 * 6)
+    finally:
+        respan_instrument.uninstrument()
+    spans = {span.context.span_id: span for span in exporter.get_finished_spans()}
+    calls = [log for log in logs if log["log_type"] == "response"]
+    assert len(calls) == 24
+    kept = set()
+    for log in calls:
+        span = spans[int(log["span_unique_id"], 16)]
+        has = any(key.startswith(("gen_ai.input", "gen_ai.prompt")) for key in span.attributes)
+        assert has == ("input" in log), (log["trace_unique_id"], dict(span.attributes))
+        kept.add(has)
+    assert kept == {True, False}
+
+
+@pytest.mark.parametrize("rate", [0.25, 0.5])
+def test_agents_runs_keep_content_at_the_sample_rate(done, agents_tracing, collector, rate) -> None:
+    """The Agents SDK's trace ids are uuid4s (fixed version and variant bits): the fraction of
+    runs that keep their content is still the rate."""
+    agents = pytest.importorskip("agents")
+    start(collector, sample_rate=rate)
+    runs = 200
+    for _ in range(runs):
+        with agents.trace("Sampled"), agents.custom_span("step", {"note": "private"}):
+            pass
+    logs = received(collector, 2 * runs)
+    kept = sum("note" in (log.get("metadata") or {}) for log in logs if log["log_type"] == "task")
+    assert abs(kept - rate * runs) < 5 * (rate * (1 - rate) * runs) ** 0.5, kept
