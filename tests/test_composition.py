@@ -65,17 +65,17 @@ def _agents_run(stub: OpenAIStub) -> None:
         raise RuntimeError(f"no customer {EMAIL} with card {CARD}")
 
     tool = agents.function_tool(lookup, failure_error_function=lambda ctx, exc: f"failed: {exc}")
-    client = openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url=stub.base_url, max_retries=0)
-    agent = agents.Agent(
-        name="Desk",
-        instructions="Use tools.",
-        model=agents.OpenAIResponsesModel(model="gpt-4o-mini", openai_client=client),
-        tools=[tool],
-    )
 
     async def main() -> None:
-        with agents.custom_span("lookup step", {"customer": EMAIL}):
-            await agents.Runner.run(agent, "Who is it?")
+        async with openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url=stub.base_url, max_retries=0) as client:
+            agent = agents.Agent(
+                name="Desk",
+                instructions="Use tools.",
+                model=agents.OpenAIResponsesModel(model="gpt-4o-mini", openai_client=client),
+                tools=[tool],
+            )
+            with agents.custom_span("lookup step", {"customer": EMAIL}):
+                await agents.Runner.run(agent, "Who is it?")
 
     with agents.trace("Support"):
         asyncio.run(main())
