@@ -600,3 +600,48 @@ def test_agents_runs_keep_content_at_the_sample_rate(done, agents_tracing, colle
     logs = received(collector, 2 * runs)
     kept = sum("note" in (log.get("metadata") or {}) for log in logs if log["log_type"] == "task")
     assert abs(kept - rate * runs) < 5 * (rate * (1 - rate) * runs) ** 0.5, kept
+
+
+# ---- secrets in tool definitions ------------------------------------------------------------------
+
+MCP_SECRET = "mcp-token-0f9e8d7c6b5a"
+MCP_TOOL = {
+    "type": "mcp",
+    "server_label": "crm",
+    "server_url": "https://mcp.example.com/sse",
+    "authorization": MCP_SECRET,
+    "headers": {"X-Api-Key": MCP_SECRET},
+    "require_approval": "never",
+}
+
+
+def test_mcp_credentials_in_tools_never_reach_a_log(done, collector, stub, client) -> None:
+    """An MCP tool's `authorization` and `headers` are credentials: the log's `tools` leaves them
+    out, over HTTP and over the Responses WebSocket, in request logs and OTLP spans alike."""
+    start(collector)
+    tools = [dict(MCP_TOOL)]
+    client.responses.create(model="gpt-4.1-mini", input="hi", tools=tools)  # type: ignore[list-item]
+    assert tools == [MCP_TOOL]  # the caller's objects untouched
+    n = 1
+    if hasattr(client.responses, "connect"):
+        pytest.importorskip("websockets")
+        from tests.socket_servers import responses_server
+
+        with responses_server() as server, _socket_client(server).responses.connect() as conn:
+            conn.response.create(model="gpt-4.1-mini", input="hi", tools=tools)  # type: ignore[list-item]
+            _until(conn, "response.completed")
+        n = 2
+    logs = received(collector, n)
+    assert MCP_SECRET not in json.dumps(logs)
+    for log in logs:
+        assert log["tools"] == [{k: v for k, v in MCP_TOOL.items() if k not in ("authorization", "headers")}]
+
+
+def test_mcp_credentials_stay_out_of_otlp_spans(done, collector, stub, client) -> None:
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.common")
+    start(collector, export="otlp")
+    client.responses.create(model="gpt-4.1-mini", input="hi", tools=[MCP_TOOL])  # type: ignore[list-item]
+    assert respan_instrument.flush(10)
+    assert collector.wait_for_spans(1, timeout=10)
+    for request in collector.requests:
+        assert MCP_SECRET.encode() not in request.body
