@@ -266,6 +266,9 @@ def test_agents_model_calls_over_the_responses_websocket_are_logged_once_in_the_
     assert call["trace_unique_id"] == by_type["workflow"]["trace_unique_id"]
     assert call["span_parent_id"] == by_type["agent"]["span_unique_id"]
     assert call["cost"] > 0 and call["prompt_tokens"] == 120
+    assert call["stream"] is True and call["metadata"]["websocket"] == "true"
+    assert "input" in call and "type" not in call
+    assert OPENAI_KEY not in json.dumps(logs)
 
 
 # ---- uninstrument() and instrument() again, with every new patch target --------------------------
@@ -645,3 +648,25 @@ def test_mcp_credentials_stay_out_of_otlp_spans(done, collector, stub, client) -
     assert collector.wait_for_spans(1, timeout=10)
     for request in collector.requests:
         assert MCP_SECRET.encode() not in request.body
+
+
+def test_translation_of_a_model_no_source_prices_has_no_cost(done, collector) -> None:
+    """Priced per audio time where a price is known; never a cost of 0 where none is."""
+    pytest.importorskip("websockets")
+    from tests.socket_servers import translation_server
+
+    start(collector)
+    with translation_server() as server:
+        client = _socket_client(server)
+        if not hasattr(getattr(getattr(client, "realtime", None), "translations", None), "connect"):
+            pytest.skip("no realtime translations in this SDK")
+        for model in ("gpt-realtime-translate-2099", "gpt-realtime-translate"):
+            with client.realtime.translations.connect(model=model) as conn:
+                _until(conn, "session.created")
+                conn.session.input_audio_buffer.append(audio="AAAA")
+                _until(conn, "session.output_transcript.delta")
+                conn.session.close()
+                _until(conn, "session.closed")
+    logs = {log["model"]: log for log in received(collector, 2)}
+    assert "cost" not in logs["gpt-realtime-translate-2099"]
+    assert logs["gpt-realtime-translate"]["cost"] > 0
