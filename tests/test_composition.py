@@ -670,3 +670,18 @@ def test_translation_of_a_model_no_source_prices_has_no_cost(done, collector) ->
     logs = {log["model"]: log for log in received(collector, 2)}
     assert "cost" not in logs["gpt-realtime-translate-2099"]
     assert logs["gpt-realtime-translate"]["cost"] > 0
+
+
+@pytest.mark.parametrize("surface", sorted(SESSIONS))
+def test_socket_logs_reach_the_spool_redacted(done, collector, spool_dir, surface) -> None:
+    collector.set_outage(True)  # Respan unreachable: the logs wait in the spool
+    start(collector, redact=_loud)
+    n = SESSIONS[surface]()
+    respan_instrument.flush(1)  # (spooled: Respan is not accepting)
+    data = spool_bytes(spool_dir)
+    assert b'"log_type"' in data  # the logs are there, and only redacted
+    for word in WORDS:
+        assert word.encode() not in data, word
+    collector.set_outage(False)
+    logs = received(collector, n)
+    assert all(log.get("cost", 0) > 0 for log in logs)
