@@ -685,3 +685,38 @@ def test_socket_logs_reach_the_spool_redacted(done, collector, spool_dir, surfac
     collector.set_outage(False)
     logs = received(collector, n)
     assert all(log.get("cost", 0) > 0 for log in logs)
+
+
+def test_agents_websocket_model_reused_takes_each_runs_attributes(done, agents_tracing, collector) -> None:
+    """One websocket model object serves many runs: each model call's log has the attributes (and
+    content choice) of the run it was made in, not those of the first run."""
+    agents = pytest.importorskip("agents")
+    pytest.importorskip("websockets")
+    ws_model = getattr(agents, "OpenAIResponsesWSModel", None)
+    if ws_model is None:
+        pytest.skip("no Responses WebSocket model in this Agents SDK")
+    import openai
+
+    from tests.socket_servers import responses_server
+
+    start(collector)
+    with responses_server() as server:
+
+        async def main() -> None:
+            client = openai.AsyncOpenAI(
+                api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
+            )
+            agent = agents.Agent(
+                name="Sock", instructions="Be brief.", model=ws_model("gpt-4.1-mini", client)
+            )
+            with respan_instrument.attributes(customer_identifier="first"):
+                await agents.Runner.run(agent, "hi there")
+            with respan_instrument.attributes(customer_identifier="second", capture_content=False):
+                await agents.Runner.run(agent, "private words")
+            await client.close()
+
+        asyncio.run(main())
+    logs = received(collector, 6)
+    calls = sorted((log for log in logs if log["log_type"] == "response"), key=lambda log: log["start_time"])
+    assert [log.get("customer_identifier") for log in calls] == ["first", "second"]
+    assert "private words" not in json.dumps(logs)
