@@ -73,21 +73,22 @@ def instructions(mode: str, calls: int) -> int:
         with open(script, "w") as fh:
             fh.write(WORKER.format(here=HERE))
         env = {**os.environ, "RESPAN_SPOOL_DIR": os.path.join(out, "spool"), "RESPAN_SCHEDULE_DELAY": "20"}
-        subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--separate-threads=yes",
-                f"--callgrind-out-file={out}/cg.out",
-                sys.executable,
-                script,
-                mode,
-                str(calls),
-            ],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--separate-threads=yes",
+            f"--callgrind-out-file={out}/cg.out",
+            sys.executable,
+            script,
+            mode,
+            str(calls),
+        ]
+        for _attempt in range(3):  # (python under valgrind now and then dies at exit: run again)
+            done = subprocess.run(command, env=env, capture_output=True)
+            if done.returncode == 0:
+                break
+            sys.stderr.write(f"{mode} {calls}: exit {done.returncode}, again\n")
+        done.check_returncode()
         (main,) = [path for path in glob.glob(f"{out}/cg.out*") if path.endswith("-01")]
         with open(main) as fh:
             for line in fh:

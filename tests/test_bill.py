@@ -447,3 +447,11 @@ def test_cache_write_override(collector, stub, client) -> None:
     finally:
         respan_instrument.uninstrument()
     assert log["cost"] == pytest.approx((900 * 1.0 + 100 * 5.0 + 10 * 2.0) / 1e6, rel=1e-12)
+
+
+def test_an_unknown_model_names_its_tokens_unpriced(instrumented, client) -> None:
+    client.chat.completions.create(model="acme-unpriced-7", messages=[{"role": "user", "content": "x"}])
+    (log,) = delivered(instrumented)
+    assert "cost" not in log  # never 0
+    assert log["metadata"]["cost_unpriced"] == {"tokens": {"model": "acme-unpriced-7", "unit": "tokens"}}
+    assert "cost_breakdown" not in log["metadata"]

@@ -176,3 +176,30 @@ def test_exit_flush_after_an_outage_delivers_within_its_bound(spool_place, colle
     assert time.monotonic() - started < 10
     assert "Traceback" not in err and "lost" not in err, err
     _each_once(collector, "exit")  # delivered by the exiting process, not left to a next one
+
+
+def test_persist_during_an_outage_brings_no_try_forward(spool_place, collector) -> None:
+    """A worker saves its logs before each result it sends (`persist()`): that waits for the
+    spool only, and must not turn the backoff into a post per result while Respan is down."""
+    from respan_instrument.deliver.pipeline import Pipeline
+    from respan_instrument.deliver.respan import RespanLogs
+    from respan_instrument.record.encode import encode_log
+
+    collector.set_outage(True)
+    pipeline = Pipeline(
+        RespanLogs(collector.url + "/api", RESPAN_KEY), lambda log: [encode_log(log, 1_000_000)]
+    )
+    try:
+        pipeline.submit({"model": "gpt-4o-mini", "custom_identifier": "first"})
+        assert collector.wait_for_requests(1, timeout=10)  # the next try is 10-20 s away
+        posts = len(collector.requests)
+        for i in range(5):
+            pipeline.submit({"model": "gpt-4o-mini", "custom_identifier": f"result-{i}"})
+            assert pipeline.persist(5)
+            time.sleep(0.2)
+        assert len(collector.requests) == posts
+        assert pipeline.flush(20)  # a flush does try
+        assert len(collector.requests) > posts and _spooled() == 6
+    finally:
+        collector.set_outage(False)
+        pipeline.shutdown(2)

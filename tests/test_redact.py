@@ -138,6 +138,13 @@ def test_text_beyond_latin_1_keeps_its_places() -> None:
     assert redact(text) == "Ünïcode ’quotes’ call [PHONE] — card [CARD] — 日本 [EMAIL] 😀 [IBAN]"
 
 
+@pytest.mark.parametrize("others", [0, 3, 8])
+def test_a_phone_word_before_its_number_among_other_long_numbers(others: int) -> None:
+    ids = " ".join(f"id {1700000000 + i}," for i in range(others))
+    text = f"{ids} then call me at 5551234567, {ids}"
+    assert redact(text) == f"{ids} then call me at [PHONE], {ids}"
+
+
 def test_json_stays_json() -> None:
     arguments = json.dumps({"to": "a@b.io", "phone": "+1 415 555 0132", "card": "4111111111111111", "qty": 3})
     assert json.loads(redact(arguments)) == {"to": "[EMAIL]", "phone": "[PHONE]", "card": "[CARD]", "qty": 3}

@@ -277,6 +277,14 @@ def _shadow(stream: Any) -> Any:
 
 
 def _unstarted(generator: Any) -> bool:
-    """A generator that has not run yet (its frame's last instruction: -1 before 3.11, 0 since)."""
+    """A generator that has not run yet: neither running nor suspended, and not closed (its
+    frame's last instruction is no test: 0 on 3.11 and 3.12, 2 on 3.13; async generators say
+    whether they are suspended from 3.12 on)."""
     frame = getattr(generator, "gi_frame", None) or getattr(generator, "ag_frame", None)
-    return frame is not None and frame.f_lasti <= 0
+    if frame is None:
+        return False
+    for prefix in ("gi", "ag"):
+        suspended = getattr(generator, f"{prefix}_suspended", None)
+        if suspended is not None:
+            return not suspended and not getattr(generator, f"{prefix}_running", False)
+    return bool(frame.f_lasti <= 0)

@@ -131,7 +131,7 @@ class Courier:
         # before a post: for how many seconds its thread will not need the GIL (see turns.py)
         self.on_the_wire: Callable[[float], None] = _waiting
         self.post_seconds = 0.0  # a post's wall time per log, averaged over the last few
-        self.posting = False  # a post is on the wire, or its answer not yet settled in the spool
+        self.posting_since = 0.0  # when the post on the wire (or whose answer is not yet settled) began
 
     def start(self) -> None:
         """Free rows of dead processes and note what the spool held before we began: ours to
@@ -207,7 +207,7 @@ class Courier:
             return 0.0
         started = time.monotonic()
         self.on_the_wire(min(self.post_seconds * len(rows), WIRE_MAX))
-        self.posting = True
+        self.posting_since = started
         try:
             reply = self.destination.post(bodies)
             self.tries += 1
@@ -215,7 +215,7 @@ class Courier:
             self.progress()
             return self._settle(rows, ids, bodies, reply, stop)
         finally:
-            self.posting = False
+            self.posting_since = 0.0
 
     def _settle(
         self,

@@ -1,11 +1,22 @@
 """At-fork hooks: every live pipeline keeps its spool consistent across `os.fork()` and
-starts afresh in the child (the parent's threads, queue, connections and leases are not its)."""
+starts afresh in the child (the parent's threads, queue, connections and leases are not its).
+
+Python 3.12+ warns at `os.fork()` in a process with threads (a DeprecationWarning, which an app
+that forks from its main module sees on stderr). Where the only threads besides the main one are
+ours, the warning would be there because of us alone, and these hooks are what makes forking
+them safe; so it is silenced. With any other thread, the app's or a native one, Python's
+warning stands.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import sys
+import threading
+import warnings
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .._errors import report
 
@@ -32,6 +43,40 @@ def inherited(*things: object) -> None:
 def _before_fork() -> None:
     for pipeline in list(_LIVE):
         pipeline.before_fork()
+    if sys.version_info >= (3, 12) and _LIVE:
+        try:
+            _fork_warning(silenced=_only_our_threads())
+        except Exception as exc:  # noqa: BLE001 - the fork must go on
+            report("silencing the fork warning", exc)
+
+
+def _fork_warning(silenced: bool) -> None:
+    """Python warns after the at-fork hooks (3.13: after the parent's too), so the filter that
+    silences it for this process stays until a fork finds a thread that is not ours; it names
+    this process's pid, so a forked child's own forks are judged afresh."""
+    message = rf"This process \(pid={os.getpid()}\) is multi-threaded"
+    entry = ("ignore", re.compile(message, re.I), DeprecationWarning, None, 0)
+    if silenced:
+        if entry not in warnings.filters:
+            warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
+    elif entry in warnings.filters:
+        cast("list[object]", warnings.filters).remove(entry)
+        mutated = getattr(warnings, "_filters_mutated", None)
+        if mutated is not None:
+            mutated()
+
+
+def _only_our_threads() -> bool:
+    """Are all threads but the main one ours (named `respan-…`), natively too (Linux)?"""
+    threads = threading.enumerate()
+    main = threading.main_thread()
+    if any(t is not main and not t.name.startswith("respan-") for t in threads):
+        return False
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            return int(stat.read().rsplit(b")", 1)[1].split()[17]) == len(threads)
+    except (OSError, ValueError, IndexError):
+        return True  # no /proc: the threads Python knows of are all there is to go by
 
 
 def _after_fork_in_parent() -> None:

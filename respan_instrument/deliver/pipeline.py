@@ -215,10 +215,12 @@ class Pipeline(_Threads):
         self._close(deadline, settle=True)
         return ok
 
-    @property
-    def wire_timeout(self) -> float:
-        """Most seconds one post of ours takes before it gives up."""
-        return float(self._destination.wire_timeout)
+    def on_the_wire(self) -> float:
+        """Seconds that a post of ours on the wire may still take before it gives up (0: none is)."""
+        since = self._courier.posting_since
+        if not since:
+            return 0.0
+        return max(0.0, since + float(self._destination.wire_timeout) - time.monotonic())
 
     def _close(self, deadline: float, settle: bool = False) -> None:
         """Stop both threads (by `deadline`), say what is lost, and let go of the spool's rows.
@@ -229,8 +231,8 @@ class Pipeline(_Threads):
         the destination accepted after all would be sent again by that process."""
         self._writer.join(max(0.05, deadline - time.monotonic()))
         self._sending.join(max(0.05, deadline - time.monotonic()))
-        if settle and self._sending.is_alive() and self._courier.posting:
-            self._sending.join(self.wire_timeout + 1.0)
+        if settle and self._sending.is_alive() and self.on_the_wire() > 0:
+            self._sending.join(self.on_the_wire() + 1.0)
         self._overflow_report.emit(self._hard_queue)
         self._trim_report.emit(self._spool.place, self._spool.max_bytes >> 20)
         self._unwritable_report.emit(self._spool.place, UNWRITTEN_MAX_BYTES >> 20)

@@ -43,17 +43,17 @@ _pid = 0  # the process `_pipe` and the wakeup fd were set up in
 _saved = threading.Event()
 
 
-def _grace() -> float:
-    return TERM_GRACE
+def _nothing_on_the_wire() -> float:
+    return 0.0
 
 
-_most: Callable[[], float] = _grace  # how long saving may take, asked when the signal comes
+_on_the_wire: Callable[[], float] = _nothing_on_the_wire  # see save_first
 
 
-def save_first(save: Callable[[], None], most: Callable[[], float] = _grace) -> None:
-    """In a worker's main thread: on SIGTERM, run `save` (which takes at most `most()` seconds:
-    TERM_GRACE, and longer only to wait for a post on the wire), then end."""
-    global _pipe, _pid, _saved, _most
+def save_first(save: Callable[[], None], on_the_wire: Callable[[], float] = _nothing_on_the_wire) -> None:
+    """In a worker's main thread: on SIGTERM, run `save`, then end. `save` is given TERM_GRACE
+    seconds, and longer only while `on_the_wire()` says a post may still take that many seconds."""
+    global _pipe, _pid, _saved, _on_the_wire
     if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
@@ -62,7 +62,7 @@ def save_first(save: Callable[[], None], most: Callable[[], float] = _grace) -> 
     read_fd, write_fd = _pipe = os.pipe()
     os.set_blocking(write_fd, False)
     _saved = threading.Event()
-    _most = most
+    _on_the_wire = on_the_wire
     if not _pid:
         os.register_at_fork(after_in_child=_forked)
     _pid = os.getpid()
@@ -138,13 +138,27 @@ def _end_main_thread(deadline: float) -> None:
     os._exit(128 + signal.SIGTERM)
 
 
+def _wait_saved() -> None:
+    """In the handler: the grace for saving, and past it as long as a post is on the wire."""
+    end = time.monotonic() + TERM_GRACE
+    while not _saved.wait(max(0.0, end - time.monotonic())):
+        try:
+            extra = _on_the_wire()
+        except Exception as exc:  # noqa: BLE001 - the process is ending either way
+            report("waiting for a post on SIGTERM", exc)
+            return
+        if extra <= 0:
+            return
+        end = time.monotonic() + min(extra, NUDGE_EVERY)
+
+
 def _handler(signum: int, frame: object) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # from now on a SIGTERM ends the process at once
     pipe = _pipe
     if pipe is not None and _pid == os.getpid():
         with contextlib.suppress(OSError):
             os.write(pipe[1], _OURS)
-        _saved.wait(_most())
+        _wait_saved()
     os.kill(os.getpid(), signal.SIGTERM)
 
 

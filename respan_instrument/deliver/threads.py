@@ -45,14 +45,25 @@ class _Marker:
 
     __slots__ = ("done", "upto", "safe", "written", "others_upto", "deadline", "tries_at")
 
-    def __init__(self, deadline: float = 0.0) -> None:
-        self.deadline = deadline  # monotonic: when the flush that sent it gives up
+    def __init__(self, deadline: float | None = None) -> None:
+        # monotonic: when the flush that sent it gives up; None for `persist()`, which waits
+        # for the spool only and must not bring a backed-off try forward
+        self.deadline = deadline
         self.tries_at = -1  # the courier's tries when the sender first saw it (-1: not yet)
         self.done = threading.Event()
         self.upto = 0  # our last spool row written before the marker
         self.safe = True  # False when logs before it could not be written to the spool
         self.written = threading.Event()  # the writer got to it: logs before it are in the spool
         self.others_upto = -1  # rows of other processes up to this id are waited for too (-1: not looked yet)
+
+
+def _wants_try(marker: _Marker, courier: Courier) -> bool:
+    """Does this flush still wait for a try of the destination (see `_resolve_markers`)?"""
+    return (
+        marker.deadline is not None
+        and marker.tries_at == courier.tries
+        and courier.asked_until <= marker.deadline
+    )
 
 
 class _Threads:
@@ -254,7 +265,7 @@ class _Threads:
         if that is before the flush gives up; never ahead of the rate limit."""
         courier = self._courier
         for marker in self._markers:
-            if marker.tries_at == courier.tries and courier.asked_until <= marker.deadline:
+            if _wants_try(marker, courier):
                 return min(next_try, max(now + courier.bucket.wait_time(), courier.asked_until))
         return next_try
 
@@ -276,7 +287,7 @@ class _Threads:
             if self._spool.known_pending(self._route, marker.upto, upto):
                 if courier.accepting:
                     return
-                if marker.tries_at == courier.tries and courier.asked_until <= marker.deadline:
+                if _wants_try(marker, courier):
                     return  # try the destination first (`_flush_cuts_short`)
                 if in_memory:  # the destination is not accepting and there is no spool: not safe anywhere
                     marker.safe = False

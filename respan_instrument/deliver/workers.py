@@ -119,7 +119,7 @@ def _arm() -> None:
         _patch()
         if _armed_pid != os.getpid():
             _armed_pid = os.getpid()
-            sigterm.save_first(_hand_over, _most_seconds)
+            sigterm.save_first(_hand_over, _on_the_wire)
         # A forkserver child's bootstrap clears the finalizers after it imported `__main__`
         # (where a module-level instrument() armed it): register again, once.
         if _finalizer is None or not _finalizer.still_active():
@@ -167,10 +167,10 @@ def _hand_over() -> None:
         pipeline.hand_over(sigterm.TERM_GRACE * 0.75)
 
 
-def _most_seconds() -> float:
-    """Most a terminated worker's hand-over may take: the grace, and a post on the wire."""
+def _on_the_wire() -> float:
+    """Seconds a post of this worker's on the wire may still take (0: none is)."""
     pipeline = _pipeline
-    return sigterm.TERM_GRACE + (pipeline.wire_timeout if pipeline is not None else 0.0)
+    return pipeline.on_the_wire() if pipeline is not None else 0.0
 
 
 def _at_exit() -> None:

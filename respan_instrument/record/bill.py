@@ -5,8 +5,8 @@ session's, a Batch output file's lines).
 A call's endpoint says what it bought (`Endpoint.bill`: lines of tokens, tool calls, minutes of
 audio, ...); each line is priced here by the price book. `cost` is the sum of the lines that
 could be priced; a line that cannot be is named in `cost_unpriced` (with what a user needs to
-reconcile it); a call none of whose lines is priced has no cost (never 0). The breakdown and
-the unpriced lines are given for a bill of more than one line.
+reconcile it); a call none of whose lines is priced has no cost (never 0). The breakdown is
+given for a bill of more than one line.
 """
 
 from __future__ import annotations
@@ -41,17 +41,20 @@ def settle_cost(
 def price_lines(
     prices: Prices, lines: list[Line], call: Priced, requested: str | None, batch: bool
 ) -> tuple[float | None, dict[str, float] | None, dict[str, Any] | None]:
-    """(cost, breakdown, unpriced lines) of a call's bill; the last two only for a bill of more
-    than one line (a call of one line has its cost, or none at all)."""
+    """(cost, breakdown, unpriced lines) of a call's bill; a breakdown only for a bill of more
+    than one line."""
     if len(lines) == 1:  # the common call: its tokens
         line = lines[0]
         if line.unit == TOKENS and line.model == call.model:
             usd = prices.cost(
                 line.model, line.quantity, provider=call.provider, service_tier=call.service_tier, batch=batch
             )
-            if usd is not None or not requested or requested == call.model:
+            if usd is not None:
                 return usd, None, None
-        return _line_cost(prices, line, call, requested, batch), None, None
+            if not requested or requested == call.model:
+                return None, None, _unpriced(line)
+        usd = _line_cost(prices, line, call, requested, batch)
+        return (usd, None, None) if usd is not None else (None, None, _unpriced(line))
     total = 0.0
     breakdown: dict[str, float] = {}
     unpriced: dict[str, Any] = {}

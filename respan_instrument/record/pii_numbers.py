@@ -201,11 +201,11 @@ _SAID_NUMBER = re.compile(r"[^0-9\n]{0,24}?(?P<number>\+?\(?[0-9][0-9 ().\-]{5,2
 def said_phones(text: str, low: str, runs: list[int], spans: Spans) -> None:
     """Spans of the numbers a phone word introduces (`low`: `text` lowered, index for index).
     Such a number is a run of seven digits or more (`runs`: where each starts), so the word is
-    looked for only in the few characters before one."""
-    for run in runs:
-        lo = max(0, run - _SAID_REACH)
+    looked for only in the few characters before one (or, with many runs, once in the text)."""
+    windows = [(max(0, run - _SAID_REACH), run) for run in runs] if len(runs) <= 4 else [(0, len(low))]
+    for lo, hi in windows:
         for word in _PHONE_WORDS:
-            i = low.find(word, lo, run)
+            i = low.find(word, lo, hi)
             while i >= 0:
                 after = i + len(word)
                 # a word of its own ("tel", not "hotel"; "phone" also ends "telephone", "cellphone")
@@ -222,7 +222,7 @@ def said_phones(text: str, low: str, runs: list[int], spans: Spans) -> None:
                     match = _SAID_NUMBER.match(text, after)
                     if match is not None and 7 <= _digits(match.group("number")) <= 15:
                         spans.append((match.start("number"), match.end("number"), PHONE))
-                i = low.find(word, i + 1, run)
+                i = low.find(word, i + 1, hi)
 
 
 __all__ = ["CARD", "IBAN", "PHONE", "luhn", "numbers", "said_phones"]
