@@ -720,3 +720,33 @@ def test_agents_websocket_model_reused_takes_each_runs_attributes(done, agents_t
     calls = sorted((log for log in logs if log["log_type"] == "response"), key=lambda log: log["start_time"])
     assert [log.get("customer_identifier") for log in calls] == ["first", "second"]
     assert "private words" not in json.dumps(logs)
+
+
+@pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning")
+@pytest.mark.parametrize("how", ["redact", "sample_rate", "attributes"])
+def test_realtime_transcription_logs_follow_the_privacy_settings(done, collector, how) -> None:
+    pytest.importorskip("websockets")
+    from respan_instrument.local.realtime_server import AUDIO_CHUNK, TRANSCRIPT, RealtimeServer
+
+    if how == "redact":
+        start(collector, redact=_loud)
+    else:
+        start(collector, sample_rate=0.0 if how == "sample_rate" else 1.0)
+    with RealtimeServer() as server:
+        client = _socket_client(server)
+        if not hasattr(client, "realtime"):
+            pytest.skip("no realtime in this SDK")
+        session = {"type": "realtime", "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}}}
+        with respan_instrument.attributes(capture_content=False if how == "attributes" else None):
+            with client.realtime.connect(model="gpt-realtime") as conn:
+                conn.send({"type": "session.update", "session": session})  # type: ignore[arg-type]
+                conn.input_audio_buffer.append(audio=AUDIO_CHUNK)
+                conn.input_audio_buffer.commit()
+                _until(conn, "conversation.item.input_audio_transcription.completed")
+    (log,) = received(collector, 1)
+    assert log["log_type"] == "transcription" and log["cost"] > 0
+    assert TRANSCRIPT not in json.dumps(log)
+    if how == "redact":
+        assert log["output"] == TRANSCRIPT.upper()
+    else:
+        assert "output" not in log and "input" not in log
