@@ -65,17 +65,17 @@ def _agents_run(stub: OpenAIStub) -> None:
         raise RuntimeError(f"no customer {EMAIL} with card {CARD}")
 
     tool = agents.function_tool(lookup, failure_error_function=lambda ctx, exc: f"failed: {exc}")
-    client = openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url=stub.base_url, max_retries=0)
-    agent = agents.Agent(
-        name="Desk",
-        instructions="Use tools.",
-        model=agents.OpenAIResponsesModel(model="gpt-4o-mini", openai_client=client),
-        tools=[tool],
-    )
 
     async def main() -> None:
-        with agents.custom_span("lookup step", {"customer": EMAIL}):
-            await agents.Runner.run(agent, "Who is it?")
+        async with openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url=stub.base_url, max_retries=0) as client:
+            agent = agents.Agent(
+                name="Desk",
+                instructions="Use tools.",
+                model=agents.OpenAIResponsesModel(model="gpt-4o-mini", openai_client=client),
+                tools=[tool],
+            )
+            with agents.custom_span("lookup step", {"customer": EMAIL}):
+                await agents.Runner.run(agent, "Who is it?")
 
     with agents.trace("Support"):
         asyncio.run(main())
@@ -266,6 +266,9 @@ def test_agents_model_calls_over_the_responses_websocket_are_logged_once_in_the_
     assert call["trace_unique_id"] == by_type["workflow"]["trace_unique_id"]
     assert call["span_parent_id"] == by_type["agent"]["span_unique_id"]
     assert call["cost"] > 0 and call["prompt_tokens"] == 120
+    assert call["stream"] is True and call["metadata"]["websocket"] == "true"
+    assert "input" in call and "type" not in call
+    assert OPENAI_KEY not in json.dumps(logs)
 
 
 # ---- uninstrument() and instrument() again, with every new patch target --------------------------
@@ -559,3 +562,191 @@ def test_otlp_spans_of_socket_responses_and_agents_runs_carry_the_bill(
         if span["attributes"].get("gen_ai.operation.name") in ("chat", "responses")
     ]
     assert len(calls) == 2 and len(costs) == 2 and all(cost > 0 for cost in costs), costs
+
+
+def test_app_spans_of_an_agents_runs_model_calls_follow_the_runs_sample(
+    agents_tracing, collector, stub, sdk_spans
+) -> None:
+    """The application's own span of a model call made in an Agents run carries content exactly
+    when the call's log does: both follow the run's trace, sampled whole."""
+    provider, exporter = sdk_spans
+    stub.clear()
+    start(collector, sample_rate=0.5, tracer_provider=provider)
+    try:
+        for _ in range(12):
+            _agents_run(stub)
+        logs = received(collector, 12 * 6)
+    finally:
+        respan_instrument.uninstrument()
+    spans = {span.context.span_id: span for span in exporter.get_finished_spans()}
+    calls = [log for log in logs if log["log_type"] == "response"]
+    assert len(calls) == 24
+    kept = set()
+    for log in calls:
+        span = spans[int(log["span_unique_id"], 16)]
+        has = any(key.startswith(("gen_ai.input", "gen_ai.prompt")) for key in span.attributes)
+        assert has == ("input" in log), (log["trace_unique_id"], dict(span.attributes))
+        kept.add(has)
+    assert kept == {True, False}
+
+
+@pytest.mark.parametrize("rate", [0.25, 0.5])
+def test_agents_runs_keep_content_at_the_sample_rate(done, agents_tracing, collector, rate) -> None:
+    """The Agents SDK's trace ids are uuid4s (fixed version and variant bits): the fraction of
+    runs that keep their content is still the rate."""
+    agents = pytest.importorskip("agents")
+    start(collector, sample_rate=rate)
+    runs = 200
+    for _ in range(runs):
+        with agents.trace("Sampled"), agents.custom_span("step", {"note": "private"}):
+            pass
+    logs = received(collector, 2 * runs)
+    kept = sum("note" in (log.get("metadata") or {}) for log in logs if log["log_type"] == "task")
+    assert abs(kept - rate * runs) < 5 * (rate * (1 - rate) * runs) ** 0.5, kept
+
+
+# ---- secrets in tool definitions ------------------------------------------------------------------
+
+MCP_SECRET = "mcp-token-0f9e8d7c6b5a"
+MCP_TOOL = {
+    "type": "mcp",
+    "server_label": "crm",
+    "server_url": "https://mcp.example.com/sse",
+    "authorization": MCP_SECRET,
+    "headers": {"X-Api-Key": MCP_SECRET},
+    "require_approval": "never",
+}
+
+
+def test_mcp_credentials_in_tools_never_reach_a_log(done, collector, stub, client) -> None:
+    """An MCP tool's `authorization` and `headers` are credentials: the log's `tools` leaves them
+    out, over HTTP and over the Responses WebSocket, in request logs and OTLP spans alike."""
+    start(collector)
+    tools = [dict(MCP_TOOL)]
+    client.responses.create(model="gpt-4.1-mini", input="hi", tools=tools)  # type: ignore[list-item]
+    assert tools == [MCP_TOOL]  # the caller's objects untouched
+    n = 1
+    if hasattr(client.responses, "connect"):
+        pytest.importorskip("websockets")
+        from tests.socket_servers import responses_server
+
+        with responses_server() as server, _socket_client(server).responses.connect() as conn:
+            conn.response.create(model="gpt-4.1-mini", input="hi", tools=tools)  # type: ignore[list-item]
+            _until(conn, "response.completed")
+        n = 2
+    logs = received(collector, n)
+    assert MCP_SECRET not in json.dumps(logs)
+    for log in logs:
+        assert log["tools"] == [{k: v for k, v in MCP_TOOL.items() if k not in ("authorization", "headers")}]
+
+
+def test_mcp_credentials_stay_out_of_otlp_spans(done, collector, stub, client) -> None:
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.common")
+    start(collector, export="otlp")
+    client.responses.create(model="gpt-4.1-mini", input="hi", tools=[MCP_TOOL])  # type: ignore[list-item]
+    assert respan_instrument.flush(10)
+    assert collector.wait_for_spans(1, timeout=10)
+    for request in collector.requests:
+        assert MCP_SECRET.encode() not in request.body
+
+
+def test_translation_of_a_model_no_source_prices_has_no_cost(done, collector) -> None:
+    """Priced per audio time where a price is known; never a cost of 0 where none is."""
+    pytest.importorskip("websockets")
+    from tests.socket_servers import translation_server
+
+    start(collector)
+    with translation_server() as server:
+        client = _socket_client(server)
+        if not hasattr(getattr(getattr(client, "realtime", None), "translations", None), "connect"):
+            pytest.skip("no realtime translations in this SDK")
+        for model in ("gpt-realtime-translate-2099", "gpt-realtime-translate"):
+            with client.realtime.translations.connect(model=model) as conn:
+                _until(conn, "session.created")
+                conn.session.input_audio_buffer.append(audio="AAAA")
+                _until(conn, "session.output_transcript.delta")
+                conn.session.close()
+                _until(conn, "session.closed")
+    logs = {log["model"]: log for log in received(collector, 2)}
+    assert "cost" not in logs["gpt-realtime-translate-2099"]
+    assert logs["gpt-realtime-translate"]["cost"] > 0
+
+
+@pytest.mark.parametrize("surface", sorted(SESSIONS))
+def test_socket_logs_reach_the_spool_redacted(done, collector, spool_dir, surface) -> None:
+    collector.set_outage(True)  # Respan unreachable: the logs wait in the spool
+    start(collector, redact=_loud)
+    n = SESSIONS[surface]()
+    respan_instrument.flush(1)  # (spooled: Respan is not accepting)
+    data = spool_bytes(spool_dir)
+    assert b'"log_type"' in data  # the logs are there, and only redacted
+    for word in WORDS:
+        assert word.encode() not in data, word
+    collector.set_outage(False)
+    logs = received(collector, n)
+    assert all(log.get("cost", 0) > 0 for log in logs)
+
+
+def test_agents_websocket_model_reused_takes_each_runs_attributes(done, agents_tracing, collector) -> None:
+    """One websocket model object serves many runs: each model call's log has the attributes (and
+    content choice) of the run it was made in, not those of the first run."""
+    agents = pytest.importorskip("agents")
+    pytest.importorskip("websockets")
+    ws_model = getattr(agents, "OpenAIResponsesWSModel", None)
+    if ws_model is None:
+        pytest.skip("no Responses WebSocket model in this Agents SDK")
+    import openai
+
+    from tests.socket_servers import responses_server
+
+    start(collector)
+    with responses_server() as server:
+
+        async def main() -> None:
+            client = openai.AsyncOpenAI(
+                api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
+            )
+            agent = agents.Agent(
+                name="Sock", instructions="Be brief.", model=ws_model("gpt-4.1-mini", client)
+            )
+            with respan_instrument.attributes(customer_identifier="first"):
+                await agents.Runner.run(agent, "hi there")
+            with respan_instrument.attributes(customer_identifier="second", capture_content=False):
+                await agents.Runner.run(agent, "private words")
+            await client.close()
+
+        asyncio.run(main())
+    logs = received(collector, 6)
+    calls = sorted((log for log in logs if log["log_type"] == "response"), key=lambda log: log["start_time"])
+    assert [log.get("customer_identifier") for log in calls] == ["first", "second"]
+    assert "private words" not in json.dumps(logs)
+
+
+@pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning")
+@pytest.mark.parametrize("how", ["redact", "sample_rate", "attributes"])
+def test_realtime_transcription_logs_follow_the_privacy_settings(done, collector, how) -> None:
+    pytest.importorskip("websockets")
+    from respan_instrument.local.realtime_server import AUDIO_CHUNK, TRANSCRIPT, RealtimeServer
+
+    if how == "redact":
+        start(collector, redact=_loud)
+    else:
+        start(collector, sample_rate=0.0 if how == "sample_rate" else 1.0)
+    with RealtimeServer() as server:
+        client = _socket_client(server)
+        if not hasattr(client, "realtime"):
+            pytest.skip("no realtime in this SDK")
+        session = {"type": "realtime", "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}}}
+        with respan_instrument.attributes(capture_content=False if how == "attributes" else None):
+            with client.realtime.connect(model="gpt-realtime") as conn:
+                conn.send({"type": "session.update", "session": session})  # type: ignore[arg-type]
+                conn.input_audio_buffer.append(audio=AUDIO_CHUNK)
+                conn.input_audio_buffer.commit()
+                _until(conn, "conversation.item.input_audio_transcription.completed")
+    (log,) = received(collector, 1)
+    assert log["log_type"] == "transcription" and log["cost"] > 0
+    assert TRANSCRIPT not in json.dumps(log)
+    if how == "redact":
+        assert log["output"] == TRANSCRIPT.upper()
+    else:
+        assert "output" not in log and "input" not in log

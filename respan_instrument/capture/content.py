@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..endpoints import Endpoint
+from ..record.agents import sample_key
 from ..record.call import CallRecord
 from ..record.encode import limited
 from ..record.otlp import content_attributes
@@ -33,7 +34,9 @@ class SpanContent:
         """The GenAI conventions' content attributes of a call, truncated as a log's; none when
         the call keeps no content."""
         scope = record.attributes
-        if not self.privacy.keeps(record.trace_id, scope.get("capture_content") if scope else None):
+        # a call inside an Agents run is sampled with the run (its log joins the run's trace)
+        trace_id = record.trace_id if record.anchor is None else sample_key(record.anchor.trace_id)
+        if not self.privacy.keeps(trace_id, scope.get("capture_content") if scope else None):
             return {}
         log: dict[str, Any] = {}
         endpoint.content(log, record.request, response, record.files)

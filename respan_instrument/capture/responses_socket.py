@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from .. import _context
 from .._errors import contained
 from ..endpoints.base import as_dict, get
 from ..endpoints.responses import RESPONSES, ResponsesAccumulator
@@ -44,17 +45,19 @@ _PARSED = (
 )
 _NOT_REQUEST = ("type", "stream_id", "event_id")
 _SENTINELS = frozenset({"Omit", "NotGiven"})
+_scope = _context.current_reader()
 _STEERED = 64  # steered inputs (and finished ids) kept for successors not yet started
 
 
 class _Flight:
     """One response in flight on a lane."""
 
-    __slots__ = ("start_ns", "ttft_ns", "request", "id", "created", "texts", "anchor")
+    __slots__ = ("start_ns", "ttft_ns", "request", "id", "created", "texts", "anchor", "scope")
 
-    def __init__(self, start_ns: int, request: dict[str, Any], anchor: Any = None) -> None:
+    def __init__(self, start_ns: int, request: dict[str, Any], anchor: Any = None, scope: Any = None) -> None:
         self.start_ns = start_ns
         self.anchor = anchor  # the Agents run it was asked for in (capture/agents.py), if any
+        self.scope = scope  # attributes() where it was asked for, in such a run
         self.ttft_ns: int | None = None
         self.request = request
         self.id: str | None = None
@@ -92,7 +95,7 @@ class ResponsesSocket(Recorder):
 
     def __init__(self, hooks: Hooks, ctx: Any, scope: Mapping[str, Any]) -> None:
         super().__init__(hooks, ctx, scope)
-        self.waiting: dict[Any, deque[tuple[int, dict[str, Any], Any]]] = {}
+        self.waiting: dict[Any, deque[tuple[int, dict[str, Any], Any, Any]]] = {}
         self.running: dict[Any, _Flight] = {}
         self.finished: deque[str] = deque(maxlen=_STEERED)  # the latest finished, newest last
         self.steered: dict[str, Any] = {}  # previous_response_id -> the input steered after it
@@ -141,7 +144,11 @@ class ResponsesSocket(Recorder):
             with _IN_EVENT:
                 lane = _lane(event)
                 waiting = self.waiting.setdefault(lane, deque())
-                waiting.append((time.time_ns(), _snapshot(event), _agents.here()))
+                anchor = _agents.here()
+                # an Agents model's one connection serves many runs: each call takes its own
+                # run's attributes(), not those where the connection opened
+                scope = _scope() if anchor is not None else None
+                waiting.append((time.time_ns(), _snapshot(event), anchor, scope))
         elif kind == "response.steer":
             with _IN_EVENT:
                 previous = get(event, "previous_response_id")
@@ -170,15 +177,15 @@ class ResponsesSocket(Recorder):
         queue = self.waiting.get(lane)
         successor = isinstance(previous, str) and previous in self.finished
         if queue and not (successor and queue[0][1].get("previous_response_id") != previous):
-            start_ns, request, anchor = queue.popleft()
+            start_ns, request, anchor, scope = queue.popleft()
         else:  # the server started it: it continues `previous` with what the app steered
-            start_ns, request, anchor = now, {"model": response.get("model")}, None
+            start_ns, request, anchor, scope = now, {"model": response.get("model")}, None, None
             if isinstance(previous, str):
                 request["previous_response_id"] = previous
                 steered = self.steered.pop(previous, None)
                 if steered is not None:
                     request["input"] = steered
-        flight = _Flight(start_ns, request, anchor)
+        flight = _Flight(start_ns, request, anchor, scope)
         flight.id = response.get("id") if isinstance(response.get("id"), str) else None
         flight.created = response
         earlier = self.running.get(lane)
@@ -238,7 +245,12 @@ class ResponsesSocket(Recorder):
         model = get(response, "model") if response is not None else None
         model = model or request.get("model") or "unknown"
         record = CallRecord(
-            RESPONSES, request, "", flight.start_ns, f"{RESPONSES.operation} {model}", self._attributes()
+            RESPONSES,
+            request,
+            "",
+            flight.start_ns,
+            f"{RESPONSES.operation} {model}",
+            self._attributes(flight.scope),
         )
         record.end_ns = end_ns
         record.stream = True
@@ -250,8 +262,10 @@ class ResponsesSocket(Recorder):
             record.error = _error(error)
         self.hand_over(record)
 
-    def _attributes(self) -> dict[str, Any]:
-        return self.attributes(None, websocket="true")
+    def _attributes(self, scope: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        if scope is None:
+            return self.attributes(None, websocket="true")
+        return {**scope, "metadata": {**(scope.get("metadata") or {}), "websocket": "true"}}
 
 
 def _error(error: Any) -> BaseException:

@@ -40,6 +40,26 @@ REQUEST_FIELDS = (
 )
 
 
+# keys of a tool definition that hold a credential (a remote MCP server's `authorization` and
+# `headers`): a log never carries them
+TOOL_CREDENTIALS = frozenset({"authorization", "headers"})
+
+
+def without_credentials(tools: Any) -> Any:
+    """`tools` as a log may show them: copies without their credentials (the same object when
+    none has any)."""
+    if not isinstance(tools, (list, tuple)) or not any(
+        isinstance(tool, Mapping) and not TOOL_CREDENTIALS.isdisjoint(tool) for tool in tools
+    ):
+        return tools
+    return [
+        {key: value for key, value in tool.items() if key not in TOOL_CREDENTIALS}
+        if isinstance(tool, Mapping)
+        else tool
+        for tool in tools
+    ]
+
+
 def as_dict(obj: Any) -> Any:
     """An SDK model as the JSON the provider sent (unset fields left out)."""
     if obj is None or isinstance(obj, (str, int, float, bool, list, dict)):
@@ -326,7 +346,7 @@ class Endpoint:
         for key in self.request_fields:
             value = request.get(key)
             if value is not None:
-                log[key] = value
+                log[key] = without_credentials(value) if key == "tools" else value
 
     def content(
         self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]

@@ -98,6 +98,14 @@ def span_int(sdk_id: str) -> int:
     return _hashed(sdk_id, 8)
 
 
+def sample_key(trace_id: int) -> int:
+    """The id a run's content is sampled by (SPEC §16). The SDK's trace ids are uuid4s, whose
+    low 64 bits begin with the fixed variant bits `10`: compared as OpenTelemetry's random ids
+    are, no run would keep its content under a rate of 0.5, and every run over 0.75. So: their
+    62 random low bits, and 2 random bits of the high half."""
+    return ((trace_id & ((1 << 62) - 1)) << 2) | ((trace_id >> 64) & 3)
+
+
 def root_int(trace_id: int) -> int:
     """The workflow log's span id: derived from its trace id, distinct from the SDK's span ids."""
     return _hashed(f"{trace_id:032x}/workflow", 8)

@@ -8,7 +8,7 @@ from typing import Any
 from .._context import LOG_FIELDS
 from ..endpoints.base import Prices, as_dict, get
 from .agent_turns import agent_turns
-from .agents import AgentSpan, adopt, span_log
+from .agents import AgentSpan, adopt, sample_key, span_log
 from .batch import split
 from .bill import add_cost
 from .call import CallRecord
@@ -81,13 +81,15 @@ def calls_of(
     """`logs_of`, each log with the settled record it was built from (a Batch output file's
     results are records of their own; an Agents SDK span's log has none)."""
     if isinstance(record, AgentSpan):
-        keeps = privacy.keeps(record.anchor.trace_id, record.attributes.get("capture_content"))
+        keeps = privacy.keeps(sample_key(record.anchor.trace_id), record.attributes.get("capture_content"))
         return [(None, span_log(record, capture_content=keeps, defaults=defaults))]
     settle(record, prices, defaults)
     if record.anchor is not None:
         adopt(record, defaults)
     # content as the call's trace and `attributes(capture_content=...)` decide (SPEC §16)
-    capture_content = privacy.keeps(record.trace_id, record.attributes.get("capture_content"))
+    anchor = record.anchor  # (a call in an Agents run: sampled with the run)
+    trace_id = record.trace_id if anchor is None else sample_key(anchor.trace_id)
+    capture_content = privacy.keeps(trace_id, record.attributes.get("capture_content"))
     endpoint = record.endpoint
     lines = endpoint.lines(record.response)
     if lines is not None and endpoint.logs_turns:
