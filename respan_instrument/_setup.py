@@ -85,7 +85,9 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
             )
             export = "logs"
     if export == "logs" and not settings.api_key:
-        log_once("no-key", "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan")
+        log_once(
+            "no-key", "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan"
+        )
         return None
     privacy = _privacy(settings)
     seen = Seen()
@@ -97,12 +99,18 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
         from .record.otlp import SpanEncoder
 
         destination = OtlpTraces(
-            settings.otlp_endpoint, settings.api_key, per_minute=per_minute, read_timeout=settings.read_timeout
+            settings.otlp_endpoint,
+            settings.api_key,
+            per_minute=per_minute,
+            read_timeout=settings.read_timeout,
         )
         spans = SpanEncoder(settings.max_content_bytes)
     else:
         destination = RespanLogs(
-            settings.base_url, str(settings.api_key), per_minute=per_minute, read_timeout=settings.read_timeout
+            settings.base_url,
+            str(settings.api_key),
+            per_minute=per_minute,
+            read_timeout=settings.read_timeout,
         )
 
     def encoder(content: Privacy) -> Callable[[Any], list[bytes]]:

@@ -70,7 +70,9 @@ class RespanLogs:
         quoting = Quoting(rows)
         for error in list(data.get("errors") or [])[:5]:
             index = error.get("index") if isinstance(error, Mapping) else None
-            reason = quoting.text(str(error.get("error", error) if isinstance(error, Mapping) else error)[:200])
+            reason = quoting.text(
+                str(error.get("error", error) if isinstance(error, Mapping) else error)[:200]
+            )
             where = (
                 self.describe_row(rows[index]) if isinstance(index, int) and 0 <= index < len(rows) else ""
             )
