@@ -29,12 +29,19 @@ CHAT_BODY = json.dumps(
         "created": 1700000000,
         "model": "gpt-4o-mini-2024-07-18",
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "Hello there, how can I help?"},
-             "finish_reason": "stop"}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello there, how can I help?"},
+                "finish_reason": "stop",
+            }
         ],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19,
-                  "prompt_tokens_details": {"cached_tokens": 0},
-                  "completion_tokens_details": {"reasoning_tokens": 0}},
+        "usage": {
+            "prompt_tokens": 12,
+            "completion_tokens": 7,
+            "total_tokens": 19,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        },
     }
 ).encode()
 
@@ -43,16 +50,30 @@ def stream_body(chunks: int) -> bytes:
     lines = []
     for i in range(chunks):
         delta = {"role": "assistant", "content": ""} if i == 0 else {"content": f"tok{i} "}
-        chunk = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1700000000,
-                 "model": "gpt-4o-mini-2024-07-18",
-                 "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+        chunk = {
+            "id": "chatcmpl-s",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": "gpt-4o-mini-2024-07-18",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+        }
         lines.append(f"data: {json.dumps(chunk)}\n\n")
-    final = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1700000000,
-             "model": "gpt-4o-mini-2024-07-18", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    final = {
+        "id": "chatcmpl-s",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+    }
     lines.append(f"data: {json.dumps(final)}\n\n")
-    usage = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1700000000,
-             "model": "gpt-4o-mini-2024-07-18", "choices": [],
-             "usage": {"prompt_tokens": 12, "completion_tokens": chunks, "total_tokens": 12 + chunks}}
+    usage = {
+        "id": "chatcmpl-s",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [],
+        "usage": {"prompt_tokens": 12, "completion_tokens": chunks, "total_tokens": 12 + chunks},
+    }
     lines.append(f"data: {json.dumps(usage)}\n\n")
     lines.append("data: [DONE]\n\n")
     return "".join(lines).encode()
@@ -68,10 +89,16 @@ def mock_client(handler_body: Callable[[Any], tuple[bytes, str]], *, is_async: b
         return hx.Response(200, content=body, headers={"content-type": ctype})
 
     if is_async:
-        return openai.AsyncOpenAI(api_key="sk-bench", base_url="https://api.openai.com/v1",
-                                  http_client=hx.AsyncClient(transport=hx.MockTransport(handler)))
-    return openai.OpenAI(api_key="sk-bench", base_url="https://api.openai.com/v1",
-                         http_client=hx.Client(transport=hx.MockTransport(handler)))
+        return openai.AsyncOpenAI(
+            api_key="sk-bench",
+            base_url="https://api.openai.com/v1",
+            http_client=hx.AsyncClient(transport=hx.MockTransport(handler)),
+        )
+    return openai.OpenAI(
+        api_key="sk-bench",
+        base_url="https://api.openai.com/v1",
+        http_client=hx.Client(transport=hx.MockTransport(handler)),
+    )
 
 
 def timed(fn: Callable[[], Any], n: int) -> tuple[float, float]:

@@ -14,9 +14,7 @@ from respan_instrument.record.prices import PriceBook
 
 def main() -> None:
     book = PriceBook({"ft:gpt-4o-mini": {"input": 0.3, "output": 1.2, "cached_input": 0.15}})
-    usage = TokenUsage(
-        input_tokens=1200, output_tokens=350, cached_input_tokens=1024, reasoning_tokens=128
-    )
+    usage = TokenUsage(input_tokens=1200, output_tokens=350, cached_input_tokens=1024, reasoning_tokens=128)
 
     t0 = time.perf_counter()
     book.cost("gpt-4o-mini", usage)  # first call: imports genai-prices, resolves, compiles

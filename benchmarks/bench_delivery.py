@@ -58,7 +58,10 @@ class CollectorProcess:
 
     def __init__(self, port: int = 0) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", COLLECTOR, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", COLLECTOR, str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().strip()
@@ -206,15 +209,27 @@ def main() -> None:
     spooled = status["rows"]
     expected = args.calls + 200
     results += [
-        ("soak: calls with Respan unreachable", f"{args.calls:,} in {soak_wall:.1f} s "
-         f"({soak_wall / args.calls * 1e6:.0f} µs/call wall, {soak_cpu / args.calls * 1e6:.0f} µs/call process CPU)"),
-        ("soak: RSS before → after (peak)", f"{rss0:.1f} → {rss1:.1f} MB (+{rss1 - rss0:.1f} MB; peak "
-         f"+{peak['rss'] - rss0:.1f} MB) — budget +64 MB: {'OK' if rss1 - rss0 <= 64 else 'OVER'}"),
-        ("soak: largest in-memory queue seen", f"{peak['queue']:,} items (4,096 call records, then up to "
-         f"32,768 encoded); {compacted:,} logs encoded by the caller while the writer lagged; the caller "
-         f"lent the GIL to the writer {lent:,} times (0.2 ms each)"),
-        ("soak: logs in the spool", f"{spooled:,} of {expected:,} ({'all' if spooled == expected else 'MISSING'}); "
-         f"dropped {lost}; {status['data_bytes'] / 2**20:.1f} MB of logs, file {status['bytes'] / 2**20:.1f} MB"),
+        (
+            "soak: calls with Respan unreachable",
+            f"{args.calls:,} in {soak_wall:.1f} s "
+            f"({soak_wall / args.calls * 1e6:.0f} µs/call wall, {soak_cpu / args.calls * 1e6:.0f} µs/call process CPU)",
+        ),
+        (
+            "soak: RSS before → after (peak)",
+            f"{rss0:.1f} → {rss1:.1f} MB (+{rss1 - rss0:.1f} MB; peak "
+            f"+{peak['rss'] - rss0:.1f} MB) — budget +64 MB: {'OK' if rss1 - rss0 <= 64 else 'OVER'}",
+        ),
+        (
+            "soak: largest in-memory queue seen",
+            f"{peak['queue']:,} items (4,096 call records, then up to "
+            f"32,768 encoded); {compacted:,} logs encoded by the caller while the writer lagged; the caller "
+            f"lent the GIL to the writer {lent:,} times (0.2 ms each)",
+        ),
+        (
+            "soak: logs in the spool",
+            f"{spooled:,} of {expected:,} ({'all' if spooled == expected else 'MISSING'}); "
+            f"dropped {lost}; {status['data_bytes'] / 2**20:.1f} MB of logs, file {status['bytes'] / 2**20:.1f} MB",
+        ),
     ]
 
     # ---- drain by the next exporter ---------------------------------------------------------
@@ -229,9 +244,11 @@ def main() -> None:
     respan_instrument.uninstrument()
     limit = f"{per_minute:g} bulk/min" if per_minute > 0 else "unthrottled"
     results.append(
-        (f"drain: spool → collector ({limit})",
-         f"{expected:,} logs in {drain:.1f} s = {expected / drain:,.0f} logs/s; flush() {flushed}; "
-         f"spool rows left {_spool.status()['rows']}")
+        (
+            f"drain: spool → collector ({limit})",
+            f"{expected:,} logs in {drain:.1f} s = {expected / drain:,.0f} logs/s; flush() {flushed}; "
+            f"spool rows left {_spool.status()['rows']}",
+        )
     )
     collector.close()
     os.environ.pop("RESPAN_BULK_PER_MINUTE", None)
@@ -279,8 +296,10 @@ def main() -> None:
         }
     collector.close()
 
-    print(f"openai {openai.__version__}, Python {platform.python_version()}, {platform.machine()}, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"openai {openai.__version__}, Python {platform.python_version()}, {platform.machine()}, "
+        f"{os.cpu_count()} CPUs"
+    )
     print()
     print("| what | result |")
     print("|---|---|")
@@ -289,16 +308,20 @@ def main() -> None:
     print()
     print(f"Throughput: {n:,} calls from one thread, delivered to a collector in another process")
     print()
-    print("| bulk rate | calls/s made | logs/s delivered (end to end) | process CPU µs/call (bare "
-          f"{bare_cpu:.0f}) | write-ahead µs/log: append + claim + delete | GIL lent / encoded by caller / "
-          "dropped |")
+    print(
+        "| bulk rate | calls/s made | logs/s delivered (end to end) | process CPU µs/call (bare "
+        f"{bare_cpu:.0f}) | write-ahead µs/log: append + claim + delete | GIL lent / encoded by caller / "
+        "dropped |"
+    )
     print("|---|---|---|---|---|---|")
     for label, r in rows.items():
         wal = r["append"] + r["claim"] + r["delete"]
-        print(f"| {label} | {r['calls_per_s']:,.0f} | {r['logs_per_s']:,.0f} | {r['cpu']:.0f} "
-              f"({r['cpu'] / bare_cpu:.2f}×) | {wal:.1f} = {r['append']:.1f} + {r['claim']:.1f} + "
-              f"{r['delete']:.1f} ({wal / r['cpu'] * 100:.1f}% of a call's CPU) "
-              f"| {r['lent']:,.0f} / {r['compacted']:,.0f} / {r['lost']:,.0f} |")
+        print(
+            f"| {label} | {r['calls_per_s']:,.0f} | {r['logs_per_s']:,.0f} | {r['cpu']:.0f} "
+            f"({r['cpu'] / bare_cpu:.2f}×) | {wal:.1f} = {r['append']:.1f} + {r['claim']:.1f} + "
+            f"{r['delete']:.1f} ({wal / r['cpu'] * 100:.1f}% of a call's CPU) "
+            f"| {r['lent']:,.0f} / {r['compacted']:,.0f} / {r['lost']:,.0f} |"
+        )
 
 
 if __name__ == "__main__":

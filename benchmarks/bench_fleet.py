@@ -125,7 +125,10 @@ print(json.dumps({"flushed": ok and not status(os.environ["RESPAN_SPOOL_DIR"])["
 class Server:
     def __init__(self, per_minute: float) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(per_minute)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", SERVER, str(per_minute)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().strip()
@@ -213,8 +216,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds each process makes calls")
     parser.add_argument("--rate", type=float, default=50.0, help="calls per second per process")
-    parser.add_argument("--per-minute", type=float, default=120.0, help="organisation-wide batched requests a minute")
-    parser.add_argument("--drain", type=float, default=120.0, help="seconds each process may deliver at the end")
+    parser.add_argument(
+        "--per-minute", type=float, default=120.0, help="organisation-wide batched requests a minute"
+    )
+    parser.add_argument(
+        "--drain", type=float, default=120.0, help="seconds each process may deliver at the end"
+    )
     parser.add_argument("--sizes", default="1,4,16")
     parser.add_argument("--modes", default="logs,otlp")
     args = parser.parse_args()
@@ -231,7 +238,9 @@ def main() -> None:
         f"\n{args.rate:g} calls/s per process for {args.seconds:g} s; loopback Respan: "
         f"{args.per_minute:g} batched requests a minute for the whole fleet; {os.cpu_count()} CPUs\n"
     )
-    print("| mode | N | calls | delivered | delivered logs/s | call→accepted p50 s | p99 s | 429s | batched posts | single posts | spool high-water (rows) | all accepted |")
+    print(
+        "| mode | N | calls | delivered | delivered logs/s | call→accepted p50 s | p99 s | 429s | batched posts | single posts | spool high-water (rows) | all accepted |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(

@@ -51,14 +51,22 @@ tp = TracerProvider(); tp.add_span_processor(BatchSpanProcessor(_Null())); trace
 {instrument_line}
 """
 _PEERS = {
-    "genai-openai": ("from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor",
-                     "OpenAIInstrumentor().instrument(tracer_provider=tp)"),
-    "openllmetry": ("from opentelemetry.instrumentation.openai import OpenAIInstrumentor",
-                    "OpenAIInstrumentor().instrument(tracer_provider=tp)"),
-    "openinference": ("from openinference.instrumentation.openai import OpenAIInstrumentor",
-                      "OpenAIInstrumentor().instrument(tracer_provider=tp)"),
-    "respan-native": ("from respan_instrumentation_openai import OpenAIInstrumentor",
-                      "OpenAIInstrumentor().activate()"),
+    "genai-openai": (
+        "from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor",
+        "OpenAIInstrumentor().instrument(tracer_provider=tp)",
+    ),
+    "openllmetry": (
+        "from opentelemetry.instrumentation.openai import OpenAIInstrumentor",
+        "OpenAIInstrumentor().instrument(tracer_provider=tp)",
+    ),
+    "openinference": (
+        "from openinference.instrumentation.openai import OpenAIInstrumentor",
+        "OpenAIInstrumentor().instrument(tracer_provider=tp)",
+    ),
+    "respan-native": (
+        "from respan_instrumentation_openai import OpenAIInstrumentor",
+        "OpenAIInstrumentor().activate()",
+    ),
 }
 
 
@@ -91,13 +99,18 @@ def importtime(python: str, top: int = 15) -> list[str]:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # installed packages have their bytecode compiled
     env.pop("PYTHONPATH", None)
-    r = subprocess.run([python, "-X", "importtime", "-c", "import openai\nimport respan_instrument"],
-                       capture_output=True, text=True, env=env, timeout=120)
+    r = subprocess.run(
+        [python, "-X", "importtime", "-c", "import openai\nimport respan_instrument"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     rows, after = [], False
     for line in r.stderr.splitlines():
         if not line.startswith("import time:") or "|" not in line:
             continue
-        parts = [p.strip() for p in line[len("import time:"):].split("|")]
+        parts = [p.strip() for p in line[len("import time:") :].split("|")]
         if not parts[0].isdigit():
             continue
         self_us, cum_us, name = int(parts[0]), int(parts[1]), parts[2]
@@ -133,13 +146,20 @@ def profile_instrument(python: str, top: int = 12) -> list[str]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # installed packages have their bytecode compiled
     env.pop("PYTHONPATH", None)
     env["RESPAN_SPOOL_DIR"] = tempfile.mkdtemp(prefix="respan-bench-spool-")
-    r = subprocess.run([python, "-c", _PROFILE_INSTRUMENT.replace("{top}", str(top))], capture_output=True,
-                       text=True, env=env, timeout=120)
+    r = subprocess.run(
+        [python, "-c", _PROFILE_INSTRUMENT.replace("{top}", str(top))],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     return r.stdout.splitlines() or r.stderr.splitlines()[-3:]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--majors", default="2")
     parser.add_argument("--impls", default=",".join(envs.ORDER))
@@ -149,13 +169,20 @@ def main() -> None:
     majors = [int(m) for m in args.majors.split(",") if m]
     versions = envs.openai_versions(majors, log=lambda m: print(m, file=sys.stderr))
     print(f"median of {args.runs} fresh processes (after one warm-up run); times in ms\n")
-    print("| openai | package | import openai | + import (peers: + OTel SDK) | + instrument() | on top of openai |")
+    print(
+        "| openai | package | import openai | + import (peers: + OTel SDK) | + instrument() | on top of openai |"
+    )
     print("|---|---|---:|---:|---:|---:|")
     ours_python = None
     for major in majors:
         for impl in [i for i in envs.ORDER if i in args.impls.split(",")]:
-            env = envs.ensure_env(impl, major, versions[major], allow_install=not args.no_install,
-                                  log=lambda m: print(m, file=sys.stderr))
+            env = envs.ensure_env(
+                impl,
+                major,
+                versions[major],
+                allow_install=not args.no_install,
+                log=lambda m: print(m, file=sys.stderr),
+            )
             if not env["ok"]:
                 print(f"| {versions[major]} | {impl} | — | — | — | ✗ {env['error'][:80]} |")
                 continue
@@ -167,10 +194,15 @@ def main() -> None:
                 continue
             total = m["import_ms"] + m["instrument_ms"]
             budget = " (budget 50)" if impl == "ours" else ""
-            print(f"| {versions[major]} | {impl} | {m['openai_ms']:.0f} | {m['import_ms']:.1f} | "
-                  f"{m['instrument_ms']:.1f} | **{total:.1f}**{budget} |", flush=True)
+            print(
+                f"| {versions[major]} | {impl} | {m['openai_ms']:.0f} | {m['import_ms']:.1f} | "
+                f"{m['instrument_ms']:.1f} | **{total:.1f}**{budget} |",
+                flush=True,
+            )
     if args.importtime and ours_python:
-        print("\nslowest imports under `import respan_instrument` (after `import openai`; -X importtime, one run):")
+        print(
+            "\nslowest imports under `import respan_instrument` (after `import openai`; -X importtime, one run):"
+        )
         for line in importtime(ours_python):
             print("  " + line)
         print("\ninstrument() on the caller's thread, cumulative (cProfile, one run, includes lazy imports):")

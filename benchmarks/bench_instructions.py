@@ -51,11 +51,23 @@ sys.path.insert(0, HERE)
 WORKLOADS = ("chat", "stream50", "stream1000", "embeddings", "image", "transcription")
 WARMUP = {"chat": 20, "stream50": 8, "stream1000": 2, "embeddings": 20, "image": 20, "transcription": 20}
 # measured calls for --calls 200 (streams are scaled down: a 50-chunk stream costs ~8 chats)
-SCALE = {"chat": 1.0, "embeddings": 1.0, "stream50": 0.25, "stream1000": 0.025, "image": 1.0, "transcription": 1.0}
+SCALE = {
+    "chat": 1.0,
+    "embeddings": 1.0,
+    "stream50": 0.25,
+    "stream1000": 0.025,
+    "image": 1.0,
+    "transcription": 1.0,
+}
 SCHEDULE_DELAY_UNDER_VALGRIND = "20"  # seconds; 0.5 s at full speed
-LABELS = {"chat": "chat, non-streamed", "stream50": "chat stream, 50 chunks",
-          "stream1000": "chat stream, 1000 chunks", "embeddings": "embeddings (1536-d)",
-          "image": "image (gpt-image-1, 64 KB base64)", "transcription": "transcription (32 KB mp3)"}
+LABELS = {
+    "chat": "chat, non-streamed",
+    "stream50": "chat stream, 50 chunks",
+    "stream1000": "chat stream, 1000 chunks",
+    "embeddings": "embeddings (1536-d)",
+    "image": "image (gpt-image-1, 64 KB base64)",
+    "transcription": "transcription (32 KB mp3)",
+}
 
 
 def log(msg: str) -> None:
@@ -69,7 +81,9 @@ def marker(label: str) -> None:
     so the dump lands exactly here. (`--dump-before` dumps only the thread that hits it, which
     would leave our background threads' work unattributed.)
     """
-    subprocess.run(["callgrind_control", f"--dump={label}", str(os.getpid())], capture_output=True, check=True)
+    subprocess.run(
+        ["callgrind_control", f"--dump={label}", str(os.getpid())], capture_output=True, check=True
+    )
 
 
 # --------------------------------------------------------------------------- the child
@@ -81,8 +95,11 @@ def child(args: argparse.Namespace) -> None:
 
     import worker
 
-    impl: Any = worker.Impl() if args.impl == "bare" else worker.make_impl(
-        args.impl, SimpleNamespace(collector=args.collector, control=None))
+    impl: Any = (
+        worker.Impl()
+        if args.impl == "bare"
+        else worker.make_impl(args.impl, SimpleNamespace(collector=args.collector, control=None))
+    )
     impl.setup()
     if args.impl != "bare":
         impl.instrument()
@@ -109,8 +126,9 @@ def calls_for(kind: str, calls: int) -> int:
 
 
 # --------------------------------------------------------------------------- the parent
-def run_one(python: str, impl: str, workloads: list[str], calls: int, collector: str | None,
-            out_dir: str) -> dict[str, Any]:
+def run_one(
+    python: str, impl: str, workloads: list[str], calls: int, collector: str | None, out_dir: str
+) -> dict[str, Any]:
     """One valgrind run; per workload, instructions per call of the caller's thread and in all."""
     os.makedirs(out_dir, exist_ok=True)
     env = dict(os.environ)
@@ -118,10 +136,21 @@ def run_one(python: str, impl: str, workloads: list[str], calls: int, collector:
     env["PYTHONHASHSEED"] = "0"
     env["RESPAN_SCHEDULE_DELAY"] = SCHEDULE_DELAY_UNDER_VALGRIND
     env["RESPAN_SPOOL_DIR"] = os.path.join(out_dir, "spool")
-    cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes",
-           f"--callgrind-out-file={os.path.join(out_dir, 'cg.out')}",
-           python, os.path.abspath(__file__), "--child", "--impl", impl, "--workloads", ",".join(workloads),
-           "--calls", str(calls)]
+    cmd = [
+        "valgrind",
+        "--tool=callgrind",
+        "--separate-threads=yes",
+        f"--callgrind-out-file={os.path.join(out_dir, 'cg.out')}",
+        python,
+        os.path.abspath(__file__),
+        "--child",
+        "--impl",
+        impl,
+        "--workloads",
+        ",".join(workloads),
+        "--calls",
+        str(calls),
+    ]
     if collector:
         cmd += ["--collector", collector]
     t0 = time.time()
@@ -131,14 +160,18 @@ def run_one(python: str, impl: str, workloads: list[str], calls: int, collector:
         return {"ok": False, "error": " | ".join(tail[-3:])[-400:] or f"exit {r.returncode}"}
     parts: dict[int, dict[int, int]] = {}  # part -> thread -> instructions
     for path in glob.glob(os.path.join(out_dir, "cg.out.*-*")):
-        part, thread = os.path.basename(path)[len("cg.out."):].split("-")
+        part, thread = os.path.basename(path)[len("cg.out.") :].split("-")
         parts.setdefault(int(part), {})[int(thread)] = _totals(path)
     out: dict[str, Any] = {"ok": True, "seconds": time.time() - t0, "workloads": {}}
     for i, kind in enumerate(workloads):
         measured = parts.get(2 * i + 2, {})  # odd parts: start-up and warm-up; even: measured
         n = calls_for(kind, calls)
-        out["workloads"][kind] = {"calls": n, "caller": measured.get(1, 0) / n,
-                                  "process": sum(measured.values()) / n, "threads": len(measured)}
+        out["workloads"][kind] = {
+            "calls": n,
+            "caller": measured.get(1, 0) / n,
+            "process": sum(measured.values()) / n,
+            "threads": len(measured),
+        }
     return out
 
 
@@ -150,8 +183,13 @@ def _totals(path: str) -> int:
     return 0
 
 
-def render(results: dict[int, dict[str, dict[str, Any]]], versions: dict[int, str], impls: list[str],
-           workloads: list[str], calls: int) -> str:
+def render(
+    results: dict[int, dict[str, dict[str, Any]]],
+    versions: dict[int, str],
+    impls: list[str],
+    workloads: list[str],
+    calls: int,
+) -> str:
     lines = [
         "# Instructions per openai call: bare client vs instrumented (callgrind)",
         "",
@@ -172,9 +210,12 @@ def render(results: dict[int, dict[str, dict[str, Any]]], versions: dict[int, st
         bare = row.get("bare", {})
         lines += ["", f"## openai {versions[major]}", ""]
         for metric, title in (("caller", "Caller thread"), ("process", "Process, all threads")):
-            lines += [f"### {title}: instructions per call (ratio to bare, extra)", "",
-                      "| workload | bare | " + " | ".join(impls) + " |",
-                      "|---|---:|" + "---:|" * len(impls)]
+            lines += [
+                f"### {title}: instructions per call (ratio to bare, extra)",
+                "",
+                "| workload | bare | " + " | ".join(impls) + " |",
+                "|---|---:|" + "---:|" * len(impls),
+            ]
             for kind in workloads:
                 b = bare.get("workloads", {}).get(kind, {}).get(metric) if bare.get("ok") else None
                 cells = [f"{b / 1e3:,.0f} k" if b else "—"]
@@ -191,7 +232,9 @@ def render(results: dict[int, dict[str, dict[str, Any]]], versions: dict[int, st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--majors", default="3,2")
     parser.add_argument("--impls", default="ours,genai-openai,openllmetry,openinference,respan-native")
     parser.add_argument("--workloads", default="chat,stream50,embeddings")
@@ -237,9 +280,18 @@ def main() -> None:
             results[major][impl] = {"ok": False, "error": "environment did not build"}
             return
         log(f"openai {versions[major]} {impl}: under callgrind ...")
-        r = run_one(python, impl, workloads, args.calls, servers.collector if servers else None,
-                    os.path.join(work_dir, f"{impl}-openai{major}"))
-        log(f"openai {versions[major]} {impl}: " + (f"done in {r['seconds']:.0f} s" if r["ok"] else r["error"]))
+        r = run_one(
+            python,
+            impl,
+            workloads,
+            args.calls,
+            servers.collector if servers else None,
+            os.path.join(work_dir, f"{impl}-openai{major}"),
+        )
+        log(
+            f"openai {versions[major]} {impl}: "
+            + (f"done in {r['seconds']:.0f} s" if r["ok"] else r["error"])
+        )
         results[major][impl] = r
 
     try:

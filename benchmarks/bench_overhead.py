@@ -29,12 +29,22 @@ def main() -> None:
 
     # the collector runs in its own process so its CPU is not counted as ours
     collector_proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom respan_instrument.local import Collector\n"
-         "c = Collector(); c.start(); print(c.url, flush=True)\nsys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom respan_instrument.local import Collector\n"
+            "c = Collector(); c.start(); print(c.url, flush=True)\nsys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     collector_url = collector_proc.stdout.readline().strip()
-    bodies = {"chat": (CHAT_BODY, "application/json"), "stream50": (stream_body(50), "text/event-stream"),
-              "stream1000": (stream_body(1000), "text/event-stream")}
+    bodies = {
+        "chat": (CHAT_BODY, "application/json"),
+        "stream50": (stream_body(50), "text/event-stream"),
+        "stream1000": (stream_body(1000), "text/event-stream"),
+    }
     msgs = [{"role": "user", "content": "Say hello"}]
 
     def workload(kind: str):
@@ -45,15 +55,20 @@ def main() -> None:
         def consume() -> None:
             for _ in client.chat.completions.create(model="gpt-4o-mini", messages=msgs, stream=True):
                 pass
+
         return consume
 
     results = {}
-    for kind, calls in (("chat", args.calls), ("stream50", args.calls // 4), ("stream1000", max(20, args.calls // 40))):
+    for kind, calls in (
+        ("chat", args.calls),
+        ("stream50", args.calls // 4),
+        ("stream1000", max(20, args.calls // 40)),
+    ):
         fn = workload(kind)
         timed(fn, calls // 5)  # warm-up
         rows: dict[str, list[float]] = {k: [] for k in ("bw", "iw", "bt", "it", "bp", "ip")}
         for r in range(args.rounds):
-            for mode in (("bare", "ours") if r % 2 == 0 else ("ours", "bare")):  # order flips every round
+            for mode in ("bare", "ours") if r % 2 == 0 else ("ours", "bare"):  # order flips every round
                 if mode == "bare":
                     cpu0 = time.process_time()
                     w, c = timed(fn, calls)
@@ -71,16 +86,22 @@ def main() -> None:
                 rows["iw"].append(w), rows["it"].append(c)
         results[kind] = {k: median(v) for k, v in rows.items()}
 
-    print(f"openai {openai.__version__}, Python {platform.python_version()}, {platform.machine()}, "
-          f"{args.rounds} interleaved rounds")
+    print(
+        f"openai {openai.__version__}, Python {platform.python_version()}, {platform.machine()}, "
+        f"{args.rounds} interleaved rounds"
+    )
     print()
-    print("| workload | caller-thread CPU µs bare → ours | ratio | wall µs bare → ours | ratio "
-          "| process CPU µs incl. export bare → ours | ratio |")
+    print(
+        "| workload | caller-thread CPU µs bare → ours | ratio | wall µs bare → ours | ratio "
+        "| process CPU µs incl. export bare → ours | ratio |"
+    )
     print("|---|---|---|---|---|---|---|")
     for kind, r in results.items():
-        print(f"| {kind} | {r['bt']:.1f} → {r['it']:.1f} | {r['it'] / r['bt']:.3f}× "
-              f"| {r['bw']:.1f} → {r['iw']:.1f} | {r['iw'] / r['bw']:.3f}× "
-              f"| {r['bp']:.1f} → {r['ip']:.1f} | {r['ip'] / r['bp']:.3f}× |")
+        print(
+            f"| {kind} | {r['bt']:.1f} → {r['it']:.1f} | {r['it'] / r['bt']:.3f}× "
+            f"| {r['bw']:.1f} → {r['iw']:.1f} | {r['iw'] / r['bw']:.3f}× "
+            f"| {r['bp']:.1f} → {r['ip']:.1f} | {r['ip'] / r['bp']:.3f}× |"
+        )
     collector_proc.stdin.close()
     collector_proc.wait(5)
 

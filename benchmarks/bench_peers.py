@@ -54,8 +54,13 @@ def log(msg: str) -> None:
 # --------------------------------------------------------------------------- running
 class Servers:
     def __init__(self, python: str) -> None:
-        self.proc = subprocess.Popen([python, SERVERS], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [python, SERVERS],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("servers did not start: " + self.proc.stderr.read()[-500:])
@@ -77,8 +82,17 @@ class Servers:
 
 
 def run_worker(python: str, impl: str, args: argparse.Namespace, servers: Servers | None) -> dict[str, Any]:
-    cmd = [python, WORKER, impl, "--rounds", str(args.rounds), "--phase-seconds", str(args.phase_seconds),
-           "--workloads", args.workloads]
+    cmd = [
+        python,
+        WORKER,
+        impl,
+        "--rounds",
+        str(args.rounds),
+        "--phase-seconds",
+        str(args.phase_seconds),
+        "--workloads",
+        args.workloads,
+    ]
     if servers is not None:
         cmd += ["--collector", servers.collector, "--control", servers.control, "--stub", servers.stub]
         servers.clear()
@@ -95,8 +109,12 @@ def run_worker(python: str, impl: str, args: argparse.Namespace, servers: Server
         out = json.loads(lines[-1])
     except (IndexError, ValueError):
         err = r.stderr.strip().splitlines()
-        return {"impl": impl, "ok": False,
-                "error": f"worker exited {r.returncode}: " + (" | ".join(err[-3:])[-400:] if err else "no output")}
+        return {
+            "impl": impl,
+            "ok": False,
+            "error": f"worker exited {r.returncode}: "
+            + (" | ".join(err[-3:])[-400:] if err else "no output"),
+        }
     out["seconds"] = time.time() - t0
     tail = [ln for ln in r.stderr.splitlines() if ln.strip()]
     if tail:
@@ -119,7 +137,11 @@ def summarise(rec: dict[str, Any]) -> dict[str, Any] | None:
         return ratio, delta
 
     s: dict[str, Any] = {"rounds": len(rows), "calls": rec["calls"]}
-    for metric, ki, kb in (("thread", "thread", "thread"), ("wall", "wall", "wall"), ("proc", "proc_flush", "proc")):
+    for metric, ki, kb in (
+        ("thread", "thread", "thread"),
+        ("wall", "wall", "wall"),
+        ("proc", "proc_flush", "proc"),
+    ):
         s[metric] = {"bare": med("bare", kb), "inst": med("inst", ki)}
         s[metric]["ratio"], s[metric]["delta"] = paired(ki, kb)
     s["per_call"] = rec["delivered_inst"] / rec["inst_calls"] if rec["inst_calls"] else None
@@ -140,7 +162,9 @@ def cell(s: dict[str, Any] | None, metric: str) -> str:
     return f"{m['ratio']:.2f}× ({m['delta']:+.0f} µs)"
 
 
-def per_impl_table(w: Any, impls: list[str], title: str, label: str, rows: list[tuple[str, list[str]]]) -> None:
+def per_impl_table(
+    w: Any, impls: list[str], title: str, label: str, rows: list[tuple[str, list[str]]]
+) -> None:
     """A Markdown table with one column per implementation: rows of (name, cells)."""
     w("")
     w(f"### {title}")
@@ -167,48 +191,61 @@ def probe_cell(v: float | str | None) -> str:
     return f"{v:.2f}" + ("" if abs(v - 1) < 0.005 else " ⚠")
 
 
-def render(results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespace, versions: dict[int, str],
-           elapsed: float) -> str:
+def render(
+    results: dict[int, dict[str, dict[str, Any]]],
+    args: argparse.Namespace,
+    versions: dict[int, str],
+    elapsed: float,
+) -> str:
     impls = [i for i in envs.ORDER if i in args.impls.split(",")]
     kinds = [k for k in args.workloads.split(",") if k]
     out: list[str] = []
     w = out.append
     w("# Peer benchmark: time per openai call (caller-thread CPU, wall clock, whole-process CPU)")
     w("")
-    w(f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}; mode: {'--quick' if args.quick else 'full'} "
-      f"({args.rounds} interleaved rounds, ~{args.phase_seconds:.2f} s per phase; run took {elapsed / 60:.1f} min)")
+    w(
+        f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}; mode: {'--quick' if args.quick else 'full'} "
+        f"({args.rounds} interleaved rounds, ~{args.phase_seconds:.2f} s per phase; run took {elapsed / 60:.1f} min)"
+    )
     w(f"- machine: {machine()}")
     w(f"- respan_instrument: {git_state()} (installed editable in the `ours` environments)")
     w("- command: `python benchmarks/bench_peers.py" + (" --quick" if args.quick else "") + "`")
     w("")
-    w("Method: each package runs in its own venv with the same openai release. In one process the worker "
-      "alternates a bare phase and an instrumented phase per workload and round (order flipped every round; "
-      "instrument() before, uninstrument() after each instrumented phase; a fresh client per phase; "
-      "after a few warm-up calls the instrumented phase flushes once, so one-time start-up work (threads, "
-      "spool files, the exporter's HTTP client) is not billed to the calls measured). "
-      "Cells are the median over rounds of instrumented / bare of the same round, and in brackets the median "
-      "difference per call. **Caller-thread CPU** (`time.thread_time`) is the cost the calling thread pays; "
-      "**wall** also contains background threads holding the GIL; **process CPU** includes delivering the "
-      "phase's telemetry (flush) in every thread of the worker. Ours exports request logs over loopback HTTP "
-      "to a Collector in another process; peers get TracerProvider + BatchSpanProcessor (defaults) + an "
-      "exporter that encodes each batch to OTLP/protobuf and discards it. Mock transport for all workloads "
-      "except *chat over loopback HTTP* (OpenAIStub in a separate process, real sockets). "
-      "Budgets (SPEC §9): chat ≤ 1.05×, 50-chunk stream ≤ 1.02× caller-thread; process CPU ≤ 1.25×.")
+    w(
+        "Method: each package runs in its own venv with the same openai release. In one process the worker "
+        "alternates a bare phase and an instrumented phase per workload and round (order flipped every round; "
+        "instrument() before, uninstrument() after each instrumented phase; a fresh client per phase; "
+        "after a few warm-up calls the instrumented phase flushes once, so one-time start-up work (threads, "
+        "spool files, the exporter's HTTP client) is not billed to the calls measured). "
+        "Cells are the median over rounds of instrumented / bare of the same round, and in brackets the median "
+        "difference per call. **Caller-thread CPU** (`time.thread_time`) is the cost the calling thread pays; "
+        "**wall** also contains background threads holding the GIL; **process CPU** includes delivering the "
+        "phase's telemetry (flush) in every thread of the worker. Ours exports request logs over loopback HTTP "
+        "to a Collector in another process; peers get TracerProvider + BatchSpanProcessor (defaults) + an "
+        "exporter that encodes each batch to OTLP/protobuf and discards it. Mock transport for all workloads "
+        "except *chat over loopback HTTP* (OpenAIStub in a separate process, real sockets). "
+        "Budgets (SPEC §9): chat ≤ 1.05×, 50-chunk stream ≤ 1.02× caller-thread; process CPU ≤ 1.25×."
+    )
     for major in sorted(results):
         res = results[major]
         w("")
         w(f"## openai {versions[major]}")
-        for metric, title in (("thread", "Caller-thread CPU per call (ratio to bare, extra µs)"),
-                              ("wall", "Wall clock per call"),
-                              ("proc", "Process CPU per call including delivery of the telemetry")):
+        for metric, title in (
+            ("thread", "Caller-thread CPU per call (ratio to bare, extra µs)"),
+            ("wall", "Wall clock per call"),
+            ("proc", "Process CPU per call including delivery of the telemetry"),
+        ):
             w("")
             w(f"### {title}")
             w("")
             w("| workload | bare µs | " + " | ".join(impls) + " |")
             w("|---|---:|" + "---:|" * len(impls))
             for kind in kinds:
-                bares = [r["summary"][kind][metric]["bare"] for r in res.values()
-                         if r.get("ok") and r.get("summary", {}).get(kind)]
+                bares = [
+                    r["summary"][kind][metric]["bare"]
+                    for r in res.values()
+                    if r.get("ok") and r.get("summary", {}).get(kind)
+                ]
                 bare = f"{statistics.median(bares):.0f}" if bares else "—"
                 cells = []
                 for impl in impls:
@@ -225,10 +262,16 @@ def render(results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespa
                 if k not in probe_names:
                     probe_names.append(k)
         if probe_names:
-            per_impl_table(w, impls,
-                           "Streams left early: records delivered per stream after flush (not timed; 1.00 expected)",
-                           "stream use", [(name, [probe_cell(res.get(i, {}).get("probes", {}).get(name))
-                                                  for i in impls]) for name in probe_names])
+            per_impl_table(
+                w,
+                impls,
+                "Streams left early: records delivered per stream after flush (not timed; 1.00 expected)",
+                "stream use",
+                [
+                    (name, [probe_cell(res.get(i, {}).get("probes", {}).get(name)) for i in impls])
+                    for name in probe_names
+                ],
+            )
         w("")
         w("### Environments and notes")
         w("")
@@ -249,21 +292,43 @@ def render(results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespa
             if r.get("span_names"):
                 notes.append("span names: " + ", ".join(f"{k}×{n}" for k, n in r["span_names"].items()))
             if r.get("span_events"):
-                notes.append(f"span events exported: {r['span_events']} ("
-                             + ", ".join(f"{k}×{n}" for k, n in r.get("event_names", {}).items()) + ")")
+                notes.append(
+                    f"span events exported: {r['span_events']} ("
+                    + ", ".join(f"{k}×{n}" for k, n in r.get("event_names", {}).items())
+                    + ")"
+                )
             chat = r.get("summary", {}).get("chat")
             bare_chat = f"{chat['thread']['bare']:.0f}" if chat else "—"
-            w(f"| {pkg} | {v.get('impl', '—')} | {v.get('opentelemetry-sdk', '—')} | {bare_chat} | "
-              f"{r.get('seconds', 0):.0f} | " + "; ".join(short(n, 300) for n in notes) + " |")
+            w(
+                f"| {pkg} | {v.get('impl', '—')} | {v.get('opentelemetry-sdk', '—')} | {bare_chat} | "
+                f"{r.get('seconds', 0):.0f} | " + "; ".join(short(n, 300) for n in notes) + " |"
+            )
     return "\n".join(out) + "\n"
 
 
 def git_state() -> str:
     try:
-        head = subprocess.run(["git", "-C", envs.REPO_DIR, "log", "-1", "--format=%h %s"], capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", envs.REPO_DIR, "status", "--porcelain", "--untracked-files=no",
-                                "--", "respan_instrument"], capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", envs.REPO_DIR, "log", "-1", "--format=%h %s"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [
+                "git",
+                "-C",
+                envs.REPO_DIR,
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                "respan_instrument",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "?"
     return f"commit {head}" + (" + uncommitted changes in respan_instrument/" if dirty else "")
@@ -279,13 +344,17 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return (f"{platform.platform()}, {model}, {os.cpu_count()} cores, "
-            f"Python {platform.python_version()} ({envs.BASE_PYTHON})")
+    return (
+        f"{platform.platform()}, {model}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()} ({envs.BASE_PYTHON})"
+    )
 
 
 # --------------------------------------------------------------------------- main
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="3 rounds, short phases (about 2 min)")
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--phase-seconds", type=float)
@@ -310,15 +379,19 @@ def main() -> None:
     for major in majors:
         built[major] = {}
         for impl in wanted:
-            built[major][impl] = envs.ensure_env(impl, major, versions[major], rebuild=args.rebuild,
-                                                 allow_install=not args.no_install, log=log)
+            built[major][impl] = envs.ensure_env(
+                impl, major, versions[major], rebuild=args.rebuild, allow_install=not args.no_install, log=log
+            )
 
     # the servers need respan_instrument: any environment of ours that built
     servers = None
-    server_python = next((built[m]["ours"]["python"] for m in majors
-                          if "ours" in built[m] and built[m]["ours"]["ok"]), None)
+    server_python = next(
+        (built[m]["ours"]["python"] for m in majors if "ours" in built[m] and built[m]["ours"]["ok"]), None
+    )
     if server_python is None:
-        ours_env = envs.ensure_env("ours", majors[0], versions[majors[0]], allow_install=not args.no_install, log=log)
+        ours_env = envs.ensure_env(
+            "ours", majors[0], versions[majors[0]], allow_install=not args.no_install, log=log
+        )
         server_python = ours_env["python"] if ours_env["ok"] else None
     if server_python is not None:
         try:
@@ -342,8 +415,10 @@ def main() -> None:
                 if r.get("ok"):
                     r["summary"] = {k: summarise(v) for k, v in r.get("workloads", {}).items()}
                     chat = r["summary"].get("chat")
-                    log(f"  done in {r['seconds']:.0f} s" + (
-                        f"; chat caller-thread {chat['thread']['ratio']:.2f}×" if chat else ""))
+                    log(
+                        f"  done in {r['seconds']:.0f} s"
+                        + (f"; chat caller-thread {chat['thread']['ratio']:.2f}×" if chat else "")
+                    )
                 else:
                     log(f"  FAILED: {short(r.get('error'), 200)}")
                 results[major][impl] = r

@@ -60,8 +60,9 @@ def workloads() -> dict[str, Callable[[], None]]:
     return {"chat": chat, "stream50": stream50}
 
 
-def run_phase(phase: str, fn: Callable[[], None], n: int, collector: CollectorProcess,
-              app_tp: Any) -> tuple[float, float, float]:
+def run_phase(
+    phase: str, fn: Callable[[], None], n: int, collector: CollectorProcess, app_tp: Any
+) -> tuple[float, float, float]:
     """(wall s, process CPU s, caller-thread CPU s) of n calls plus their delivery."""
     import respan_instrument
 
@@ -69,8 +70,11 @@ def run_phase(phase: str, fn: Callable[[], None], n: int, collector: CollectorPr
     delivering = phase in ("ours", "ours+app TP")
     if phase != "bare":
         key = "bench" if delivering else None
-        respan_instrument.instrument(api_key=key, base_url=collector.url + "/api",
-                                     tracer_provider=app_tp if phase == "ours+app TP" else None)
+        respan_instrument.instrument(
+            api_key=key,
+            base_url=collector.url + "/api",
+            tracer_provider=app_tp if phase == "ours+app TP" else None,
+        )
     for _ in range(20):
         fn()
     if phase != "bare":
@@ -96,9 +100,12 @@ def main() -> None:
     parser.add_argument("--chat", type=int, default=2000)
     parser.add_argument("--stream", type=int, default=300)
     parser.add_argument("--quick", action="store_true", help="2 rounds, a quarter of the calls")
-    parser.add_argument("--pin", action="store_true",
-                        help="this process (every thread) on CPU 0, the collector on CPU 1: the collector's "
-                             "work stays off the caller's core, and our threads share the caller's core")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="this process (every thread) on CPU 0, the collector on CPU 1: the collector's "
+        "work stays off the caller's core, and our threads share the caller's core",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.chat, args.stream = 2, args.chat // 4, args.stream // 4
@@ -135,29 +142,37 @@ def main() -> None:
     respan_instrument.uninstrument()
     collector.close()
 
-    print(f"openai {openai.__version__}, Python {platform.python_version()}, {platform.machine()}, "
-          f"{os.cpu_count()} CPUs; {args.rounds} interleaved rounds; chat {args.chat}/phase, "
-          f"stream50 {args.stream}/phase; medians of per-round values"
-          + ("; pinned: this process on CPU 0, the collector on CPU 1" if args.pin else ""))
+    print(
+        f"openai {openai.__version__}, Python {platform.python_version()}, {platform.machine()}, "
+        f"{os.cpu_count()} CPUs; {args.rounds} interleaved rounds; chat {args.chat}/phase, "
+        f"stream50 {args.stream}/phase; medians of per-round values"
+        + ("; pinned: this process on CPU 0, the collector on CPU 1" if args.pin else "")
+    )
     print()
-    print("| workload | phase | wall ×bare | process CPU ×bare | caller CPU ×bare | extra wall µs/call "
-          "| extra process CPU µs/call | extra caller CPU µs/call | background µs/log |")
+    print(
+        "| workload | phase | wall ×bare | process CPU ×bare | caller CPU ×bare | extra wall µs/call "
+        "| extra process CPU µs/call | extra caller CPU µs/call | background µs/log |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for w in fns:
         n = calls[w]
         bare = results[w]["bare"]
         b = [tuple(x / n * 1e6 for x in row) for row in bare]
-        print(f"| {w} | bare | 1.00 | 1.00 | 1.00 | {median([x[0] for x in b]):.0f} µs | "
-              f"{median([x[1] for x in b]):.0f} µs | {median([x[2] for x in b]):.0f} µs | "
-              f"{median([x[1] - x[2] for x in b]):.1f} |")
+        print(
+            f"| {w} | bare | 1.00 | 1.00 | 1.00 | {median([x[0] for x in b]):.0f} µs | "
+            f"{median([x[1] for x in b]):.0f} µs | {median([x[2] for x in b]):.0f} µs | "
+            f"{median([x[1] - x[2] for x in b]):.1f} |"
+        )
         for p in PHASES[1:]:
             o = [tuple(x / n * 1e6 for x in row) for row in results[w][p]]
             pairs = list(zip(o, b, strict=True))
-            print(f"| {w} | {p} | {median([a[0] / c[0] for a, c in pairs]):.2f} | "
-                  f"{median([a[1] / c[1] for a, c in pairs]):.2f} | {median([a[2] / c[2] for a, c in pairs]):.2f} | "
-                  f"{median([a[0] - c[0] for a, c in pairs]):+.0f} | {median([a[1] - c[1] for a, c in pairs]):+.0f} | "
-                  f"{median([a[2] - c[2] for a, c in pairs]):+.0f} | "
-                  f"{median([(a[1] - a[2]) - (c[1] - c[2]) for a, c in pairs]):.0f} |")
+            print(
+                f"| {w} | {p} | {median([a[0] / c[0] for a, c in pairs]):.2f} | "
+                f"{median([a[1] / c[1] for a, c in pairs]):.2f} | {median([a[2] / c[2] for a, c in pairs]):.2f} | "
+                f"{median([a[0] - c[0] for a, c in pairs]):+.0f} | {median([a[1] - c[1] for a, c in pairs]):+.0f} | "
+                f"{median([a[2] - c[2] for a, c in pairs]):+.0f} | "
+                f"{median([(a[1] - a[2]) - (c[1] - c[2]) for a, c in pairs]):.0f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -27,10 +27,16 @@ KEY = "rk-bench"
 
 def one_response(server: RealtimeServer, deltas: int, audio: bool) -> tuple[float, int]:
     """Thread CPU µs to receive one response of `deltas` deltas, and the events received."""
-    client = openai.OpenAI(api_key="sk-bench", base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url)
+    client = openai.OpenAI(
+        api_key="sk-bench", base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
+    )
     with client.realtime.connect(model="gpt-realtime") as conn:
         conn.conversation.item.create(
-            item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": f"deltas={deltas}"}]}
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": f"deltas={deltas}"}],
+            }
         )
         params: Any = {"output_modalities": ["audio"]} if audio else {}
         start = time.thread_time_ns()
@@ -50,8 +56,12 @@ def hook_alone(n: int) -> dict[str, float]:
     hooks: Any = None
     session = Session(hooks, None, {})
     at = {"response_id": "resp_1", "item_id": "item_1", "output_index": 0, "content_index": 0}
-    text = json.dumps({"type": "response.output_text.delta", "event_id": "event_000001", **at, "delta": "word "}).encode()
-    audio = json.dumps({"type": "response.output_audio.delta", "event_id": "event_000002", **at, "delta": AUDIO_CHUNK}).encode()
+    text = json.dumps(
+        {"type": "response.output_text.delta", "event_id": "event_000001", **at, "delta": "word "}
+    ).encode()
+    audio = json.dumps(
+        {"type": "response.output_audio.delta", "event_id": "event_000002", **at, "delta": AUDIO_CHUNK}
+    ).encode()
     out = {}
     for name, data in (("text delta", text), ("audio delta", audio)):
         best = float("inf")
@@ -85,7 +95,9 @@ def main() -> None:
                 respan_instrument.uninstrument()
             b, o = statistics.median(bare), statistics.median(ours)
             kind = "audio+transcript" if audio else "text"
-            print(f"{kind:17} deltas: bare {b:6.2f} µs/event, instrumented {o:6.2f} µs/event, added {o - b:+.2f} µs")
+            print(
+                f"{kind:17} deltas: bare {b:6.2f} µs/event, instrumented {o:6.2f} µs/event, added {o - b:+.2f} µs"
+            )
     for name, cost in hook_alone(20000).items():
         print(f"hook alone, {name:11}: {cost:.3f} µs")
     collector.stop()

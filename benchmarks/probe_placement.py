@@ -53,7 +53,9 @@ def main() -> None:
         os.sched_setaffinity(collector.proc.pid, {1} if args.place == "split" else {0})
     client = mock_client(lambda request: (CHAT_BODY, "application/json"))
     msgs = [{"role": "user", "content": "Say hello"}]
-    respan_instrument.instrument(api_key="probe" if args.mode == "ours" else None, base_url=collector.url + "/api")
+    respan_instrument.instrument(
+        api_key="probe" if args.mode == "ours" else None, base_url=collector.url + "/api"
+    )
     for _ in range(300):
         client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
     respan_instrument.flush(30)
@@ -76,10 +78,14 @@ def main() -> None:
     gc.callbacks.remove(on_gc)
     respan_instrument.uninstrument()
     collector.close()
-    print(f"{args.mode}, placement {args.place}: caller's thread {caller:.0f} µs a call, process {process:.0f} "
-          f"(user {(times1.user - times0.user) / n * 1e6:.0f}, system {(times1.system - times0.system) / n * 1e6:.0f})")
-    print(f"  main thread context switches a call: voluntary {(s1[0] - s0[0]) / n:.2f}, "
-          f"involuntary {(s1[1] - s0[1]) / n:.2f}")
+    print(
+        f"{args.mode}, placement {args.place}: caller's thread {caller:.0f} µs a call, process {process:.0f} "
+        f"(user {(times1.user - times0.user) / n * 1e6:.0f}, system {(times1.system - times0.system) / n * 1e6:.0f})"
+    )
+    print(
+        f"  main thread context switches a call: voluntary {(s1[0] - s0[0]) / n:.2f}, "
+        f"involuntary {(s1[1] - s0[1]) / n:.2f}"
+    )
     for (generation, thread), (count, seconds) in sorted(collections.items()):
         print(f"  gc generation {generation} on {thread}: {count} collections, {seconds * 1e3:.1f} ms")
     sys.stdout.flush()

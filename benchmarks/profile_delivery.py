@@ -45,6 +45,7 @@ def main() -> None:
                 loop(self)
             finally:
                 prof.disable()
+
         return run
 
     clocks: dict[str, float] = {}
@@ -113,8 +114,9 @@ def main() -> None:
         client = mock_client(lambda request: (body, "text/event-stream"))
 
         def call() -> None:
-            for _ in client.chat.completions.create(model="gpt-4o-mini", messages=msgs, stream=True,
-                                                    stream_options={"include_usage": True}):
+            for _ in client.chat.completions.create(
+                model="gpt-4o-mini", messages=msgs, stream=True, stream_options={"include_usage": True}
+            ):
                 pass
 
     collector = CollectorProcess()
@@ -136,17 +138,21 @@ def main() -> None:
     respan_instrument.uninstrument()
     collector.close()
 
-    print(f"{workload}: {n} calls; spool appends {counts['append']} (mean batch "
-          f"{counts['appended'] / max(counts['append'], 1):.1f}); bulk POSTs {counts['post']} "
-          f"(mean batch {counts['posted'] / max(counts['post'], 1):.1f}); claims {counts['claim']} "
-          f"({counts['empty claim']} empty)")
+    print(
+        f"{workload}: {n} calls; spool appends {counts['append']} (mean batch "
+        f"{counts['appended'] / max(counts['append'], 1):.1f}); bulk POSTs {counts['post']} "
+        f"(mean batch {counts['posted'] / max(counts['post'], 1):.1f}); claims {counts['claim']} "
+        f"({counts['empty claim']} empty)"
+    )
     for label, seconds in clocks.items():
         print(f"{label}: {seconds / n * 1e6:.1f} µs/log")
     for name, prof in profiles.items():
         stats = pstats.Stats(prof)
         total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
         print(f"\n## {name}: {total / n * 1e6:.1f} µs/log (thread CPU under the profiler)")
-        stats.sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("PROFILE_TOP", "25")))
+        stats.sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(
+            int(os.environ.get("PROFILE_TOP", "25"))
+        )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ def _reexec_in_venv(major: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--workload", default="chat", choices=["chat", "stream50", "embeddings"])
     parser.add_argument("--major", type=int, default=2)
@@ -63,8 +65,12 @@ def main() -> None:
     from worker import Workload  # the same workloads bench_peers.py measures
 
     os.environ["RESPAN_SPOOL_DIR"] = tempfile.mkdtemp(prefix="respan-bench-spool-")
-    servers = subprocess.Popen([sys.executable, os.path.join(HERE, "peers", "servers.py")],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    servers = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "peers", "servers.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         urls = json.loads(servers.stdout.readline())
         respan_instrument.instrument(api_key="bench", base_url=urls["collector"])
@@ -101,8 +107,10 @@ def profile_cprofile(fn: object, n: int, top: int) -> None:
             short = re.sub(r".*?/(respan_instrument|opentelemetry|wrapt|genai_prices)/", r"\1/", filename)
             rows.append((ct / n * 1e6, tt / n * 1e6, nc / n, f"{short}:{line}({func})"))
     own_total = sum(r[1] for r in rows)
-    print(f"{n} calls, caller-thread CPU under cProfile {total:.0f} µs per call; own time in "
-          f"respan_instrument/opentelemetry/wrapt/genai_prices: {own_total:.1f} µs per call\n")
+    print(
+        f"{n} calls, caller-thread CPU under cProfile {total:.0f} µs per call; own time in "
+        f"respan_instrument/opentelemetry/wrapt/genai_prices: {own_total:.1f} µs per call\n"
+    )
     print(f"top {top} by cumulative time (µs per openai call; calls per openai call):")
     print(f"{'cum µs':>8} {'own µs':>8} {'calls':>6}  function")
     for ct, tt, nc, name in sorted(rows, reverse=True)[:top]:
@@ -111,8 +119,11 @@ def profile_cprofile(fn: object, n: int, top: int) -> None:
         print(f"{ct:8.1f} {tt:8.1f} {nc:6.1f}  {name}{mark}")
     # what our code calls outside itself (pydantic, json, the SDK's helpers...), leaving out the
     # wrapped SDK call proper: time attributed per caller by cProfile
-    wrappers = {key for key, (cc, nc, tt, ct, _c) in stats.stats.items()  # type: ignore[attr-defined]
-                if OURS.search(key[0]) and ct / n * 1e6 > 2 * own_total}
+    wrappers = {
+        key
+        for key, (cc, nc, tt, ct, _c) in stats.stats.items()  # type: ignore[attr-defined]
+        if OURS.search(key[0]) and ct / n * 1e6 > 2 * own_total
+    }
     outside: dict[str, list[float]] = {}
     for key, (*_, callers) in stats.stats.items():  # type: ignore[attr-defined]
         if OURS.search(key[0]):
@@ -124,8 +135,10 @@ def profile_cprofile(fn: object, n: int, top: int) -> None:
                 row[0] += c_ct / n * 1e6
                 row[1] += c_nc / n
     if outside:
-        print(f"\ncalled from our code outside respan_instrument/opentelemetry/wrapt (not the wrapped SDK call): "
-              f"{sum(v[0] for v in outside.values()):.1f} µs per call; top {min(top, 15)}:")
+        print(
+            f"\ncalled from our code outside respan_instrument/opentelemetry/wrapt (not the wrapped SDK call): "
+            f"{sum(v[0] for v in outside.values()):.1f} µs per call; top {min(top, 15)}:"
+        )
         print(f"{'cum µs':>8} {'calls':>6}  function")
         for name, (ct, nc) in sorted(outside.items(), key=lambda kv: -kv[1][0])[: min(top, 15)]:
             print(f"{ct:8.1f} {nc:6.1f}  {name}")

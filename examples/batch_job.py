@@ -1,6 +1,6 @@
 """An asyncio batch job: many concurrent calls, each task tagged with its own item id.
 
-    python examples/batch_job.py
+python examples/batch_job.py
 """
 
 from __future__ import annotations

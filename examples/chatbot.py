@@ -1,6 +1,6 @@
 """A streaming chat loop: each turn streams, and each turn is one request log with its ttft.
 
-    python examples/chatbot.py "first message" "second message"   # or interactive with no args
+python examples/chatbot.py "first message" "second message"   # or interactive with no args
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """An application with no instrumentation code at all. Run it instrumented with either:
 
-    opentelemetry-instrument python examples/plain_app.py
-    respan-instrument run examples/plain_app.py
+opentelemetry-instrument python examples/plain_app.py
+respan-instrument run examples/plain_app.py
 """
 
 import openai

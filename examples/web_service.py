@@ -1,7 +1,7 @@
 """A small WSGI service that tags every request's OpenAI calls with the caller's customer id.
 
-    python examples/web_service.py            # serves on http://127.0.0.1:8000/?q=hi
-    curl -H 'X-Customer-Id: acme' 'http://127.0.0.1:8000/?q=hello'
+python examples/web_service.py            # serves on http://127.0.0.1:8000/?q=hi
+curl -H 'X-Customer-Id: acme' 'http://127.0.0.1:8000/?q=hello'
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ client = openai.OpenAI()
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     question = parse_qs(environ.get("QUERY_STRING", "")).get("q", ["Say hi"])[0]
     customer = environ.get("HTTP_X_CUSTOMER_ID", "anonymous")
-    with respan_instrument.attributes(customer_identifier=customer, thread_identifier=environ.get("HTTP_X_SESSION")):
+    with respan_instrument.attributes(
+        customer_identifier=customer, thread_identifier=environ.get("HTTP_X_SESSION")
+    ):
         answer = client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": question}]
         )

@@ -50,6 +50,7 @@ def calls_then_sigterm_from_a_thread(stub_url: str, n: int) -> None:
     import threading
 
     calls(stub_url, n, "threaded")
+
     def signalled() -> None:
         time.sleep(0.3)  # the main thread is asleep by now
         signal.pthread_kill(threading.get_ident(), signal.SIGTERM)

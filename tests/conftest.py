@@ -107,7 +107,9 @@ def sdk_spans() -> Iterator[tuple[Any, Any]]:
 def traced(collector: Collector, sdk_spans: tuple[Any, Any]) -> Iterator[tuple[Any, Any]]:
     """Instrumented with the application's own provider: (provider, in-memory exporter)."""
     provider, exporter = sdk_spans
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", tracer_provider=provider)
+    respan_instrument.instrument(
+        api_key=RESPAN_KEY, base_url=collector.url + "/api", tracer_provider=provider
+    )
     yield provider, exporter
     respan_instrument.uninstrument()
 
@@ -143,7 +145,9 @@ def openai_host_client(stub) -> Any:
     import openai
 
     c = openai.OpenAI(
-        api_key=OPENAI_KEY, base_url="https://api.openai.com/v1", max_retries=0,
+        api_key=OPENAI_KEY,
+        base_url="https://api.openai.com/v1",
+        max_retries=0,
         http_client=httpx.Client(transport=Forward(stub.url)),
     )
     yield c

@@ -92,7 +92,9 @@ def test_attributes_keep_json_types_async(instrumented, aclient) -> None:
 def test_nesting_and_defaults_keep_types_and_the_value_given(collector, stub, client) -> None:
     stub.clear()
     respan_instrument.instrument(
-        api_key=RESPAN_KEY, base_url=collector.url + "/api", attributes={"metadata": {"env": "prod", "shard": 7}}
+        api_key=RESPAN_KEY,
+        base_url=collector.url + "/api",
+        attributes={"metadata": {"env": "prod", "shard": 7}},
     )
     try:
         tags = ["x"]
@@ -120,7 +122,9 @@ def test_span_attributes_get_typed_values(traced, client) -> None:
     assert json.loads(attrs["respan.metadata.tags"]) == ["a", 2, None]
     assert json.loads(attrs["respan.metadata.limits"]) == {"rpm": 60, "burst": False}
     assert "respan.metadata.gone" not in attrs  # OpenTelemetry takes no None
-    assert attrs["respan.properties.tier"] == 2 and attrs["respan.customer_params.customer_identifier"] == "42"
+    assert (
+        attrs["respan.properties.tier"] == 2 and attrs["respan.customer_params.customer_identifier"] == "42"
+    )
 
 
 def test_gateway_body_keeps_json_types(stub, collector, sdk_spans) -> None:
@@ -184,7 +188,9 @@ def test_azure_client_on_a_custom_host_is_azure(traced, collector, stub) -> None
     _, spans = traced
     stub.clear()
     # the stub's 127.0.0.1 stands for an API Management or private endpoint host name
-    azure = openai.AzureOpenAI(azure_endpoint=stub.url, api_version=API_VERSION, api_key=OPENAI_KEY, max_retries=0)
+    azure = openai.AzureOpenAI(
+        azure_endpoint=stub.url, api_version=API_VERSION, api_key=OPENAI_KEY, max_retries=0
+    )
     response = azure.chat.completions.create(model=MODEL, messages=MSG)
     (log,) = delivered(collector)
     assert stub.requests[-1].path == f"/openai/deployments/{MODEL}/chat/completions"
@@ -200,7 +206,11 @@ def test_azure_stream_gets_usage_and_azure_price(instrumented, stub) -> None:
     import openai
 
     azure = openai.AzureOpenAI(
-        azure_endpoint=stub.url, azure_deployment="dep-1", api_version=API_VERSION, api_key=OPENAI_KEY, max_retries=0
+        azure_endpoint=stub.url,
+        azure_deployment="dep-1",
+        api_version=API_VERSION,
+        api_key=OPENAI_KEY,
+        max_retries=0,
     )
     kwargs: dict[str, Any] = {"model": MODEL, "messages": MSG, "stream": True}
     chunks = list(azure.chat.completions.create(**kwargs))
@@ -239,7 +249,9 @@ def test_plain_client_on_the_same_url_stays_openai(traced, collector, stub, clie
 
     _, spans = traced
     stub.clear()
-    azure = openai.AzureOpenAI(azure_endpoint=stub.url, api_version=API_VERSION, api_key=OPENAI_KEY, max_retries=0)
+    azure = openai.AzureOpenAI(
+        azure_endpoint=stub.url, api_version=API_VERSION, api_key=OPENAI_KEY, max_retries=0
+    )
     client.base_url = azure.base_url
     assert client.base_url is azure.base_url
     azure.chat.completions.create(model=MODEL, messages=MSG)

@@ -21,8 +21,9 @@ def call(client) -> None:
 
 def test_nesting_merges(instrumented, client) -> None:
     with respan_instrument.attributes(customer_identifier="outer", metadata={"a": "1", "b": "1"}):
-        with respan_instrument.attributes(customer_identifier="inner", metadata={"b": "2"},
-                                          thread_identifier="t"):
+        with respan_instrument.attributes(
+            customer_identifier="inner", metadata={"b": "2"}, thread_identifier="t"
+        ):
             call(client)
         call(client)
     call(client)
@@ -78,8 +79,11 @@ def test_threads_and_executors(instrumented, client) -> None:
 
 
 def test_defaults_from_instrument(collector, client) -> None:
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api",
-                                 attributes={"metadata": {"env": "prod"}, "customer_identifier": "svc"})
+    respan_instrument.instrument(
+        api_key=RESPAN_KEY,
+        base_url=collector.url + "/api",
+        attributes={"metadata": {"env": "prod"}, "customer_identifier": "svc"},
+    )
     try:
         with respan_instrument.attributes(metadata={"plan": "pro"}):
             call(client)
@@ -103,9 +107,12 @@ def test_validation_at_the_call() -> None:
 
 
 def test_credentials_never_in_a_log(instrumented, client) -> None:
-    with respan_instrument.attributes(customer_credentials={"openai": {"api_key": "sk-byok-secret"}},
-                                      customer_identifier="c"):
+    with respan_instrument.attributes(
+        customer_credentials={"openai": {"api_key": "sk-byok-secret"}}, customer_identifier="c"
+    ):
         call(client)
     (log,) = delivered(instrumented)
-    assert log["customer_identifier"] == "c" and "customer_credentials" not in log  # the scope applied, minus them
+    assert (
+        log["customer_identifier"] == "c" and "customer_credentials" not in log
+    )  # the scope applied, minus them
     assert all(b"sk-byok-secret" not in body for _, _, body, _ in instrumented.requests)

@@ -86,12 +86,18 @@ def test_tool_calls_and_n(instrumented, client) -> None:
         tools=tools,
         tool_choice="auto",
     )
-    two = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], n=2)
+    two = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], n=2
+    )
     first, second = delivered(instrumented, 2)
     call = response.choices[0].message.tool_calls[0]
     assert first["tools"] == tools and first["tool_choice"] == "auto"
     assert first["tool_calls"] == [
-        {"id": call.id, "type": "function", "function": {"name": "get_weather", "arguments": call.function.arguments}}
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": call.function.arguments},
+        }
     ]
     assert first["completion_message"]["tool_calls"] == first["tool_calls"]
     assert second["n"] == 2
@@ -185,17 +191,22 @@ def test_azure_client(instrumented, stub) -> None:
     azure = openai.AzureOpenAI(
         azure_endpoint=stub.url, api_version="2024-06-01", api_key=OPENAI_KEY, max_retries=0
     )
-    response = azure.chat.completions.create(model="my-deployment", messages=[{"role": "user", "content": "az"}])
+    response = azure.chat.completions.create(
+        model="my-deployment", messages=[{"role": "user", "content": "az"}]
+    )
     (log,) = delivered(instrumented)
     assert log["model"] == response.model
     assert log["completion_message"]["content"] == response.choices[0].message.content
 
 
-@pytest.mark.parametrize(("model", "status", "exc_name"), [
-    ("error-400", 400, "BadRequestError"),
-    ("error-429", 429, "RateLimitError"),
-    ("error-500", 500, "InternalServerError"),
-])
+@pytest.mark.parametrize(
+    ("model", "status", "exc_name"),
+    [
+        ("error-400", 400, "BadRequestError"),
+        ("error-429", 429, "RateLimitError"),
+        ("error-500", 500, "InternalServerError"),
+    ],
+)
 def test_api_errors_reach_user_unchanged(instrumented, client, model, status, exc_name) -> None:
     import openai
 
@@ -245,7 +256,14 @@ def test_capture_content_off_keeps_metrics(collector, stub, client) -> None:
         (log,) = delivered(collector)
     finally:
         respan_instrument.uninstrument()
-    for field in ("prompt_messages", "completion_message", "completion_messages", "input", "output", "tool_calls"):
+    for field in (
+        "prompt_messages",
+        "completion_message",
+        "completion_messages",
+        "input",
+        "output",
+        "tool_calls",
+    ):
         assert field not in log
     assert "secret prompt" not in json.dumps(log)
     assert log["prompt_tokens"] == response.usage.prompt_tokens and log["cost"] > 0
@@ -270,7 +288,9 @@ def test_user_tracer_provider(collector, client, traced) -> None:
     provider, exported = traced
     tracer = provider.get_tracer("app")
     with tracer.start_as_current_span("handler") as parent:
-        response = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        response = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+        )
     (log,) = delivered(collector)
     spans = {s.name: s for s in exported.get_finished_spans()}
     span = spans["chat gpt-4o-mini"]
@@ -321,5 +341,7 @@ def test_our_failure_reading_a_response_still_ends_the_span_and_sends_the_log(
     (span,) = exporter.get_finished_spans()
     assert span.end_time is not None
     (log,) = delivered(collector, 1)
-    assert log["status"] == "success" and log["completion_message"]["content"] == done.choices[0].message.content
+    assert (
+        log["status"] == "success" and log["completion_message"]["content"] == done.choices[0].message.content
+    )
     assert len([r for r in caplog.records if "finishing a call" in r.getMessage()]) == 1

@@ -11,20 +11,41 @@ import pytest
 from conftest import OPENAI_KEY, delivered
 
 ODD = 'quote " backslash \\ newline \n é 😀 \u2028 中文'
-USAGE = {"prompt_tokens": 13, "completion_tokens": 9, "total_tokens": 22,
-         "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": 0},
-         "completion_tokens_details": {"reasoning_tokens": 4, "audio_tokens": 0}}
+USAGE = {
+    "prompt_tokens": 13,
+    "completion_tokens": 9,
+    "total_tokens": 22,
+    "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 4, "audio_tokens": 0},
+}
 RESPONSE = {
-    "id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": "gpt-4o-2024-08-06",
+    "id": "chatcmpl-x",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "gpt-4o-2024-08-06",
     "choices": [
-        {"index": 0, "finish_reason": "tool_calls", "logprobs": None,
-         "message": {"role": "assistant", "content": ODD, "refusal": None,
-                     "tool_calls": [{"id": "call_9", "type": "function",
-                                     "function": {"name": "f", "arguments": '{"a": "é"}'}}]}},
-        {"index": 1, "finish_reason": "stop", "logprobs": None,
-         "message": {"role": "assistant", "content": None, "refusal": "no"}},
+        {
+            "index": 0,
+            "finish_reason": "tool_calls",
+            "logprobs": None,
+            "message": {
+                "role": "assistant",
+                "content": ODD,
+                "refusal": None,
+                "tool_calls": [
+                    {"id": "call_9", "type": "function", "function": {"name": "f", "arguments": '{"a": "é"}'}}
+                ],
+            },
+        },
+        {
+            "index": 1,
+            "finish_reason": "stop",
+            "logprobs": None,
+            "message": {"role": "assistant", "content": None, "refusal": "no"},
+        },
     ],
-    "usage": USAGE, "service_tier": "default",
+    "usage": USAGE,
+    "service_tier": "default",
 }
 
 
@@ -40,8 +61,12 @@ def _client(body: bytes) -> Any:
     def handler(request: Any) -> Any:
         return hx.Response(200, content=body, headers={"content-type": "application/json"})
 
-    return openai.OpenAI(api_key=OPENAI_KEY, base_url="https://api.openai.com/v1", max_retries=0,
-                         http_client=hx.Client(transport=hx.MockTransport(handler)))
+    return openai.OpenAI(
+        api_key=OPENAI_KEY,
+        base_url="https://api.openai.com/v1",
+        max_retries=0,
+        http_client=hx.Client(transport=hx.MockTransport(handler)),
+    )
 
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": ODD}]
@@ -63,7 +88,11 @@ def test_chat_log_from_kept_bytes(instrumented, body) -> None:
     assert response.choices[0].message.content == ODD
     (log,) = delivered(instrumented)
     assert log["prompt_messages"] == MESSAGES
-    first = {"role": "assistant", "content": ODD, "tool_calls": RESPONSE["choices"][0]["message"]["tool_calls"]}
+    first = {
+        "role": "assistant",
+        "content": ODD,
+        "tool_calls": RESPONSE["choices"][0]["message"]["tool_calls"],
+    }
     assert log["completion_message"] == first
     assert log["completion_messages"] == [first, {"role": "assistant", "content": None, "refusal": "no"}]
     assert log["tool_calls"] == first["tool_calls"]
@@ -76,8 +105,19 @@ def test_chat_log_from_kept_bytes(instrumented, body) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"{}", b'{"a": 1}  \n', b'{"a": 1} x', b'{"a": 1}}', b"{", b"{\x00\x00\x00", b'{"a": "\xed\xa0\x80"}',
-     b'{"a": "\xff"}', b'{"a": NaN, "b": -Infinity}', b'{"a": "\\ud83d\\ude00 \\u00e9"}', b"{\"a\": 1}\x00"],
+    [
+        b"{}",
+        b'{"a": 1}  \n',
+        b'{"a": 1} x',
+        b'{"a": 1}}',
+        b"{",
+        b"{\x00\x00\x00",
+        b'{"a": "\xed\xa0\x80"}',
+        b'{"a": "\xff"}',
+        b'{"a": NaN, "b": -Infinity}',
+        b'{"a": "\\ud83d\\ude00 \\u00e9"}',
+        b'{"a": 1}\x00',
+    ],
 )
 def test_kept_bytes_read_as_json_loads_reads_them(data) -> None:
     """Bodies the SDK itself refuses never reach a log; the worker still reads any bytes as
@@ -118,7 +158,7 @@ def test_log_times_are_spelled_as_before() -> None:
     values = [0, 1, 499, 500, 999_999_499, 999_999_500, now, now - now % day, now - now % day - 1]
     values += [(y * 365 + y // 4) * day + d for y in range(30, 8000, 37) for d in (0, day - 1, 59 * day)]
     values += [rng.randrange(0, 253_402_300_799 * 10**9) for _ in range(20_000)]  # up to 9999-12-31
-    values += [now + rng.randrange(-10**12, 10**12) for _ in range(5_000)]
+    values += [now + rng.randrange(-(10**12), 10**12) for _ in range(5_000)]
     for ns in values:
         assert iso(ns) == _old_iso(ns), ns
 

@@ -229,13 +229,30 @@ def test_spool_status_and_flush(tmp_path, collector) -> None:
     collector.set_outage(True)
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
     collector.set_outage(False)
-    status = subprocess.run([sys.executable, "-m", "respan_instrument.cli", "spool", "status"],
-                            env=env, capture_output=True, text=True, timeout=60)
+    status = subprocess.run(
+        [sys.executable, "-m", "respan_instrument.cli", "spool", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert status.returncode == 0, status.stderr
     flushed = subprocess.run(
-        [sys.executable, "-m", "respan_instrument.cli", "spool", "flush",
-         "--base-url", collector.url + "/api", "--api-key", RESPAN_KEY],
-        env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "respan_instrument.cli",
+            "spool",
+            "flush",
+            "--base-url",
+            collector.url + "/api",
+            "--api-key",
+            RESPAN_KEY,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert flushed.returncode == 0, flushed.stdout + flushed.stderr
     assert collector.wait_for(1)

@@ -9,14 +9,17 @@ import pytest
 import respan_instrument
 
 
-@pytest.mark.parametrize(("var", "value"), [
-    ("RESPAN_BASE_URL", "not a url"),
-    ("RESPAN_BASE_URL", "ftp://x"),
-    ("RESPAN_CAPTURE_CONTENT", "maybe"),
-    ("RESPAN_PRICES_FILE", "/nonexistent/prices.json"),
-    ("RESPAN_SPOOL_MAX_MB", "lots"),
-    ("RESPAN_MAX_CONTENT_BYTES", "-5"),
-])
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("RESPAN_BASE_URL", "not a url"),
+        ("RESPAN_BASE_URL", "ftp://x"),
+        ("RESPAN_CAPTURE_CONTENT", "maybe"),
+        ("RESPAN_PRICES_FILE", "/nonexistent/prices.json"),
+        ("RESPAN_SPOOL_MAX_MB", "lots"),
+        ("RESPAN_MAX_CONTENT_BYTES", "-5"),
+    ],
+)
 def test_bad_environment(monkeypatch, var, value) -> None:
     monkeypatch.setenv(var, value)
     with pytest.raises(ValueError, match=var):
@@ -47,7 +50,9 @@ def test_prices_override_used(instrumented, client, collector, tmp_path) -> None
         base_url=collector.url + "/api",
         prices={"gpt-4o-mini": {"input": 1.0, "output": 2.0}},
     )
-    response = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    response = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+    )
     assert respan_instrument.flush(5)
     (log,) = collector.logs
     usage = response.usage

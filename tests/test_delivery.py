@@ -33,6 +33,7 @@ def _encode(log: dict[str, Any]) -> list[bytes]:
     """What instrument() composes for a log() dict: encoded as it is."""
     return [encode_log(log, 1_000_000)]
 
+
 def start(collector: Any, key: str = RESPAN_KEY) -> None:
     respan_instrument.instrument(api_key=key, base_url=collector.url + "/api")
 
@@ -72,9 +73,13 @@ def statuses(collector: Any) -> Counter[int]:
     return Counter(request.status for request in collector.requests)
 
 
-def warnings(caplog: pytest.LogCaptureFixture, text: str, level: int = logging.WARNING) -> list[logging.LogRecord]:
+def warnings(
+    caplog: pytest.LogCaptureFixture, text: str, level: int = logging.WARNING
+) -> list[logging.LogRecord]:
     return [
-        r for r in caplog.records if r.name == "respan_instrument" and r.levelno == level and text in r.getMessage()
+        r
+        for r in caplog.records
+        if r.name == "respan_instrument" and r.levelno == level and text in r.getMessage()
     ]
 
 
@@ -207,7 +212,9 @@ def test_bulk_row_errors_are_reported_once_and_not_retried(spool_dir, collector,
 def test_create_row_errors_are_reported_once_and_not_retried(spool_dir, collector, caplog) -> None:
     start(collector)
     try:
-        collector.fail_next(3, status=400, body={"prompt_messages": ['Expected a list of items but got "str".']})
+        collector.fail_next(
+            3, status=400, body={"prompt_messages": ['Expected a list of items but got "str".']}
+        )
         for i in range(3):
             respan_instrument.log(model="gpt-4o", custom_identifier=f"lonely-{i}")
             assert respan_instrument.flush(5)
@@ -248,7 +255,9 @@ def test_answers_that_echo_content_are_quoted_without_it(spool_dir, collector, c
         respan_instrument.log(model="gpt-4o", prompt_messages=messages, custom_identifier="lonely-echo")
         assert respan_instrument.flush(5)
         # an outage page (a proxy's, say) that echoes what it was sent
-        collector.fail_next(1, status=502, body=f"<html><body>Bad gateway while sending {SECRET}</body></html>")
+        collector.fail_next(
+            1, status=502, body=f"<html><body>Bad gateway while sending {SECRET}</body></html>"
+        )
         respan_instrument.log(model="gpt-4o", prompt_messages=messages, custom_identifier="after-outage")
         assert respan_instrument.flush(10)  # spooled; the retry delivers it
         assert collector.wait_for(1, timeout=15)
@@ -266,7 +275,9 @@ def test_answers_that_echo_content_are_quoted_without_it(spool_dir, collector, c
     assert_exactly_once(collector.logs, {"after-outage"})  # (injected answers record nothing)
 
 
-def test_a_bulk_rejected_whole_is_split_so_good_rows_still_arrive(spool_dir, collector, caplog, monkeypatch) -> None:
+def test_a_bulk_rejected_whole_is_split_so_good_rows_still_arrive(
+    spool_dir, collector, caplog, monkeypatch
+) -> None:
     monkeypatch.setenv("RESPAN_SCHEDULE_DELAY", "30")  # both logs reach the spool together, at flush()
     start(collector)
     try:
@@ -291,7 +302,9 @@ def test_spool_size_cap_drops_the_oldest_and_says_how_many(spool_dir, collector,
     try:
         for i in range(12):  # ~1.8 MB of logs for a 1 MB spool
             respan_instrument.log(
-                model="gpt-4o", custom_identifier=f"cap-{i}", prompt_messages=[{"role": "user", "content": big}]
+                model="gpt-4o",
+                custom_identifier=f"cap-{i}",
+                prompt_messages=[{"role": "user", "content": big}],
             )
         assert respan_instrument.flush(5) is False  # some logs are gone, and flush says so
         status = _spool.status(spool_dir)
@@ -365,8 +378,10 @@ def test_waves_of_calls_arrive_without_a_flush_each_once(spool_dir, collector, c
         other = _spool.Spool(spool_dir, 1 << 30, owner_token(), RESPAN_KEY)
         other.open()
         tags = [f"{tag}-{i}" for i in range(n)]
-        other.append(collector.url + "/api", [json.dumps({"log_type": "chat", "model": "m",
-                                                          "custom_identifier": t}).encode() for t in tags])
+        other.append(
+            collector.url + "/api",
+            [json.dumps({"log_type": "chat", "model": "m", "custom_identifier": t}).encode() for t in tags],
+        )
         other.release()  # as a process that ends leaves its rows
         other.close()
         return set(tags)
@@ -391,8 +406,12 @@ def test_waves_of_calls_arrive_without_a_flush_each_once(spool_dir, collector, c
 
 def test_full_queue_never_blocks_the_caller_and_is_reported(spool_dir, collector, caplog) -> None:
     exporter = Pipeline(
-        RespanLogs(collector.url + "/api", RESPAN_KEY), _encode, spool_dir=spool_dir, max_queue=10,
-        hard_queue=20, schedule_delay=30,  # the writer sleeps: the queue fills
+        RespanLogs(collector.url + "/api", RESPAN_KEY),
+        _encode,
+        spool_dir=spool_dir,
+        max_queue=10,
+        hard_queue=20,
+        schedule_delay=30,  # the writer sleeps: the queue fills
     )
     try:
         t0 = time.perf_counter()
@@ -431,7 +450,10 @@ def test_concurrent_drainers_deliver_each_row_once(spool_dir, collector) -> None
     spool.open()
     base = collector.url + "/api"
     for start_at in range(0, 3000, 500):
-        bodies = [json.dumps({"model": "m", "custom_identifier": f"c-{i}"}).encode() for i in range(start_at, start_at + 500)]
+        bodies = [
+            json.dumps({"model": "m", "custom_identifier": f"c-{i}"}).encode()
+            for i in range(start_at, start_at + 500)
+        ]
         spool.append(base, bodies, lease=0)
     spool.close()
     results: list[dict[str, Any]] = []
@@ -631,7 +653,10 @@ def test_a_spool_file_of_the_first_layout_is_migrated(spool_dir, collector) -> N
         "body BLOB NOT NULL)"
     )
     body = json.dumps({"model": "m", "custom_identifier": "from-before"}).encode()
-    db.execute("INSERT INTO logs (base, created, size, body) VALUES (?, 0, ?, ?)", (collector.url + "/api", len(body), body))
+    db.execute(
+        "INSERT INTO logs (base, created, size, body) VALUES (?, 0, ?, ?)",
+        (collector.url + "/api", len(body), body),
+    )
     db.commit()
     db.close()
     start(collector)

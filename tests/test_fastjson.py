@@ -148,6 +148,8 @@ def test_a_message_field_the_sdk_model_does_not_declare_is_kept() -> None:
 def test_nothing_non_finite_is_left_in_either(monkeypatch: pytest.MonkeyPatch) -> None:
     log = {"model": "m", "metadata": {"x": [math.nan, math.inf]}}
     for data in _both(encode_log, log, 10**6, monkeypatch=monkeypatch):
-        assert json.loads(data, parse_constant=lambda name: pytest.fail(name))["metadata"] == {"x": [None, None]}
+        assert json.loads(data, parse_constant=lambda name: pytest.fail(name))["metadata"] == {
+            "x": [None, None]
+        }
     for text in _both(json_text, [{"x": math.nan}], monkeypatch=monkeypatch):
         assert text == '[{"x":null}]'

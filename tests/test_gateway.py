@@ -31,12 +31,16 @@ def test_gateway_call_records_span_not_log(gateway, stub, caplog) -> None:
     base, spans = gateway
     caplog.set_level(logging.DEBUG, logger="respan_instrument")
     client = respan_instrument.gateway_client(
-        api_key=RESPAN_KEY, base_url=base, credentials={"openai": {"api_key": PROVIDER_KEY}},
-        fallback_models=["gpt-4o"], max_retries=0,
+        api_key=RESPAN_KEY,
+        base_url=base,
+        credentials={"openai": {"api_key": PROVIDER_KEY}},
+        fallback_models=["gpt-4o"],
+        max_retries=0,
     )
     extra = {"metadata": {"from": "extra_body"}}
-    with respan_instrument.attributes(customer_identifier="cust-1", thread_identifier="t-1",
-                                      metadata={"plan": "pro"}):
+    with respan_instrument.attributes(
+        customer_identifier="cust-1", thread_identifier="t-1", metadata={"plan": "pro"}
+    ):
         client.chat.completions.create(model="gpt-4o-mini", messages=MSG, extra_body=extra)
     assert extra == {"metadata": {"from": "extra_body"}}
     assert respan_instrument.flush(5)
@@ -59,8 +63,12 @@ def test_gateway_call_records_span_not_log(gateway, stub, caplog) -> None:
 def test_credentials_from_attributes_and_weighted_keys(gateway, stub) -> None:
     base, spans = gateway
     client = respan_instrument.gateway_client(api_key=RESPAN_KEY, base_url=base, max_retries=0)
-    weighted = {"openai": [{"weight": 1, "credentials": {"api_key": "k1"}},
-                           {"weight": 2, "credentials": {"api_key": "k2"}}]}
+    weighted = {
+        "openai": [
+            {"weight": 1, "credentials": {"api_key": "k1"}},
+            {"weight": 2, "credentials": {"api_key": "k2"}},
+        ]
+    }
     with respan_instrument.attributes(customer_credentials=weighted):
         client.chat.completions.create(model="gpt-4o-mini", messages=MSG)
     assert stub.requests[-1].body["customer_credentials"] == weighted
@@ -90,17 +98,21 @@ def test_gateway_stream_and_async(gateway, stub) -> None:
 
 def test_gateway_client_survives_with_options(gateway, stub) -> None:
     base, _ = gateway
-    client = respan_instrument.gateway_client(api_key=RESPAN_KEY, base_url=base,
-                                              credentials={"openai": {"api_key": "k"}})
+    client = respan_instrument.gateway_client(
+        api_key=RESPAN_KEY, base_url=base, credentials={"openai": {"api_key": "k"}}
+    )
     client.with_options(max_retries=0).chat.completions.create(model="gpt-4o-mini", messages=MSG)
     assert stub.requests[-1].body["customer_credentials"] == {"openai": {"api_key": "k"}}
 
 
-@pytest.mark.parametrize("credentials", [
-    {"openai": {"api_key": ""}},
-    {"openai": [{"weight": 0, "credentials": {"api_key": "k"}}]},
-    {"openai": []},
-])
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"openai": {"api_key": ""}},
+        {"openai": [{"weight": 0, "credentials": {"api_key": "k"}}]},
+        {"openai": []},
+    ],
+)
 def test_bad_credentials_rejected(credentials) -> None:
     with pytest.raises((TypeError, ValueError)):
         respan_instrument.gateway_client(api_key="k", credentials=credentials)

@@ -211,10 +211,20 @@ def test_objects_json_has_no_spelling_for_are_their_text(instrumented: Collector
     metadata = {"when": when, "day": when.date(), "id": ident, "big": 2**70, 1: "int key"}
     respan_instrument.log(model=MODEL, prompt_messages=[{"role": "user", "content": "hi"}], metadata=metadata)
     # alone in its log: nothing else in it would make orjson decline
-    respan_instrument.log(model=MODEL, prompt_messages=[{"role": "user", "content": "hi"}], metadata={"tier": _Tier.GOLD})
+    respan_instrument.log(
+        model=MODEL, prompt_messages=[{"role": "user", "content": "hi"}], metadata={"tier": _Tier.GOLD}
+    )
     first, second = delivered(instrumented, 2)
-    assert first["metadata"] == {"when": str(when), "day": str(when.date()), "id": str(ident), "big": 2**70, "1": "int key"}
-    assert second["metadata"] == {"tier": "_Tier.GOLD"}  # a log() dict is spelled as the standard library spells it
+    assert first["metadata"] == {
+        "when": str(when),
+        "day": str(when.date()),
+        "id": str(ident),
+        "big": 2**70,
+        "1": "int key",
+    }
+    assert second["metadata"] == {
+        "tier": "_Tier.GOLD"
+    }  # a log() dict is spelled as the standard library spells it
     strict_bodies(instrumented)
 
 

@@ -360,7 +360,6 @@ def test_metrics_cost_nothing_without_a_meter_provider(monkeypatch) -> None:
     preferred.shutdown()
 
 
-
 def test_metrics_from_real_calls(otel, client) -> None:
     import openai
 

@@ -166,7 +166,9 @@ def test_responses_span_has_system_instructions_and_items(otlp, client) -> None:
         {"role": "user", "parts": [{"type": "text", "content": "hello"}]}
     ]
     out = json.loads(a["gen_ai.output.messages"])
-    assert out[0]["role"] == "assistant" and out[0]["parts"] == [{"type": "text", "content": reply.output_text}]
+    assert out[0]["role"] == "assistant" and out[0]["parts"] == [
+        {"type": "text", "content": reply.output_text}
+    ]
     assert a["gen_ai.prompt.0.role"] == "system" and a["gen_ai.prompt.1.content"] == "hello"
 
 
@@ -177,7 +179,9 @@ def test_embeddings_span_has_input_only(otlp, client) -> None:
     assert a["gen_ai.operation.name"] == "embeddings" and a["respan.entity.log_type"] == "embedding"
     assert a["gen_ai.usage.input_tokens"] == reply.usage.prompt_tokens
     assert "gen_ai.output.messages" not in a and "gen_ai.usage.output_tokens" not in a
-    assert json.loads(a["gen_ai.input.messages"])[0]["parts"] == [{"type": "text", "content": "vectors please"}]
+    assert json.loads(a["gen_ai.input.messages"])[0]["parts"] == [
+        {"type": "text", "content": "vectors please"}
+    ]
     assert str(reply.data[0].embedding[0]) not in json.dumps(a)
 
 
@@ -222,14 +226,22 @@ def test_content_capture_off_leaves_no_content(collector, stub, client) -> None:
         respan_instrument.uninstrument()
     for span in got:
         a = span["attributes"]
-        assert not [k for k in a if k in CONTENT_KEYS or k.startswith(("gen_ai.prompt.", "gen_ai.completion."))]
+        assert not [
+            k for k in a if k in CONTENT_KEYS or k.startswith(("gen_ai.prompt.", "gen_ai.completion."))
+        ]
         assert a["gen_ai.usage.input_tokens"] > 0
         assert "private" not in json.dumps(span) and "secret rules" not in json.dumps(span)
 
 
 def test_log_is_a_span_too(otlp) -> None:
-    respan_instrument.log(model="gpt-4o", log_type="chat", prompt_tokens=3, completion_tokens=4, cost=0.5,
-                          customer_identifier="hand")
+    respan_instrument.log(
+        model="gpt-4o",
+        log_type="chat",
+        prompt_tokens=3,
+        completion_tokens=4,
+        cost=0.5,
+        customer_identifier="hand",
+    )
     (span,) = spans(otlp, 1)
     a = span["attributes"]
     assert a["gen_ai.request.model"] == "gpt-4o" and a["gen_ai.usage.cost"] == 0.5
@@ -243,7 +255,9 @@ def test_throttled_then_accepted_with_retry_after(collector, stub, client, monke
     try:
         collector.fail_next(2, status=429, retry_after=0.2)
         for i in range(3):
-            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": f"t{i}"}])
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": f"t{i}"}]
+            )
         got = spans(collector, 3)
     finally:
         respan_instrument.uninstrument()
@@ -296,9 +310,13 @@ def test_without_the_otlp_extra_request_logs_are_sent(instrumented, collector, c
 
 def test_app_tracer_provider_spans_carry_respans_names(traced, client) -> None:
     _, exporter = traced
-    with respan_instrument.attributes(customer_identifier="c-2", thread_identifier="t-2", metadata={"k": "v"}):
+    with respan_instrument.attributes(
+        customer_identifier="c-2", thread_identifier="t-2", metadata={"k": "v"}
+    ):
         stream = client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True,
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "x"}],
+            stream=True,
             stream_options={"include_usage": True},
         )
         list(stream)
@@ -339,7 +357,11 @@ def run(code: str, collector: Collector, stub: Any, spool_dir: str, **extra: str
     )
     env.update(extra)
     done = subprocess.run(
-        [sys.executable, "-c", PRELUDE + textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
 
@@ -363,7 +385,9 @@ def test_outage_then_the_next_process_delivers_each_span_once(collector, stub, t
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     sizes = [
-        len(ExportTraceServiceRequest.FromString(r.body).resource_spans) for r in collector.requests if r.status == 200
+        len(ExportTraceServiceRequest.FromString(r.body).resource_spans)
+        for r in collector.requests
+        if r.status == 200
     ]
     assert max(sizes) > 1 and sum(sizes) == 7
     for name in os.listdir(spool_dir):  # the spool kept spans, never a key

@@ -124,10 +124,16 @@ def test_raw_stream_mid_stream_failure_is_an_error(instrumented, client) -> None
 
 
 def test_raw_responses_and_completions_streams(instrumented, client) -> None:
-    events = list(client.responses.with_raw_response.create(
-        model="gpt-4o-mini", input="hello there", stream=True).parse())
-    chunks = list(client.completions.with_raw_response.create(
-        model="gpt-3.5-turbo-instruct", prompt="Once", stream=True).parse())
+    events = list(
+        client.responses.with_raw_response.create(
+            model="gpt-4o-mini", input="hello there", stream=True
+        ).parse()
+    )
+    chunks = list(
+        client.completions.with_raw_response.create(
+            model="gpt-3.5-turbo-instruct", prompt="Once", stream=True
+        ).parse()
+    )
     first, second = delivered(instrumented, 2)
     completed = events[-1].response
     assert first["log_type"] == "response" and first["stream"] is True
@@ -218,7 +224,11 @@ def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ.update(env)
     return subprocess.run(
         [sys.executable, "-c", APP + textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=120, env=environ, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environ,
+        check=False,
     )
 
 
@@ -237,7 +247,8 @@ def test_raw_streams_leave_stderr_empty(tmp_path, strict) -> None:
         assert respan_instrument.flush(10)
         print(len(collector.logs))
         """,
-        RESPAN_SPOOL_DIR=str(tmp_path), RESPAN_INSTRUMENT_STRICT=strict,
+        RESPAN_SPOOL_DIR=str(tmp_path),
+        RESPAN_INSTRUMENT_STRICT=strict,
     )
     assert done.stderr == "" and done.returncode == 0
     assert done.stdout.split() == ["4"]
@@ -275,7 +286,8 @@ def test_a_failing_finalizer_of_ours_is_contained(tmp_path) -> None:
         gc.collect()
         print(len(_errors.failures), sum("finishing a dropped stream" in m for m in seen))
         """,
-        RESPAN_SPOOL_DIR=str(tmp_path), RESPAN_INSTRUMENT_STRICT="1",
+        RESPAN_SPOOL_DIR=str(tmp_path),
+        RESPAN_INSTRUMENT_STRICT="1",
     )
     assert done.stderr == "" and done.returncode == 0
     assert done.stdout.split() == ["1", "1"]

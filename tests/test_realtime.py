@@ -43,7 +43,10 @@ def _has(path: str) -> bool:
     return hasattr(obj, "connect")
 
 
-FLAVOURS = [pytest.param(p, marks=pytest.mark.skipif(not _has(p), reason=f"no {p} in this SDK")) for p in ("realtime", "beta.realtime")]
+FLAVOURS = [
+    pytest.param(p, marks=pytest.mark.skipif(not _has(p), reason=f"no {p} in this SDK"))
+    for p in ("realtime", "beta.realtime")
+]
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +62,9 @@ def _resource(client: Any, path: str) -> Any:
 
 
 def _sync(server: Any, path: str) -> Any:
-    client = openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url)
+    client = openai.OpenAI(
+        api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
+    )
     return _resource(client, path)
 
 
@@ -120,7 +125,11 @@ def test_audio_transcripts_and_cost_at_audio_rates(instrumented: Any, server: An
         conn.input_audio_buffer.append(audio=AUDIO_CHUNK)
         conn.input_audio_buffer.commit()
         conn.conversation.item.create(
-            item={"type": "message", "role": "user", "content": [{"type": "input_audio", "audio": AUDIO_CHUNK}]}
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_audio", "audio": AUDIO_CHUNK}],
+            }
         )
         conn.response.create(response=_audio_params(path))  # type: ignore[arg-type]
         _until_done(conn)
@@ -261,7 +270,9 @@ def _run(coro: Callable[[], Any]) -> Any:
 @pytest.mark.parametrize("path", FLAVOURS)
 def test_async_text_and_audio(instrumented: Any, server: Any, path: str) -> None:
     async def session() -> None:
-        client = openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url)
+        client = openai.AsyncOpenAI(
+            api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
+        )
         async with _resource(client, path).connect(model="gpt-realtime") as conn:
             await conn.conversation.item.create(item=_text_item("hi"))
             await conn.response.create()

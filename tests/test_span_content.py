@@ -62,7 +62,9 @@ def test_failed_call_span_carries_its_input(traced, client) -> None:
 
 def test_span_content_is_truncated_like_the_log(collector, sdk_spans, client) -> None:
     provider, exporter = sdk_spans
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", tracer_provider=provider)
+    respan_instrument.instrument(
+        api_key=RESPAN_KEY, base_url=collector.url + "/api", tracer_provider=provider
+    )
     image = "data:image/png;base64," + "A" * 50_000
     try:
         client.chat.completions.create(

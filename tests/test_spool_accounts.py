@@ -188,7 +188,10 @@ def test_a_spool_of_an_earlier_version_is_migrated_and_still_delivered(spool_dir
     db.execute(OLD_SCHEMA)
     for tag in ("before-0", "before-1"):
         body = json.dumps({"model": "m", "custom_identifier": tag}).encode()
-        db.execute("INSERT INTO logs (base, created, size, body) VALUES (?, 0, ?, ?)", (respan.url + "/api", len(body), body))
+        db.execute(
+            "INSERT INTO logs (base, created, size, body) VALUES (?, 0, ?, ?)",
+            (respan.url + "/api", len(body), body),
+        )
     db.commit()
     db.close()
     assert _spool.status(spool_dir, KEY_A)["by_key"] == {"": 2}  # read as it is, not migrated
@@ -231,7 +234,9 @@ def test_an_unusable_spool_dir_falls_back_to_a_private_temp_dir(
     assert rows(fallback) == 2
     said = [m for m in messages(caplog) if "cannot use the spool directory" in m]
     assert len(said) == 1 and os.path.join(fallback, "spool.sqlite3") in said[0]
-    assert not [m for m in messages(caplog) if "a-file/spool/spool.sqlite3" in m]  # never claims a missing file
+    assert not [
+        m for m in messages(caplog) if "a-file/spool/spool.sqlite3" in m
+    ]  # never claims a missing file
     capsys.readouterr()
     assert main(["spool", "status", "--api-key", KEY_A]) == 0  # shows where the logs really are
     out = capsys.readouterr().out
@@ -283,7 +288,9 @@ def test_no_usable_spool_flush_is_false_while_down_and_the_loss_at_exit_is_count
     assert by_key(respan) == {}
 
 
-def test_no_usable_spool_flush_is_true_once_respan_accepted(tmp_path, monkeypatch, respan, client, caplog) -> None:
+def test_no_usable_spool_flush_is_true_once_respan_accepted(
+    tmp_path, monkeypatch, respan, client, caplog
+) -> None:
     unusable(tmp_path, monkeypatch)
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "a-file"))
     assert run_app(respan, client, KEY_A, ["up-0", "up-1"], down=False)
@@ -301,8 +308,14 @@ def test_across_processes_an_app_leaves_another_apps_logs_alone(spool_dir, respa
         "        c.chat.completions.create(model='gpt-4o-mini', messages=[{'role': 'user', 'content': 'x'}])\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_")}
-    env.update(FAST_RETRY, RESPAN_API_KEY=KEY_A, RESPAN_BASE_URL=respan.url + "/api", RESPAN_SPOOL_DIR=spool_dir,
-               RESPAN_EXIT_TIMEOUT="2", RESPAN_INSTRUMENT_STRICT="1")
+    env.update(
+        FAST_RETRY,
+        RESPAN_API_KEY=KEY_A,
+        RESPAN_BASE_URL=respan.url + "/api",
+        RESPAN_SPOOL_DIR=spool_dir,
+        RESPAN_EXIT_TIMEOUT="2",
+        RESPAN_INSTRUMENT_STRICT="1",
+    )
     respan.set_outage(True)
     child = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     respan.set_outage(False)

@@ -21,8 +21,15 @@ ODD = 'quote " backslash \\ newline \n tab \t é 😀 \u2028'
 
 def _chunk(index: int, delta: dict[str, Any], finish: str | None = None, **top: Any) -> dict[str, Any]:
     item = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-    return {**BASE, "service_tier": "default", "system_fingerprint": "fp_1", **top, "choices": [item],
-            "usage": None, "obfuscation": "x" * (index + 3)}
+    return {
+        **BASE,
+        "service_tier": "default",
+        "system_fingerprint": "fp_1",
+        **top,
+        "choices": [item],
+        "usage": None,
+        "obfuscation": "x" * (index + 3),
+    }
 
 
 def chat_events() -> list[dict[str, Any]]:
@@ -49,9 +56,13 @@ def chat_events() -> list[dict[str, Any]]:
         events.append(_chunk(0, {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
     events.append(_chunk(0, {}, "tool_calls"))
     events.append(_chunk(1, {}, "stop"))
-    usage = {"prompt_tokens": 21, "completion_tokens": 57, "total_tokens": 78,
-             "prompt_tokens_details": {"cached_tokens": 8, "audio_tokens": 0},
-             "completion_tokens_details": {"reasoning_tokens": 5, "audio_tokens": 0}}
+    usage = {
+        "prompt_tokens": 21,
+        "completion_tokens": 57,
+        "total_tokens": 78,
+        "prompt_tokens_details": {"cached_tokens": 8, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 5, "audio_tokens": 0},
+    }
     events.append({**BASE, "service_tier": "default", "choices": [], "usage": usage})
     return events
 
@@ -69,8 +80,11 @@ def _client(events: list[dict[str, Any]]) -> Any:
     def handler(request: Any) -> Any:
         return hx.Response(200, content=sse.encode(), headers={"content-type": "text/event-stream"})
 
-    return openai.OpenAI(api_key=OPENAI_KEY, base_url="https://api.openai.com/v1",
-                         http_client=hx.Client(transport=hx.MockTransport(handler)))
+    return openai.OpenAI(
+        api_key=OPENAI_KEY,
+        base_url="https://api.openai.com/v1",
+        http_client=hx.Client(transport=hx.MockTransport(handler)),
+    )
 
 
 def _chat_log(collector: Any) -> dict[str, Any]:
@@ -82,17 +96,31 @@ def _chat_log(collector: Any) -> dict[str, Any]:
     return log
 
 
-CONTENT_FIELDS = ("completion_message", "completion_messages", "tool_calls", "usage", "prompt_tokens",
-                  "completion_tokens", "prompt_cache_hit_tokens", "reasoning_tokens", "cost", "model",
-                  "status", "stream")
+CONTENT_FIELDS = (
+    "completion_message",
+    "completion_messages",
+    "tool_calls",
+    "usage",
+    "prompt_tokens",
+    "completion_tokens",
+    "prompt_cache_hit_tokens",
+    "reasoning_tokens",
+    "cost",
+    "model",
+    "status",
+    "stream",
+)
 
 
 def _expect_chat(log: dict[str, Any]) -> None:
     text0 = "".join(f"a{i} " for i in range(40)) + ODD + "c end."
     call = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}}
     first = {"role": "assistant", "content": text0, "tool_calls": [call]}
-    second = {"role": "assistant", "content": "".join(f"b{i} " for i in range(5)),
-              "refusal": "I can't help with that."}
+    second = {
+        "role": "assistant",
+        "content": "".join(f"b{i} " for i in range(5)),
+        "refusal": "I can't help with that.",
+    }
     assert log["completion_message"] == first
     assert log["completion_messages"] == [first, second]
     assert log["tool_calls"] == [call]
@@ -121,8 +149,9 @@ def test_traced_chat_stream_log_is_the_same(collector, traced) -> None:
 def test_stream_of_only_plain_chunks(instrumented) -> None:
     """The common stream: after the first chunk every one is plain up to the finish."""
     events = [_chunk(0, {"role": "assistant", "content": ""})]
-    events += [_chunk(0, {"content": f"t{i} "}, service_tier="priority" if i == 30 else "default")
-               for i in range(70)]
+    events += [
+        _chunk(0, {"content": f"t{i} "}, service_tier="priority" if i == 30 else "default") for i in range(70)
+    ]
     events.append(_chunk(0, {}, "length"))
     client = _client(events)
     chunks = list(client.chat.completions.create(model="gpt-4o", messages=MSG, stream=True))
@@ -134,29 +163,70 @@ def test_stream_of_only_plain_chunks(instrumented) -> None:
 
 
 def _responses_events(final: bool) -> list[dict[str, Any]]:
-    response = {"id": "resp_1", "object": "response", "created_at": 1, "model": "gpt-4o-2024-08-06",
-                "status": "in_progress", "output": [], "usage": None}
+    response = {
+        "id": "resp_1",
+        "object": "response",
+        "created_at": 1,
+        "model": "gpt-4o-2024-08-06",
+        "status": "in_progress",
+        "output": [],
+        "usage": None,
+    }
     events: list[dict[str, Any]] = [{"type": "response.created", "sequence_number": 0, "response": response}]
     seq = 1
     for index in (0, 1):
-        item = {"type": "message", "id": f"msg_{index}", "role": "assistant", "status": "in_progress",
-                "content": []}
-        events.append({"type": "response.output_item.added", "sequence_number": seq, "output_index": index,
-                       "item": item})
+        item = {
+            "type": "message",
+            "id": f"msg_{index}",
+            "role": "assistant",
+            "status": "in_progress",
+            "content": [],
+        }
+        events.append(
+            {
+                "type": "response.output_item.added",
+                "sequence_number": seq,
+                "output_index": index,
+                "item": item,
+            }
+        )
         seq += 1
     for i in range(30):
         index = 0 if i % 4 else 1
-        events.append({"type": "response.output_text.delta", "sequence_number": seq, "item_id": f"msg_{index}",
-                       "output_index": index, "content_index": 0, "delta": ODD if i == 7 else f"r{i} ",
-                       "logprobs": [], "obfuscation": "abc"})
+        events.append(
+            {
+                "type": "response.output_text.delta",
+                "sequence_number": seq,
+                "item_id": f"msg_{index}",
+                "output_index": index,
+                "content_index": 0,
+                "delta": ODD if i == 7 else f"r{i} ",
+                "logprobs": [],
+                "obfuscation": "abc",
+            }
+        )
         seq += 1
     if final:
-        done = {**response, "status": "completed",
-                "output": [{"type": "message", "id": "msg_0", "role": "assistant", "status": "completed",
-                            "content": [{"type": "output_text", "text": "final", "annotations": []}]}],
-                "usage": {"input_tokens": 11, "output_tokens": 30, "total_tokens": 41,
-                          "input_tokens_details": {"cached_tokens": 4},
-                          "output_tokens_details": {"reasoning_tokens": 2}}}
+        done = {
+            **response,
+            "status": "completed",
+            "output": [
+                {
+                    "type": "message",
+                    "id": "msg_0",
+                    "role": "assistant",
+                    "status": "completed",
+                    "content": [{"type": "output_text", "text": "final", "annotations": []}],
+                }
+            ],
+            "usage": {
+                "input_tokens": 11,
+                "output_tokens": 30,
+                "total_tokens": 41,
+                "input_tokens_details": {"cached_tokens": 4},
+                "output_tokens_details": {"reasoning_tokens": 2},
+            },
+        }
         events.append({"type": "response.completed", "sequence_number": seq, "response": done})
     return events
 

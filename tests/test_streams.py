@@ -39,8 +39,11 @@ def test_full_iteration(instrumented, client) -> None:
 
 def test_usage_injected_and_hidden(instrumented, openai_host_client, stub) -> None:
     user_options = {"include_obfuscation": False}
-    chunks = list(openai_host_client.chat.completions.create(
-        model="gpt-4o-mini", messages=MSG, stream=True, stream_options=user_options))
+    chunks = list(
+        openai_host_client.chat.completions.create(
+            model="gpt-4o-mini", messages=MSG, stream=True, stream_options=user_options
+        )
+    )
     assert user_options == {"include_obfuscation": False}  # never mutate the caller's dict
     assert stub.requests[-1].body["stream_options"]["include_usage"] is True
     assert all(c.choices for c in chunks), "the usage-only chunk must stay hidden"
@@ -48,14 +51,20 @@ def test_usage_injected_and_hidden(instrumented, openai_host_client, stub) -> No
     assert log["prompt_tokens"] > 0 and log["completion_tokens"] > 0 and log["cost"] > 0
     # the same call uninstrumented sees exactly the same chunks
     respan_instrument.uninstrument()
-    bare = list(openai_host_client.chat.completions.create(
-        model="gpt-4o-mini", messages=MSG, stream=True, stream_options=user_options))
+    bare = list(
+        openai_host_client.chat.completions.create(
+            model="gpt-4o-mini", messages=MSG, stream=True, stream_options=user_options
+        )
+    )
     assert dumps(bare) == dumps(chunks)
 
 
 def test_user_asked_for_usage_sees_it(instrumented, openai_host_client) -> None:
-    chunks = list(openai_host_client.chat.completions.create(
-        model="gpt-4o-mini", messages=MSG, stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        openai_host_client.chat.completions.create(
+            model="gpt-4o-mini", messages=MSG, stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     (log,) = delivered(instrumented)
     assert log["prompt_tokens"] == chunks[-1].usage.prompt_tokens
@@ -67,7 +76,10 @@ def test_tool_call_deltas_and_n(instrumented, client) -> None:
     list(client.chat.completions.create(model="gpt-4o-mini", messages=MSG, n=2, stream=True))
     first, second = delivered(instrumented, 2)
     args = "".join(
-        tc.function.arguments or "" for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or ())
+        tc.function.arguments or ""
+        for c in chunks
+        if c.choices
+        for tc in (c.choices[0].delta.tool_calls or ())
     )
     (call,) = first["tool_calls"]
     assert call["function"] == {"name": "lookup", "arguments": args}
@@ -177,7 +189,9 @@ def test_async_streams(instrumented, aclient) -> None:
 
 
 def test_with_streaming_response(instrumented, client) -> None:
-    with client.chat.completions.with_streaming_response.create(model="gpt-4o-mini", messages=MSG) as response:
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=MSG
+    ) as response:
         assert response.headers.get("x-request-id")
         completion = response.parse()
     with client.chat.completions.with_streaming_response.create(
@@ -206,7 +220,9 @@ def test_async_with_streaming_response(instrumented, aclient) -> None:
 
 
 def test_streaming_response_read_raw_still_logged(instrumented, client) -> None:
-    with client.embeddings.with_streaming_response.create(model="text-embedding-3-small", input="x") as response:
+    with client.embeddings.with_streaming_response.create(
+        model="text-embedding-3-small", input="x"
+    ) as response:
         response.read()
     (log,) = delivered(instrumented)
     assert log["log_type"] == "embedding" and log["status"] == "success"
@@ -263,8 +279,11 @@ def _failing_add(monkeypatch: Any, at: int) -> Any:
 
 def _story_chunks(client: Any) -> list[Any]:
     messages = [{"role": "user", "content": "Tell me a story"}]
-    return [c.choices[0].delta.content for c in client.chat.completions.create(
-        model="gpt-4o-mini", messages=messages, stream=True) if c.choices]
+    return [
+        c.choices[0].delta.content
+        for c in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True)
+        if c.choices
+    ]
 
 
 def _internal_errors(caplog: Any, where: str) -> list[Any]:
@@ -285,7 +304,9 @@ def test_our_failure_following_a_traced_stream_never_reaches_the_loop(
     monkeypatch.setattr(_accumulate.ChatAccumulator, "add", real_add)
     respan_instrument.uninstrument()
     assert chunks == _story_chunks(client) and len(chunks) > 3
-    respan_instrument.instrument(api_key=collector.api_key, base_url=collector.url + "/api", tracer_provider=provider)
+    respan_instrument.instrument(
+        api_key=collector.api_key, base_url=collector.url + "/api", tracer_provider=provider
+    )
     (log,) = delivered(collector, 1)
     assert log["status"] == "success" and log["stream"] is True
     assert len(_internal_errors(caplog, "following a stream")) == 1
@@ -322,23 +343,40 @@ def _in_memory_openai(is_async: bool = False, error_after: int | None = None) ->
 
     def handler(request: Any) -> Any:
         body = json.loads(request.content)
-        base = {"id": "chatcmpl-m", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini-2024-07-18"}
+        base = {
+            "id": "chatcmpl-m",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-mini-2024-07-18",
+        }
         events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
         events += [{**base, "choices": [{"index": 0, "delta": {"content": f"w{i} "}}]} for i in range(6)]
         events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if error_after is not None:  # an error event mid-stream, as OpenAI sends one
-            events = events[:error_after] + [{"error": {"message": "The server had an error", "type": "server_error"}}]
+            events = events[:error_after] + [
+                {"error": {"message": "The server had an error", "type": "server_error"}}
+            ]
         if (body.get("stream_options") or {}).get("include_usage"):
-            events.append({**base, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15}})
+            events.append(
+                {
+                    **base,
+                    "choices": [],
+                    "usage": {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15},
+                }
+            )
         sse = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
         return hx.Response(200, content=sse.encode(), headers={"content-type": "text/event-stream"})
 
     transport = hx.MockTransport(handler)
     if is_async:
-        return openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url="https://api.openai.com/v1",
-                                  http_client=hx.AsyncClient(transport=transport))
-    return openai.OpenAI(api_key=OPENAI_KEY, base_url="https://api.openai.com/v1",
-                         http_client=hx.Client(transport=transport))
+        return openai.AsyncOpenAI(
+            api_key=OPENAI_KEY,
+            base_url="https://api.openai.com/v1",
+            http_client=hx.AsyncClient(transport=transport),
+        )
+    return openai.OpenAI(
+        api_key=OPENAI_KEY, base_url="https://api.openai.com/v1", http_client=hx.Client(transport=transport)
+    )
 
 
 @pytest.mark.parametrize(
@@ -420,7 +458,9 @@ def test_async_mid_stream_failure_is_an_error(instrumented, aclient) -> None:
         received: list[Any] = []
         async with aclient() as c:
             try:
-                async for chunk in await c.chat.completions.create(model="stream-fail", messages=MSG, stream=True):
+                async for chunk in await c.chat.completions.create(
+                    model="stream-fail", messages=MSG, stream=True
+                ):
                     received.append(chunk)
             except Exception as exc:  # noqa: BLE001 - what the SDK raised, compared below
                 return received, exc
@@ -486,7 +526,9 @@ def test_error_event_mid_stream_over_an_in_memory_transport(instrumented) -> Non
 
 
 @pytest.mark.parametrize("fold_at", [3, 4, 5])
-def test_long_lean_streams_are_read_on_the_way(instrumented, openai_host_client, monkeypatch, fold_at) -> None:
+def test_long_lean_streams_are_read_on_the_way(
+    instrumented, openai_host_client, monkeypatch, fold_at
+) -> None:
     """A long stream's events are read in blocks as it runs (what it keeps stays bounded); the
     log is the same as when the worker reads them all at the end."""
     from respan_instrument.capture import tap as _stream

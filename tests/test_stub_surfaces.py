@@ -297,7 +297,9 @@ def test_batch_round_trip(oai: openai.OpenAI) -> None:
     assert [o["custom_id"] for o in output] == ["a", "b", "c"]
     bodies = [o["response"]["body"] for o in output]
     assert [b["object"] for b in bodies] == ["chat.completion", "list", "response"]
-    assert all(o["response"]["status_code"] == 200 and b["usage"] for o, b in zip(output, bodies, strict=True))
+    assert all(
+        o["response"]["status_code"] == 200 and b["usage"] for o, b in zip(output, bodies, strict=True)
+    )
 
 
 # -- errors and Azure ---------------------------------------------------------------------

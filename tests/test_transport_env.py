@@ -411,7 +411,9 @@ def test_a_private_ca_is_trusted_through_the_ssl_environment(
 @pytest.mark.slow
 def test_a_slow_respan_is_waited_for_not_sent_twice(instrumented: Collector, client: Any) -> None:
     collector = instrumented
-    collector.set_delay(11.5)  # longer than a 10 s deadline: a slow answer must not make us abandon and re-send the post
+    collector.set_delay(
+        11.5
+    )  # longer than a 10 s deadline: a slow answer must not make us abandon and re-send the post
     _chat(client)
 
     started = time.monotonic()

@@ -85,7 +85,9 @@ def test_per_1m_characters_override(priced, client) -> None:
 
 
 def test_per_unit_only_entry_leaves_token_prices_alone(priced, client) -> None:
-    response = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    response = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+    )
     (log,) = delivered(priced)
     usage = response.usage
     assert not (usage.prompt_tokens_details and usage.prompt_tokens_details.cached_tokens)

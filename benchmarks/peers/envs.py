@@ -34,7 +34,11 @@ _ENCODER = "opentelemetry-exporter-otlp-proto-common"
 IMPLS: dict[str, tuple[list[str], str, str]] = {
     "ours": (["-e", REPO_DIR], "respan-instrument", "respan_instrument (this repo, editable)"),
     # ours in an app with its own TracerProvider exporting OTLP (bench_instructions.py only)
-    "ours+app-tp": (["-e", REPO_DIR + "[otlp]"], "respan-instrument", "respan_instrument + the app's TracerProvider"),
+    "ours+app-tp": (
+        ["-e", REPO_DIR + "[otlp]"],
+        "respan-instrument",
+        "respan_instrument + the app's TracerProvider",
+    ),
     "genai-openai": (
         ["opentelemetry-instrumentation-genai-openai", *_OTEL_PIPELINE],
         "opentelemetry-instrumentation-genai-openai",
@@ -100,7 +104,10 @@ def openai_versions(majors: list[int], log: Any = print) -> dict[int, str]:
         try:
             out = subprocess.run(
                 [BASE_PYTHON, "-m", "pip", "index", "versions", "openai"],
-                capture_output=True, text=True, timeout=120, env=_pip_env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=_pip_env(),
             ).stdout
             m = re.search(r"Available versions:\s*(.*)", out)
             found = [v.strip() for v in m.group(1).split(",")] if m else []
@@ -125,8 +132,15 @@ def _stamp_path(impl: str, major: int) -> str:
     return os.path.join(venv_dir(impl, major), "bench-stamp.json")
 
 
-def ensure_env(impl: str, major: int, openai_version: str, *, rebuild: bool = False,
-               allow_install: bool = True, log: Any = print) -> dict[str, Any]:
+def ensure_env(
+    impl: str,
+    major: int,
+    openai_version: str,
+    *,
+    rebuild: bool = False,
+    allow_install: bool = True,
+    log: Any = print,
+) -> dict[str, Any]:
     """Build (or reuse) the environment; returns {"ok", "python", "error", "versions"}."""
     reqs, _, _ = IMPLS[impl]
     want = {"reqs": reqs, "openai": openai_version, "encoder": impl != "ours"}
@@ -136,13 +150,21 @@ def ensure_env(impl: str, major: int, openai_version: str, *, rebuild: bool = Fa
         with open(stamp_file) as fh:
             stamp = json.load(fh)
         if stamp.get("want") == want:
-            return {"ok": stamp["ok"], "python": venv_python(impl, major), "error": stamp.get("error"),
-                    "versions": stamp.get("versions", {})}
+            return {
+                "ok": stamp["ok"],
+                "python": venv_python(impl, major),
+                "error": stamp.get("error"),
+                "versions": stamp.get("versions", {}),
+            }
     if os.path.exists(path) and allow_install:
         shutil.rmtree(path)  # built for something else (or --rebuild): start clean
     if not allow_install:
-        return {"ok": False, "python": venv_python(impl, major), "error": "environment not built (--no-install)",
-                "versions": {}}
+        return {
+            "ok": False,
+            "python": venv_python(impl, major),
+            "error": "environment not built (--no-install)",
+            "versions": {},
+        }
     os.makedirs(VENV_ROOT, exist_ok=True)
     _ensure_gitignore()
     t0 = time.time()
@@ -161,15 +183,31 @@ def ensure_env(impl: str, major: int, openai_version: str, *, rebuild: bool = Fa
             error = "pip install failed: " + _last_error(_quiet(r.stderr + "\n" + r.stdout))
     if error is None and impl != "ours":
         sdk = installed_versions(venv_python(impl, major)).get("opentelemetry-sdk")
-        cmd = [venv_python(impl, major), "-m", "pip", "install", "-q", f"{_ENCODER}=={sdk}" if sdk else _ENCODER]
+        cmd = [
+            venv_python(impl, major),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            f"{_ENCODER}=={sdk}" if sdk else _ENCODER,
+        ]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=_pip_env())
         if r.returncode:  # not fatal: the worker falls back to JSON encoding
             log(f"  {_ENCODER} not installed: " + _last_error(_quiet(r.stderr)))
     versions = installed_versions(venv_python(impl, major)) if error is None else {}
     ok = error is None
     with open(stamp_file, "w") as fh:
-        json.dump({"want": want, "ok": ok, "error": error, "versions": versions,
-                   "built": time.strftime("%Y-%m-%d %H:%M:%S")}, fh, indent=1)
+        json.dump(
+            {
+                "want": want,
+                "ok": ok,
+                "error": error,
+                "versions": versions,
+                "built": time.strftime("%Y-%m-%d %H:%M:%S"),
+            },
+            fh,
+            indent=1,
+        )
     log(f"  {'ok' if ok else 'FAILED'} in {time.time() - t0:.0f} s" + (f": {error}" if error else ""))
     return {"ok": ok, "python": venv_python(impl, major), "error": error, "versions": versions}
 

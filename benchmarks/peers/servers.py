@@ -19,8 +19,10 @@ from respan_instrument.local import Collector, OpenAIStub
 
 def main() -> None:
     collector = Collector().start()
-    stub = OpenAIStub(reply="Hello there, how can I help?",
-                      usage={"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}).start()
+    stub = OpenAIStub(
+        reply="Hello there, how can I help?",
+        usage={"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
+    ).start()
 
     class Control(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
@@ -44,8 +46,16 @@ def main() -> None:
 
     control = ThreadingHTTPServer(("127.0.0.1", 0), Control)
     threading.Thread(target=control.serve_forever, daemon=True).start()
-    print(json.dumps({"collector": collector.base_url, "stub": stub.base_url,
-                      "control": f"http://127.0.0.1:{control.server_address[1]}"}), flush=True)
+    print(
+        json.dumps(
+            {
+                "collector": collector.base_url,
+                "stub": stub.base_url,
+                "control": f"http://127.0.0.1:{control.server_address[1]}",
+            }
+        ),
+        flush=True,
+    )
     sys.stdin.read()
     control.shutdown()
     stub.stop()

@@ -41,8 +41,15 @@ MSGS = [{"role": "user", "content": "Say hello"}]
 EMBED_DIMS = 1536
 WARMUP_SECONDS = 1.0  # each workload runs this long before it is calibrated and measured
 # fewest calls per phase, whatever the calibration says
-MIN_CALLS = {"chat": 20, "stream50": 10, "stream1000": 4, "embeddings": 20, "chat-http": 20, "image": 20,
-             "transcription": 20}
+MIN_CALLS = {
+    "chat": 20,
+    "stream50": 10,
+    "stream1000": 4,
+    "embeddings": 20,
+    "chat-http": 20,
+    "image": 20,
+    "transcription": 20,
+}
 
 
 def _embedding_bodies() -> tuple[bytes, bytes]:
@@ -50,8 +57,14 @@ def _embedding_bodies() -> tuple[bytes, bytes]:
     usage = {"prompt_tokens": 2, "total_tokens": 2}
 
     def body(embedding: Any) -> bytes:
-        return json.dumps({"object": "list", "model": "text-embedding-3-small", "usage": usage,
-                           "data": [{"object": "embedding", "index": 0, "embedding": embedding}]}).encode()
+        return json.dumps(
+            {
+                "object": "list",
+                "model": "text-embedding-3-small",
+                "usage": usage,
+                "data": [{"object": "embedding", "index": 0, "embedding": embedding}],
+            }
+        ).encode()
 
     b64 = base64.b64encode(struct.pack(f"<{EMBED_DIMS}f", *vec)).decode()
     return body(vec), body(b64)
@@ -59,18 +72,34 @@ def _embedding_bodies() -> tuple[bytes, bytes]:
 
 EMBED_FLOAT, EMBED_B64 = _embedding_bodies()
 # a gpt-image-1 answer with one 64 KB image in base64, and a gpt-4o-mini-transcribe answer
-IMAGE_BODY = json.dumps({
-    "created": 1700000000, "background": "opaque", "output_format": "png", "quality": "low",
-    "size": "1024x1024",
-    "data": [{"b64_json": base64.b64encode(bytes(range(256)) * 256).decode()}],
-    "usage": {"input_tokens": 12, "output_tokens": 272, "total_tokens": 284,
-              "input_tokens_details": {"image_tokens": 0, "text_tokens": 12}},
-}).encode()
-TRANSCRIPTION_BODY = json.dumps({
-    "text": "Hello there, this is a short recording of someone speaking clearly.",
-    "usage": {"type": "tokens", "input_tokens": 60, "output_tokens": 14, "total_tokens": 74,
-              "input_token_details": {"audio_tokens": 60, "text_tokens": 0}},
-}).encode()
+IMAGE_BODY = json.dumps(
+    {
+        "created": 1700000000,
+        "background": "opaque",
+        "output_format": "png",
+        "quality": "low",
+        "size": "1024x1024",
+        "data": [{"b64_json": base64.b64encode(bytes(range(256)) * 256).decode()}],
+        "usage": {
+            "input_tokens": 12,
+            "output_tokens": 272,
+            "total_tokens": 284,
+            "input_tokens_details": {"image_tokens": 0, "text_tokens": 12},
+        },
+    }
+).encode()
+TRANSCRIPTION_BODY = json.dumps(
+    {
+        "text": "Hello there, this is a short recording of someone speaking clearly.",
+        "usage": {
+            "type": "tokens",
+            "input_tokens": 60,
+            "output_tokens": 14,
+            "total_tokens": 74,
+            "input_token_details": {"audio_tokens": 60, "text_tokens": 0},
+        },
+    }
+).encode()
 AUDIO_FILE = ("talk.mp3", bytes(32 * 1024), "audio/mpeg")
 STREAM_BODIES = {"stream50": stream_body(50), "stream1000": stream_body(1000)}
 
@@ -94,17 +123,24 @@ class Workload:
             client = mock_client(lambda request: (CHAT_BODY, "application/json"))
             return (lambda: client.chat.completions.create(model="gpt-4o-mini", messages=MSGS)), client
         if kind == "embeddings":
+
             def embed_body(request: Any) -> tuple[bytes, str]:
                 return (EMBED_B64 if b'"base64"' in request.content else EMBED_FLOAT), "application/json"
 
             client = mock_client(embed_body)
-            return (lambda: client.embeddings.create(model="text-embedding-3-small", input="Say hello")), client
+            return (
+                lambda: client.embeddings.create(model="text-embedding-3-small", input="Say hello")
+            ), client
         if kind == "image":
             client = mock_client(lambda request: (IMAGE_BODY, "application/json"))
-            return (lambda: client.images.generate(model="gpt-image-1", prompt="A lighthouse at dawn")), client
+            return (
+                lambda: client.images.generate(model="gpt-image-1", prompt="A lighthouse at dawn")
+            ), client
         if kind == "transcription":
             client = mock_client(lambda request: (TRANSCRIPTION_BODY, "application/json"))
-            return (lambda: client.audio.transcriptions.create(model="gpt-4o-mini-transcribe", file=AUDIO_FILE)), client
+            return (
+                lambda: client.audio.transcriptions.create(model="gpt-4o-mini-transcribe", file=AUDIO_FILE)
+            ), client
         body = STREAM_BODIES[kind]
         client = mock_client(lambda request: (body, "text/event-stream"))
 
@@ -123,8 +159,11 @@ def run_phase(fn: Callable[[], Any], calls: int) -> dict[str, float]:
     for _ in range(calls):
         fn()
     c1, w1, p1 = time.thread_time(), time.perf_counter(), time.process_time()
-    return {"wall": (w1 - w0) / calls * 1e6, "thread": (c1 - c0) / calls * 1e6,
-            "proc": (p1 - p0) / calls * 1e6}
+    return {
+        "wall": (w1 - w0) / calls * 1e6,
+        "thread": (c1 - c0) / calls * 1e6,
+        "proc": (p1 - p0) / calls * 1e6,
+    }
 
 
 # --------------------------------------------------------------------------- implementations
@@ -139,9 +178,14 @@ class Impl:
     def setup(self) -> None: ...
     def instrument(self) -> None: ...
     def uninstrument(self) -> None: ...
-    def flush(self) -> bool: return True
-    def delivered(self) -> int: return 0
-    def versions(self) -> dict[str, str]: return {}
+    def flush(self) -> bool:
+        return True
+
+    def delivered(self) -> int:
+        return 0
+
+    def versions(self) -> dict[str, str]:
+        return {}
 
 
 def _dist_version(name: str) -> str | None:
@@ -253,7 +297,10 @@ class OTelPeer(Impl):
         return self.sink.spans
 
     def versions(self) -> dict[str, str]:
-        return {"impl": _dist_version(self.dist) or "?", "opentelemetry-sdk": _dist_version("opentelemetry-sdk") or "?"}
+        return {
+            "impl": _dist_version(self.dist) or "?",
+            "opentelemetry-sdk": _dist_version("opentelemetry-sdk") or "?",
+        }
 
 
 class _Capture(logging.Handler):
@@ -310,8 +357,10 @@ class RespanNative(OTelPeer):
     def make_instrumentor(self) -> Any:
         from respan_instrumentation_openai import OpenAIInstrumentor
 
-        self.notes.append("spans injected into the global TracerProvider; auto-flush policy: "
-                          + os.environ.get("RESPAN_AUTO_FLUSH", "root (default)"))
+        self.notes.append(
+            "spans injected into the global TracerProvider; auto-flush policy: "
+            + os.environ.get("RESPAN_AUTO_FLUSH", "root (default)")
+        )
         return OpenAIInstrumentor()
 
     def instrument(self) -> None:
@@ -357,8 +406,10 @@ class Ours(Impl):
             return int(json.loads(r.read())["logs"])
 
     def versions(self) -> dict[str, str]:
-        return {"impl": getattr(self.mod, "__version__", "?"),
-                "opentelemetry-sdk": _dist_version("opentelemetry-sdk") or "?"}
+        return {
+            "impl": getattr(self.mod, "__version__", "?"),
+            "opentelemetry-sdk": _dist_version("opentelemetry-sdk") or "?",
+        }
 
 
 class OursAppTP(Ours):
@@ -371,7 +422,9 @@ class OursAppTP(Ours):
     def setup(self) -> None:
         super().setup()
         self.sink, self.provider = _app_provider()
-        self.notes.append(f"app's TracerProvider: BatchSpanProcessor(defaults) -> {self.sink.kind} encode, discard")
+        self.notes.append(
+            f"app's TracerProvider: BatchSpanProcessor(defaults) -> {self.sink.kind} encode, discard"
+        )
 
     def flush(self) -> bool:
         return bool(self.mod.flush(60)) and self.provider.force_flush(60_000)
@@ -382,8 +435,12 @@ def make_impl(name: str, args: argparse.Namespace) -> Impl:
         return Ours(args.collector, args.control)
     if name == "ours+app-tp":
         return OursAppTP(args.collector, args.control)
-    return {"genai-openai": GenAIOpenAI, "openllmetry": OpenLLMetry, "openinference": OpenInference,
-            "respan-native": RespanNative}[name]()
+    return {
+        "genai-openai": GenAIOpenAI,
+        "openllmetry": OpenLLMetry,
+        "openinference": OpenInference,
+        "respan-native": RespanNative,
+    }[name]()
 
 
 # --------------------------------------------------------------------------- the run
@@ -407,8 +464,10 @@ def first_call(impl: Impl, notes: list[str]) -> None:
     try:
         fn()
     except Exception as exc:  # noqa: BLE001 - a finding, reported
-        notes.append(f"FIRST CALL RIGHT AFTER instrument() FAILED: {type(exc).__name__}: {str(exc)[:160]} "
-                     "(the benchmark waited 2 s and went on)")
+        notes.append(
+            f"FIRST CALL RIGHT AFTER instrument() FAILED: {type(exc).__name__}: {str(exc)[:160]} "
+            "(the benchmark waited 2 s and went on)"
+        )
         time.sleep(2)
         fn()
     finally:
@@ -446,8 +505,12 @@ def stream_probes(impl: Impl, reps: int = 5) -> dict[str, Any]:
                 pass
 
     results: dict[str, Any] = {}
-    for name, fn in (("break + close()", break_close), ("break, dropped unclosed", break_drop),
-                     (".stream() helper, left early", helper_early), (".stream() helper, read to end", helper_full)):
+    for name, fn in (
+        ("break + close()", break_close),
+        ("break, dropped unclosed", break_drop),
+        (".stream() helper, left early", helper_early),
+        (".stream() helper, read to end", helper_full),
+    ):
         gc.disable()
         try:
             before = impl.delivered()
@@ -493,9 +556,18 @@ def run(args: argparse.Namespace, out: dict[str, Any]) -> None:
             impl.flush()
             leaked = impl.delivered() - before
             if leaked:
-                note = (f"uninstrument() left the instrumentation in place ({leaked} records from 3 calls "
-                        "after it): bare rounds ran first, then one instrument() for all instrumented rounds")
-                argv = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], "--sequential", "--note", note]
+                note = (
+                    f"uninstrument() left the instrumentation in place ({leaked} records from 3 calls "
+                    "after it): bare rounds ran first, then one instrument() for all instrumented rounds"
+                )
+                argv = [
+                    sys.executable,
+                    os.path.abspath(__file__),
+                    *sys.argv[1:],
+                    "--sequential",
+                    "--note",
+                    note,
+                ]
                 sys.stdout.flush()
                 os.execv(sys.executable, argv)
     except Exception as exc:  # noqa: BLE001 - reported in the table, not raised
@@ -516,8 +588,14 @@ def run(args: argparse.Namespace, out: dict[str, Any]) -> None:
             calls = calibrate(fn, args.phase_seconds, MIN_CALLS[kind])
         finally:
             client.close()
-        recs[kind] = {"calls": calls, "rounds": [{} for _ in range(args.rounds)], "delivered_inst": 0,
-                      "delivered_bare": 0, "inst_calls": 0, "errors": []}
+        recs[kind] = {
+            "calls": calls,
+            "rounds": [{} for _ in range(args.rounds)],
+            "delivered_inst": 0,
+            "delivered_bare": 0,
+            "inst_calls": 0,
+            "errors": [],
+        }
 
     def phase(kind: str, r: int, mode: str, toggle: bool) -> None:
         rec = recs[kind]
@@ -572,7 +650,7 @@ def run(args: argparse.Namespace, out: dict[str, Any]) -> None:
     else:
         for kind in kinds:
             for r in range(args.rounds):
-                for mode in (("bare", "inst") if r % 2 == 0 else ("inst", "bare")):
+                for mode in ("bare", "inst") if r % 2 == 0 else ("inst", "bare"):
                     phase(kind, r, mode, True)
 
     try:
@@ -602,8 +680,11 @@ def main() -> None:
     parser.add_argument("--control")
     parser.add_argument("--stub")
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
-    parser.add_argument("--sequential", action="store_true",
-                        help="all bare rounds first, then instrument once (for peers whose uninstrument() leaks)")
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="all bare rounds first, then instrument once (for peers whose uninstrument() leaks)",
+    )
     parser.add_argument("--note", action="append", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
