@@ -31,9 +31,8 @@ from ..endpoints.responses import RESPONSES, ResponsesAccumulator
 from ..record.call import CallRecord
 from ..record.settle import ids
 from .call import Hooks
-from .sockets import Protocol, Recorder
+from .sockets import Protocol, Recorder, message
 
-_HEAD = 96
 _IN_EVENT = contained("reading a Live event")
 _IN_FINISHING = contained("logging a Live session")
 _PARSED = (b'"session.', b'"response.event"')
@@ -123,13 +122,10 @@ class LiveSession(Recorder):
 
     # ---- the app's thread / loop -----------------------------------------------------------
     def received(self, data: Any) -> None:
-        if type(data) is not bytes:
-            if not isinstance(data, str):
-                return
-            data = data.encode()
-        head = data[:_HEAD]
-        if b'"type"' not in head:  # (a server that writes its type last: look at all of it)
-            head = data
+        got = message(data)
+        if got is None:
+            return
+        data, head = got
         if b'audio.delta"' in head or b'input_audio.append"' in head:
             return  # audio in or out: the many events, never read
         if not any(marker in head for marker in _PARSED):

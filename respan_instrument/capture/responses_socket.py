@@ -30,9 +30,8 @@ from ..endpoints.responses import RESPONSES, ResponsesAccumulator
 from ..record.call import CallRecord
 from . import agents as _agents
 from .call import Hooks
-from .sockets import Protocol, Recorder
+from .sockets import Protocol, Recorder, message
 
-_HEAD = 96  # bytes of a message that hold its type
 _IN_EVENT = contained("reading a Responses websocket event")
 _IN_FINISHING = contained("logging a Responses websocket response")
 _TERMINAL = frozenset({"response.completed", "response.failed", "response.incomplete"})
@@ -102,13 +101,10 @@ class ResponsesSocket(Recorder):
 
     # ---- the app's thread / loop -----------------------------------------------------------
     def received(self, data: Any) -> None:
-        if type(data) is not bytes:
-            if not isinstance(data, str):
-                return
-            data = data.encode()
-        head = data[:_HEAD]
-        if b'"type"' not in head:  # (a server that writes its type last: look at all of it)
-            head = data
+        got = message(data)
+        if got is None:
+            return
+        data, head = got
         if b'delta"' in head:
             # (audio deltas, the many events of a spoken answer, carry no output a log keeps)
             if b"audio.delta" not in head and b'"response.' in head and self.running:

@@ -49,6 +49,20 @@ def set_hooks(hooks: Hooks | None) -> None:
     _hooks = hooks
 
 
+_HEAD = 96  # bytes of a message that hold its type, whichever key the server writes first
+
+
+def message(data: Any) -> tuple[bytes, bytes] | None:
+    """A received message as bytes, and the part that names its type (the whole message when a
+    server writes its type after the first bytes); None for one that is neither text nor bytes."""
+    if type(data) is not bytes:
+        if not isinstance(data, str):
+            return None
+        data = data.encode()
+    head = data[:_HEAD]
+    return data, head if b'"type"' in head else data
+
+
 class Recorder:
     """One connection's state, as a protocol reads it. It holds no reference to the connection
     (the connection holds it), so a dropped connection is freed at once and its finalizer logs

@@ -22,9 +22,8 @@ from ..endpoints.base import get
 from ..endpoints.realtime import REALTIME_TRANSLATION
 from ..record.call import CallRecord
 from .call import Hooks
-from .sockets import Protocol, Recorder
+from .sockets import Protocol, Recorder, message
 
-_HEAD = 96
 _IN_EVENT = contained("reading a realtime translation event")
 _PARSED = (b'"session.created"', b'"session.updated"', b'"session.closed"', b'transcript.delta"')
 
@@ -53,13 +52,10 @@ class Translation(Recorder):
                 self.model = models[0]
 
     def received(self, data: Any) -> None:
-        if type(data) is not bytes:
-            if not isinstance(data, str):
-                return
-            data = data.encode()
-        head = data[:_HEAD]
-        if b'"type"' not in head:  # (a server that writes its type last: look at all of it)
-            head = data
+        got = message(data)
+        if got is None:
+            return
+        data, head = got
         if b'audio.delta"' in head or not any(marker in head for marker in _PARSED):
             return
         with _IN_EVENT:
