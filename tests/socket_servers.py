@@ -363,3 +363,24 @@ class _Translation:
 
 def translation_server() -> SocketServer:
     return SocketServer(lambda ws: _Translation(ws).handle())
+
+
+def socket_client(server: Any, is_async: bool = False) -> Any:
+    """An openai client whose WebSocket surfaces connect to `server` (its HTTP base goes
+    nowhere: these tests make no HTTP call)."""
+    import openai
+
+    from tests.conftest import OPENAI_KEY
+
+    cls = openai.AsyncOpenAI if is_async else openai.OpenAI
+    return cls(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url)
+
+
+def events_until(conn: Any, kind: str) -> list[Any]:
+    """The events a connection yields up to and including the first of type `kind`."""
+    events = []
+    for event in conn:
+        events.append(event)
+        if event.type == kind:
+            break
+    return events

@@ -365,15 +365,15 @@ def _loud(text: str) -> str:
 
 
 def _socket_client(server: Any) -> Any:
-    import openai
+    from tests.socket_servers import socket_client
 
-    return openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url)
+    return socket_client(server)
 
 
 def _until(conn: Any, kind: str) -> None:
-    for event in conn:
-        if event.type == kind:
-            return
+    from tests.socket_servers import events_until
+
+    events_until(conn, kind)
 
 
 def _live_session() -> int:

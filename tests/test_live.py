@@ -13,6 +13,8 @@ import pytest
 
 import respan_instrument
 from tests.conftest import OPENAI_KEY, delivered
+from tests.socket_servers import events_until as _until
+from tests.socket_servers import socket_client as _client
 
 pytest.importorskip("websockets")
 openai = pytest.importorskip("openai")
@@ -30,20 +32,6 @@ def server() -> Any:
     with live_server() as srv:
         yield srv
     assert not srv.errors
-
-
-def _client(server: Any, is_async: bool = False) -> Any:
-    cls = openai.AsyncOpenAI if is_async else openai.OpenAI
-    return cls(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url)
-
-
-def _until(conn: Any, kind: str) -> list[Any]:
-    events = []
-    for event in conn:
-        events.append(event)
-        if event.type == kind:
-            break
-    return events
 
 
 def _start(conn: Any, model: str = "gpt-live-1") -> str:
