@@ -11,21 +11,16 @@ response, with its usage, cost and `ttft`, the session id as thread, `metadata.r
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
-
-import wrapt
 
 from .._errors import contained, log_once
 from . import realtime as _realtime
 from . import sockets as _sockets
+from .later import WhenImported
 
 MODULE = "agents.realtime.openai_realtime"
 CLASS = "OpenAIRealtimeWebSocketModel"
 _IN_EVENT = contained("reading a realtime agent's event")
-_handles: list[tuple[str, Any]] = []
-_wanted = False
-_hooked = False
 
 
 async def _received(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -67,37 +62,19 @@ TARGETS = (
 )
 
 
-def apply() -> None:
-    """Wrap the realtime model's methods now if its module is imported, else when it is (it
-    needs `websockets`; importing it here would cost every Agents app that has no realtime)."""
-    global _wanted, _hooked
-    _wanted = True
-    if MODULE in sys.modules:
-        _wrap(sys.modules[MODULE])
-    elif not _hooked:
-        _hooked = True
-        wrapt.register_post_import_hook(_wrap, MODULE)
-
-
-def _wrap(module: Any) -> None:
-    if _handles or not _wanted:
-        return
+def _targets(module: Any) -> list[tuple[str, Any]]:
     owner = getattr(module, CLASS, None)
+    found = []
     for name, wrapper in TARGETS:
         if owner is None or not hasattr(owner, name.split(".")[1]):
             if not name.endswith("_if"):  # (`_send_raw_message_if`: newer releases only)
                 log_once(f"patch:{name}", "respan_instrument: cannot follow %s in this Agents SDK", name)
             continue
-        with contained("wrapping a realtime agent's model"):
-            _handles.append((name, wrapt.wrap_function_wrapper(MODULE, name, wrapper)))
+        found.append((name, wrapper))
+    return found
 
 
-def remove() -> None:
-    global _wanted
-    _wanted = False
-    module = sys.modules.get(MODULE)
-    while _handles:
-        name, handle = _handles.pop()
-        if module is not None:
-            with contained("unwrapping a realtime agent's model"):
-                wrapt.unwrap_object(module, name, handle, missing_ok=True)
+# (its module needs `websockets`: importing it here would cost every Agents app with no realtime)
+_PATCH = WhenImported(MODULE, _targets, "a realtime agent's model")
+apply = _PATCH.apply
+remove = _PATCH.remove

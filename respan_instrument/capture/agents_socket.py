@@ -10,7 +10,6 @@ log per response, with usage, cost and `ttft`, hung under the agent it ran for.
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import wrapt
@@ -18,14 +17,12 @@ import wrapt
 from .._errors import contained, log_once
 from . import responses_socket as _responses_socket
 from . import sockets as _sockets
+from .later import WhenImported
 
 MODULE = "agents.models.openai_responses"
 CLASS = "OpenAIResponsesWSModel"
 NAME = f"{CLASS}._open_websocket_connection"
 _IN_FRAME = contained("reading an Agents websocket frame")
-_handles: list[Any] = []
-_wanted = False
-_hooked = False
 
 
 class _Followed(wrapt.ObjectProxy[Any]):
@@ -37,7 +34,7 @@ class _Followed(wrapt.ObjectProxy[Any]):
         self._self_model = model
 
     def _self_state(self) -> Any:
-        if not _wanted:  # (a connection opened before uninstrument() is no longer followed)
+        if not _PATCH.wanted:  # (a connection opened before uninstrument() is no longer followed)
             return None
         return _sockets._state(self._self_model, _responses_socket.ResponsesSocket)
 
@@ -74,43 +71,23 @@ def _head(message: str | bytes) -> bytes:
 
 async def _opened(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     connection = await wrapped(*args, **kwargs)
-    if not _wanted:
+    if not _PATCH.wanted:
         return connection
     with contained("following an Agents websocket"):
         return _Followed(connection, instance)
     return connection
 
 
-def apply() -> None:
-    """Wrap the model now if its module is imported, else when it is."""
-    global _wanted, _hooked
-    _wanted = True
-    if MODULE in sys.modules:
-        _wrap(sys.modules[MODULE])
-    elif not _hooked:
-        _hooked = True
-        wrapt.register_post_import_hook(_wrap, MODULE)
-
-
-def _wrap(module: Any) -> None:
-    if _handles or not _wanted:
-        return
+def _targets(module: Any) -> list[tuple[str, Any]]:
     owner = getattr(module, CLASS, None)
     if owner is None:
-        return  # (older Agents SDKs have no websocket model)
+        return []  # (older Agents SDKs have no websocket model)
     if not hasattr(owner, "_open_websocket_connection"):
         log_once(f"patch:{NAME}", "respan_instrument: cannot follow %s in this Agents SDK", NAME)
-        return
-    with contained("wrapping an Agents websocket model"):
-        _handles.append(wrapt.wrap_function_wrapper(MODULE, NAME, _opened))
+        return []
+    return [(NAME, _opened)]
 
 
-def remove() -> None:
-    global _wanted
-    _wanted = False
-    module = sys.modules.get(MODULE)
-    while _handles:
-        handle = _handles.pop()
-        if module is not None:
-            with contained("unwrapping an Agents websocket model"):
-                wrapt.unwrap_object(module, NAME, handle, missing_ok=True)
+_PATCH = WhenImported(MODULE, _targets, "an Agents websocket model")
+apply = _PATCH.apply
+remove = _PATCH.remove
