@@ -571,7 +571,7 @@ assert respan_instrument.flush(10)
 """
     env = {**os.environ, "RESPAN_SPOOL_DIR": str(tmp_path)}
     done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, errors="replace", timeout=120
     )
     assert done.returncode == 0, done.stderr
     assert not done.stderr

@@ -51,7 +51,13 @@ def _cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CLI, *args], cwd=cwd, env=env or _env(), capture_output=True, text=True, timeout=timeout
+        [*CLI, *args],
+        cwd=cwd,
+        env=env or _env(),
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=timeout,
     )
 
 
@@ -125,6 +131,7 @@ def test_collect_prints_each_log_and_logs_reads_them_back(tmp_path: Path) -> Non
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        errors="replace",
     )
     try:
         assert proc.stdout is not None
@@ -234,6 +241,7 @@ def test_spool_status_and_flush(tmp_path, collector) -> None:
         env=env,
         capture_output=True,
         text=True,
+        errors="replace",
         timeout=60,
     )
     assert status.returncode == 0, status.stderr
@@ -252,6 +260,7 @@ def test_spool_status_and_flush(tmp_path, collector) -> None:
         env=env,
         capture_output=True,
         text=True,
+        errors="replace",
         timeout=60,
     )
     assert flushed.returncode == 0, flushed.stdout + flushed.stderr

@@ -505,6 +505,7 @@ def run(code: str, env: dict[str, str], timeout: float = 30) -> subprocess.Compl
         env=env,
         capture_output=True,
         text=True,
+        errors="replace",
         timeout=timeout,
     )
 
@@ -542,6 +543,7 @@ def test_sigkill_loses_at_most_the_last_second(spool_dir, collector, stub) -> No
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        errors="replace",
     )
     finished: list[tuple[int, float]] = []
     try:

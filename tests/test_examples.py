@@ -25,7 +25,7 @@ def run(args: list[str], stub, collector, timeout: float = 60) -> subprocess.Com
         OTEL_METRICS_EXPORTER="none",
         OTEL_LOGS_EXPORTER="none",
     )
-    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
+    result = subprocess.run(args, capture_output=True, text=True, errors="replace", timeout=timeout, env=env)
     assert result.returncode == 0, result.stderr
     return result
 

@@ -159,6 +159,7 @@ def test_exit_flush_after_an_outage_delivers_within_its_bound(spool_place, colle
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        errors="replace",
     )
     try:
         assert child.stdout is not None

@@ -84,7 +84,12 @@ def test_import_order(order, collector, stub) -> None:
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_") or k == "RESPAN_SPOOL_DIR"}
     result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60, env=env
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=60,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     assert collector.wait_for(1, timeout=5)

@@ -73,6 +73,7 @@ def run_app(tmp_path: Path, stub: OpenAIStub, base_url: str, **env: str) -> subp
         cwd=tmp_path,
         capture_output=True,
         text=True,
+        errors="replace",
         timeout=60,
     )
     assert done.returncode == 0, done.stderr

@@ -361,6 +361,7 @@ def run(code: str, collector: Collector, stub: Any, spool_dir: str, **extra: str
         env=env,
         capture_output=True,
         text=True,
+        errors="replace",
         timeout=60,
     )
     assert done.returncode == 0, done.stderr

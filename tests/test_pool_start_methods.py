@@ -52,6 +52,7 @@ def test_pool_of_an_app_instrumented_at_module_level(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        errors="replace",
     )
     try:
         assert app.stdout is not None and app.stdin is not None

@@ -67,7 +67,12 @@ def test_forking_from_main_warns_only_for_the_apps_own_threads(
         RESPAN_SPOOL_DIR=str(tmp_path / "spool"),
     )
     result = subprocess.run(
-        [sys.executable, "-c", FORKS, threads], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", FORKS, threads],
+        env=env,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=60,
     )
     assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr
     warned = "is multi-threaded, use of fork()" in result.stderr

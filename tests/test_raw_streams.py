@@ -226,6 +226,7 @@ def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-c", APP + textwrap.dedent(code)],
         capture_output=True,
         text=True,
+        errors="replace",
         timeout=120,
         env=environ,
         check=False,

@@ -317,7 +317,9 @@ def test_across_processes_an_app_leaves_another_apps_logs_alone(spool_dir, respa
         RESPAN_INSTRUMENT_STRICT="1",
     )
     respan.set_outage(True)
-    child = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    child = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, errors="replace", timeout=60
+    )
     respan.set_outage(False)
     assert child.returncode == 0, child.stderr
     assert rows(spool_dir) == 4

@@ -372,7 +372,11 @@ def _trust(variable: str, ca: Any, ca_file: str, tmp_path: Path, monkeypatch: py
     cert_dir = tmp_path / "certs"
     cert_dir.mkdir()
     digest = subprocess.run(
-        [openssl, "x509", "-hash", "-noout", "-in", ca_file], capture_output=True, text=True, check=True
+        [openssl, "x509", "-hash", "-noout", "-in", ca_file],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        check=True,
     ).stdout.strip()
     ca.cert_pem.write_to_path(str(cert_dir / f"{digest}.0"))
     monkeypatch.setenv("SSL_CERT_DIR", str(cert_dir))
