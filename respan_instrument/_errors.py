@@ -122,14 +122,21 @@ def _type_name(exc: BaseException) -> str:
     return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
 
 
-def hold_signals() -> None:
-    """Called first by each of our background threads: they never take SIGTERM or SIGINT.
+# native thread ids of our background threads: deliver/fork.py tells them from the app's
+# threads until the kernel has reaped them (an ended thread outlives Python's list of threads)
+OUR_NATIVE_IDS: set[int] = set()
+
+
+def background_thread_begins() -> None:
+    """Called first by each of our background threads: it never takes SIGTERM or SIGINT, and
+    its native id is known as ours.
 
     The kernel hands a process signal to any thread that does not block it. Taken by one of ours,
     it leaves the main thread asleep in a blocking wait (a pool worker waiting for its next task)
     that only a signal delivered to it would interrupt, so a Python handler (ours in a pool
     worker, or KeyboardInterrupt) would never run and `Pool.terminate()` would wait forever.
     """
+    OUR_NATIVE_IDS.add(threading.get_native_id())
     mask = getattr(signal, "pthread_sigmask", None)
     if mask is None:
         return

@@ -17,7 +17,7 @@ from opentelemetry.trace import TracerProvider
 from ._config import PUBLIC_GATEWAY_URL, Settings, env_number, load_settings, sdk_disabled
 from ._context import current as current_attributes
 from ._context import validate
-from ._errors import hold_signals, log_once, logger
+from ._errors import background_thread_begins, log_once, logger
 from .capture import agents as _agents
 from .capture import patch as _patch
 from .capture.call import Hooks
@@ -251,7 +251,7 @@ def instrument(
 
 
 def _warm(price_book: PriceBook) -> None:
-    hold_signals()
+    background_thread_begins()
     price_book.warm()
 
 

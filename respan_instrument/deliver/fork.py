@@ -18,7 +18,7 @@ import warnings
 import weakref
 from typing import TYPE_CHECKING, cast
 
-from .._errors import report
+from .._errors import OUR_NATIVE_IDS, report
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
@@ -67,16 +67,22 @@ def _fork_warning(silenced: bool) -> None:
 
 
 def _only_our_threads() -> bool:
-    """Are all threads but the main one ours (named `respan-…`), natively too (Linux)?"""
+    """Are all threads but the main one ours (named `respan-…`), natively too (Linux)?
+
+    Natively, a thread Python has let go of (ended, joined) can still be there for a moment
+    before the kernel reaps it: one of ours is known by the native id it recorded, anything
+    else is the app's. A thread still starting has no native id yet and is matched by count."""
     threads = threading.enumerate()
     main = threading.main_thread()
     if any(t is not main and not t.name.startswith("respan-") for t in threads):
         return False
     try:
-        with open("/proc/self/stat", "rb") as stat:
-            return int(stat.read().rsplit(b")", 1)[1].split()[17]) == len(threads)
-    except (OSError, ValueError, IndexError):
+        native = {int(tid) for tid in os.listdir("/proc/self/task")}
+    except (OSError, ValueError):
         return True  # no /proc: the threads Python knows of are all there is to go by
+    OUR_NATIVE_IDS.intersection_update(native)  # reaped ids may be reused by anyone
+    unknown = native - OUR_NATIVE_IDS - {t.native_id for t in threads}
+    return len(unknown) <= sum(1 for t in threads if t.native_id is None)
 
 
 def _after_fork_in_parent() -> None:

@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .._errors import hold_signals, report
+from .._errors import background_thread_begins, report
 
 TERM_GRACE = 2.0  # most a terminated worker takes to save its logs before it ends
 NUDGE_EVERY = 0.05  # seconds between interruptions of a main thread that has not ended yet
@@ -105,7 +105,7 @@ def _forked() -> None:
 
 
 def _save_on_sigterm(read_fd: int, save: Callable[[], None], saved: threading.Event, woken: bool) -> None:
-    hold_signals()
+    background_thread_begins()
     term = bytes([signal.SIGTERM])
     try:
         while True:

@@ -15,7 +15,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
-from .._errors import hold_signals, report
+from .._errors import background_thread_begins, report
 from .courier import Courier, _DropReport
 from .destination import Destination
 from .spool import Spool
@@ -108,7 +108,7 @@ class _Threads:
     _sending: threading.Thread
 
     def _write_loop(self) -> None:
-        hold_signals()
+        background_thread_begins()
         try:
             self._spool.open()
             self._wspool.open(checkpoints=False)
@@ -200,7 +200,7 @@ class _Threads:
             self._sturn.wake()
 
     def _send_loop(self) -> None:
-        hold_signals()
+        background_thread_begins()
         _suppress_our_tracing()
         self._ready.wait()
         courier = self._courier
