@@ -98,10 +98,7 @@ class AgentTurn(Endpoint):
     log_type = "agent"
     request_fields: tuple[str, ...] = ()
     usage_names = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
-
-    def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
-        status = fields.get("status")
-        return (status,) if isinstance(status, str) else None
+    finish_field = "status"
 
     def content(
         self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]

@@ -230,6 +230,9 @@ class Endpoint:
     # Statuses after which the work it answers changes no more; with `terminal_only`, a response
     # seen in any other status makes no log (see record/settle.py).
     terminal_statuses: frozenset[str] = frozenset()
+    # where an answer has no `choices`, the field whose string says how it ended (a response's
+    # `status`, a Live session's `reason`)
+    finish_field: str | None = None
     # the units its bill has besides tokens (see `bill.PriceUnit`): the user's price keys and
     # OpenAI's published rates for them
     price_units: tuple[PriceUnit, ...] = ()
@@ -288,6 +291,9 @@ class Endpoint:
         return parse(usage, self.usage_names)
 
     def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
+        if self.finish_field is not None:
+            ended = fields.get(self.finish_field)
+            return (ended,) if isinstance(ended, str) else None
         choices = get(response, "choices")  # (a property on accumulators; a list in parsed JSON)
         if choices:
             return tuple(str(get(c, "finish_reason")) for c in choices)

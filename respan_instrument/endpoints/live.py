@@ -25,13 +25,10 @@ class Live(Endpoint):
     request_fields: tuple[str, ...] = ()
     stream_usage = False
     taps_streams = False
+    finish_field = "reason"
 
     def usage(self, usage: Any) -> TokenUsage | None:
         return None  # (seconds of session, not tokens: see `price`)
-
-    def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
-        reason = fields.get("reason")
-        return (reason,) if isinstance(reason, str) else None
 
     def bill(self, call: Priced) -> list[Line]:
         """The session's billable seconds at the model's price per audio time."""

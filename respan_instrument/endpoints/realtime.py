@@ -63,10 +63,7 @@ class Realtime(Endpoint):
     usage_names = ("input_tokens", "output_tokens", "input_token_details", "output_token_details")
     stream_usage = False
     taps_streams = False
-
-    def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
-        status = fields.get("status")
-        return (status,) if isinstance(status, str) else None
+    finish_field = "status"
 
     def content(
         self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]

@@ -97,6 +97,7 @@ class Responses(Endpoint):
     stream_errors = False  # an error arrives as a `response.failed` / `error` event the SDK passes on
     terminal_statuses = TERMINAL
     price_units = UNITS
+    finish_field = "status"
 
     def accumulator(self) -> ResponsesAccumulator:
         return ResponsesAccumulator()
@@ -114,10 +115,6 @@ class Responses(Endpoint):
         effort = get(request.get("reasoning"), "effort")
         if isinstance(effort, str) and "reasoning_effort" not in log:
             log["reasoning_effort"] = effort
-
-    def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:
-        status = fields.get("status")
-        return (status,) if isinstance(status, str) else None
 
     def content(
         self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]
