@@ -15,7 +15,6 @@ accumulator. Audio deltas (the many events) cost a substring test and are never 
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -83,6 +82,8 @@ class LiveSession(Recorder):
         "ids",
         "done",
     )
+    parsed = _PARSED
+    reading = _IN_EVENT
 
     def __init__(self, hooks: Hooks, ctx: Any, scope: Mapping[str, Any]) -> None:
         super().__init__(hooks, ctx, scope)
@@ -128,12 +129,7 @@ class LiveSession(Recorder):
         data, head = got
         if b'audio.delta"' in head or b'input_audio.append"' in head:
             return  # audio in or out: the many events, never read
-        if not any(marker in head for marker in _PARSED):
-            return
-        with _IN_EVENT:
-            event = json.loads(data)
-            if type(event) is dict:
-                self._event(event)
+        self.read(data, head)
 
     def sent(self, event: Any) -> None:
         if get(event, "type") != "session.start":

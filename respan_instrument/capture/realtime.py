@@ -23,9 +23,8 @@ from ..endpoints.base import get
 from ..endpoints.realtime import REALTIME, REALTIME_TRANSCRIPTION, message_of
 from ..record.call import CallRecord
 from .call import Hooks
-from .sockets import Protocol, Recorder
+from .sockets import Protocol, Recorder, message
 
-_HEAD = 96  # bytes of a message that hold its type, whichever key the server writes first
 _IN_SESSION_EVENT = contained("reading a realtime event")
 _IN_FINISHING = contained("logging a realtime response")
 _SKIPPED_SENT = frozenset({"input_audio_buffer.append", "input_audio_buffer.clear", "response.cancel"})
@@ -82,6 +81,8 @@ class Session(Recorder):
     """A realtime connection's conversation, and the response in flight."""
 
     __slots__ = ("session_id", "model", "transcriber", "items", "committed", "current")
+    parsed = _PARSED
+    reading = _IN_SESSION_EVENT
 
     def __init__(self, hooks: Hooks, ctx: Any, scope: Mapping[str, Any]) -> None:
         super().__init__(hooks, ctx, scope)
@@ -94,11 +95,10 @@ class Session(Recorder):
 
     # ---- the app's thread / loop -----------------------------------------------------------
     def received(self, data: Any) -> None:
-        if type(data) is not bytes:
-            if not isinstance(data, str):
-                return
-            data = data.encode()
-        head = data[:_HEAD]
+        got = message(data)
+        if got is None:
+            return
+        data, head = got
         if b'delta"' in head:
             current = self.current
             if current is not None and b'"response.' in head:
@@ -107,12 +107,7 @@ class Session(Recorder):
                 if b"audio.delta" not in head:
                     current.deltas.append(data)
             return
-        if not any(marker in head for marker in _PARSED):
-            return
-        with _IN_SESSION_EVENT:
-            event = json.loads(data)
-            if type(event) is dict:
-                self._event(event)
+        self.read(data, head)
 
     def sent(self, event: Any) -> None:
         kind = event.get("type") if type(event) is dict else getattr(event, "type", None)

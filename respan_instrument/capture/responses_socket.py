@@ -91,6 +91,8 @@ class ResponsesSocket(Recorder):
     on each, and the ids of those finished (to know a server-started successor)."""
 
     __slots__ = ("waiting", "running", "finished", "steered")
+    parsed = _PARSED
+    reading = _IN_EVENT
 
     def __init__(self, hooks: Hooks, ctx: Any, scope: Mapping[str, Any]) -> None:
         super().__init__(hooks, ctx, scope)
@@ -110,12 +112,7 @@ class ResponsesSocket(Recorder):
             if b"audio.delta" not in head and b'"response.' in head and self.running:
                 self._delta(data, head)
             return
-        if not any(marker in head for marker in _PARSED):
-            return
-        with _IN_EVENT:
-            event = json.loads(data)
-            if type(event) is dict:
-                self._event(event)
+        self.read(data, head)
 
     def _delta(self, data: bytes, head: bytes) -> None:
         running = self.running

@@ -69,11 +69,26 @@ class Recorder:
     what was in flight."""
 
     __slots__ = ("hooks", "ctx", "scope", "__weakref__")
+    # the types of the server events `_event` reads, as their bytes appear in a message's head:
+    # any other message is passed over without parsing its JSON
+    parsed: tuple[bytes, ...] = ()
+    reading: contained  # what a failure while reading one is reported as
 
     def __init__(self, hooks: Hooks, ctx: Any, scope: Mapping[str, Any]) -> None:
         self.hooks = hooks
         self.ctx = ctx
         self.scope = scope
+
+    def read(self, data: bytes, head: bytes) -> None:
+        """Hand a received message to `_event`, parsed, when its type is one of `parsed`."""
+        if any(marker in head for marker in self.parsed):
+            with self.reading:
+                event = json.loads(data)
+                if type(event) is dict:
+                    self._event(event)
+
+    def _event(self, event: dict[str, Any]) -> None:
+        """One server event of the types in `parsed`."""
 
     def opened(self, connection: Any) -> None:
         """The SDK's connection object, once, when the recorder starts following it."""

@@ -11,7 +11,6 @@ socket directly) are not seen: the session is still logged, with its time, when 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +31,8 @@ class Translation(Recorder):
     """A translation connection: its model, session id, target language and transcripts."""
 
     __slots__ = ("start_ns", "session_id", "model", "language", "heard", "said", "done")
+    parsed = _PARSED
+    reading = _IN_EVENT
 
     def __init__(self, hooks: Hooks, ctx: Any, scope: Mapping[str, Any]) -> None:
         super().__init__(hooks, ctx, scope)
@@ -56,12 +57,8 @@ class Translation(Recorder):
         if got is None:
             return
         data, head = got
-        if b'audio.delta"' in head or not any(marker in head for marker in _PARSED):
-            return
-        with _IN_EVENT:
-            event = json.loads(data)
-            if type(event) is dict:
-                self._event(event)
+        if b'audio.delta"' not in head:
+            self.read(data, head)
 
     def _event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
