@@ -1,19 +1,25 @@
-"""Side-by-side: caller-thread overhead per openai call, bare client vs ours vs the peer instrumentations.
+"""Overhead: the bare client, ours and the peers, interleaved in one run (SPEC §9, issue 32).
 
-    python benchmarks/bench_peers.py [--quick] [--majors 2,3] [--impls ours,openllmetry,...]
+Every subject runs in the virtual environment of its package (benchmarks/.venvs/<env>-openai<N>,
+built from the package index on first use, reused afterwards), all with the same openai release.
+Each environment has a bare worker process (never instrumented) and each subject an instrumented
+one (instrumented once at start, as a deployed application is, never uninstrumented), all started
+and warmed up before the first round and idle while another runs. Then, round after round and
+workload after workload, every subject runs one bare phase and one instrumented phase next to
+each other (their order flipped every other subject and round, the subjects' order rotated every
+round), so drift of the machine hits bare and instrumented alike; one phase runs at a time.
 
-Each implementation runs in its own virtual environment (benchmarks/.venvs/<impl>-openai<major>,
-built on first use from the package index, reused afterwards; git ignores the folder) with the
-same pinned openai release per major. A worker (benchmarks/peers/worker.py) inside each
-environment interleaves bare and instrumented rounds in one process over an in-process mock
-transport (and one workload over a loopback HTTP server) and reports per-call medians. Ours
-exports to a loopback Respan-compatible Collector in a separate process; the peers export
-through an OpenTelemetry SDK BatchSpanProcessor into an exporter that encodes each batch as
-OTLP/protobuf and discards it.
-
-Prints a Markdown report and writes it to benchmarks/RESULTS.md (--out to change, --no-write
-to skip). The first run builds the environments (about 10-20 s each); --quick afterwards takes
-about two minutes, a full run under fifteen.
+A phase is N calls in a loop over an in-process mock transport (2,000 non-streamed chats, 300
+50-chunk streams) after three unmeasured calls whose telemetry is delivered first. Per phase:
+**wall** of the loop, **caller CPU** (the calling thread's), **process CPU** (every thread of the
+worker, up to the moment all of the phase's telemetry is delivered: for ours when `flush()`
+returned and the Collector, in another process, holds every log; for the peers when the
+TracerProvider's `force_flush()` returned), and the caller's **p50/p99 latency** per call.
+Ratios are instrumented / bare of the same subject and round; the table gives their median
+over rounds. Peers and "ours, app has its own TracerProvider" export through an OpenTelemetry SDK
+TracerProvider + BatchSpanProcessor (defaults) whose exporter encodes every batch as
+OTLP/protobuf and drops it; ours posts request logs over loopback HTTP (rate limit off: our CPU,
+not Respan's limit, is measured).
 """
 
 from __future__ import annotations
@@ -21,38 +27,53 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import select
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from typing import Any
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "peers"))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [HERE, os.path.join(HERE, "peers")]
 
 import envs  # noqa: E402
+from common import header, log  # noqa: E402
 
 WORKER = os.path.join(HERE, "peers", "worker.py")
 SERVERS = os.path.join(HERE, "peers", "servers.py")
-WORKLOAD_LABELS = {
-    "chat": "chat, non-streamed",
-    "stream50": "chat stream, 50 chunks",
-    "stream1000": "chat stream, 1000 chunks",
-    "embeddings": "embeddings (1536-d)",
-    "chat-http": "chat over loopback HTTP",
-    "image": "image (gpt-image-1, 64 KB base64)",
-    "transcription": "transcription (32 KB mp3)",
+# workload -> (label, calls per phase in a full run)
+WORKLOADS: dict[str, tuple[str, int]] = {
+    "chat": ("chat", 2000),
+    "stream50": ("50-chunk stream", 300),
+    "stream1000": ("1000-chunk stream", 20),
+    "embeddings": ("embeddings (1536-d)", 2000),
+    "chat-http": ("chat over loopback HTTP", 1000),
+    "image": ("image (64 KB base64)", 1000),
+    "transcription": ("transcription (32 KB upload)", 1000),
 }
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser
+    group.add_argument("--rounds", type=int, help="interleaved rounds (5; --quick 2)")
+    group.add_argument(
+        "--calls-scale", type=float, help="calls per phase relative to 2,000 chats / 300 streams"
+    )
+    group.add_argument("--subjects", default=",".join(envs.ORDER), help="what is measured against bare")
+    group.add_argument("--workloads", default="chat,stream50", help=",".join(WORKLOADS))
+    group.add_argument("--major", type=int, default=3, help="openai major (its newest release)")
+    group.add_argument("--no-install", action="store_true", help="use only environments already built")
+    group.add_argument("--rebuild", action="store_true", help="rebuild the environments")
+    group.add_argument("--json", help="also write every phase's raw measures here")
 
 
-# --------------------------------------------------------------------------- running
+# --------------------------------------------------------------------------- processes
 class Servers:
+    """Collector (where ours delivers), OpenAI stub and a control endpoint, in their own process."""
+
     def __init__(self, python: str) -> None:
         self.proc = subprocess.Popen(
             [python, SERVERS],
@@ -61,9 +82,10 @@ class Servers:
             stderr=subprocess.PIPE,
             text=True,
         )
+        assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError("servers did not start: " + self.proc.stderr.read()[-500:])
+            raise RuntimeError("servers did not start: " + self.proc.stderr.read()[-500:])  # type: ignore[union-attr]
         urls = json.loads(line)
         self.collector, self.stub, self.control = urls["collector"], urls["stub"], urls["control"]
 
@@ -74,369 +96,290 @@ class Servers:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.stdin.close()
+            self.proc.stdin.close()  # type: ignore[union-attr]
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
 
 
-def run_worker(python: str, impl: str, args: argparse.Namespace, servers: Servers | None) -> dict[str, Any]:
-    cmd = [
-        python,
-        WORKER,
-        impl,
-        "--rounds",
-        str(args.rounds),
-        "--phase-seconds",
-        str(args.phase_seconds),
-        "--workloads",
-        args.workloads,
+class Worker:
+    """One worker process (peers/worker.py) in a subject's environment, asked phase by phase."""
+
+    def __init__(
+        self, python: str, subject: str, role: str, servers: Servers | None, workloads: str, warmup: float
+    ) -> None:
+        cmd = [python, WORKER, subject, "--role", role, "--workloads", workloads, "--warmup", str(warmup)]
+        if servers is not None:
+            cmd += ["--collector", servers.collector, "--control", servers.control, "--stub", servers.stub]
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)
+        env["PYTHONHASHSEED"] = "0"
+        env["RESPAN_BULK_PER_MINUTE"] = str(10**9)  # our CPU is measured, not Respan's rate limit
+        env["RESPAN_SPOOL_DIR"] = tempfile.mkdtemp(prefix="respan-bench-spool-")
+        for name in ("RESPAN_API_KEY", "RESPAN_BASE_URL", "RESPAN_EXPORT", "OTEL_SDK_DISABLED"):
+            env.pop(name, None)
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        self.label = f"{subject} ({role})"
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env
+        )
+        self.head = self._read(300)
+
+    def _read(self, timeout: float) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line:
+            self.stderr.seek(0)
+            tail = [ln for ln in self.stderr.read().splitlines() if ln.strip()][-3:]
+            why = "timed out" if not ready else f"exited {self.proc.poll()}"
+            return {"ready": False, "error": f"worker {why}: " + " | ".join(tail)[-400:]}
+        return dict(json.loads(line))
+
+    def ask(self, payload: dict[str, Any], timeout: float = 600) -> dict[str, Any]:
+        if self.proc.poll() is not None:
+            return {"error": f"worker exited {self.proc.returncode}"}
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(payload) + "\n")
+        self.proc.stdin.flush()
+        return self._read(timeout)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+# --------------------------------------------------------------------------- the run
+def run(args: argparse.Namespace) -> str:
+    started = time.time()
+    rounds = args.rounds or (2 if args.quick else 5)
+    scale = args.calls_scale or (0.25 if args.quick else 1.0)
+    warmup = 0.5 if args.quick else 1.5
+    subjects = [s for s in envs.ORDER if s in args.subjects.split(",")]
+    kinds = [k for k in args.workloads.split(",") if k in WORKLOADS]
+    calls = {k: max(5, int(WORKLOADS[k][1] * scale)) for k in kinds}
+    version = envs.openai_versions([args.major], log=log)[args.major]
+
+    built: dict[str, dict[str, Any]] = {}
+    for env_name in dict.fromkeys(envs.SUBJECTS[s] for s in subjects):
+        built[env_name] = envs.ensure_env(
+            env_name, args.major, version, rebuild=args.rebuild, allow_install=not args.no_install, log=log
+        )
+    if "ours" not in built:
+        built["ours"] = envs.ensure_env(
+            "ours", args.major, version, allow_install=not args.no_install, log=log
+        )
+    servers = Servers(built["ours"]["python"]) if built["ours"]["ok"] else None
+
+    bare: dict[str, Worker] = {}
+    inst: dict[str, Worker] = {}
+    failed: dict[str, str] = {}
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {s: {k: [] for k in kinds} for s in subjects}
+    try:
+        for s in subjects:
+            env_name = envs.SUBJECTS[s]
+            if not built[env_name]["ok"]:
+                failed[s] = f"environment: {built[env_name]['error']}"
+                continue
+            python = built[env_name]["python"]
+            if env_name not in bare:
+                log(f"starting the bare worker of {env_name} ...")
+                bare[env_name] = Worker(python, env_name, "bare", servers, ",".join(kinds), warmup)
+            log(f"starting {s} ...")
+            inst[s] = Worker(python, s, "inst", servers, ",".join(kinds), warmup)
+            for w in (bare[env_name], inst[s]):
+                if not w.head.get("ready"):
+                    failed[s] = f"{w.label}: {w.head.get('error')}"
+        live = [s for s in subjects if s not in failed]
+        log(f"workers ready after {time.time() - started:.0f} s; {rounds} rounds of {calls}")
+        for r in range(rounds):
+            order = live[r % len(live) :] + live[: r % len(live)] if live else []
+            for kind in kinds:
+                for j, s in enumerate(order):
+                    pair = [("bare", bare[envs.SUBJECTS[s]]), ("inst", inst[s])]
+                    if (r + j) % 2:
+                        pair.reverse()
+                    row = {mode: w.ask({"phase": kind, "calls": calls[kind]}) for mode, w in pair}
+                    results[s][kind].append(row)
+            log(f"round {r + 1}/{rounds} done at {(time.time() - started) / 60:.1f} min")
+        stats = {s: inst[s].ask({"stats": True}) for s in live}
+    finally:
+        for w in [*bare.values(), *inst.values()]:
+            w.close()
+        if servers is not None:
+            servers.stop()
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"results": results, "heads": {s: w.head for s, w in inst.items()}}, fh, indent=1)
+
+    heads = {s: inst[s].head for s in inst}
+    command = "python benchmarks/run.py overhead" + (" --quick" if args.quick else "")
+    lines = [
+        "## Overhead: bare client, ours and the peers in one run",
+        "",
+        *header(
+            command,
+            f"openai {version}, Python {_python_of(heads)}; {rounds} interleaved rounds; calls per phase: "
+            + ", ".join(f"{WORKLOADS[k][0]} {calls[k]:,}" for k in kinds),
+            started,
+        ),
+        "",
+        "Method: " + " ".join(__doc__.split("\n\n", 1)[1].split()),  # type: ignore[union-attr]
+        "",
     ]
-    if servers is not None:
-        cmd += ["--collector", servers.collector, "--control", servers.control, "--stub", servers.stub]
-        servers.clear()
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    env["PYTHONHASHSEED"] = "0"
-    t0 = time.time()
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.worker_timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"impl": impl, "ok": False, "error": f"worker timed out after {args.worker_timeout:.0f} s"}
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
-    try:
-        out = json.loads(lines[-1])
-    except (IndexError, ValueError):
-        err = r.stderr.strip().splitlines()
-        return {
-            "impl": impl,
-            "ok": False,
-            "error": f"worker exited {r.returncode}: "
-            + (" | ".join(err[-3:])[-400:] if err else "no output"),
-        }
-    out["seconds"] = time.time() - t0
-    tail = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    if tail:
-        out["stderr_tail"] = tail[-5:]
-    return out
+    lines += render(results, kinds, subjects, heads, stats, failed)
+    return "\n".join(lines) + "\n"
+
+
+def _python_of(heads: dict[str, dict[str, Any]]) -> str:
+    for h in heads.values():
+        if h.get("versions", {}).get("python"):
+            return str(h["versions"]["python"])
+    return "?"
 
 
 # --------------------------------------------------------------------------- summarising
-def summarise(rec: dict[str, Any]) -> dict[str, Any] | None:
-    rows = [r for r in rec["rounds"] if r.get("bare") and r.get("inst")]
-    if not rows:
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Medians over rounds of one subject's workload; None when no round measured both."""
+    ok = [r for r in rows if "wall" in r.get("bare", {}) and "wall" in r.get("inst", {})]
+    if not ok:
         return None
 
-    def med(mode: str, key: str) -> float:
-        return statistics.median(r[mode][key] for r in rows)
+    def med(values: Any) -> float:
+        return float(statistics.median(list(values)))
 
-    def paired(key_i: str, key_b: str) -> tuple[float, float]:
-        ratio = statistics.median(r["inst"][key_i] / r["bare"][key_b] for r in rows)
-        delta = statistics.median(r["inst"][key_i] - r["bare"][key_b] for r in rows)
-        return ratio, delta
+    out: dict[str, Any] = {"rounds": len(ok)}
+    for key in ("wall", "proc", "thread"):
+        ratios = [r["inst"][key] / r["bare"][key] for r in ok]
+        out[key] = {
+            "ratio": med(ratios),
+            "low": min(ratios),
+            "high": max(ratios),
+            "delta": med(r["inst"][key] - r["bare"][key] for r in ok),
+            "bare": med(r["bare"][key] for r in ok),
+        }
+    for key in ("p50", "p99"):
+        out[key] = {
+            "bare": med(r["bare"][key] for r in ok),
+            "inst": med(r["inst"][key] for r in ok),
+            "delta": med(r["inst"][key] - r["bare"][key] for r in ok),
+        }
+    out["background"] = med(
+        (r["inst"]["proc"] - r["inst"]["thread"]) - (r["bare"]["proc"] - r["bare"]["thread"]) for r in ok
+    )
+    errors = [f"round {i + 1}: {r[m]['error']}" for i, r in enumerate(rows) for m in r if r[m].get("error")]
+    out["errors"] = errors
+    return out
 
-    s: dict[str, Any] = {"rounds": len(rows), "calls": rec["calls"]}
-    for metric, ki, kb in (
-        ("thread", "thread", "thread"),
-        ("wall", "wall", "wall"),
-        ("proc", "proc_flush", "proc"),
-    ):
-        s[metric] = {"bare": med("bare", kb), "inst": med("inst", ki)}
-        s[metric]["ratio"], s[metric]["delta"] = paired(ki, kb)
-    s["per_call"] = rec["delivered_inst"] / rec["inst_calls"] if rec["inst_calls"] else None
-    s["bare_leak"] = rec["delivered_bare"]
-    s["errors"] = rec["errors"]
-    return s
+
+def _ratio(s: dict[str, Any] | None, key: str) -> str:
+    return "—" if s is None else f"{s[key]['ratio']:.2f}×"
 
 
-def short(text: str, n: int = 60) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def cell(s: dict[str, Any] | None, metric: str) -> str:
+def _p99(s: dict[str, Any] | None) -> str:
     if s is None:
         return "—"
-    m = s[metric]
-    return f"{m['ratio']:.2f}× ({m['delta']:+.0f} µs)"
-
-
-def per_impl_table(
-    w: Any, impls: list[str], title: str, label: str, rows: list[tuple[str, list[str]]]
-) -> None:
-    """A Markdown table with one column per implementation: rows of (name, cells)."""
-    w("")
-    w(f"### {title}")
-    w("")
-    w(f"| {label} | " + " | ".join(impls) + " |")
-    w("|---|" + "---:|" * len(impls))
-    for name, cells in rows:
-        w(f"| {name} | " + " | ".join(cells) + " |")
-
-
-def delivered_cell(s: dict[str, Any] | None) -> str:
-    if s is None or s["per_call"] is None:
-        return "—"
-    flag = "" if abs(s["per_call"] - 1) < 0.005 else " ⚠"
-    leak = f", {s['bare_leak']} while uninstrumented ⚠" if s["bare_leak"] else ""
-    return f"{s['per_call']:.2f}{flag}{leak}"
-
-
-def probe_cell(v: float | str | None) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, str):
-        return "✗ " + short(v, 50)
-    return f"{v:.2f}" + ("" if abs(v - 1) < 0.005 else " ⚠")
+    return f"{s['p99']['inst'] / 1e3:.2f} ms ({s['p99']['delta'] / 1e3:+.2f})"
 
 
 def render(
-    results: dict[int, dict[str, dict[str, Any]]],
-    args: argparse.Namespace,
-    versions: dict[int, str],
-    elapsed: float,
-) -> str:
-    impls = [i for i in envs.ORDER if i in args.impls.split(",")]
-    kinds = [k for k in args.workloads.split(",") if k]
-    out: list[str] = []
-    w = out.append
-    w("# Peer benchmark: time per openai call (caller-thread CPU, wall clock, whole-process CPU)")
-    w("")
-    w(
-        f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}; mode: {'--quick' if args.quick else 'full'} "
-        f"({args.rounds} interleaved rounds, ~{args.phase_seconds:.2f} s per phase; run took {elapsed / 60:.1f} min)"
+    results: dict[str, dict[str, list[dict[str, Any]]]],
+    kinds: list[str],
+    subjects: list[str],
+    heads: dict[str, dict[str, Any]],
+    stats: dict[str, dict[str, Any]],
+    failed: dict[str, str],
+) -> list[str]:
+    summary = {s: {k: summarise(results[s][k]) for k in kinds} for s in subjects}
+    label = {k: WORKLOADS[k][0] for k in kinds}
+    lines = [
+        "### Per call against the bare client (medians over rounds)",
+        "",
+        "Process CPU includes delivering the phase's telemetry; p99 is the caller's, in brackets its "
+        "difference from the bare process's p99 in the same rounds.",
+        "",
+    ]
+    cols = [(k, "proc", "process CPU") for k in kinds] + [(k, "thread", "caller CPU") for k in kinds]
+    cols += [(k, "wall", "wall") for k in kinds]
+    lines.append(
+        "| subject | "
+        + " | ".join(f"{label[k]} {what}" for k, _, what in cols)
+        + " | "
+        + " | ".join(f"{label[k]} p99" for k in kinds)
+        + " |"
     )
-    w(f"- machine: {machine()}")
-    w(f"- respan_instrument: {git_state()} (installed editable in the `ours` environments)")
-    w("- command: `python benchmarks/bench_peers.py" + (" --quick" if args.quick else "") + "`")
-    w("")
-    w(
-        "Method: each package runs in its own venv with the same openai release. In one process the worker "
-        "alternates a bare phase and an instrumented phase per workload and round (order flipped every round; "
-        "instrument() before, uninstrument() after each instrumented phase; a fresh client per phase; "
-        "after a few warm-up calls the instrumented phase flushes once, so one-time start-up work (threads, "
-        "spool files, the exporter's HTTP client) is not billed to the calls measured). "
-        "Cells are the median over rounds of instrumented / bare of the same round, and in brackets the median "
-        "difference per call. **Caller-thread CPU** (`time.thread_time`) is the cost the calling thread pays; "
-        "**wall** also contains background threads holding the GIL; **process CPU** includes delivering the "
-        "phase's telemetry (flush) in every thread of the worker. Ours exports request logs over loopback HTTP "
-        "to a Collector in another process; peers get TracerProvider + BatchSpanProcessor (defaults) + an "
-        "exporter that encodes each batch to OTLP/protobuf and discards it. Mock transport for all workloads "
-        "except *chat over loopback HTTP* (OpenAIStub in a separate process, real sockets). "
-        "Budgets (SPEC §9): chat ≤ 1.05×, 50-chunk stream ≤ 1.02× caller-thread; process CPU ≤ 1.25×."
-    )
-    for major in sorted(results):
-        res = results[major]
-        w("")
-        w(f"## openai {versions[major]}")
-        for metric, title in (
-            ("thread", "Caller-thread CPU per call (ratio to bare, extra µs)"),
-            ("wall", "Wall clock per call"),
-            ("proc", "Process CPU per call including delivery of the telemetry"),
-        ):
-            w("")
-            w(f"### {title}")
-            w("")
-            w("| workload | bare µs | " + " | ".join(impls) + " |")
-            w("|---|---:|" + "---:|" * len(impls))
-            for kind in kinds:
-                bares = [
-                    r["summary"][kind][metric]["bare"]
-                    for r in res.values()
-                    if r.get("ok") and r.get("summary", {}).get(kind)
-                ]
-                bare = f"{statistics.median(bares):.0f}" if bares else "—"
-                cells = []
-                for impl in impls:
-                    r = res.get(impl, {})
-                    if not r.get("ok"):
-                        cells.append("✗ " + short(r.get("error", "not run"), 45))
-                    else:
-                        cells.append(cell(r.get("summary", {}).get(kind), metric))
-                w(f"| {WORKLOAD_LABELS.get(kind, kind)} | {bare} | " + " | ".join(cells) + " |")
+    lines.append("|---|" + "---:|" * (len(cols) + len(kinds)))
+    bare_cells = []
+    for k, key, _ in cols:
+        values = [summary[s][k][key]["bare"] for s in subjects if summary[s].get(k)]
+        bare_cells.append(f"{statistics.median(values):,.0f} µs" if values else "—")
+    for k in kinds:
+        values = [summary[s][k]["p99"]["bare"] for s in subjects if summary[s].get(k)]
+        bare_cells.append(f"{statistics.median(values) / 1e3:.2f} ms" if values else "—")
+    lines.append("| bare client | " + " | ".join(bare_cells) + " |")
+    for s in subjects:
+        if s in failed:
+            lines.append(f"| {envs.LABELS[s]} | " + " | ".join(["✗"] * (len(cols) + len(kinds))) + " |")
+            continue
+        cells = [_ratio(summary[s][k], key) for k, key, _ in cols] + [_p99(summary[s][k]) for k in kinds]
+        lines.append(f"| {envs.LABELS[s]} | " + " | ".join(cells) + " |")
 
-        probe_names: list[str] = []
-        for r in res.values():
-            for k in r.get("probes", {}):
-                if k not in probe_names:
-                    probe_names.append(k)
-        if probe_names:
-            per_impl_table(
-                w,
-                impls,
-                "Streams left early: records delivered per stream after flush (not timed; 1.00 expected)",
-                "stream use",
-                [
-                    (name, [probe_cell(res.get(i, {}).get("probes", {}).get(name)) for i in impls])
-                    for name in probe_names
-                ],
-            )
-        w("")
-        w("### Environments and notes")
-        w("")
-        w("| package | version | opentelemetry-sdk | bare chat µs (thread) | worker s | notes |")
-        w("|---|---|---|---:|---:|---|")
-        for impl in impls:
-            r = res.get(impl, {})
-            v = r.get("versions", {})
-            pkg = envs.IMPLS[impl][1]
-            notes = list(r.get("notes", []))
-            if r.get("forced"):
-                notes.append("ran only with skip_dep_check=True (declares no support for this openai)")
-            if not r.get("ok"):
-                notes.insert(0, "FAILED: " + r.get("error", "not run"))
-            for kind, s in r.get("summary", {}).items():
-                if s and s["errors"]:
-                    notes.append(f"{kind}: " + "; ".join(s["errors"][:2]))
-            if r.get("span_names"):
-                notes.append("span names: " + ", ".join(f"{k}×{n}" for k, n in r["span_names"].items()))
-            if r.get("span_events"):
-                notes.append(
-                    f"span events exported: {r['span_events']} ("
-                    + ", ".join(f"{k}×{n}" for k, n in r.get("event_names", {}).items())
-                    + ")"
+    for k in kinds:
+        lines += [
+            "",
+            f"### {label[k]}: detail",
+            "",
+            "| subject | bare µs (its environment) | process CPU ×bare (range over rounds; extra µs) "
+            "| caller CPU ×bare (extra µs) | wall ×bare (extra µs) | background µs/call | p50 ms bare → subject "
+            "| p99 ms bare → subject |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for s in subjects:
+            m = summary[s].get(k)
+            if m is None:
+                lines.append(
+                    f"| {envs.LABELS[s]} | — | ✗ {failed.get(s, 'no round measured')[:120]} | | | | | |"
                 )
-            chat = r.get("summary", {}).get("chat")
-            bare_chat = f"{chat['thread']['bare']:.0f}" if chat else "—"
-            w(
-                f"| {pkg} | {v.get('impl', '—')} | {v.get('opentelemetry-sdk', '—')} | {bare_chat} | "
-                f"{r.get('seconds', 0):.0f} | " + "; ".join(short(n, 300) for n in notes) + " |"
-            )
-    return "\n".join(out) + "\n"
-
-
-def git_state() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "-C", envs.REPO_DIR, "log", "-1", "--format=%h %s"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [
-                "git",
-                "-C",
-                envs.REPO_DIR,
-                "status",
-                "--porcelain",
-                "--untracked-files=no",
-                "--",
-                "respan_instrument",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "?"
-    return f"commit {head}" + (" + uncommitted changes in respan_instrument/" if dirty else "")
-
-
-def machine() -> str:
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (
-        f"{platform.platform()}, {model}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()} ({envs.BASE_PYTHON})"
-    )
-
-
-# --------------------------------------------------------------------------- main
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="3 rounds, short phases (about 2 min)")
-    parser.add_argument("--rounds", type=int)
-    parser.add_argument("--phase-seconds", type=float)
-    parser.add_argument("--majors", default="2,3", help="openai majors to run (newest release of each)")
-    parser.add_argument("--impls", default=",".join(envs.ORDER))
-    parser.add_argument("--workloads", default="chat,stream50,stream1000,embeddings,chat-http")
-    parser.add_argument("--no-install", action="store_true", help="use only environments already built")
-    parser.add_argument("--rebuild", action="store_true", help="rebuild the environments")
-    parser.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
-    parser.add_argument("--no-write", action="store_true")
-    parser.add_argument("--json", help="also write the raw worker results here")
-    args = parser.parse_args()
-    args.rounds = args.rounds or (3 if args.quick else 7)
-    args.phase_seconds = args.phase_seconds or (0.1 if args.quick else 0.35)
-    args.worker_timeout = 150 if args.quick else 400
-    majors = [int(m) for m in args.majors.split(",") if m]
-    wanted = [i for i in envs.ORDER if i in args.impls.split(",")]
-    t_start = time.time()
-
-    versions = envs.openai_versions(majors, log=log)
-    built: dict[int, dict[str, dict[str, Any]]] = {}
-    for major in majors:
-        built[major] = {}
-        for impl in wanted:
-            built[major][impl] = envs.ensure_env(
-                impl, major, versions[major], rebuild=args.rebuild, allow_install=not args.no_install, log=log
+                continue
+            p, t, w = m["proc"], m["thread"], m["wall"]
+            lines.append(
+                f"| {envs.LABELS[s]} | {p['bare']:,.0f} | {p['ratio']:.2f}× ({p['low']:.2f}–{p['high']:.2f}; "
+                f"{p['delta']:+,.0f}) | {t['ratio']:.2f}× ({t['delta']:+,.0f}) | {w['ratio']:.2f}× "
+                f"({w['delta']:+,.0f}) | {m['background']:,.0f} | {m['p50']['bare'] / 1e3:.2f} → "
+                f"{m['p50']['inst'] / 1e3:.2f} | {m['p99']['bare'] / 1e3:.2f} → {m['p99']['inst'] / 1e3:.2f} |"
             )
 
-    # the servers need respan_instrument: any environment of ours that built
-    servers = None
-    server_python = next(
-        (built[m]["ours"]["python"] for m in majors if "ours" in built[m] and built[m]["ours"]["ok"]), None
-    )
-    if server_python is None:
-        ours_env = envs.ensure_env(
-            "ours", majors[0], versions[majors[0]], allow_install=not args.no_install, log=log
+    lines += [
+        "",
+        "### Subjects",
+        "",
+        "| subject | package | version | opentelemetry-sdk | notes |",
+        "|---|---|---|---|---|",
+    ]
+    for s in subjects:
+        h = heads.get(s, {})
+        v = h.get("versions", {})
+        notes = list(h.get("notes", []))
+        if s in failed:
+            notes.insert(0, "FAILED: " + failed[s])
+        st = stats.get(s, {})
+        if st.get("forced"):
+            notes.append("ran only with skip_dep_check=True (declares no support for this openai)")
+        if st.get("span_names"):
+            notes.append("spans: " + ", ".join(f"{n}×{c}" for n, c in st["span_names"].items()))
+        for k in kinds:
+            m = summary[s].get(k)
+            if m and m["errors"]:
+                notes.append(f"{k}: " + "; ".join(m["errors"][:2]))
+        package = envs.IMPLS[envs.SUBJECTS[s]][1]
+        lines.append(
+            f"| {envs.LABELS[s]} | {package} | {v.get('impl', '—')} | {v.get('opentelemetry-sdk', '—')} | "
+            + "; ".join(n[:300] for n in notes)
+            + " |"
         )
-        server_python = ours_env["python"] if ours_env["ok"] else None
-    if server_python is not None:
-        try:
-            servers = Servers(server_python)
-        except (OSError, RuntimeError, ValueError) as exc:
-            log(f"servers failed to start ({exc}); no collector, no loopback HTTP workload")
-
-    t_bench = time.time()
-    results: dict[int, dict[str, dict[str, Any]]] = {}
-    try:
-        for major in majors:
-            results[major] = {}
-            for impl in wanted:
-                env = built[major][impl]
-                if not env["ok"]:
-                    results[major][impl] = {"impl": impl, "ok": False, "error": env["error"]}
-                    log(f"openai {versions[major]} {impl}: skipped ({short(env['error'], 100)})")
-                    continue
-                log(f"openai {versions[major]} {impl}: running ...")
-                r = run_worker(env["python"], impl, args, servers)
-                if r.get("ok"):
-                    r["summary"] = {k: summarise(v) for k, v in r.get("workloads", {}).items()}
-                    chat = r["summary"].get("chat")
-                    log(
-                        f"  done in {r['seconds']:.0f} s"
-                        + (f"; chat caller-thread {chat['thread']['ratio']:.2f}×" if chat else "")
-                    )
-                else:
-                    log(f"  FAILED: {short(r.get('error'), 200)}")
-                results[major][impl] = r
-    finally:
-        if servers is not None:
-            servers.stop()
-    log(f"benchmark phase: {(time.time() - t_bench) / 60:.1f} min")
-
-    report = render(results, args, versions, time.time() - t_start)
-    print(report)
-    if not args.no_write:
-        with open(args.out, "w") as fh:
-            fh.write(report)
-        log(f"written to {os.path.relpath(args.out)}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({str(k): v for k, v in results.items()}, fh, indent=1)
-
-
-if __name__ == "__main__":
-    main()
+    return lines
