@@ -480,7 +480,6 @@ class Phases:
         self.impl = impl
         self.instrumented = instrumented
         self.stub = stub
-        self.delivered_total = 0  # records this process's destination should hold
 
     def run(self, kind: str, calls: int) -> dict[str, Any]:
         impl = self.impl
@@ -488,7 +487,8 @@ class Phases:
         try:
             if self.instrumented and isinstance(impl, Ours):
                 impl.clear()
-                self.delivered_total = 0
+            # records at the destination before this phase; a phase must add one per call
+            base = impl.delivered() if self.instrumented else 0
             # steady state before the clock starts: the client's first calls, and for the
             # instrumented process the start-up work of its telemetry (threads, files, HTTP
             # client) done and delivered
@@ -496,9 +496,8 @@ class Phases:
             for _ in range(warm_calls):
                 fn()
             if self.instrumented:
-                self.delivered_total += warm_calls
                 impl.flush()
-                impl.wait_delivered(self.delivered_total)
+                impl.wait_delivered(base + warm_calls)
             gc.collect()
             stamps = [0.0] * (calls + 1)
             clock = time.perf_counter
@@ -510,20 +509,20 @@ class Phases:
             c1 = time.thread_time()
             out: dict[str, Any] = {}
             if self.instrumented:
-                self.delivered_total += calls
+                expected = base + warm_calls + calls
                 flushed = impl.flush()
                 # the main thread's CPU while it polls the Collector is the benchmark's, not ours;
                 # the background threads' CPU meanwhile (sending) is the subject's
                 w0 = time.thread_time()
-                held = impl.wait_delivered(self.delivered_total)
+                held = impl.wait_delivered(expected, timeout=120 if flushed else 5)
                 waiting = time.thread_time() - w0
                 p1 = time.process_time() - waiting
-                if not (flushed and held):
-                    out["error"] = (
-                        "flush() timed out" if not flushed else "records missing at the destination"
-                    )
-                out["delivered"] = impl.delivered()
-                out["expected"] = self.delivered_total
+                got = impl.delivered() - base
+                out["records_per_call"] = got / (warm_calls + calls)
+                if not flushed:
+                    out["error"] = "flush() timed out"
+                elif not held or got != warm_calls + calls:
+                    out["error"] = f"{got} records at the destination for {warm_calls + calls} calls"
             else:
                 p1 = time.process_time()
             lat = sorted(stamps[i + 1] - stamps[i] for i in range(calls))
@@ -543,11 +542,11 @@ class Phases:
 
 def stats(impl: Impl) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    if isinstance(impl, OTelPeer):
+    if isinstance(impl, (OTelPeer, OursAppTP)):
         out["span_names"] = dict(sorted(impl.sink.names.items(), key=lambda kv: -kv[1])[:8])
         out["span_events"] = impl.sink.events
         out["exported_spans"] = impl.sink.spans
-        if impl.forced:
+        if getattr(impl, "forced", False):
             out["forced"] = True
     return out
 

@@ -58,7 +58,7 @@ WORKLOADS: dict[str, tuple[str, int]] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser
-    group.add_argument("--rounds", type=int, help="interleaved rounds (5; --quick 2)")
+    group.add_argument("--rounds", type=int, help="interleaved rounds (7; --quick 2)")
     group.add_argument(
         "--calls-scale", type=float, help="calls per phase relative to 2,000 chats / 300 streams"
     )
@@ -157,7 +157,7 @@ class Worker:
 # --------------------------------------------------------------------------- the run
 def run(args: argparse.Namespace) -> str:
     started = time.time()
-    rounds = args.rounds or (2 if args.quick else 5)
+    rounds = args.rounds or (2 if args.quick else 7)
     scale = args.calls_scale or (0.25 if args.quick else 1.0)
     warmup = 0.5 if args.quick else 1.5
     subjects = [s for s in envs.ORDER if s in args.subjects.split(",")]
