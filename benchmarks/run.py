@@ -55,11 +55,14 @@ def main() -> None:
         p.add_argument("--no-write", action="store_true", help=f"print only; do not update {RESULTS}")
         if module:
             module.add_arguments(p)
+        else:
+            p.add_argument("--skip", default="", help="scenarios left out, e.g. instructions")
         parsers[name] = p
     args = parser.parse_args()
     if args.scenario == "all":
         flags = ["--quick"] * args.quick + ["--no-write"] * args.no_write
-        runs = [(name, parsers[name].parse_args(flags)) for name in SCENARIOS]
+        skip = set(args.skip.split(","))
+        runs = [(name, parsers[name].parse_args(flags)) for name in SCENARIOS if name not in skip]
     else:
         runs = [(args.scenario, args)]
     t0 = time.time()

@@ -178,12 +178,14 @@ def render(
     for major in sorted(results, reverse=True):
         row = results[major]
         bare = row.get("bare", {})
+        level = "###"
         if len(results) > 1:
             lines += ["", f"### openai {versions[major]}"]
+            level = "####"
         for metric, title in (("caller", "Caller thread"), ("process", "Process, all threads")):
             lines += [
                 "",
-                f"#### {title}: instructions per call (ratio to bare, extra)",
+                f"{level} {title}: instructions per call (ratio to bare, extra)",
                 "",
                 "| workload | bare | " + " | ".join(impls) + " |",
                 "|---|---:|" + "---:|" * len(impls),
@@ -223,7 +225,8 @@ def run(args: argparse.Namespace) -> str:
         return "## Instructions per call (callgrind)\n\nnot run: valgrind is not installed\n"
     calls = args.calls or (50 if args.quick else 200)
     majors = [int(m) for m in args.majors.split(",") if m]
-    impls = [i for i in envs.SUBJECTS if i in args.subjects.split(",")]
+    wanted = (args.subjects or ("ours" if args.quick else ",".join(envs.SUBJECTS))).split(",")
+    impls = [i for i in envs.SUBJECTS if i in wanted]
     workloads = [w for w in args.workloads.split(",") if w in WORKLOADS]
     versions = envs.openai_versions(majors, log=log)
     pythons: dict[tuple[str, int], str] = {}
