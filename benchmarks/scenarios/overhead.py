@@ -68,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-install", action="store_true", help="use only environments already built")
     group.add_argument("--rebuild", action="store_true", help="rebuild the environments")
     group.add_argument("--json", help="also write every phase's raw measures here")
+    group.add_argument(
+        "--readme",
+        action="store_true",
+        help="also put the summary table into README.md (between its markers)",
+    )
 
 
 # --------------------------------------------------------------------------- processes
@@ -232,8 +237,38 @@ def run(args: argparse.Namespace) -> str:
         "Method: " + " ".join(__doc__.split("\n\n", 1)[1].split()),  # type: ignore[union-attr]
         "",
     ]
-    lines += render(results, kinds, subjects, heads, stats, failed)
+    table, details = render(results, kinds, subjects, heads, stats, failed)
+    lines += table + details
+    if args.readme:
+        provenance = (
+            f"`{command}`, {time.strftime('%Y-%m-%d', time.gmtime(started))}, "
+            f"openai {version}, Python {_python_of(heads)}, {os.cpu_count()} cores, {rounds} interleaved "
+            f"rounds, load average {os.getloadavg()[0]:.1f} at the end; medians of per-round ratios to the "
+            "bare client; detail in `benchmarks/RESULTS.md`."
+        )
+        readme(table[4:], provenance)
     return "\n".join(lines) + "\n"
+
+
+README = os.path.join(os.path.dirname(HERE), "README.md")
+MARKS = (
+    "<!-- overhead table: written by benchmarks/run.py overhead --readme -->",
+    "<!-- end of overhead table -->",
+)
+
+
+def readme(table: list[str], provenance: str) -> None:
+    """Replace the table between the README's markers (the markers stay)."""
+    with open(README) as fh:
+        text = fh.read()
+    start, end = text.find(MARKS[0]), text.find(MARKS[1])
+    if start < 0 or end < start:
+        log(f"README.md has no {MARKS[0]!r} ... {MARKS[1]!r}: not updated")
+        return
+    block = "\n".join([MARKS[0], "", provenance, "", *table, "", ""])
+    with open(README, "w") as fh:
+        fh.write(text[:start] + block + text[end:])
+    log("README.md: overhead table updated")
 
 
 def _python_of(heads: dict[str, dict[str, Any]]) -> str:
@@ -294,7 +329,8 @@ def render(
     heads: dict[str, dict[str, Any]],
     stats: dict[str, dict[str, Any]],
     failed: dict[str, str],
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
+    """(the summary table under its title, the detail tables)."""
     summary = {s: {k: summarise(results[s][k]) for k in kinds} for s in subjects}
     label = {k: WORKLOADS[k][0] for k in kinds}
     lines = [
@@ -328,6 +364,7 @@ def render(
             continue
         cells = [_ratio(summary[s][k], key) for k, key, _ in cols] + [_p99(summary[s][k]) for k in kinds]
         lines.append(f"| {envs.LABELS[s]} | " + " | ".join(cells) + " |")
+    table, lines = lines, []
 
     for k in kinds:
         lines += [
@@ -382,4 +419,4 @@ def render(
             + "; ".join(n[:300] for n in notes)
             + " |"
         )
-    return lines
+    return table, lines

@@ -169,6 +169,7 @@ def child(calls: int, drain_seconds: float, per_minute: float, throughput: int) 
     sampler.join()
     gc.collect()
     out["rss1"] = rss_mb()
+    out["peak"] = max(out["peak"], out["rss1"])
     respan_instrument.uninstrument()
     out["expected"] = calls + 200
     out["spooled"] = spooled(soak_dir)
