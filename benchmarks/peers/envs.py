@@ -30,15 +30,10 @@ if not os.path.exists(BASE_PYTHON):
 _OTEL_PIPELINE = ["opentelemetry-sdk"]
 _ENCODER = "opentelemetry-exporter-otlp-proto-common"
 
-# impl name -> (pip requirements, distribution whose version we report, what it is)
+# environment name -> (pip requirements, distribution whose version we report, what it is)
 IMPLS: dict[str, tuple[list[str], str, str]] = {
-    "ours": (["-e", REPO_DIR], "respan-instrument", "respan_instrument (this repo, editable)"),
-    # ours in an app with its own TracerProvider exporting OTLP (bench_instructions.py only)
-    "ours+app-tp": (
-        ["-e", REPO_DIR + "[otlp]"],
-        "respan-instrument",
-        "respan_instrument + the app's TracerProvider",
-    ),
+    # with the otlp extra: the "ours + the app's TracerProvider" subject runs here too
+    "ours": (["-e", REPO_DIR + "[otlp]"], "respan-instrument", "respan_instrument (this repo, editable)"),
     "genai-openai": (
         ["opentelemetry-instrumentation-genai-openai", *_OTEL_PIPELINE],
         "opentelemetry-instrumentation-genai-openai",
@@ -62,7 +57,25 @@ IMPLS: dict[str, tuple[list[str], str, str]] = {
         "Respan's own plugin (respan-tracing based)",
     ),
 }
-ORDER = [impl for impl in IMPLS if impl != "ours+app-tp"]  # what the other benchmarks run by default
+# what is measured -> the environment it runs in; "ours+app-tp" is ours in an application that
+# has its own TracerProvider (BatchSpanProcessor, OTLP-encoding exporter), as the peers run
+SUBJECTS: dict[str, str] = {
+    "ours": "ours",
+    "ours+app-tp": "ours",
+    "genai-openai": "genai-openai",
+    "openinference": "openinference",
+    "openllmetry": "openllmetry",
+    "respan-native": "respan-native",
+}
+ORDER = list(SUBJECTS)
+LABELS = {
+    "ours": "ours, no TracerProvider",
+    "ours+app-tp": "ours, app has its own TracerProvider",
+    "genai-openai": "opentelemetry genai-openai",
+    "openinference": "OpenInference",
+    "openllmetry": "OpenLLMetry",
+    "respan-native": "Respan's own plugin",
+}
 
 # used only when the index cannot be asked (offline) and nothing was resolved before
 _FALLBACK_OPENAI = {2: "2.54.0", 3: "3.57.0"}

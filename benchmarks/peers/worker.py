@@ -1,16 +1,21 @@
-"""One implementation, measured against the bare client in the same process; prints JSON.
+"""One subject in one process, driven phase by phase by the overhead scenario; JSON lines.
 
-    <venv python> worker.py IMPL [--rounds 5] [--phase-seconds 0.3] [--collector URL]
-                                 [--control URL] [--stub URL] [--workloads chat,stream50,...]
+    <venv python> worker.py SUBJECT --role bare|inst [--collector URL] [--control URL]
+                                    [--stub URL] [--workloads chat,stream50] [--warmup 1.0]
 
-IMPL is ours | genai-openai | openllmetry | openinference | respan-native. Every round runs,
-for each workload, a bare phase and an instrumented phase (order alternating between rounds),
-instrumenting before and uninstrumenting after the instrumented phase. Peers get a real
-OpenTelemetry pipeline: an SDK TracerProvider, a BatchSpanProcessor and an exporter that
-encodes every batch as an OTLP/protobuf request (JSON when the encoder is missing) and
-discards it. Ours exports request logs for real to the loopback collector given.
+SUBJECT is ours | ours+app-tp | genai-openai | openllmetry | openinference | respan-native.
+With --role inst the process instruments once at start and stays instrumented, as a deployed
+application does; with --role bare it never imports the instrumentation, and is the control the
+same environment's instrumented process is compared with. After start-up and a warm-up of every
+workload it prints one JSON line ({"ready": ...}), then answers each line read from standard
+input, {"phase": WORKLOAD, "calls": N}, with one JSON line of that phase's measures; it exits
+when standard input closes.
 
-The last line of standard output is the JSON result; nothing in here raises past main().
+Peers get a real OpenTelemetry pipeline: an SDK TracerProvider, a BatchSpanProcessor and an
+exporter that encodes every batch as an OTLP/protobuf request (JSON when the encoder is missing)
+and discards it. Ours exports request logs for real to the loopback Collector given, in
+another process; a phase of ours ends when that Collector holds every log of the phase.
+Nothing in here raises past main(): an error is a JSON line.
 """
 
 from __future__ import annotations
@@ -34,22 +39,11 @@ from typing import Any
 BENCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, BENCH_DIR)
 
-from _common import CHAT_BODY, mock_client, stream_body  # noqa: E402
+from common import CHAT_BODY, mock_client, stream_body  # noqa: E402
 
 WORKLOADS = ("chat", "stream50", "stream1000", "embeddings", "chat-http", "image", "transcription")
 MSGS = [{"role": "user", "content": "Say hello"}]
 EMBED_DIMS = 1536
-WARMUP_SECONDS = 1.0  # each workload runs this long before it is calibrated and measured
-# fewest calls per phase, whatever the calibration says
-MIN_CALLS = {
-    "chat": 20,
-    "stream50": 10,
-    "stream1000": 4,
-    "embeddings": 20,
-    "chat-http": 20,
-    "image": 20,
-    "transcription": 20,
-}
 
 
 def _embedding_bodies() -> tuple[bytes, bytes]:
@@ -153,19 +147,6 @@ class Workload:
         return consume, client
 
 
-def run_phase(fn: Callable[[], Any], calls: int) -> dict[str, float]:
-    gc.collect()
-    p0, w0, c0 = time.process_time(), time.perf_counter(), time.thread_time()
-    for _ in range(calls):
-        fn()
-    c1, w1, p1 = time.thread_time(), time.perf_counter(), time.process_time()
-    return {
-        "wall": (w1 - w0) / calls * 1e6,
-        "thread": (c1 - c0) / calls * 1e6,
-        "proc": (p1 - p0) / calls * 1e6,
-    }
-
-
 # --------------------------------------------------------------------------- implementations
 class Impl:
     name = "bare"
@@ -183,6 +164,11 @@ class Impl:
 
     def delivered(self) -> int:
         return 0
+
+    def wait_delivered(self, expected: int, timeout: float = 120) -> bool:
+        """Until the destination holds `expected` records of this process (spans are held once
+        flushed; ours waits for the Collector in the other process)."""
+        return self.delivered() >= expected
 
     def versions(self) -> dict[str, str]:
         return {}
@@ -405,6 +391,21 @@ class Ours(Impl):
         with urllib.request.urlopen(self.control, timeout=10) as r:  # noqa: S310 - loopback
             return int(json.loads(r.read())["logs"])
 
+    def clear(self) -> None:
+        """Empty the Collector (it is shared by the subjects of ours, one phase at a time)."""
+        if self.control:
+            req = urllib.request.Request(self.control, data=b"{}", method="POST")
+            with urllib.request.urlopen(req, timeout=10):  # noqa: S310 - loopback
+                pass
+
+    def wait_delivered(self, expected: int, timeout: float = 120) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.delivered() < expected:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     def versions(self) -> dict[str, str]:
         return {
             "impl": getattr(self.mod, "__version__", "?"),
@@ -430,7 +431,7 @@ class OursAppTP(Ours):
         return bool(self.mod.flush(60)) and self.provider.force_flush(60_000)
 
 
-def make_impl(name: str, args: argparse.Namespace) -> Impl:
+def make_impl(name: str, args: Any) -> Impl:
     if name == "ours":
         return Ours(args.collector, args.control)
     if name == "ours+app-tp":
@@ -443,22 +444,8 @@ def make_impl(name: str, args: argparse.Namespace) -> Impl:
     }[name]()
 
 
-# --------------------------------------------------------------------------- the run
-def calibrate(fn: Callable[[], Any], seconds: float, minimum: int) -> int:
-    # A process's first calls run slower for a while: a bare chat call was seen at 1.8 ms
-    # falling to 1.05 ms over its first ~1,200 calls (2-core VM). Rounds start past that.
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < WARMUP_SECONDS:
-        fn()
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < min(0.1, seconds / 3) or n < 2:
-        fn()
-        n += 1
-    per_call = (time.perf_counter() - t0) / n
-    return max(minimum, int(seconds / per_call))
-
-
-def first_call(impl: Impl, notes: list[str]) -> None:
+# --------------------------------------------------------------------------- serving phases
+def first_call(notes: list[str]) -> None:
     """What a user does: instrument(), then at once create a client and call. Must not fail."""
     fn, client = Workload("chat", None).build()
     try:
@@ -474,229 +461,170 @@ def first_call(impl: Impl, notes: list[str]) -> None:
         client.close()
 
 
-def stream_probes(impl: Impl, reps: int = 5) -> dict[str, Any]:
-    """Records delivered per stream that the user leaves early (not timed; instrumented)."""
-    body = STREAM_BODIES["stream50"]
-    client = mock_client(lambda request: (body, "text/event-stream"))
+def warm(fn: Callable[[], Any], seconds: float) -> None:
+    # A process's first calls run slower for a while: a bare chat call was seen at 1.8 ms
+    # falling to 1.05 ms over its first ~1,200 calls (2-core VM). Phases start past that.
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        fn()
 
-    def break_close() -> None:
-        stream = client.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True)
-        for i, _ in enumerate(stream):
-            if i == 4:
-                break
-        stream.close()
 
-    def break_drop() -> None:
-        stream = client.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True)
-        for i, _ in enumerate(stream):
-            if i == 4:
-                break
-        del stream  # no close(); CPython frees it here (no cycle), gc does not run
+def percentile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
-    def helper_early() -> None:
-        with client.chat.completions.stream(model="gpt-4o-mini", messages=MSGS) as stream:
-            for i, _ in enumerate(stream):
-                if i == 4:
-                    break
 
-    def helper_full() -> None:
-        with client.chat.completions.stream(model="gpt-4o-mini", messages=MSGS) as stream:
-            for _ in stream:
-                pass
+class Phases:
+    """Runs measured phases of one workload after another in this process."""
 
-    results: dict[str, Any] = {}
-    for name, fn in (
-        ("break + close()", break_close),
-        ("break, dropped unclosed", break_drop),
-        (".stream() helper, left early", helper_early),
-        (".stream() helper, read to end", helper_full),
-    ):
-        gc.disable()
+    def __init__(self, impl: Impl, instrumented: bool, stub: str | None) -> None:
+        self.impl = impl
+        self.instrumented = instrumented
+        self.stub = stub
+
+    def run(self, kind: str, calls: int) -> dict[str, Any]:
+        impl = self.impl
+        fn, client = Workload(kind, self.stub).build()
         try:
-            before = impl.delivered()
-            for _ in range(reps):
+            if self.instrumented and isinstance(impl, Ours):
+                impl.clear()
+            # records at the destination before this phase; a phase must add one per call
+            base = impl.delivered() if self.instrumented else 0
+            # steady state before the clock starts: the client's first calls, and for the
+            # instrumented process the start-up work of its telemetry (threads, files, HTTP
+            # client) done and delivered
+            warm_calls = 3
+            for _ in range(warm_calls):
                 fn()
-            impl.flush()
-            results[name] = (impl.delivered() - before) / reps
-        except Exception as exc:  # noqa: BLE001
-            results[name] = f"{type(exc).__name__}: {str(exc)[:120]}"
-        finally:
-            gc.enable()
-    gc.collect()
-    client.close()
-    return results
-
-
-def run(args: argparse.Namespace, out: dict[str, Any]) -> None:
-    impl = make_impl(args.impl, args)
-    out["notes"] = impl.notes
-    impl.notes.extend(args.note or [])
-    import openai
-
-    out["versions"] = {"openai": openai.__version__, "python": sys.version.split()[0]}
-    stage = "setup"
-    try:
-        impl.setup()
-        out["versions"].update(impl.versions())
-        if not args.sequential:
-            # one cycle outside the measurements: fails early, loads lazily, and checks that
-            # uninstrument() really removes the instrumentation
-            stage = "instrument"
-            impl.instrument()
-            first_call(impl, impl.notes)
-            impl.flush()
-            stage = "uninstrument"
-            impl.uninstrument()
-            impl.flush()
-            before = impl.delivered()
-            fn, client = Workload("chat", None).build()
-            for _ in range(3):
-                fn()
-            client.close()
-            impl.flush()
-            leaked = impl.delivered() - before
-            if leaked:
-                note = (
-                    f"uninstrument() left the instrumentation in place ({leaked} records from 3 calls "
-                    "after it): bare rounds ran first, then one instrument() for all instrumented rounds"
-                )
-                argv = [
-                    sys.executable,
-                    os.path.abspath(__file__),
-                    *sys.argv[1:],
-                    "--sequential",
-                    "--note",
-                    note,
-                ]
-                sys.stdout.flush()
-                os.execv(sys.executable, argv)
-    except Exception as exc:  # noqa: BLE001 - reported in the table, not raised
-        out["ok"] = False
-        out["error"] = f"{stage}: {type(exc).__name__}: {str(exc)[:300]}"
-        out["traceback"] = traceback.format_exc()[-2000:]
-        return
-    out["interleaved"] = not args.sequential
-
-    kinds = [k for k in args.workloads.split(",") if k]
-    if not args.stub:
-        kinds = [k for k in kinds if k != "chat-http"]
-    recs: dict[str, dict[str, Any]] = {}
-    out["workloads"] = recs
-    for kind in kinds:
-        fn, client = Workload(kind, args.stub).build()
-        try:
-            calls = calibrate(fn, args.phase_seconds, MIN_CALLS[kind])
-        finally:
-            client.close()
-        recs[kind] = {
-            "calls": calls,
-            "rounds": [{} for _ in range(args.rounds)],
-            "delivered_inst": 0,
-            "delivered_bare": 0,
-            "inst_calls": 0,
-            "errors": [],
-        }
-
-    def phase(kind: str, r: int, mode: str, toggle: bool) -> None:
-        rec = recs[kind]
-        calls = rec["calls"]
-        fn, client = Workload(kind, args.stub).build()
-        res = None
-        try:
-            before = impl.delivered()
-            if mode == "inst" and toggle:
-                impl.instrument()
-            warm = 3 if mode == "inst" else 2
-            try:
-                for _ in range(warm):
-                    fn()
-                if mode == "inst":  # steady state: start-up work (threads, files, TLS) is done
-                    impl.flush()
-                res = run_phase(fn, calls)
-                if mode == "inst":
-                    p0 = time.process_time()
-                    flushed = impl.flush()
-                    # CPU of delivering what this phase produced, per call
-                    res["proc_flush"] = res["proc"] + (time.process_time() - p0) / calls * 1e6
-                    if not flushed:
-                        rec["errors"].append(f"round {r}: flush timed out")
-            finally:
-                if mode == "inst" and toggle:
-                    impl.uninstrument()
+            if self.instrumented:
                 impl.flush()
-            after = impl.delivered()
-            if mode == "inst":
-                rec["delivered_inst"] += after - before
-                rec["inst_calls"] += calls + warm
+                impl.wait_delivered(base + warm_calls)
+            gc.collect()
+            stamps = [0.0] * (calls + 1)
+            clock = time.perf_counter
+            p0, c0 = time.process_time(), time.thread_time()
+            stamps[0] = clock()
+            for i in range(1, calls + 1):
+                fn()
+                stamps[i] = clock()
+            c1 = time.thread_time()
+            out: dict[str, Any] = {}
+            if self.instrumented:
+                expected = base + warm_calls + calls
+                flushed = impl.flush()
+                # the main thread's CPU while it polls the Collector is the benchmark's, not ours;
+                # the background threads' CPU meanwhile (sending) is the subject's
+                w0 = time.thread_time()
+                held = impl.wait_delivered(expected, timeout=120 if flushed else 5)
+                waiting = time.thread_time() - w0
+                p1 = time.process_time() - waiting
+                got = impl.delivered() - base
+                out["records_per_call"] = got / (warm_calls + calls)
+                if not flushed:
+                    out["error"] = "flush() timed out"
+                elif not held or got != warm_calls + calls:
+                    out["error"] = f"{got} records at the destination for {warm_calls + calls} calls"
             else:
-                rec["delivered_bare"] += after - before
-        except Exception as exc:  # noqa: BLE001
-            rec["errors"].append(f"round {r} {mode}: {type(exc).__name__}: {str(exc)[:200]}")
-            res = None
+                p1 = time.process_time()
+            lat = sorted(stamps[i + 1] - stamps[i] for i in range(calls))
+            out.update(
+                calls=calls,
+                wall=(stamps[-1] - stamps[0]) / calls * 1e6,
+                thread=(c1 - c0) / calls * 1e6,
+                proc=(p1 - p0) / calls * 1e6,
+                p50=percentile(lat, 0.50) * 1e6,
+                p90=percentile(lat, 0.90) * 1e6,
+                p99=percentile(lat, 0.99) * 1e6,
+            )
+            return out
         finally:
             client.close()
-        rec["rounds"][r][mode] = res
 
-    if args.sequential:
-        for r in range(args.rounds):
-            for kind in kinds:
-                phase(kind, r, "bare", False)
-        impl.instrument()
-        first_call(impl, impl.notes)
-        impl.flush()
-        for r in range(args.rounds):
-            for kind in kinds:
-                phase(kind, r, "inst", False)
-    else:
-        for kind in kinds:
-            for r in range(args.rounds):
-                for mode in ("bare", "inst") if r % 2 == 0 else ("inst", "bare"):
-                    phase(kind, r, mode, True)
 
-    try:
-        if not args.sequential:
-            impl.instrument()
-        out["probes"] = stream_probes(impl)
-    except Exception as exc:  # noqa: BLE001
-        out["probes_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
-
-    if isinstance(impl, OTelPeer):
+def stats(impl: Impl) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(impl, (OTelPeer, OursAppTP)):
         out["span_names"] = dict(sorted(impl.sink.names.items(), key=lambda kv: -kv[1])[:8])
         out["span_events"] = impl.sink.events
-        out["event_names"] = dict(sorted(impl.sink.event_names.items(), key=lambda kv: -kv[1])[:5])
-        out["export_bytes"] = impl.sink.bytes
         out["exported_spans"] = impl.sink.spans
-        if impl.forced:
+        if getattr(impl, "forced", False):
             out["forced"] = True
-    out["ok"] = True
+    return out
+
+
+def serve(args: argparse.Namespace) -> None:
+    import openai
+
+    instrumented = args.role == "inst"
+    impl = make_impl(args.subject, args) if instrumented else Impl()
+    head: dict[str, Any] = {
+        "subject": args.subject,
+        "role": args.role,
+        "versions": {"openai": openai.__version__, "python": sys.version.split()[0]},
+        "notes": impl.notes,
+    }
+    stage = "setup"
+    try:
+        if instrumented:
+            impl.setup()
+            head["versions"].update(impl.versions())
+            stage = "instrument"
+            impl.instrument()
+            first_call(impl.notes)
+            impl.flush()
+        stage = "warm-up"
+        phases = Phases(impl, instrumented, args.stub)
+        for kind in [k for k in args.workloads.split(",") if k]:
+            fn, client = Workload(kind, args.stub).build()
+            try:
+                warm(fn, args.warmup)
+            finally:
+                client.close()
+            if instrumented:
+                impl.flush()
+    except Exception as exc:  # noqa: BLE001 - reported in the table, not raised
+        head.update(ready=False, error=f"{stage}: {type(exc).__name__}: {str(exc)[:300]}")
+        head["traceback"] = traceback.format_exc()[-2000:]
+        reply(head)
+        return
+    reply({**head, "ready": True})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            ask = json.loads(line)
+            if "phase" in ask:
+                reply(phases.run(ask["phase"], int(ask["calls"])))
+            else:
+                reply(stats(impl))
+        except Exception as exc:  # noqa: BLE001 - the orchestrator records it
+            reply({"error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+
+
+_OUT = sys.stdout  # the JSON lines; main() points sys.stdout at stderr for everything else
+
+
+def reply(payload: dict[str, Any]) -> None:
+    _OUT.write(json.dumps(payload) + "\n")
+    _OUT.flush()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("impl")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--phase-seconds", type=float, default=0.3)
+    parser.add_argument("subject")
+    parser.add_argument("--role", choices=("bare", "inst"), default="inst")
     parser.add_argument("--collector")
     parser.add_argument("--control")
     parser.add_argument("--stub")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS))
-    parser.add_argument(
-        "--sequential",
-        action="store_true",
-        help="all bare rounds first, then instrument once (for peers whose uninstrument() leaks)",
-    )
-    parser.add_argument("--note", action="append", help=argparse.SUPPRESS)
+    parser.add_argument("--workloads", default="chat,stream50")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of calls per workload at start")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    out: dict[str, Any] = {"impl": args.impl, "ok": False}
+    # whatever the instrumentations print must not corrupt the JSON lines on standard output
+    sys.stdout = sys.stderr
     try:
-        run(args, out)
-    except Exception as exc:  # noqa: BLE001 - the orchestrator records it
-        out["ok"] = False
-        out["error"] = out.get("error") or f"{type(exc).__name__}: {str(exc)[:300]}"
-        out["traceback"] = traceback.format_exc()[-2000:]
-    sys.stdout.flush()
-    print("\n" + json.dumps(out), flush=True)
+        serve(args)
+    except Exception as exc:  # noqa: BLE001
+        reply({"ready": False, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
 
 
 if __name__ == "__main__":

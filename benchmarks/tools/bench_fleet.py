@@ -11,7 +11,7 @@ call-to-accepted latency (call end to acceptance, p50/p99), 429 answers, and the
 mark (most rows waiting in all the processes' spools at once, sampled every 0.2 s). Each process
 stays after its calls until its spool is empty (up to `--drain` s).
 
-Run: PYTHONPATH=.:benchmarks python benchmarks/bench_fleet.py [--seconds 8] [--rate 50] [--per-minute 60]
+Run: PYTHONPATH=.:benchmarks python benchmarks/tools/bench_fleet.py [--seconds 8] [--rate 50] [--per-minute 60]
 (needs the `otlp` extra for the otlp rows).
 """
 
@@ -98,7 +98,7 @@ for line in sys.stdin:
 
 WORKER = r"""
 import json, os, sys, time
-from _common import CHAT_BODY, mock_client
+from common import CHAT_BODY, mock_client
 import respan_instrument
 respan_instrument.instrument()
 client = mock_client(lambda request: (CHAT_BODY, "application/json"))

@@ -1,7 +1,7 @@
 """Added cost per realtime event on the app's thread: bare SDK vs instrumented, over the loopback
 Realtime server, text deltas and audio deltas (1 KB of base64 each), interleaved rounds.
 
-    python benchmarks/bench_realtime.py [--rounds 7] [--deltas 2000]
+    PYTHONPATH=. python benchmarks/tools/bench_realtime.py [--rounds 7] [--deltas 2000]
 
 Thread CPU time of the receiving thread only (the server runs on threads of its own), divided by
 the events of the response. The hook alone (no socket, no SDK parsing) is timed too: it is what

@@ -1,6 +1,6 @@
 """Microseconds per cached PriceBook.cost() call (the hot path, on the caller's thread).
 
-Run: python benchmarks/bench_cost.py
+Run: PYTHONPATH=. python benchmarks/tools/bench_cost.py
 """
 
 from __future__ import annotations

@@ -1,33 +1,19 @@
-"""Instructions per call under callgrind, bare vs ours (and the peers): a timing-free companion
-to bench_peers.py.
+"""Instructions per call under callgrind: bare, ours and the peers (load-independent).
 
-    python benchmarks/bench_instructions.py [--majors 3,2] [--impls ours,genai-openai,...]
-                                            [--workloads chat,stream50,embeddings] [--calls 200]
-
-Takes about 20 minutes on 2 cores (each run imports openai under valgrind, ~50x slower).
-
-Why: on a shared VM the time a call takes swings from one phase to the next by far more than the
-budgets we are measured against (±15% seen on a 2-core EPYC VM, where the budget is 5% or 2%), so
-a timing median needs many rounds to say anything about a few per cent. The number of
-instructions a thread executes does not swing: callgrind counts them, and the same code, inputs
-and environment give the same count whatever else the machine is doing.
-
-How: each implementation runs once per openai major under `valgrind --tool=callgrind
---separate-threads=yes`, in its benchmark environment (benchmarks/.venvs, built by bench_peers.py's
-envs module), with every workload in turn. Before and after each workload's measured calls the
-worker has callgrind dump every thread's counters (`callgrind_control --dump`), so start-up,
-imports and warm-up calls are left out. Each measured part ends with a flush, so it holds all of its calls' telemetry work:
-ours builds, spools and posts every log to a loopback Collector in another process; the peers
-encode their spans to OTLP/protobuf and drop them. Per call we report the caller's thread (what the
-calling thread executes) and the whole process (every thread). The bare client runs in the `ours`
-environment with nothing instrumented.
-
-What it leaves out: the kernel's work in system calls (callgrind counts user-space instructions:
-our sender's sockets and the spool's file writes are not in it), cache misses, branch
-mispredictions, GIL hand-overs between threads, and everything else that makes an instruction
-cost more or less time; bench_peers.py measures time.
-Under valgrind a call runs ~50x slower, so the background threads' timers are stretched to match
-(RESPAN_SCHEDULE_DELAY), and their batches stay the size they have at full speed.
+On a shared VM the time a call takes swings from one phase to the next by far more than the
+budgets we are measured against, so a timing median needs many rounds to say anything about a
+few per cent. The number of instructions a thread executes does not swing: callgrind counts
+them, and the same code, inputs and environment give the same count whatever else the machine is
+doing. Each subject runs once under `valgrind --tool=callgrind --separate-threads=yes` in its
+package's environment, every workload in turn; callgrind dumps every thread's counters before
+and after each workload's measured calls (`callgrind_control --dump`), so start-up, imports and
+warm-up are left out, and each measured part ends with a flush, so it holds all of its calls'
+telemetry work: ours builds, spools and posts every log to a loopback Collector in another
+process; the peers encode their spans to OTLP/protobuf and drop them. Per call: the caller's
+thread and the whole process (every thread). The bare client runs in ours' environment with
+nothing instrumented. Left out: the kernel's work in system calls, cache misses, GIL hand-overs:
+the overhead scenario measures time. Under valgrind a call runs ~50x slower, so our background
+timers are stretched to match (RESPAN_SCHEDULE_DELAY) and batches keep their full-speed size.
 """
 
 from __future__ import annotations
@@ -44,9 +30,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "peers"))
-sys.path.insert(0, HERE)
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [HERE, os.path.join(HERE, "peers")]
 
 WORKLOADS = ("chat", "stream50", "stream1000", "embeddings", "image", "transcription")
 WARMUP = {"chat": 20, "stream50": 8, "stream1000": 2, "embeddings": 20, "image": 20, "transcription": 20}
@@ -188,30 +173,19 @@ def render(
     versions: dict[int, str],
     impls: list[str],
     workloads: list[str],
-    calls: int,
 ) -> str:
-    lines = [
-        "# Instructions per openai call: bare client vs instrumented (callgrind)",
-        "",
-        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {platform.platform()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}",
-        f"- command: `python {' '.join(['benchmarks/bench_instructions.py', *sys.argv[1:]])}`",
-        "",
-        "Deterministic: instructions executed, counted by valgrind's callgrind, per call (measured calls "
-        "only, each part ended by a flush of its telemetry). **Caller thread**: what the calling thread "
-        "executes. **Process**: every thread, i.e. with building, spooling and posting (ours, to a "
-        "loopback Collector in another process) or encoding (peers, OTLP/protobuf, dropped) the "
-        "telemetry. User-space instructions only: cache misses, GIL hand-overs and the kernel's time in "
-        "system calls are not in these numbers; bench_peers.py measures time. "
-        "Budgets (SPEC §9, caller-thread time): chat ≤ 1.05×, 50-chunk stream ≤ 1.02×; process ≤ 1.25×.",
-    ]
+    lines: list[str] = []
     for major in sorted(results, reverse=True):
         row = results[major]
         bare = row.get("bare", {})
-        lines += ["", f"## openai {versions[major]}", ""]
+        level = "###"
+        if len(results) > 1:
+            lines += ["", f"### openai {versions[major]}"]
+            level = "####"
         for metric, title in (("caller", "Caller thread"), ("process", "Process, all threads")):
             lines += [
-                f"### {title}: instructions per call (ratio to bare, extra)",
+                "",
+                f"{level} {title}: instructions per call (ratio to bare, extra)",
                 "",
                 "| workload | bare | " + " | ".join(impls) + " |",
                 "|---|---:|" + "---:|" * len(impls),
@@ -224,49 +198,43 @@ def render(
                     v = r.get("workloads", {}).get(kind, {}).get(metric) if r.get("ok") else None
                     cells.append(f"{v / b:.3f}× ({(v - b) / 1e3:+,.0f} k)" if v and b else "—")
                 lines.append(f"| {LABELS[kind]} | " + " | ".join(cells) + " |")
-            lines.append("")
         failed = [f"{impl}: {r.get('error')}" for impl, r in row.items() if not r.get("ok")]
         if failed:
-            lines += ["Failed: " + "; ".join(failed), ""]
+            lines += ["", "Failed: " + "; ".join(failed)]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--majors", default="3", help="openai majors (the newest release of each)")
+    parser.add_argument(
+        "--subjects", default="ours,ours+app-tp,genai-openai,openinference,openllmetry,respan-native"
     )
-    parser.add_argument("--majors", default="3,2")
-    parser.add_argument("--impls", default="ours,genai-openai,openllmetry,openinference,respan-native")
-    parser.add_argument("--workloads", default="chat,stream50,embeddings")
-    parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--out", default=os.path.join(HERE, "RESULTS-instructions.md"))
-    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--workloads", default="chat,stream50", help=",".join(WORKLOADS))
+    parser.add_argument("--calls", type=int, help="measured chat calls per subject (200; --quick 50)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="valgrind runs at once")
     parser.add_argument("--keep", action="store_true", help="keep callgrind's files (for callgrind_annotate)")
-    # the child, under valgrind
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--impl", help=argparse.SUPPRESS)
-    parser.add_argument("--collector", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child(args)
-        return
-    if shutil.which("valgrind") is None:
-        sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
 
+
+def run(args: argparse.Namespace) -> str:
     import envs
-    from bench_peers import Servers
+    from common import header
+    from overhead import Servers
 
+    started = time.time()
+    if shutil.which("valgrind") is None:
+        return "## Instructions per call (callgrind)\n\nnot run: valgrind is not installed\n"
+    calls = args.calls or (50 if args.quick else 200)
     majors = [int(m) for m in args.majors.split(",") if m]
-    impls = [i for i in envs.IMPLS if i in args.impls.split(",")]
+    wanted = (args.subjects or ("ours" if args.quick else ",".join(envs.SUBJECTS))).split(",")
+    impls = [i for i in envs.SUBJECTS if i in wanted]
     workloads = [w for w in args.workloads.split(",") if w in WORKLOADS]
     versions = envs.openai_versions(majors, log=log)
     pythons: dict[tuple[str, int], str] = {}
     for major in majors:
-        for impl in {"ours", *impls}:
-            env = envs.ensure_env(impl, major, versions[major], log=log)
+        for env_name in dict.fromkeys(["ours", *(envs.SUBJECTS[i] for i in impls)]):
+            env = envs.ensure_env(env_name, major, versions[major], log=log)
             if env["ok"]:
-                pythons[(impl, major)] = env["python"]
+                pythons[(env_name, major)] = env["python"]
     server_python = pythons.get(("ours", majors[0]))
     servers = Servers(server_python) if any(i.startswith("ours") for i in impls) and server_python else None
     work_dir = tempfile.mkdtemp(prefix="respan-callgrind-")
@@ -275,7 +243,7 @@ def main() -> None:
 
     def go(job: tuple[int, str]) -> None:
         major, impl = job
-        python = pythons.get(("ours" if impl == "bare" else impl, major))
+        python = pythons.get(("ours" if impl == "bare" else envs.SUBJECTS[impl], major))
         if python is None:
             results[major][impl] = {"ok": False, "error": "environment did not build"}
             return
@@ -284,7 +252,7 @@ def main() -> None:
             python,
             impl,
             workloads,
-            args.calls,
+            calls,
             servers.collector if servers else None,
             os.path.join(work_dir, f"{impl}-openai{major}"),
         )
@@ -304,13 +272,30 @@ def main() -> None:
             shutil.rmtree(work_dir, ignore_errors=True)
         else:
             log(f"callgrind files kept in {work_dir}")
-    report = render(results, versions, impls, workloads, args.calls)
-    print(report)
-    if not args.no_write:
-        with open(args.out, "w") as fh:
-            fh.write(report)
-        log(f"written to {os.path.relpath(args.out)}")
+    command = "python benchmarks/run.py instructions" + (" --quick" if args.quick else "")
+    lines = [
+        "## Instructions per call (callgrind)",
+        "",
+        *header(
+            command,
+            "openai " + " / ".join(versions[m] for m in sorted(majors, reverse=True)) + f", Python "
+            f"{platform.python_version()} (the environments' base interpreter); {calls} measured chat calls "
+            "(streams scaled down)",
+            started,
+        ),
+        "",
+        "Method: " + " ".join(__doc__.split("\n\n", 1)[1].split()),  # type: ignore[union-attr]
+        "",
+    ]
+    return "\n".join(lines) + render(results, versions, impls, workloads)
 
 
 if __name__ == "__main__":
-    main()
+    # the child, under valgrind (run_one starts it)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child", action="store_true")
+    parser.add_argument("--impl")
+    parser.add_argument("--collector")
+    parser.add_argument("--workloads")
+    parser.add_argument("--calls", type=int)
+    child(parser.parse_args())

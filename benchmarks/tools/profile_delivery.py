@@ -4,7 +4,7 @@ Each background loop runs under its own cProfile.Profile (cProfile profiles only
 enabled it), so caller-thread time is excluded. Also counts spool appends (transactions), bulk
 POSTs and their batch sizes. Profiling inflates small functions; read the split, not the totals.
 
-Run: PYTHONPATH=.:benchmarks python benchmarks/profile_delivery.py [chat|stream50] [calls] [--clock]
+Run: PYTHONPATH=.:benchmarks python benchmarks/tools/profile_delivery.py [chat|stream50] [calls] [--clock]
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import tempfile
 import time
 from typing import Any
 
-from _common import CHAT_BODY, clock_calls, mock_client, stream_body
-from bench_delivery import CollectorProcess
+from common import CHAT_BODY, CollectorProcess, clock_calls, mock_client, stream_body
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 prompts, per string and per log, in microseconds and (with --instructions) in instructions
 counted by callgrind.
 
-    python benchmarks/bench_redact.py [--instructions] [--number 2000]
+    PYTHONPATH=. python benchmarks/tools/bench_redact.py [--instructions] [--number 2000]
 
 Redaction runs on the background writer only (SPEC §16): the caller's thread never pays for it.
 What a log costs the writer with it on is measured here as `Privacy.redacted` + `encode_log` on a

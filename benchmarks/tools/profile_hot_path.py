@@ -1,13 +1,13 @@
 """Where our caller-thread time goes: cProfile of instrumented openai calls (mock transport).
 
-    python benchmarks/profile_hot_path.py [--calls 3000] [--workload chat|stream50|embeddings]
+    python benchmarks/tools/profile_hot_path.py [--calls 3000] [--workload chat|stream50|embeddings]
                                           [--major 2] [--top 30] [--pyinstrument]
 
-Runs in the `ours` environment of bench_peers.py (re-executes itself there when the current
+Runs in the `ours` environment of the overhead scenario (re-executes itself there when the current
 interpreter cannot import openai and respan_instrument), exporting for real to a loopback
 Collector in another process. Prints the functions under respan_instrument, opentelemetry,
 wrapt and genai_prices by cumulative and by own time, in µs per call. cProfile inflates the
-cost of many small calls; the ranking is the point, bench_peers.py has the real numbers.
+cost of many small calls; the ranking is the point, `run.py overhead` has the real numbers.
 --pyinstrument (installed into the environment on first use) gives a sampled call tree instead.
 """
 
@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # benchmarks/
 OURS = re.compile(r"respan_instrument|opentelemetry|wrapt|genai_prices")
 
 
@@ -45,7 +45,7 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--workload", default="chat", choices=["chat", "stream50", "embeddings"])
-    parser.add_argument("--major", type=int, default=2)
+    parser.add_argument("--major", type=int, default=3)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--pyinstrument", action="store_true")
     parser.add_argument("--in-venv", action="store_true", help=argparse.SUPPRESS)
@@ -62,7 +62,7 @@ def main() -> None:
 
     sys.path.insert(0, HERE)
     sys.path.insert(0, os.path.join(HERE, "peers"))
-    from worker import Workload  # the same workloads bench_peers.py measures
+    from worker import Workload  # the same workloads the overhead scenario measures
 
     os.environ["RESPAN_SPOOL_DIR"] = tempfile.mkdtemp(prefix="respan-bench-spool-")
     servers = subprocess.Popen(

@@ -1,9 +1,9 @@
 """Where the caller's extra time comes from when logs are delivered: the garbage collector, context
 switches, or what runs on the other core. One phase of chat calls in this process, billed as
-bench_process.py bills it (to flush()), with gc callbacks and the main thread's context
+the overhead scenario bills it (to flush()), with gc callbacks and the main thread's context
 switches counted, and the process and the loopback collector placed on CPUs as asked.
 
-Run: PYTHONPATH=.:benchmarks python benchmarks/probe_placement.py {nokey|ours} [--place free|split|one]
+Run: PYTHONPATH=.:benchmarks python benchmarks/tools/probe_placement.py {nokey|ours} [--place free|split|one]
   free:  nothing pinned; split: this process on CPU 0, the collector on CPU 1; one: both on CPU 0.
 Compare "ours" with "nokey" under the same placement (Linux only).
 """
@@ -19,8 +19,7 @@ import threading
 import time
 from typing import Any
 
-from _common import CHAT_BODY, mock_client
-from bench_delivery import CollectorProcess
+from common import CHAT_BODY, CollectorProcess, mock_client
 
 
 def main() -> None:

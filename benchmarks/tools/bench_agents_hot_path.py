@@ -1,6 +1,6 @@
 """What the Agents SDK support costs a model call on the caller's thread, in instructions.
 
-    python benchmarks/bench_agents_hot_path.py [--calls 50,250]
+    PYTHONPATH=. python benchmarks/tools/bench_agents_hot_path.py [--calls 50,250]
 
 Runs the same non-streamed chat call (an in-process mock transport, no network) under callgrind in
 four setups, each twice with a different number of calls; the difference between the two runs'
@@ -28,14 +28,14 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # benchmarks/
 MODES = ("bare", "ours", "ours+agents", "ours+in-run")
 
 WORKER = r"""
 import sys
 sys.path.insert(0, {here!r})
 mode, calls = sys.argv[1], int(sys.argv[2])
-from _common import CHAT_BODY, mock_client
+from common import CHAT_BODY, mock_client
 if mode != "bare":
     import respan_instrument
     respan_instrument.instrument(api_key="rk-bench", base_url="http://127.0.0.1:9/api")

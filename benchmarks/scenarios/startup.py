@@ -1,12 +1,12 @@
-"""Start-up cost: import + instrument() on top of `import openai`, in a fresh process each time.
+"""Import time: `import` + `instrument()` on top of `import openai`, ours and the peers.
 
-    python benchmarks/bench_import.py [--runs 10] [--majors 2] [--impls ours,genai-openai,...] [--importtime]
-
-Runs in the per-package environments of bench_peers.py (built on first use). For ours the
-measured step is `import respan_instrument; respan_instrument.instrument(api_key=..., base_url=...)`;
-for a peer it is what its users write: import the OpenTelemetry SDK, build a TracerProvider with a
+Each is measured in a fresh process of its package's environment, the median of --runs
+processes after one that warms the file cache and writes bytecode. For ours the measured step is
+`import respan_instrument; respan_instrument.instrument(api_key=..., base_url=...)`; for a peer it
+is what its users write: import the OpenTelemetry SDK, build a TracerProvider with a
 BatchSpanProcessor, import the instrumentor and instrument(). Budget (SPEC §9): ours ≤ 50 ms.
---importtime adds the slowest modules our import pulls in (python -X importtime), to guide work.
+--importtime adds the slowest modules our import pulls in (python -X importtime) and where
+instrument() spends its time (cProfile), to guide work.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "peers"))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [HERE, os.path.join(HERE, "peers")]
 
 import envs  # noqa: E402
+from common import header, log  # noqa: E402
 
 _PRE = """
 import json, os, sys, time
@@ -156,59 +158,72 @@ def profile_instrument(python: str, top: int = 12) -> list[str]:
     return r.stdout.splitlines() or r.stderr.splitlines()[-3:]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--majors", default="2")
-    parser.add_argument("--impls", default=",".join(envs.ORDER))
-    parser.add_argument("--importtime", action="store_true")
-    parser.add_argument("--no-install", action="store_true")
-    args = parser.parse_args()
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", type=int, help="fresh processes per subject (10; --quick 3)")
+    parser.add_argument("--majors", default="3", help="openai majors (the newest release of each)")
+    parser.add_argument("--impls", default=",".join(envs.IMPLS), help="environments measured")
+    parser.add_argument("--importtime", action="store_true", help="also where our import's time goes")
+    parser.add_argument("--no-install", action="store_true", help="use only environments already built")
+
+
+def run(args: argparse.Namespace) -> str:
+    started = time.time()
+    runs = args.runs or (3 if args.quick else 10)
     majors = [int(m) for m in args.majors.split(",") if m]
-    versions = envs.openai_versions(majors, log=lambda m: print(m, file=sys.stderr))
-    print(f"median of {args.runs} fresh processes (after one warm-up run); times in ms\n")
-    print(
-        "| openai | package | import openai | + import (peers: + OTel SDK) | + instrument() | on top of openai |"
-    )
-    print("|---|---|---:|---:|---:|---:|")
+    versions = envs.openai_versions(majors, log=log)
+    rows = [
+        "| openai | package | import openai | + import (peers: + OTel SDK) | + instrument() | on top of openai |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     ours_python = None
     for major in majors:
-        for impl in [i for i in envs.ORDER if i in args.impls.split(",")]:
-            env = envs.ensure_env(
-                impl,
-                major,
-                versions[major],
-                allow_install=not args.no_install,
-                log=lambda m: print(m, file=sys.stderr),
-            )
+        for impl in [i for i in envs.IMPLS if i in args.impls.split(",")]:
+            env = envs.ensure_env(impl, major, versions[major], allow_install=not args.no_install, log=log)
             if not env["ok"]:
-                print(f"| {versions[major]} | {impl} | — | — | — | ✗ {env['error'][:80]} |")
+                rows.append(f"| {versions[major]} | {impl} | — | — | — | ✗ {env['error'][:80]} |")
                 continue
             if impl == "ours" and ours_python is None:
                 ours_python = env["python"]
-            m = measure(env["python"], impl, args.runs)
+            log(f"openai {versions[major]} {impl}: {runs + 1} fresh processes ...")
+            m = measure(env["python"], impl, runs)
             if isinstance(m, str):
-                print(f"| {versions[major]} | {impl} | — | — | — | ✗ {m[:120]} |")
+                rows.append(f"| {versions[major]} | {impl} | — | — | — | ✗ {m[:120]} |")
                 continue
             total = m["import_ms"] + m["instrument_ms"]
             budget = " (budget 50)" if impl == "ours" else ""
-            print(
-                f"| {versions[major]} | {impl} | {m['openai_ms']:.0f} | {m['import_ms']:.1f} | "
-                f"{m['instrument_ms']:.1f} | **{total:.1f}**{budget} |",
-                flush=True,
+            rows.append(
+                f"| {versions[major]} | {envs.IMPLS[impl][1]} | {m['openai_ms']:.0f} | {m['import_ms']:.1f} | "
+                f"{m['instrument_ms']:.1f} | **{total:.1f}**{budget} |"
             )
+    lines = [
+        "## Import time: import + instrument() on top of `import openai`",
+        "",
+        *header(
+            "python benchmarks/run.py import" + (" --quick" if args.quick else ""),
+            "openai " + " / ".join(versions[m] for m in majors) + f"; median of {runs} fresh processes "
+            "(after one warm-up run); times in ms",
+            started,
+        ),
+        "",
+        "Method: " + " ".join(__doc__.split("\n\n", 1)[1].split()),  # type: ignore[union-attr]
+        "",
+        *rows,
+    ]
     if args.importtime and ours_python:
-        print(
-            "\nslowest imports under `import respan_instrument` (after `import openai`; -X importtime, one run):"
-        )
-        for line in importtime(ours_python):
-            print("  " + line)
-        print("\ninstrument() on the caller's thread, cumulative (cProfile, one run, includes lazy imports):")
-        for line in profile_instrument(ours_python):
-            print("  " + line)
-
-
-if __name__ == "__main__":
-    main()
+        lines += [
+            "",
+            "Slowest imports under `import respan_instrument` (after `import openai`; one run):",
+            "",
+            "```",
+        ]
+        lines += importtime(ours_python)
+        lines += [
+            "```",
+            "",
+            "instrument() on the caller's thread, cumulative (cProfile, one run):",
+            "",
+            "```",
+        ]
+        lines += profile_instrument(ours_python)
+        lines += ["```"]
+    return "\n".join(lines) + "\n"

@@ -4,10 +4,10 @@ SimpleSpanProcessor or to a BatchSpanProcessor (both with an exporter that keeps
 the steps of ours clocked in place.
 
 Nothing is delivered (no key): this is the caller's thread alone, the part of the "ours + app's
-TracerProvider" rows of bench_process.py that the span path adds. Phases run in one process,
+TracerProvider" rows of the overhead scenario that the span path adds. Phases run in one process,
 interleaved, 5 rounds; medians.
 
-Run: PYTHONPATH=.:benchmarks python benchmarks/profile_app_tp.py [--calls 3000] [--rounds 5]
+Run: PYTHONPATH=.:benchmarks python benchmarks/tools/profile_app_tp.py [--calls 3000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import sys
 import tempfile
 import time
 
-from _common import CHAT_BODY, clock_calls, mock_client
-from bench_process import DropExporter
+from common import CHAT_BODY, DropExporter, clock_calls, mock_client
 
 PHASES = ("bare", "ours, no TracerProvider", "ours + app TP (simple)", "ours + app TP (batch)")
 
