@@ -133,3 +133,47 @@ def test_public_surface() -> None:
     assert set(respan_instrument.__all__) >= {"instrument", "uninstrument", "flush", "attributes", "log"}
     for name in respan_instrument.__all__:
         assert hasattr(respan_instrument, name)
+
+
+def test_instrument_imports_none_of_the_sdks_surfaces_and_one_imported_later_is_followed(
+    collector,
+) -> None:
+    """The SDK imports a surface's module when the app first touches it; instrument() must
+    not import them all up front (the realtime modules alone took a third of a second, against
+    a budget of 50 ms for import and instrument() together), and a WebSocket surface whose
+    module arrives after instrument() is still followed."""
+    pytest.importorskip("websockets")
+    openai = pytest.importorskip("openai")
+    if not hasattr(openai.OpenAI(api_key="sk-x", base_url="http://127.0.0.1:9/v1").responses, "connect"):
+        pytest.skip("no Responses WebSocket mode in this SDK")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = f"""
+    import sys
+    sys.path.insert(0, {root!r})
+    import openai
+    import respan_instrument
+    before = set(sys.modules)
+    respan_instrument.instrument(api_key={RESPAN_KEY!r}, base_url={collector.url + "/api"!r})
+    imported = sorted(m for m in set(sys.modules) - before if m.startswith("openai"))
+    assert not imported, f"{len(imported)} modules, such as {imported[:5]}"
+    assert "openai.resources.responses.responses" not in sys.modules
+    from tests.socket_servers import responses_server, socket_client, events_until
+    with responses_server() as server:
+        with socket_client(server).responses.connect() as conn:
+            conn.response.create(model="gpt-5-mini", input=[{{"role": "user", "content": "late"}}])
+            events_until(conn, "response.completed")
+    assert respan_instrument.flush(10)
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_") or k == "RESPAN_SPOOL_DIR"}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert collector.wait_for(1, timeout=5)
+    (log,) = collector.logs
+    assert log["input"] == [{"role": "user", "content": "late"}] and log["metadata"]["websocket"] == "true"

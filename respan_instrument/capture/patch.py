@@ -282,7 +282,9 @@ TARGETS = (
 
 
 # the SDK's WebSocket protocols, each read by its recorder
-SOCKETS = (_realtime.PROTOCOL, _responses_socket.PROTOCOL, _live.PROTOCOL, _translation.PROTOCOL)
+SOCKETS = _sockets.patches(
+    (_realtime.PROTOCOL, _responses_socket.PROTOCOL, _live.PROTOCOL, _translation.PROTOCOL)
+)
 
 
 def _sync_send_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -343,7 +345,9 @@ def apply() -> None:
     """Wrap every target once; safe to call again."""
     if _handles:
         return
-    for target in (*TARGETS, *_shadowing(), *(Target(*t) for t in _sockets.present(SOCKETS))):
+    for socket in SOCKETS:
+        socket.apply()
+    for target in (*TARGETS, *_shadowing()):
         try:
             handle = wrapt.wrap_function_wrapper(target.module, target.name, target.wrapper)
         except (ImportError, AttributeError) as exc:
@@ -361,6 +365,8 @@ def apply() -> None:
 
 def remove() -> None:
     """Unwrap by handle, which works even when another tool wrapped on top of us."""
+    for socket in SOCKETS:
+        socket.remove()
     while _handles:
         target, handle = _handles.pop()
         module = sys.modules.get(target.module)

@@ -13,8 +13,6 @@ none of them.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -29,6 +27,7 @@ from ..record.call import CallRecord
 from ..record.settle import ids
 from . import span as _span
 from .call import Hooks
+from .later import WhenImported
 from .stream import OnDrop
 
 _KEY = "_respan_socket"  # the connection's recorder, in the connection's __dict__
@@ -36,12 +35,6 @@ _IN_OPENING = contained("opening a socket session")
 _IN_CLOSING = contained("closing a socket session")
 _hooks: Hooks | None = None
 _scope = _context.current_reader()
-
-
-class Target(NamedTuple):
-    module: str
-    name: str
-    wrapper: Any
 
 
 def set_hooks(hooks: Hooks | None) -> None:
@@ -293,22 +286,25 @@ def _wrappers(factory: Factory) -> dict[str, tuple[Any, Any]]:
     }
 
 
-def targets(module: str, cls: str, factory: Factory) -> list[Target]:
-    found = []
-    for method, (sync, asynchronous) in _wrappers(factory).items():
-        found.append(Target(module, f"{cls}.{method}", sync))
-        found.append(Target(module, f"Async{cls}.{method}", asynchronous))
-    return found
+def patches(protocols: tuple[Protocol, ...]) -> list[WhenImported]:
+    """One patch per connection module, applied when the SDK imports that module (at once if
+    it has): instrument() imports none of them, as the SDK itself imports a surface only when
+    the app first touches it (the realtime modules alone import for a third of a second)."""
+    return [
+        WhenImported(module, _class_targets(cls, protocol.recorder), f"the {cls} websocket")
+        for protocol in protocols
+        for module, cls in protocol.places
+    ]
 
 
-def present(protocols: tuple[Protocol, ...]) -> list[Target]:
-    """The targets whose module and class the installed SDK has (importing a connection's
-    module needs no websockets)."""
-    found: list[Target] = []
-    for protocol in protocols:
-        for module, cls in protocol.places:
-            with contextlib.suppress(ImportError):
-                loaded = importlib.import_module(module)
-                if hasattr(loaded, cls) and hasattr(loaded, "Async" + cls):
-                    found.extend(targets(module, cls, protocol.recorder))
-    return found
+def _class_targets(cls: str, factory: Factory) -> Callable[[Any], list[tuple[str, Any]]]:
+    def targets(module: Any) -> list[tuple[str, Any]]:
+        if not (hasattr(module, cls) and hasattr(module, "Async" + cls)):
+            return []  # (an SDK without this connection class)
+        return [
+            (f"{owner}.{method}", wrapper)
+            for method, (sync, asynchronous) in _wrappers(factory).items()
+            for owner, wrapper in ((cls, sync), ("Async" + cls, asynchronous))
+        ]
+
+    return targets
