@@ -729,7 +729,7 @@ def test_realtime_agent_responses(traced: Collector) -> None:
     """A realtime agent's session (its own websocket, no spans): each model response one log."""
     pytest.importorskip("websockets")
     realtime = pytest.importorskip("agents.realtime")
-    from respan_instrument.local.realtime_server import REPLY, RealtimeServer
+    from tests.realtime_server import REPLY, RealtimeServer
 
     agent = realtime.RealtimeAgent(name="Voice", instructions="Be brief.")
     runner = realtime.RealtimeRunner(agent, config={"model_settings": {"modalities": ["text"]}})

@@ -726,7 +726,7 @@ def test_agents_websocket_model_reused_takes_each_runs_attributes(done, agents_t
 @pytest.mark.parametrize("how", ["redact", "sample_rate", "attributes"])
 def test_realtime_transcription_logs_follow_the_privacy_settings(done, collector, how) -> None:
     pytest.importorskip("websockets")
-    from respan_instrument.local.realtime_server import AUDIO_CHUNK, TRANSCRIPT, RealtimeServer
+    from tests.realtime_server import AUDIO_CHUNK, TRANSCRIPT, RealtimeServer
 
     if how == "redact":
         start(collector, redact=_loud)

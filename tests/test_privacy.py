@@ -404,7 +404,7 @@ def test_realtime_transcripts_are_redacted(done, collector) -> None:
     pytest.importorskip("websockets")
     import openai
 
-    from respan_instrument.local.realtime_server import RealtimeServer
+    from tests.realtime_server import RealtimeServer
 
     if not hasattr(openai.OpenAI(api_key="x", base_url="http://127.0.0.1:9/v1"), "realtime"):
         pytest.skip("no realtime in this SDK")

@@ -17,7 +17,7 @@ from tests.conftest import OPENAI_KEY, RESPAN_KEY, delivered
 pytest.importorskip("websockets")
 openai = pytest.importorskip("openai")
 
-from respan_instrument.local.realtime_server import (  # noqa: E402
+from tests.realtime_server import (  # noqa: E402
     AUDIO_CHUNK,
     AUDIO_TRANSCRIPT,
     REPLY,

@@ -15,7 +15,7 @@ from tests.test_realtime import FLAVOURS, _has, _resource, _sync, _text_item, _t
 pytest.importorskip("websockets")
 openai = pytest.importorskip("openai")
 
-from respan_instrument.local.realtime_server import (  # noqa: E402
+from tests.realtime_server import (  # noqa: E402
     AUDIO_CHUNK,
     TRANSCRIBED_SECONDS,
     TRANSCRIPT,

@@ -5,7 +5,7 @@ What a response does is chosen by the last user text (or the response's instruct
 `fail` ends it failed with an error, `hangup` closes the connection mid-response, `wait` sends a
 few deltas and then nothing, `tool` calls a function; otherwise it answers in text, or in audio
 with a transcript when the response (or session) asks for audio. `deltas=N` in the text sets the
-number of deltas. Importable only with `websockets` installed (the `realtime` extra).
+number of deltas. Needs `websockets` (in the `test` extra).
 """
 
 from __future__ import annotations
