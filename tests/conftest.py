@@ -68,8 +68,39 @@ def delivered(collector: Collector, n: int = 1, timeout: float = 10.0) -> list[d
     assert respan_instrument.flush(timeout), "flush() did not report full delivery"
     assert collector.wait_for(n, timeout=timeout)
     logs = list(collector.logs)
-    assert len(logs) == n, [entry.get("span_name") for entry in logs]
+    assert len(logs) == n, [(entry.get("log_type"), entry.get("span_name")) for entry in logs]
     return logs
+
+
+# ---- helpers the tests share: start, a tagged call, what the spool holds ------------------------
+def start(collector: Collector, key: str = RESPAN_KEY, **settings: Any) -> None:
+    """`instrument()` delivering to the loopback collector with `key`, plus any other settings."""
+    respan_instrument.instrument(api_key=key, base_url=collector.url + "/api", **settings)
+
+
+@pytest.fixture()
+def done() -> Iterator[None]:
+    """For a test that calls `start()` itself: `uninstrument()` when it ends, whatever happened."""
+    yield
+    respan_instrument.uninstrument()
+
+
+def chat(client: Any, tag: str) -> None:
+    """One chat call, told apart at the collector by its `custom_identifier` (`tag`)."""
+    with respan_instrument.attributes(custom_identifier=tag):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": tag}])
+
+
+def spool_rows(spool_dir: str) -> int:
+    """How many logs wait in the spool directory (what `respan-instrument spool status` counts)."""
+    from respan_instrument.deliver import spool
+
+    return int(spool.status(spool_dir)["rows"])
+
+
+def spool_bytes(spool_dir: str) -> bytes:
+    """Every byte of every file of the spool directory (the database, its WAL and index)."""
+    return b"".join(f.read_bytes() for f in sorted(Path(spool_dir).rglob("*")) if f.is_file())
 
 
 @pytest.fixture()

@@ -10,9 +10,9 @@ import gc
 from typing import Any
 
 import pytest
+from conftest import OPENAI_KEY, delivered, start
 
 import respan_instrument
-from tests.conftest import OPENAI_KEY, delivered
 from tests.socket_servers import events_until as _until
 from tests.socket_servers import socket_client as _client
 
@@ -223,10 +223,9 @@ def _live_events(server: Any) -> list[str]:
 
 
 def test_events_unchanged(collector: Any, server: Any) -> None:
-    from tests.conftest import RESPAN_KEY
 
     bare = _live_events(server)
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     try:
         assert _live_events(server) == bare
         assert len(delivered(collector, 2)) == 2

@@ -7,12 +7,10 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RESPAN_KEY, delivered
+from conftest import RESPAN_KEY, delivered, spool_bytes, start
 
 import respan_instrument
 
@@ -33,16 +31,6 @@ TOOL = {
         "parameters": {"type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"]},
     },
 }
-
-
-def start(collector: Any, **kwargs: Any) -> None:
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", **kwargs)
-
-
-@pytest.fixture()
-def done() -> Iterator[None]:
-    yield
-    respan_instrument.uninstrument()
 
 
 def conversation() -> list[dict[str, Any]]:
@@ -70,15 +58,6 @@ def assert_clean(data: bytes | str) -> None:
     text = data if isinstance(data, str) else data.decode("utf-8", "replace")
     for raw in RAW:
         assert raw not in text, raw
-
-
-def spool_bytes(path: str) -> bytes:
-    """Every byte of every file of the spool directory (the database, its WAL and index)."""
-    out = b""
-    for file in sorted(Path(path).rglob("*")):
-        if file.is_file():
-            out += file.read_bytes()
-    return out
 
 
 # ---- redaction: request logs and the spool --------------------------------------------------

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import OPENAI_KEY, RESPAN_KEY, delivered, start
 
 import respan_instrument
-from tests.conftest import OPENAI_KEY, RESPAN_KEY, delivered
 
 pytest.importorskip("websockets")
 openai = pytest.importorskip("openai")
@@ -255,7 +255,7 @@ def _scrub(value: Any, keys: tuple[str, ...]) -> Any:
 @pytest.mark.parametrize("path", FLAVOURS)
 def test_events_unchanged(collector: Any, server: Any, path: str) -> None:
     bare = _session_events(server, path)
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     try:
         assert _session_events(server, path) == bare
         assert len(delivered(collector, 3)) == 3

@@ -10,8 +10,8 @@ import time
 from typing import Any
 
 import pytest
+from conftest import OPENAI_KEY, delivered, start
 
-from tests.conftest import OPENAI_KEY, delivered
 from tests.socket_servers import events_until as _until
 from tests.socket_servers import socket_client as _client
 
@@ -121,10 +121,9 @@ def _events(server: Any) -> list[str]:
 
 def test_events_unchanged(collector: Any, server: Any) -> None:
     import respan_instrument
-    from tests.conftest import RESPAN_KEY
 
     bare = _events(server)
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     try:
         assert [e.split("{")[0] for e in _events(server)] == [e.split("{")[0] for e in bare]
         assert len(delivered(collector, 1)) == 1

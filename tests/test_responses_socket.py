@@ -9,9 +9,9 @@ import gc
 from typing import Any
 
 import pytest
+from conftest import OPENAI_KEY, delivered, start
 
 import respan_instrument
-from tests.conftest import OPENAI_KEY, RESPAN_KEY, delivered
 
 pytest.importorskip("websockets")
 openai = pytest.importorskip("openai")
@@ -209,7 +209,7 @@ def _events(server: Any) -> list[str]:
 
 def test_events_unchanged(collector: Any, server: Any) -> None:
     bare = _events(server)
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     try:
         ours = _events(server)
         assert [e.split("{")[0] for e in ours] == [e.split("{")[0] for e in bare]
