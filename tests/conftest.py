@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -193,3 +196,43 @@ def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     for name, value in FAST_RETRY.items():
         monkeypatch.setenv(name, value)
     return path
+
+
+# ---- an application in a process of its own (exit, restart, kill) ------------------------------
+CHILD_APP = """
+import os, sys, time
+import openai
+import respan_instrument
+respan_instrument.instrument()
+client = openai.OpenAI(api_key="sk-x", base_url=os.environ["STUB_URL"], max_retries=0)
+def call(tag):
+    with respan_instrument.attributes(custom_identifier=tag):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": tag}])
+"""
+
+
+def child_env(collector: Collector, stub: OpenAIStub, spool_dir: str, **extra: str) -> dict[str, str]:
+    """The environment `CHILD_APP` runs in: the loopback servers, `spool_dir`, fast retries."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_")}
+    env.update(FAST_RETRY)
+    env.update(
+        RESPAN_API_KEY=RESPAN_KEY,
+        RESPAN_BASE_URL=collector.url + "/api",
+        RESPAN_SPOOL_DIR=spool_dir,
+        STUB_URL=stub.url + "/v1",
+        RESPAN_INSTRUMENT_STRICT="1",
+    )
+    env.update(extra)
+    return env
+
+
+def run_child(code: str, env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """`CHILD_APP` followed by `code` (which calls `call(tag)`), run to its end in `env`."""
+    return subprocess.run(
+        [sys.executable, "-c", CHILD_APP + textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+    )

@@ -19,7 +19,17 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import FAST_RETRY, RESPAN_KEY, chat, delivered, spool_rows, start
+from conftest import (
+    CHILD_APP,
+    FAST_RETRY,
+    RESPAN_KEY,
+    chat,
+    child_env,
+    delivered,
+    run_child,
+    spool_rows,
+    start,
+)
 
 import respan_instrument
 from respan_instrument.deliver import spool as _spool
@@ -460,54 +470,18 @@ def test_concurrent_drainers_deliver_each_row_once(spool_dir, collector) -> None
 
 # ---- across processes ----------------------------------------------------------------------
 
-PRELUDE = """
-import os, sys, time
-import openai
-import respan_instrument
-respan_instrument.instrument()
-client = openai.OpenAI(api_key="sk-x", base_url=os.environ["STUB_URL"], max_retries=0)
-def call(tag):
-    with respan_instrument.attributes(custom_identifier=tag):
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": tag}])
-"""
-
-
-def child_env(collector: Any, stub: Any, spool_dir: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_")}
-    env.update(FAST_RETRY)
-    env.update(
-        RESPAN_API_KEY=RESPAN_KEY,
-        RESPAN_BASE_URL=collector.url + "/api",
-        RESPAN_SPOOL_DIR=spool_dir,
-        STUB_URL=stub.url + "/v1",
-        RESPAN_INSTRUMENT_STRICT="1",
-    )
-    env.update(extra)
-    return env
-
-
-def run(code: str, env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
-        env=env,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=timeout,
-    )
-
 
 def test_respan_down_for_a_whole_run_then_the_next_run_delivers(spool_dir, collector, stub) -> None:
     env = child_env(collector, stub, spool_dir, RESPAN_EXIT_TIMEOUT="2")
     collector.set_outage(True)
     t0 = time.monotonic()
-    first = run("for i in range(10):\n    call(f'a-{i}')\n", env)
+    first = run_child("for i in range(10):\n    call(f'a-{i}')\n", env)
     assert first.returncode == 0, first.stderr
     assert time.monotonic() - t0 < 15
     assert statuses(collector)[503] >= 1 and collector.logs == []
     assert spool_rows(spool_dir) == 10
     collector.set_outage(False)
-    second = run("call('b-0')\nassert respan_instrument.flush(10)\n", env)
+    second = run_child("call('b-0')\nassert respan_instrument.flush(10)\n", env)
     assert second.returncode == 0, second.stderr
     assert_exactly_once(collector.logs, {f"a-{i}" for i in range(10)} | {"b-0"})
     assert len(collector.logs) == 11
@@ -525,7 +499,7 @@ def test_sigkill_loses_at_most_the_last_second(spool_dir, collector, stub) -> No
         time.sleep(0.01)
     """
     proc = subprocess.Popen(
-        [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
+        [sys.executable, "-c", CHILD_APP + textwrap.dedent(code)],
         env=child_env(collector, stub, spool_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -575,7 +549,7 @@ def test_fork_child_delivers_its_own_log_and_parent_logs_once(spool_dir, collect
     call("parent-after")
     assert respan_instrument.flush(10)
     """
-    result = run(code, child_env(collector, stub, spool_dir))
+    result = run_child(code, child_env(collector, stub, spool_dir))
     assert result.returncode == 0, result.stderr
     assert collector.wait_for(5, timeout=5)
     time.sleep(0.3)

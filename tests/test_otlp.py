@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
-import textwrap
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import FAST_RETRY, OPENAI_KEY, RESPAN_KEY, spool_rows, start
+from conftest import FAST_RETRY, OPENAI_KEY, RESPAN_KEY, child_env, run_child, spool_rows, start
 
 import respan_instrument
 from respan_instrument.endpoints.usage import TokenUsage
@@ -331,37 +329,10 @@ def test_app_tracer_provider_spans_carry_respans_names(traced, client) -> None:
 
 # ---- across processes ----------------------------------------------------------------------
 
-PRELUDE = """
-import os
-import openai
-import respan_instrument
-respan_instrument.instrument()
-client = openai.OpenAI(api_key="sk-x", base_url=os.environ["STUB_URL"], max_retries=0)
-def call(tag):
-    with respan_instrument.attributes(custom_identifier=tag):
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": tag}])
-"""
-
 
 def run(code: str, collector: Collector, stub: Any, spool_dir: str, **extra: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_")}
-    env.update(FAST_RETRY)
-    env.update(
-        RESPAN_API_KEY=RESPAN_KEY,
-        RESPAN_BASE_URL=collector.url + "/api",
-        RESPAN_SPOOL_DIR=spool_dir,
-        RESPAN_EXIT_TIMEOUT="2",
-        RESPAN_INSTRUMENT_STRICT="1",
-        STUB_URL=stub.url + "/v1",
-    )
-    env.update(extra)
-    done = subprocess.run(
-        [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
-        env=env,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=60,
+    done = run_child(
+        code, child_env(collector, stub, spool_dir, RESPAN_EXIT_TIMEOUT="2", **extra), timeout=60
     )
     assert done.returncode == 0, done.stderr
 
