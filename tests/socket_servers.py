@@ -376,6 +376,13 @@ def socket_client(server: Any, is_async: bool = False) -> Any:
     return cls(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url)
 
 
+def surface(client: Any, path: str) -> Any:
+    """The client's resource at a dotted `path`: "responses", "beta.realtime", ..."""
+    for name in path.split("."):
+        client = getattr(client, name)
+    return client
+
+
 def events_until(conn: Any, kind: str) -> list[Any]:
     """The events a connection yields up to and including the first of type `kind`."""
     events = []

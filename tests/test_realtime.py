@@ -24,6 +24,7 @@ from tests.realtime_server import (  # noqa: E402
     TRANSCRIPT,
     RealtimeServer,
 )
+from tests.socket_servers import socket_client, surface  # noqa: E402
 
 # openai 1.x opens its sync realtime socket with websockets' connect() outside a `with` block,
 # which websockets >= 17.1 deprecates with a warning on the first send: the SDK's, not ours
@@ -55,17 +56,8 @@ def server() -> Any:
         yield srv
 
 
-def _resource(client: Any, path: str) -> Any:
-    for name in path.split("."):
-        client = getattr(client, name)
-    return client
-
-
 def _sync(server: Any, path: str) -> Any:
-    client = openai.OpenAI(
-        api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
-    )
-    return _resource(client, path)
+    return surface(socket_client(server), path)
 
 
 def _text_item(text: str) -> dict[str, Any]:
@@ -270,10 +262,7 @@ def _run(coro: Callable[[], Any]) -> Any:
 @pytest.mark.parametrize("path", FLAVOURS)
 def test_async_text_and_audio(instrumented: Any, server: Any, path: str) -> None:
     async def session() -> None:
-        client = openai.AsyncOpenAI(
-            api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
-        )
-        async with _resource(client, path).connect(model="gpt-realtime") as conn:
+        async with surface(socket_client(server, True), path).connect(model="gpt-realtime") as conn:
             await conn.conversation.item.create(item=_text_item("hi"))
             await conn.response.create()
             async for event in conn:

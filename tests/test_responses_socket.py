@@ -16,6 +16,8 @@ import respan_instrument
 pytest.importorskip("websockets")
 openai = pytest.importorskip("openai")
 
+from tests.socket_servers import socket_client, surface  # noqa: E402
+
 
 def _has(path: str) -> bool:
     obj: Any = openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1")
@@ -38,16 +40,8 @@ def server() -> Any:
     assert not srv.errors
 
 
-def _resource(client: Any, path: str) -> Any:
-    for name in path.split("."):
-        client = getattr(client, name)
-    return client
-
-
 def _connect(server: Any, path: str = "responses", is_async: bool = False) -> Any:
-    cls = openai.AsyncOpenAI if is_async else openai.OpenAI
-    client = cls(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url)
-    return _resource(client, path).connect()
+    return surface(socket_client(server, is_async), path).connect()
 
 
 def _ask(text: str, **extra: Any) -> dict[str, Any]:
