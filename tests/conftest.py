@@ -19,6 +19,8 @@ for _name in list(os.environ):
     if _name.startswith("RESPAN_") and _name != "RESPAN_INSTRUMENT_STRICT":
         del os.environ[_name]
 
+from faulty_collector import FaultyCollector  # noqa: E402
+
 import respan_instrument  # noqa: E402
 from respan_instrument.local import Collector, OpenAIStub  # noqa: E402
 
@@ -43,15 +45,17 @@ def stub() -> Iterator[OpenAIStub]:
 
 
 @pytest.fixture(scope="session")
-def _collector_server() -> Iterator[Collector]:
-    server = Collector(api_key=RESPAN_KEY)
+def _collector_server() -> Iterator[FaultyCollector]:
+    server = FaultyCollector(api_key=RESPAN_KEY)
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture()
-def collector(_collector_server: Collector) -> Iterator[Collector]:
+def collector(_collector_server: FaultyCollector) -> Iterator[FaultyCollector]:
+    """The loopback Respan collector (one per test process, cleared for each test), which fails on
+    demand: `fail_next`, `set_outage`, `set_delay`, `drop_connection_next`."""
     _collector_server.clear()
     yield _collector_server
     _collector_server.set_outage(False)

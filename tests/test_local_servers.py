@@ -16,6 +16,7 @@ import httpx
 import openai
 import pydantic
 import pytest
+from faulty_collector import FaultyCollector
 
 from respan_instrument.local.collector import Collector
 from respan_instrument.local.openai_stub import OpenAIStub
@@ -59,8 +60,8 @@ def oai(oai_stub: OpenAIStub) -> Iterator[openai.OpenAI]:
 
 
 @pytest.fixture()
-def coll() -> Iterator[Collector]:
-    with Collector(api_key=KEY) as server:
+def coll() -> Iterator[FaultyCollector]:
+    with FaultyCollector(api_key=KEY) as server:
         yield server
 
 
@@ -457,7 +458,7 @@ def test_collector_auth(coll: Collector) -> None:
         assert anon.get(dev.base_url + "/health").json() == {"ok": True}
 
 
-def test_collector_fail_next_and_retry_after(coll: Collector, http: httpx.Client) -> None:
+def test_collector_fail_next_and_retry_after(coll: FaultyCollector, http: httpx.Client) -> None:
     url = coll.base_url + "/request-logs/create/"
     coll.fail_next(2, status=503)
     assert [http.post(url, json={"model": "m"}).status_code for _ in range(3)] == [503, 503, 201]
@@ -471,7 +472,7 @@ def test_collector_fail_next_and_retry_after(coll: Collector, http: httpx.Client
     assert [r.status for r in coll.requests] == [503, 503, 201, 429, 500]
 
 
-def test_collector_outage_delay_and_drop(coll: Collector, http: httpx.Client) -> None:
+def test_collector_outage_delay_and_drop(coll: FaultyCollector, http: httpx.Client) -> None:
     url = coll.base_url + "/request-logs/bulk/"
     body = {"logs": [{"model": "m"}]}
     coll.set_outage(True)

@@ -2,7 +2,7 @@
 when apps with different keys share one spool directory; spools of earlier versions keep working;
 an unusable spool directory falls back to a per-user temp directory, and only then to memory,
 which flush() never calls safe and whose loss at exit is counted. Real openai SDK, loopback stub
-and Collector; who delivered what is read from the requests the Collector accepted."""
+and collector; who delivered what is read from the requests the collector accepted."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 from conftest import FAST_RETRY, chat, spool_rows, start
+from faulty_collector import FaultyCollector
 
 import respan_instrument
 from respan_instrument.cli import main
 from respan_instrument.deliver import spool as _spool
 from respan_instrument.deliver.drain import deliver_spool
-from respan_instrument.local import Collector
 
 KEY_A = "rk-app-a-0123456789abcdef"
 KEY_B = "rk-app-b-fedcba9876543210"
@@ -39,15 +39,15 @@ OLD_SCHEMA = (
 
 
 @pytest.fixture(scope="module")
-def _any_key_server() -> Iterator[Collector]:
-    server = Collector()  # accepts every key: each request's key is read from what it carried
+def _any_key_server() -> Iterator[FaultyCollector]:
+    server = FaultyCollector()  # accepts every key: each request's key is read from what it carried
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture()
-def respan(_any_key_server: Collector) -> Iterator[Collector]:
+def respan(_any_key_server: FaultyCollector) -> Iterator[FaultyCollector]:
     _any_key_server.clear()
     yield _any_key_server
     _any_key_server.set_outage(False)
@@ -63,7 +63,7 @@ def temp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def run_app(server: Collector, client: Any, key: str, tags: list[str], *, down: bool) -> bool:
+def run_app(server: FaultyCollector, client: Any, key: str, tags: list[str], *, down: bool) -> bool:
     """One run of an app with `key`: its calls, a flush, and shutdown. Returns what flush() said."""
     server.set_outage(down)
     start(server, key)
@@ -76,7 +76,7 @@ def run_app(server: Collector, client: Any, key: str, tags: list[str], *, down: 
         server.set_outage(False)
 
 
-def by_key(server: Collector) -> dict[str, Counter[str]]:
+def by_key(server: FaultyCollector) -> dict[str, Counter[str]]:
     """{API key a request carried: Counter of the custom_identifier of the logs it delivered}."""
     out: dict[str, Counter[str]] = defaultdict(Counter)
     for request in server.requests:
@@ -122,7 +122,7 @@ def test_two_keys_sharing_a_spool_each_deliver_only_their_own(spool_dir, respan,
 
 
 def test_a_refused_key_keeps_its_logs_for_itself(spool_dir, client, caplog) -> None:
-    only_b = Collector(api_key=KEY_B)
+    only_b = FaultyCollector(api_key=KEY_B)
     only_b.start()
     try:
         assert run_app(only_b, client, KEY_A, ["refused-0", "refused-1"], down=False)  # refused: spooled
