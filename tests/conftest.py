@@ -20,6 +20,7 @@ for _name in list(os.environ):
         del os.environ[_name]
 
 from faulty_collector import FaultyCollector  # noqa: E402
+from replay_stub import ReplayStub  # noqa: E402
 
 import respan_instrument  # noqa: E402
 from respan_instrument.local import Collector, OpenAIStub  # noqa: E402
@@ -37,8 +38,9 @@ def _own_spool(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
 
 
 @pytest.fixture(scope="session")
-def stub() -> Iterator[OpenAIStub]:
-    server = OpenAIStub()
+def stub() -> Iterator[ReplayStub]:
+    """The loopback OpenAI stub (one per test process), which can `replay` a recorded answer."""
+    server = ReplayStub()
     server.start()
     yield server
     server.stop()
