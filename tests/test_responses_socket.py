@@ -9,6 +9,7 @@ import gc
 from typing import Any
 
 import pytest
+from answers import genai_usd
 from conftest import OPENAI_KEY, delivered, start
 
 import respan_instrument
@@ -57,13 +58,6 @@ def _until_done(conn: Any) -> list[Any]:
     return events
 
 
-def _genai_cost(model: str) -> float:
-    from genai_prices import Usage, calc_price
-
-    usage = Usage(input_tokens=120, cache_read_tokens=20, output_tokens=40)
-    return float(calc_price(usage, model_ref=model, provider_id="openai").total_price)
-
-
 @pytest.mark.parametrize("path", PATHS)
 def test_completed_response_is_one_streamed_log(instrumented: Any, server: Any, path: str) -> None:
     from tests.socket_servers import REPLY
@@ -78,7 +72,9 @@ def test_completed_response_is_one_streamed_log(instrumented: Any, server: Any, 
     assert log["output"][0]["content"][0]["text"] == REPLY
     assert log["prompt_tokens"] == 120 and log["completion_tokens"] == 40
     assert log["prompt_cache_hit_tokens"] == 20 and log["reasoning_tokens"] == 8
-    assert log["cost"] == pytest.approx(_genai_cost(MODEL))
+    assert log["cost"] == pytest.approx(
+        genai_usd(MODEL, input_tokens=120, cache_read_tokens=20, output_tokens=40)
+    )
     assert 0 <= log["ttft"] <= log["generation_time"]
     assert log["status"] == "success" and log["metadata"]["websocket"] == "true"
     assert "thread_identifier" not in log
