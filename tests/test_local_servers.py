@@ -18,6 +18,7 @@ import pydantic
 import pytest
 from faulty_collector import FaultyCollector
 
+from respan_instrument.cli._logs import read_logs
 from respan_instrument.local.collector import Collector
 from respan_instrument.local.openai_stub import OpenAIStub
 
@@ -517,7 +518,7 @@ def test_collector_sqlite_and_callback(tmp_path: Path) -> None:
         assert client.post(server.base_url + "/request-logs/bulk/", json=bulk).status_code == 200
         assert server.wait_for(2)
         assert seen == bulk["logs"]
-        assert server.stored_logs() == bulk["logs"]
+        assert [log for _, log in read_logs(str(db))] == bulk["logs"]  # what `respan-instrument logs` reads
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT received_at, json FROM logs ORDER BY rowid").fetchall()
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]

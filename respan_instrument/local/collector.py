@@ -307,18 +307,6 @@ class Collector(LoopbackServer):
         with self._cond:
             return self._cond.wait_for(lambda: len(self._requests) >= n, timeout)
 
-    def stored_logs(self) -> list[dict[str, Any]]:
-        """Logs persisted in the SQLite database (empty without ``db_path``)."""
-        if self._store is not None:
-            return self._store.all()
-        if self.db_path is None or not os.path.exists(self.db_path):
-            return []
-        store = LogStore(self.db_path)
-        try:
-            return store.all()
-        finally:
-            store.close()
-
     def clear(self) -> None:
         """Forget recorded logs, spans and requests."""
         with self._cond:
