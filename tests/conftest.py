@@ -82,6 +82,19 @@ def delivered(collector: Collector, n: int = 1, timeout: float = 10.0) -> list[d
 
 
 # ---- helpers the tests share: start, a tagged call, what the spool holds ------------------------
+def sdk_has(*path: str) -> bool:
+    """Whether this openai SDK's client has the surface at `path` (an older major lacks some)."""
+    import openai
+
+    found: Any = openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1")
+    try:
+        for name in path:
+            found = getattr(found, name)
+    except (AttributeError, ImportError):  # (a surface whose module needs an absent extra)
+        return False
+    return True
+
+
 def start(collector: Collector, key: str = RESPAN_KEY, **settings: Any) -> None:
     """`instrument()` delivering to the loopback collector with `key`, plus any other settings."""
     respan_instrument.instrument(api_key=key, base_url=collector.url + "/api", **settings)

@@ -9,19 +9,16 @@ from typing import Any
 
 import pytest
 from answers import genai_usd
+from conftest import OPENAI_KEY, delivered, sdk_has
 
 import respan_instrument
-from tests.conftest import OPENAI_KEY, delivered
 
 openai = pytest.importorskip("openai")
 
 
-def _has_agents() -> bool:
-    client = openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1")
-    return hasattr(getattr(getattr(client, "beta", None), "agents", None), "sessions")
-
-
-pytestmark = pytest.mark.skipif(not _has_agents(), reason="no hosted Agents in this SDK")
+pytestmark = pytest.mark.skipif(
+    not sdk_has("beta", "agents", "sessions"), reason="no hosted Agents in this SDK"
+)
 # a turn of the stub's: 300 input tokens (100 of them cached) and 50 output, on gpt-4.1-mini
 USD = genai_usd("gpt-4.1-mini", input_tokens=300, cache_read_tokens=100, output_tokens=50)
 

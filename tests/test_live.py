@@ -10,7 +10,7 @@ import gc
 from typing import Any
 
 import pytest
-from conftest import OPENAI_KEY, delivered, start
+from conftest import delivered, sdk_has, start
 
 import respan_instrument
 from tests.socket_servers import events_until as _until
@@ -19,7 +19,7 @@ from tests.socket_servers import socket_client as _client
 pytest.importorskip("websockets")
 openai = pytest.importorskip("openai")
 pytestmark = pytest.mark.skipif(
-    not hasattr(openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1"), "live"),
+    not sdk_has("live"),
     reason="no Live API in this SDK",
 )
 PER_MINUTE = 3 / 60  # gpt-live-1 in genai-prices: USD 3 an hour of session

@@ -10,8 +10,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import OPENAI_KEY, delivered, start
-from test_surfaces import has
+from conftest import OPENAI_KEY, delivered, sdk_has, start
 
 import respan_instrument
 
@@ -25,7 +24,7 @@ QUESTIONS = [
 
 def _needs(*path: str) -> Any:
     return pytest.mark.skipif(
-        not has(openai.OpenAI(api_key="x"), *path),
+        not sdk_has(*path),
         reason=f"no {'.'.join(path)} in openai {openai.__version__}",
     )
 

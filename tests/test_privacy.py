@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import RESPAN_KEY, delivered, spool_bytes, start
+from conftest import RESPAN_KEY, delivered, sdk_has, spool_bytes, start
 
 import respan_instrument
 
@@ -385,7 +385,7 @@ def test_realtime_transcripts_are_redacted(done, collector) -> None:
 
     from tests.realtime_server import RealtimeServer
 
-    if not hasattr(openai.OpenAI(api_key="x", base_url="http://127.0.0.1:9/v1"), "realtime"):
+    if not sdk_has("realtime"):
         pytest.skip("no realtime in this SDK")
     start(collector, redact="pii")
     with RealtimeServer() as server:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import OPENAI_KEY, RESPAN_KEY, delivered, start
+from conftest import RESPAN_KEY, delivered, sdk_has, start
 
 import respan_instrument
 
@@ -34,14 +34,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 def _has(path: str) -> bool:
-    client = openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1")
-    obj: Any = client
-    try:
-        for name in path.split("."):
-            obj = getattr(obj, name)
-    except (AttributeError, ImportError):
-        return False
-    return hasattr(obj, "connect")
+    return sdk_has(*path.split("."), "connect")
 
 
 FLAVOURS = [

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from answers import genai_usd
-from conftest import OPENAI_KEY, delivered, start
+from conftest import delivered, sdk_has, start
 
 import respan_instrument
 
@@ -19,15 +19,9 @@ openai = pytest.importorskip("openai")
 
 from tests.socket_servers import socket_client, surface  # noqa: E402
 
-
-def _has(path: str) -> bool:
-    obj: Any = openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1")
-    for name in path.split("."):
-        obj = getattr(obj, name, None)
-    return hasattr(obj, "connect")
-
-
-pytestmark = pytest.mark.skipif(not _has("responses"), reason="no Responses WebSocket mode in this SDK")
+pytestmark = pytest.mark.skipif(
+    not sdk_has("responses", "connect"), reason="no Responses WebSocket mode in this SDK"
+)
 PATHS = ["responses", "beta.responses"]
 MODEL = "gpt-4.1-mini"
 
