@@ -113,6 +113,13 @@ def chat(client: Any, tag: str) -> None:
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": tag}])
 
 
+def assert_none_of(raw: tuple[str, ...], data: bytes | str) -> None:
+    """None of the `raw` strings (personal data as the app sent it) appears in `data`."""
+    text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+    for each in raw:
+        assert each not in text, each
+
+
 def spool_rows(spool_dir: str) -> int:
     """How many logs wait in the spool directory (what `respan-instrument spool status` counts)."""
     from respan_instrument.deliver import spool
