@@ -141,6 +141,24 @@ def client(stub: OpenAIStub) -> Iterator[Any]:
     c.close()
 
 
+@pytest.fixture(scope="module")
+def plain_stub() -> Iterator[OpenAIStub]:
+    """The package's own OpenAIStub as the demo and the examples run it (no replays), per module."""
+    with OpenAIStub() as server:
+        yield server
+
+
+@pytest.fixture()
+def plain_client(plain_stub: OpenAIStub) -> Iterator[Any]:
+    """An openai client of `plain_stub`, whose recorded requests start empty; no instrumentation."""
+    import openai
+
+    plain_stub.clear()
+    c = openai.OpenAI(api_key="sk-test", base_url=plain_stub.base_url, max_retries=0)
+    yield c
+    c.close()
+
+
 @pytest.fixture()
 def aclient(stub: OpenAIStub) -> Any:
     """A factory: use `async with aclient() as c:` inside the test's own event loop."""
