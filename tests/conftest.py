@@ -1,5 +1,7 @@
-"""Shared fixtures: a loopback OpenAI-compatible stub, a loopback Respan collector, and
-`instrument()` pointed at them. Tests drive the real `openai` SDK; nothing of ours is mocked."""
+"""What the tests share: a loopback OpenAI-compatible stub (replaying recorded answers on demand),
+a loopback Respan collector (failing on demand), `instrument()` pointed at them, and the helpers
+every file used to copy (`start`, `chat`, `delivered`, `spool_rows`, an app in a child process,
+`sdk_has`). Tests drive the real `openai` SDK; nothing of ours is mocked."""
 
 from __future__ import annotations
 
