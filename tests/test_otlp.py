@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from answers import genai_usd
 from conftest import FAST_RETRY, OPENAI_KEY, RESPAN_KEY, child_env, run_child, spool_rows, start
 
 import respan_instrument
-from respan_instrument.endpoints.usage import TokenUsage
 from respan_instrument.local import Collector
-from respan_instrument.record.prices import PriceBook
 
 CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions")
 CREDENTIAL = "cred-secret-789"
@@ -60,12 +59,6 @@ def spans(collector: Collector, n: int) -> list[dict[str, Any]]:
     return got
 
 
-def cost(model: str, tokens: TokenUsage) -> float:
-    price = PriceBook({}).cost(model, tokens)
-    assert price is not None
-    return float(price)
-
-
 def no_secrets(collector: Collector) -> None:
     for request in collector.requests:
         for secret in (OPENAI_KEY.encode(), CREDENTIAL.encode(), b"Bearer", b"authorization"):
@@ -103,8 +96,10 @@ def test_chat_span_carries_every_attribute_of_what_the_stub_returned(otlp, clien
     assert a["gen_ai.usage.output_tokens"] == reply.usage.completion_tokens == 12
     assert a["gen_ai.usage.cache_read.input_tokens"] == 16
     assert a["gen_ai.usage.reasoning.output_tokens"] == 5
-    tokens = TokenUsage(input_tokens=40, output_tokens=12, cached_input_tokens=16, reasoning_tokens=5)
-    assert a["gen_ai.usage.cost"] == pytest.approx(cost(reply.model, tokens))
+    usd = genai_usd(
+        reply.model, input_tokens=40, cache_read_tokens=16, output_tokens=12
+    )  # (reasoning is output)
+    assert a["gen_ai.usage.cost"] == pytest.approx(usd)
     assert a["respan.entity.log_type"] == "chat"
     assert a["respan.customer_params.customer_identifier"] == "cust-1"
     assert a["respan.customer_params.email"] == "a@b.c" and a["respan.customer_params.name"] == "Ann"
