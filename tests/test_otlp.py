@@ -96,9 +96,8 @@ def test_chat_span_carries_every_attribute_of_what_the_stub_returned(otlp, clien
     assert a["gen_ai.usage.output_tokens"] == reply.usage.completion_tokens == 12
     assert a["gen_ai.usage.cache_read.input_tokens"] == 16
     assert a["gen_ai.usage.reasoning.output_tokens"] == 5
-    usd = genai_usd(
-        reply.model, input_tokens=40, cache_read_tokens=16, output_tokens=12
-    )  # (reasoning is output)
+    # reasoning tokens are billed as output tokens
+    usd = genai_usd(reply.model, input_tokens=40, cache_read_tokens=16, output_tokens=12)
     assert a["gen_ai.usage.cost"] == pytest.approx(usd)
     assert a["respan.entity.log_type"] == "chat"
     assert a["respan.customer_params.customer_identifier"] == "cust-1"
