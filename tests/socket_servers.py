@@ -369,11 +369,17 @@ def socket_client(server: Any, is_async: bool = False) -> Any:
     """An openai client whose WebSocket surfaces connect to `server` (its HTTP base goes
     nowhere: these tests make no HTTP call)."""
     import openai
-
-    from tests.conftest import OPENAI_KEY
+    from conftest import OPENAI_KEY
 
     cls = openai.AsyncOpenAI if is_async else openai.OpenAI
     return cls(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url)
+
+
+def surface(client: Any, path: str) -> Any:
+    """The client's resource at a dotted `path`: "responses", "beta.realtime", ..."""
+    for name in path.split("."):
+        client = getattr(client, name)
+    return client
 
 
 def events_until(conn: Any, kind: str) -> list[Any]:

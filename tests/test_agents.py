@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from conftest import OPENAI_KEY, RESPAN_KEY
+from conftest import OPENAI_KEY, RESPAN_KEY, start
 
 import respan_instrument
 from respan_instrument.local import Collector, OpenAIStub
@@ -84,7 +84,7 @@ def sink() -> Iterator[Sink]:
 @pytest.fixture()
 def traced(sink: Sink, collector: Collector, stub: OpenAIStub) -> Iterator[Collector]:
     stub.clear()
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     yield collector
     respan_instrument.uninstrument()
 
@@ -362,13 +362,13 @@ def test_exclusive_replaces_the_sdks_exporter(
             asyncio.run(agents.Runner.run(agent, QUESTION))
         return str(current.trace_id)
 
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     try:
         both = run()
         assert both in sink.traces()  # the default: OpenAI's exporter and ours
         assert len(logs_of(collector, 3)) == 3
         collector.clear()
-        respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", agents="exclusive")
+        start(collector, agents="exclusive")
         only_ours = run()
         assert only_ours not in sink.traces()
         assert {log["trace_unique_id"] for log in logs_of(collector, 3)} == {only_ours[6:]}
@@ -382,7 +382,7 @@ def test_exclusive_replaces_the_sdks_exporter(
     assert names == ["BatchTraceProcessor"]
 
     monkeypatch.setenv("RESPAN_AGENTS_EXCLUSIVE", "true")
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     try:
         assert run() not in sink.traces()
     finally:
@@ -397,7 +397,7 @@ def test_bad_exclusive_setting_is_a_value_error(
     if env is not None:
         monkeypatch.setenv("RESPAN_AGENTS_EXCLUSIVE", env)
     with pytest.raises(ValueError, match="RESPAN_AGENTS_EXCLUSIVE" if env else "agents="):
-        respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", agents=argument)
+        start(collector, agents=argument)
 
 
 def test_tracing_disabled_leaves_model_calls_as_they_were(traced: Collector, stub: OpenAIStub) -> None:
@@ -417,7 +417,7 @@ def test_our_failure_never_reaches_the_run(
     """A custom span whose data our processor cannot read: the run goes on, the rest is logged."""
     monkeypatch.setenv("RESPAN_INSTRUMENT_STRICT", "0")
     # (exclusive: the SDK's own exporter, older ones at least, would choke on this span's data)
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=traced.url + "/api", agents="exclusive")
+    start(traced, agents="exclusive")
 
     class Unreadable(Mapping[str, Any]):
         def __getitem__(self, key: str) -> Any:
@@ -456,7 +456,7 @@ def test_our_failure_never_reaches_the_run(
 
 def test_otlp_export_is_one_span_tree(sink: Sink, collector: Collector, stub: OpenAIStub) -> None:
     pytest.importorskip("opentelemetry.exporter.otlp.proto.common")
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", export="otlp")
+    start(collector, export="otlp")
     try:
         asyncio.run(agents.Runner.run(triage(stub), QUESTION, run_config=agents.RunConfig(group_id="g-1")))
         assert respan_instrument.flush(10)
@@ -659,7 +659,7 @@ def test_content_off_keeps_tool_arguments_and_results_out(
         """Looks up a secret."""
         return "the secret is 42"
 
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", capture_content=False)
+    start(collector, capture_content=False)
     try:
         agent = agents.Agent(
             name="Quiet", instructions="x", model=model(stub), tools=[agents.function_tool(secret_lookup)]
@@ -680,7 +680,7 @@ def test_trace_begun_before_instrument(sink: Sink, collector: Collector, stub: O
     """The spans of a trace we did not see start still make one tree, under its workflow log."""
     agent = agents.Agent(name="Late", instructions="x", model=model(stub))
     with agents.trace("Early", group_id="g-early"):
-        respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+        start(collector)
         asyncio.run(agents.Runner.run(agent, QUESTION))
     try:
         logs = logs_of(collector, 3)
@@ -729,7 +729,7 @@ def test_realtime_agent_responses(traced: Collector) -> None:
     """A realtime agent's session (its own websocket, no spans): each model response one log."""
     pytest.importorskip("websockets")
     realtime = pytest.importorskip("agents.realtime")
-    from respan_instrument.local.realtime_server import REPLY, RealtimeServer
+    from tests.realtime_server import REPLY, RealtimeServer
 
     agent = realtime.RealtimeAgent(name="Voice", instructions="Be brief.")
     runner = realtime.RealtimeRunner(agent, config={"model_settings": {"modalities": ["text"]}})
@@ -780,7 +780,7 @@ def test_agent_as_tool_nests_under_its_tool(traced: Collector, stub: OpenAIStub)
 def test_run_during_an_outage_is_spooled_then_delivered_whole(
     sink: Sink, spool_dir: str, collector: Collector, stub: OpenAIStub
 ) -> None:
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     try:
         collector.set_outage(True)
         asyncio.run(agents.Runner.run(triage(stub), QUESTION))

@@ -3,18 +3,56 @@
 
 from __future__ import annotations
 
-from conftest import delivered
+from typing import Any
 
-from respan_instrument.capture import patch
+import httpx
+from conftest import OPENAI_KEY, Forward, delivered
+
+import respan_instrument
+
+MSG = [{"role": "user", "content": "x"}]
 
 
-def test_base_url_read_without_the_property(instrumented, stub, client) -> None:
-    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
-    held = patch._plain_base_url.get(type(client))
-    assert held in ("_base_url", "_configured_base_url")  # (3.x: `_configured_base_url`)
-    assert vars(client)[held] is client.base_url
-    client.base_url = stub.url + "/openai/v1/"
-    assert vars(client)[held] is client.base_url
-    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "y"}])
-    logs = delivered(instrumented, 2)
-    assert [log["prompt_messages"][0]["content"] for log in logs] == ["x", "y"]
+def _counting_client(stub: Any) -> Any:
+    """A client whose `base_url` property counts its reads (the SDK's own reads included)."""
+    import openai
+
+    class Counting(openai.OpenAI):
+        reads = 0
+
+        @property  # type: ignore[override]
+        def base_url(self) -> Any:
+            Counting.reads += 1
+            return openai.OpenAI.base_url.fget(self)  # type: ignore[attr-defined]
+
+        @base_url.setter
+        def base_url(self, url: Any) -> None:
+            openai.OpenAI.base_url.fset(self, url)  # type: ignore[attr-defined]
+
+    transport = httpx.Client(transport=Forward(stub.url))
+    return Counting(api_key=OPENAI_KEY, base_url=stub.url + "/v1", max_retries=0, http_client=transport)
+
+
+def test_base_url_read_without_the_property(instrumented, stub) -> None:
+    client = _counting_client(stub)
+
+    def reads_of_a_call() -> int:
+        before = type(client).reads
+        client.chat.completions.create(model="gpt-4o-mini", messages=MSG)
+        return type(client).reads - before
+
+    def streamed_body() -> dict[str, Any]:
+        for _ in client.chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True):
+            pass
+        return stub.requests[-1].body
+
+    reads_of_a_call()  # a client class's first call: where its property reads from is found once
+    ours = reads_of_a_call()
+    assert "stream_options" not in streamed_body()  # a host of unknown manners: its stream as sent
+    client.base_url = "https://api.openai.com/v1/"  # OpenAI's host: asked for a stream's usage
+    assert streamed_body()["stream_options"] == {"include_usage": True}
+    logs = delivered(instrumented, 4)
+    assert [log["stream"] for log in logs] == [False, False, True, True]
+    respan_instrument.uninstrument()
+    assert reads_of_a_call() == ours  # the SDK's own reads only: we add none
+    client.close()

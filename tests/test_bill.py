@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from answers import genai_usd, message, response, response_usage, sdk, sse
-from conftest import RESPAN_KEY, delivered
+from conftest import RESPAN_KEY, delivered, start
 
 import respan_instrument
 
@@ -388,7 +388,7 @@ def test_spans_carry_the_breakdown(traced, stub, client) -> None:
 
 
 def test_otlp_export_carries_the_breakdown(collector, stub, client) -> None:
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", export="otlp")
+    start(collector, export="otlp")
     try:
         stub.replay("responses", tools_answer())
         client.responses.create(model="gpt-5.4-mini", input="x", tools=TOOLS)
@@ -423,7 +423,7 @@ def test_cache_write_override(collector, stub, client) -> None:
     from openai.types.chat import ChatCompletion
 
     prices = {"acme-cache": {"input": 1.0, "output": 2.0, "cache_write": 5.0}}
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", prices=prices)
+    start(collector, prices=prices)
     try:
         usage = {
             "prompt_tokens": 1000,

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import OPENAI_KEY, RESPAN_KEY, delivered
+from conftest import OPENAI_KEY, RESPAN_KEY, delivered, start
 
 import respan_instrument
 
@@ -175,7 +175,7 @@ def test_client_created_before_instrument_and_cached_raw_wrapper(collector, stub
 
     early = openai.OpenAI(api_key=OPENAI_KEY, base_url=stub.url + "/v1", max_retries=0)
     cached = early.chat.completions.with_raw_response  # the SDK caches this per client
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     try:
         cached.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a"}]).parse()
         early.embeddings.create(model="text-embedding-3-small", input="b")
@@ -248,7 +248,7 @@ def test_timeout(instrumented, client) -> None:
 
 
 def test_capture_content_off_keeps_metrics(collector, stub, client) -> None:
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", capture_content=False)
+    start(collector, capture_content=False)
     try:
         response = client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "secret prompt"}], temperature=1.0

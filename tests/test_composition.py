@@ -8,46 +8,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OPENAI_KEY, RESPAN_KEY
+from conftest import OPENAI_KEY, assert_none_of, delivered, spool_bytes, start
 
 import respan_instrument
-from respan_instrument.local import Collector, OpenAIStub
+from respan_instrument.local import OpenAIStub
 
 EMAIL = "jane.doe@example.com"
 CARD = "4111 1111 1111 1111"
 RAW = (EMAIL, CARD)
-
-
-def start(collector: Collector, **kwargs: Any) -> None:
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", **kwargs)
-
-
-@pytest.fixture()
-def done() -> Iterator[None]:
-    yield
-    respan_instrument.uninstrument()
-
-
-def received(collector: Collector, n: int) -> list[dict[str, Any]]:
-    assert respan_instrument.flush(10)
-    assert collector.wait_for(n, timeout=10)
-    logs = list(collector.logs)
-    assert len(logs) == n, [(log["log_type"], log.get("span_name")) for log in logs]
-    return logs
-
-
-def spool_bytes(path: str) -> bytes:
-    return b"".join(f.read_bytes() for f in sorted(Path(path).rglob("*")) if f.is_file())
-
-
-def assert_clean(data: bytes | str) -> None:
-    text = data if isinstance(data, str) else data.decode("utf-8", "replace")
-    for raw in RAW:
-        assert raw not in text, raw
 
 
 # ---- privacy over an Agents SDK run -----------------------------------------------------------
@@ -97,9 +68,9 @@ def test_agents_run_redacted_in_logs_and_spool(done, agents_tracing, collector, 
     stub.clear()
     start(collector, redact="pii")
     _agents_run(stub)
-    logs = received(collector, 6)
-    assert_clean(json.dumps(logs))
-    assert_clean(spool_bytes(spool_dir))
+    logs = delivered(collector, 6)
+    assert_none_of(RAW, json.dumps(logs))
+    assert_none_of(RAW, spool_bytes(spool_dir))
     tool = next(log for log in logs if log["log_type"] == "tool")
     assert tool["status"] == "error"
     assert "[EMAIL]" in json.dumps(tool["metadata"]["error_data"])  # redacted, not dropped
@@ -114,7 +85,7 @@ def test_agents_run_redacted_in_otlp(done, agents_tracing, collector, stub) -> N
     assert respan_instrument.flush(10)
     assert collector.wait_for_spans(6, timeout=10)
     for request in collector.requests:
-        assert_clean(request.body)
+        assert_none_of(RAW, request.body)
 
 
 @pytest.mark.parametrize("how", ["sample_rate", "capture_content", "attributes"])
@@ -128,9 +99,9 @@ def test_agents_run_without_content_is_content_free_whole(done, agents_tracing, 
         start(collector)
     with respan_instrument.attributes(capture_content=False if how == "attributes" else None):
         _agents_run(stub)
-    logs = received(collector, 6)
+    logs = delivered(collector, 6)
     text = json.dumps(logs)
-    assert_clean(text)
+    assert_none_of(RAW, text)
     assert "Who is it?" not in text
     for log in logs:
         assert not {"input", "output", "prompt_messages", "completion_message"} & set(log), log
@@ -143,8 +114,8 @@ def test_a_failing_redactor_drops_agents_content(done, agents_tracing, collector
     stub.clear()
     start(collector, redact=broken)
     _agents_run(stub)
-    logs = received(collector, 6)
-    assert_clean(json.dumps(logs))
+    logs = delivered(collector, 6)
+    assert_none_of(RAW, json.dumps(logs))
 
 
 # ---- cost on the new surfaces -----------------------------------------------------------------
@@ -210,11 +181,11 @@ def test_socket_response_bills_its_web_search(done, collector, stub, client) -> 
     """The same answer over the socket and over HTTP costs the same, search fee included."""
     start(collector)
     _search_over_socket()
-    (socket_log,) = received(collector, 1)
+    (socket_log,) = delivered(collector, 1)
     collector.clear()
     stub.replay("responses", {**_http_answer(), "tools": [{"type": "web_search"}]})
     client.responses.create(model="gpt-4.1-mini", input="weather?", tools=[{"type": "web_search"}])
-    (http_log,) = received(collector, 1)
+    (http_log,) = delivered(collector, 1)
     breakdown = http_log["metadata"]["cost_breakdown"]
     assert set(breakdown) >= {"tokens", "web_search"}
     assert socket_log["metadata"].get("cost_breakdown") == breakdown
@@ -259,7 +230,7 @@ def test_agents_model_calls_over_the_responses_websocket_are_logged_once_in_the_
         with agents.trace("Over the socket"):
             result = asyncio.run(agents.Runner.run(agent, "hi there"))
         assert result.final_output
-    logs = received(collector, 3)
+    logs = delivered(collector, 3)
     by_type = {log["log_type"]: log for log in logs}
     assert set(by_type) == {"workflow", "agent", "response"}
     call = by_type["response"]
@@ -333,7 +304,7 @@ def test_uninstrument_restores_every_new_target_and_instrument_works_again(
         client.audio.speech.create(**speech)  # (body timing is wrapped on its first call)
         if socket:
             _search_over_socket()
-        logs = received(collector, len(kinds))
+        logs = delivered(collector, len(kinds))
         assert sorted(log["log_type"] for log in logs) == kinds
         assert all(log["cost"] > 0 for log in logs)
         collector.clear()
@@ -453,7 +424,7 @@ def test_socket_logs_follow_the_privacy_settings(done, collector, surface, how) 
         for word in WORDS:
             assert word.encode() not in sent, word
         return
-    logs = received(collector, n)
+    logs = delivered(collector, n)
     text = json.dumps(logs)
     for word in WORDS:
         assert word not in text, word
@@ -505,7 +476,7 @@ def test_hosted_agent_turn_keeps_out_input_submitted_without_content(done, colle
     stub.run_turn(session.id)  # the turn ran where the app did not watch it
     with in_trace(True):
         (turn,) = sessions.turns.list(session.id)
-    (log,) = received(collector, 1)
+    (log,) = delivered(collector, 1)
     assert log["log_type"] == "agent" and log["cost"] > 0
     assert log["metadata"]["agent_turn_id"] == turn.id
     assert CARD not in json.dumps(log)
@@ -518,7 +489,7 @@ def test_agents_runs_are_sampled_whole(done, agents_tracing, collector, stub) ->
     start(collector, sample_rate=0.5)
     for _ in range(8):
         _agents_run(stub)
-    logs = received(collector, 8 * 6)
+    logs = delivered(collector, 8 * 6)
     by_trace: dict[str, set[bool]] = {}
     for log in logs:
         if log["log_type"] in ("response", "tool", "task"):
@@ -575,7 +546,7 @@ def test_app_spans_of_an_agents_runs_model_calls_follow_the_runs_sample(
     try:
         for _ in range(12):
             _agents_run(stub)
-        logs = received(collector, 12 * 6)
+        logs = delivered(collector, 12 * 6)
     finally:
         respan_instrument.uninstrument()
     spans = {span.context.span_id: span for span in exporter.get_finished_spans()}
@@ -600,7 +571,7 @@ def test_agents_runs_keep_content_at_the_sample_rate(done, agents_tracing, colle
     for _ in range(runs):
         with agents.trace("Sampled"), agents.custom_span("step", {"note": "private"}):
             pass
-    logs = received(collector, 2 * runs)
+    logs = delivered(collector, 2 * runs)
     kept = sum("note" in (log.get("metadata") or {}) for log in logs if log["log_type"] == "task")
     assert abs(kept - rate * runs) < 5 * (rate * (1 - rate) * runs) ** 0.5, kept
 
@@ -634,7 +605,7 @@ def test_mcp_credentials_in_tools_never_reach_a_log(done, collector, stub, clien
             conn.response.create(model="gpt-4.1-mini", input="hi", tools=tools)  # type: ignore[list-item]
             _until(conn, "response.completed")
         n = 2
-    logs = received(collector, n)
+    logs = delivered(collector, n)
     assert MCP_SECRET not in json.dumps(logs)
     for log in logs:
         assert log["tools"] == [{k: v for k, v in MCP_TOOL.items() if k not in ("authorization", "headers")}]
@@ -667,7 +638,7 @@ def test_translation_of_a_model_no_source_prices_has_no_cost(done, collector) ->
                 _until(conn, "session.output_transcript.delta")
                 conn.session.close()
                 _until(conn, "session.closed")
-    logs = {log["model"]: log for log in received(collector, 2)}
+    logs = {log["model"]: log for log in delivered(collector, 2)}
     assert "cost" not in logs["gpt-realtime-translate-2099"]
     assert logs["gpt-realtime-translate"]["cost"] > 0
 
@@ -683,7 +654,7 @@ def test_socket_logs_reach_the_spool_redacted(done, collector, spool_dir, surfac
     for word in WORDS:
         assert word.encode() not in data, word
     collector.set_outage(False)
-    logs = received(collector, n)
+    logs = delivered(collector, n)
     assert all(log.get("cost", 0) > 0 for log in logs)
 
 
@@ -716,7 +687,7 @@ def test_agents_websocket_model_reused_takes_each_runs_attributes(done, agents_t
             await client.close()
 
         asyncio.run(main())
-    logs = received(collector, 6)
+    logs = delivered(collector, 6)
     calls = sorted((log for log in logs if log["log_type"] == "response"), key=lambda log: log["start_time"])
     assert [log.get("customer_identifier") for log in calls] == ["first", "second"]
     assert "private words" not in json.dumps(logs)
@@ -726,7 +697,7 @@ def test_agents_websocket_model_reused_takes_each_runs_attributes(done, agents_t
 @pytest.mark.parametrize("how", ["redact", "sample_rate", "attributes"])
 def test_realtime_transcription_logs_follow_the_privacy_settings(done, collector, how) -> None:
     pytest.importorskip("websockets")
-    from respan_instrument.local.realtime_server import AUDIO_CHUNK, TRANSCRIPT, RealtimeServer
+    from tests.realtime_server import AUDIO_CHUNK, TRANSCRIPT, RealtimeServer
 
     if how == "redact":
         start(collector, redact=_loud)
@@ -743,7 +714,7 @@ def test_realtime_transcription_logs_follow_the_privacy_settings(done, collector
                 conn.input_audio_buffer.append(audio=AUDIO_CHUNK)
                 conn.input_audio_buffer.commit()
                 _until(conn, "conversation.item.input_audio_transcription.completed")
-    (log,) = received(collector, 1)
+    (log,) = delivered(collector, 1)
     assert log["log_type"] == "transcription" and log["cost"] > 0
     assert TRANSCRIPT not in json.dumps(log)
     if how == "redact":

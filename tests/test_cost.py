@@ -12,6 +12,7 @@ import time
 import warnings
 
 import pytest
+from conftest import child_env
 
 from respan_instrument import _errors
 from respan_instrument._config import load_prices_file, validate_prices
@@ -404,13 +405,30 @@ def test_price_is_resolved_again_when_it_may_change(monkeypatch):
     assert expires is not None and 0 < expires - time.time() <= 24 * 3600
 
 
-def test_genai_prices_missing_uses_overrides_only(monkeypatch, caplog):
-    caplog.set_level(logging.WARNING, logger="respan_instrument")
-    monkeypatch.setattr(prices_compile, "_gp", False)
-    book = PriceBook({"gpt-4o-mini": {"input": 1.0, "output": 1.0}})
-    assert book.cost("gpt-4o-mini", TokenUsage(1000, 0)) == approx(0.001)
-    assert book.cost("o4-mini", TokenUsage(1000, 0)) is None
-    assert "genai-prices is not installed" in caplog.text
+def test_genai_prices_missing_uses_overrides_only(collector, stub, tmp_path):
+    """An app where genai-prices cannot be imported (as when it is not installed): the model its
+    overrides price has a cost, any other none, and one warning says why."""
+    code = (
+        "import logging, os, sys\n"
+        "sys.modules['genai_prices'] = None  # `import genai_prices` fails: not installed\n"
+        "import openai, respan_instrument\n"
+        "logging.basicConfig(format='%(name)s %(message)s')\n"
+        "respan_instrument.instrument(prices={'gpt-4o-mini': {'input': 1.0, 'output': 1.0}})\n"
+        "client = openai.OpenAI(api_key='sk-x', base_url=os.environ['STUB_URL'], max_retries=0)\n"
+        "for model in ('gpt-4o-mini', 'o4-mini'):\n"
+        "    client.chat.completions.create(model=model, messages=[{'role': 'user', 'content': 'hi'}])\n"
+        "assert respan_instrument.flush(10)\n"
+    )
+    env = child_env(collector, stub, str(tmp_path / "spool"))
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, errors="replace", timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("genai-prices is not installed") == 1, done.stderr
+    priced, unpriced = sorted(collector.logs, key=lambda log: log["model"])
+    assert priced["model"].startswith("gpt-4o-mini") and unpriced["model"].startswith("o4-mini")
+    assert priced["cost"] == approx((priced["prompt_tokens"] + priced["completion_tokens"]) / M)
+    assert "cost" not in unpriced
 
 
 def test_genai_prices_imported_lazily():

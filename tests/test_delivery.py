@@ -19,7 +19,17 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import FAST_RETRY, RESPAN_KEY, delivered
+from conftest import (
+    CHILD_APP,
+    FAST_RETRY,
+    RESPAN_KEY,
+    chat,
+    child_env,
+    delivered,
+    run_child,
+    spool_rows,
+    start,
+)
 
 import respan_instrument
 from respan_instrument.deliver import spool as _spool
@@ -32,15 +42,6 @@ from respan_instrument.record.encode import encode_log
 def _encode(log: dict[str, Any]) -> list[bytes]:
     """What instrument() composes for a log() dict: encoded as it is."""
     return [encode_log(log, 1_000_000)]
-
-
-def start(collector: Any, key: str = RESPAN_KEY) -> None:
-    respan_instrument.instrument(api_key=key, base_url=collector.url + "/api")
-
-
-def chat(client: Any, tag: str) -> None:
-    with respan_instrument.attributes(custom_identifier=tag):
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": tag}])
 
 
 def spooled_while_down(collector: Any, client: Any, prefix: str, n: int) -> None:
@@ -63,10 +64,6 @@ def assert_exactly_once(logs: list[dict[str, Any]], expected: set[str]) -> None:
     assert all(n == 1 for n in spans.values()), [s for s, n in spans.items() if n > 1]
     seen = tags(logs)
     assert {t for t in expected if seen[t] != 1} == set(), {t: seen[t] for t in expected if seen[t] != 1}
-
-
-def rows(spool_dir: str) -> int:
-    return int(_spool.status(spool_dir)["rows"])
 
 
 def statuses(collector: Any) -> Counter[int]:
@@ -114,7 +111,7 @@ def test_outage_during_calls_loses_nothing_and_never_slows_a_call(spool_dir, col
     assert len(during) > 20
     assert max(d for _, d in durations) < 0.5
     assert statistics.median(during) < 3 * statistics.median(before) + 0.002
-    assert rows(spool_dir) == 0
+    assert spool_rows(spool_dir) == 0
 
 
 def test_sustained_429_honours_retry_after_then_recovers(spool_dir, collector, client) -> None:
@@ -127,7 +124,7 @@ def test_sustained_429_honours_retry_after_then_recovers(spool_dir, collector, c
         time.sleep(2.0)
         throttled = statuses(collector)[429]
         assert 1 <= throttled <= 2.0 / 0.4 + 2, throttled  # no faster than retry_after allows
-        assert rows(spool_dir) == 20
+        assert spool_rows(spool_dir) == 20
         collector.set_outage(False)
         assert collector.wait_for(20, timeout=10)
         assert respan_instrument.flush(5)
@@ -135,7 +132,7 @@ def test_sustained_429_honours_retry_after_then_recovers(spool_dir, collector, c
         collector.set_outage(False)
         respan_instrument.uninstrument()
     assert_exactly_once(collector.logs, {f"t-{i}" for i in range(20)})
-    assert rows(spool_dir) == 0
+    assert spool_rows(spool_dir) == 0
 
 
 def test_transient_errors_and_dropped_connections_are_retried(spool_dir, collector, client) -> None:
@@ -171,14 +168,14 @@ def test_bad_key_is_reported_once_and_logs_wait_in_the_spool(spool_dir, collecto
     assert len(errors) == 1, [r.getMessage() for r in errors]
     assert "RESPAN_API_KEY" in errors[0].getMessage() and "401" in errors[0].getMessage()
     assert collector.logs == []
-    assert rows(spool_dir) == 5
+    assert spool_rows(spool_dir) == 5
 
     start(collector)  # another key never delivers them: a log goes only with the key it was made under
     try:
         assert respan_instrument.flush(10)  # not this process's logs: nothing to wait for
     finally:
         respan_instrument.uninstrument()
-    assert collector.logs == [] and rows(spool_dir) == 5
+    assert collector.logs == [] and spool_rows(spool_dir) == 5
 
 
 def test_bulk_row_errors_are_reported_once_and_not_retried(spool_dir, collector, caplog, monkeypatch) -> None:
@@ -206,7 +203,7 @@ def test_bulk_row_errors_are_reported_once_and_not_retried(spool_dir, collector,
     assert len(reports) == 1
     message = reports[0].getMessage()
     assert "prompt_messages: Expected a list of items" in message and "bad-row" in message
-    assert rows(spool_dir) == 0
+    assert spool_rows(spool_dir) == 0
 
 
 def test_create_row_errors_are_reported_once_and_not_retried(spool_dir, collector, caplog) -> None:
@@ -227,7 +224,7 @@ def test_create_row_errors_are_reported_once_and_not_retried(spool_dir, collecto
     assert [r.status for r in collector.requests] == [400, 400, 400]
     repeats = warnings(caplog, "rejected 2 more log(s)")  # the same reason again: summed, not repeated
     assert len(repeats) == 1 and "Expected a list of items" in repeats[0].getMessage()
-    assert rows(spool_dir) == 0
+    assert spool_rows(spool_dir) == 0
 
 
 SECRET = "xylophone quartzite nebulous"  # content no answer of Respan may bring to our logger
@@ -291,7 +288,7 @@ def test_a_bulk_rejected_whole_is_split_so_good_rows_still_arrive(
     assert_exactly_once(collector.logs, {"split-1"})
     assert len(collector.logs) == 1
     assert len(warnings(caplog, "rejected")) == 1
-    assert rows(spool_dir) == 0
+    assert spool_rows(spool_dir) == 0
 
 
 def test_spool_size_cap_drops_the_oldest_and_says_how_many(spool_dir, collector, monkeypatch, caplog) -> None:
@@ -343,7 +340,7 @@ def test_flush_true_once_spooled_while_respan_is_down(spool_dir, collector, clie
         t0 = time.monotonic()
         assert respan_instrument.flush(5)
         assert time.monotonic() - t0 < 2
-        assert rows(spool_dir) == 2 and collector.logs == []
+        assert spool_rows(spool_dir) == 2 and collector.logs == []
         collector.set_outage(False)
         assert collector.wait_for(2, timeout=10)
     finally:
@@ -354,7 +351,7 @@ def test_flush_true_once_spooled_while_respan_is_down(spool_dir, collector, clie
 
 def test_flush_accounts_for_logs_spooled_before_start(spool_dir, collector, client) -> None:
     spooled_while_down(collector, client, "old", 3)
-    assert rows(spool_dir) == 3
+    assert spool_rows(spool_dir) == 3
     collector.set_outage(False)
     start(collector)
     try:
@@ -438,11 +435,11 @@ def test_status_and_deliver_spool_for_the_cli(spool_dir, collector, client) -> N
     collector.set_outage(False)
     other = deliver_spool(collector.url + "/api", "rk-other", spool_dir, timeout=5)  # not its logs
     assert other["outcome"] == "done" and other["remaining"] == 0 and other["delivered"] == 0
-    assert rows(spool_dir) == 4
+    assert spool_rows(spool_dir) == 4
     done = deliver_spool(collector.url + "/api", RESPAN_KEY, spool_dir, timeout=5)
     assert done == {"delivered": 4, "rejected": 0, "remaining": 0, "outcome": "done", "path": status["path"]}
     assert_exactly_once(collector.logs, {f"cli-{i}" for i in range(4)})
-    assert _spool.status(spool_dir)["rows"] == 0
+    assert spool_rows(spool_dir) == 0
 
 
 def test_concurrent_drainers_deliver_each_row_once(spool_dir, collector) -> None:
@@ -473,58 +470,22 @@ def test_concurrent_drainers_deliver_each_row_once(spool_dir, collector) -> None
 
 # ---- across processes ----------------------------------------------------------------------
 
-PRELUDE = """
-import os, sys, time
-import openai
-import respan_instrument
-respan_instrument.instrument()
-client = openai.OpenAI(api_key="sk-x", base_url=os.environ["STUB_URL"], max_retries=0)
-def call(tag):
-    with respan_instrument.attributes(custom_identifier=tag):
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": tag}])
-"""
-
-
-def child_env(collector: Any, stub: Any, spool_dir: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_")}
-    env.update(FAST_RETRY)
-    env.update(
-        RESPAN_API_KEY=RESPAN_KEY,
-        RESPAN_BASE_URL=collector.url + "/api",
-        RESPAN_SPOOL_DIR=spool_dir,
-        STUB_URL=stub.url + "/v1",
-        RESPAN_INSTRUMENT_STRICT="1",
-    )
-    env.update(extra)
-    return env
-
-
-def run(code: str, env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
-        env=env,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=timeout,
-    )
-
 
 def test_respan_down_for_a_whole_run_then_the_next_run_delivers(spool_dir, collector, stub) -> None:
     env = child_env(collector, stub, spool_dir, RESPAN_EXIT_TIMEOUT="2")
     collector.set_outage(True)
     t0 = time.monotonic()
-    first = run("for i in range(10):\n    call(f'a-{i}')\n", env)
+    first = run_child("for i in range(10):\n    call(f'a-{i}')\n", env)
     assert first.returncode == 0, first.stderr
     assert time.monotonic() - t0 < 15
     assert statuses(collector)[503] >= 1 and collector.logs == []
-    assert rows(spool_dir) == 10
+    assert spool_rows(spool_dir) == 10
     collector.set_outage(False)
-    second = run("call('b-0')\nassert respan_instrument.flush(10)\n", env)
+    second = run_child("call('b-0')\nassert respan_instrument.flush(10)\n", env)
     assert second.returncode == 0, second.stderr
     assert_exactly_once(collector.logs, {f"a-{i}" for i in range(10)} | {"b-0"})
     assert len(collector.logs) == 11
-    assert rows(spool_dir) == 0
+    assert spool_rows(spool_dir) == 0
 
 
 def test_sigkill_loses_at_most_the_last_second(spool_dir, collector, stub) -> None:
@@ -538,7 +499,7 @@ def test_sigkill_loses_at_most_the_last_second(spool_dir, collector, stub) -> No
         time.sleep(0.01)
     """
     proc = subprocess.Popen(
-        [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
+        [sys.executable, "-c", CHILD_APP + textwrap.dedent(code)],
         env=child_env(collector, stub, spool_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -571,7 +532,7 @@ def test_sigkill_loses_at_most_the_last_second(spool_dir, collector, stub) -> No
     finally:
         respan_instrument.uninstrument()
     assert_exactly_once(collector.logs, must)
-    assert rows(spool_dir) == 0
+    assert spool_rows(spool_dir) == 0
 
 
 def test_fork_child_delivers_its_own_log_and_parent_logs_once(spool_dir, collector, stub) -> None:
@@ -588,7 +549,7 @@ def test_fork_child_delivers_its_own_log_and_parent_logs_once(spool_dir, collect
     call("parent-after")
     assert respan_instrument.flush(10)
     """
-    result = run(code, child_env(collector, stub, spool_dir))
+    result = run_child(code, child_env(collector, stub, spool_dir))
     assert result.returncode == 0, result.stderr
     assert collector.wait_for(5, timeout=5)
     time.sleep(0.3)
@@ -607,7 +568,7 @@ def test_wrong_base_url_keeps_logs_and_says_so_once(spool_dir, collector, client
         respan_instrument.uninstrument()
     errors = [r for r in caplog.records if r.name == "respan_instrument" and r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "RESPAN_BASE_URL" in errors[0].getMessage()
-    assert statuses(collector)[404] >= 1 and rows(spool_dir) == 2  # not dropped as "invalid"
+    assert statuses(collector)[404] >= 1 and spool_rows(spool_dir) == 2  # not dropped as "invalid"
 
 
 def test_spool_file_is_private(spool_dir, collector, client) -> None:

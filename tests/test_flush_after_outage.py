@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RESPAN_KEY
+from conftest import RESPAN_KEY, spool_rows, start
 
 import respan_instrument
 from respan_instrument.deliver import spool as _spool
@@ -54,12 +54,12 @@ def _spooled() -> int:
     directory = _spool.resolve_dir()
     if not os.path.isdir(directory):
         directory = _spool.fallback_dir()
-    return int(_spool.status(directory)["rows"])
+    return spool_rows(directory)
 
 
 def _calls_during_outage(collector: Any, client: Any, prefix: str) -> None:
     collector.set_outage(True)
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     for i in range(N):
         with respan_instrument.attributes(custom_identifier=f"{prefix}-{i}"):
             client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
@@ -109,7 +109,7 @@ def test_flush_honours_a_retry_after_longer_than_its_timeout(spool_place, collec
     spool counts, and no post is sent before the time it asked for."""
     try:
         collector.set_outage(True, status=429, retry_after=30)
-        respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+        start(collector)
         for i in range(3):
             with respan_instrument.attributes(custom_identifier=f"slow-{i}"):
                 client.chat.completions.create(

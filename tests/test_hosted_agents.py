@@ -8,19 +8,19 @@ import asyncio
 from typing import Any
 
 import pytest
+from answers import genai_usd
+from conftest import OPENAI_KEY, delivered, sdk_has
 
 import respan_instrument
-from tests.conftest import OPENAI_KEY, delivered
 
 openai = pytest.importorskip("openai")
 
 
-def _has_agents() -> bool:
-    client = openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1")
-    return hasattr(getattr(getattr(client, "beta", None), "agents", None), "sessions")
-
-
-pytestmark = pytest.mark.skipif(not _has_agents(), reason="no hosted Agents in this SDK")
+pytestmark = pytest.mark.skipif(
+    not sdk_has("beta", "agents", "sessions"), reason="no hosted Agents in this SDK"
+)
+# a turn of the stub's: 300 input tokens (100 of them cached) and 50 output, on gpt-4.1-mini
+USD = genai_usd("gpt-4.1-mini", input_tokens=300, cache_read_tokens=100, output_tokens=50)
 
 
 @pytest.fixture()
@@ -44,13 +44,6 @@ def _client(stub: Any, is_async: bool = False) -> Any:
     )
 
 
-def _genai_cost() -> float:
-    from genai_prices import Usage, calc_price
-
-    usage = Usage(input_tokens=300, cache_read_tokens=100, output_tokens=50)
-    return float(calc_price(usage, model_ref="gpt-4.1-mini", provider_id="openai").total_price)
-
-
 def test_create_stream_logs_its_turn(instrumented: Any, agents: Any) -> None:
     from tests.agents_stub import ANSWER, MODEL
 
@@ -66,7 +59,7 @@ def test_create_stream_logs_its_turn(instrumented: Any, agents: Any) -> None:
     assert log["output"][0]["content"][0]["text"] == ANSWER
     assert log["prompt_tokens"] == 300 and log["completion_tokens"] == 50
     assert log["prompt_cache_hit_tokens"] == 100 and log["reasoning_tokens"] == 20
-    assert log["cost"] == pytest.approx(_genai_cost())
+    assert log["cost"] == pytest.approx(USD)
     assert log["thread_identifier"].startswith("asess_") and log["metadata"]["agent_turn_id"].startswith(
         "turn_"
     )
@@ -145,7 +138,7 @@ def test_async_stream(instrumented: Any, agents: Any) -> None:
 
     asyncio.run(run())
     (log,) = delivered(instrumented, 1)
-    assert log["log_type"] == "agent" and log["cost"] == pytest.approx(_genai_cost())
+    assert log["log_type"] == "agent" and log["cost"] == pytest.approx(USD)
 
 
 def test_traced_stream_logs_its_turn(traced: Any, collector: Any, agents: Any) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from conftest import OPENAI_KEY, RESPAN_KEY, delivered
+from conftest import OPENAI_KEY, delivered, start
 from pydantic import BaseModel
 
 import respan_instrument
@@ -71,7 +71,7 @@ def twice(stub: OpenAIStub, collector: Collector, call: Callable[[], T]) -> tupl
     assert plain_requests, "the scenario sent no request"
     assert not collector.logs
     stub.clear()
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     try:
         result = call()
         requests = _posts(stub)

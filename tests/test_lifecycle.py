@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import RESPAN_KEY, delivered
+from conftest import RESPAN_KEY, child_env, delivered
 
 import respan_instrument
 
@@ -99,24 +99,29 @@ def test_import_order(order, collector, stub) -> None:
         assert has_httpx == "False"
 
 
-def test_no_key_sends_nothing_and_warns_once(collector, client, caplog, monkeypatch) -> None:
-    from respan_instrument import _errors
-
-    monkeypatch.setattr(_errors, "_seen", set())  # as in a fresh process
-    monkeypatch.setenv("RESPAN_BASE_URL", collector.url + "/api")
-    caplog.set_level("WARNING", logger="respan_instrument")
-    try:
-        for _ in range(2):
-            respan_instrument.instrument()
-            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
-            assert respan_instrument.flush(2)
-            respan_instrument.uninstrument()
-    finally:
-        respan_instrument.uninstrument()
+def test_no_key_sends_nothing_and_warns_once(collector, stub, tmp_path) -> None:
+    """An app without RESPAN_API_KEY: its calls are traced, nothing is sent, and the process is
+    told once, however often it instruments."""
+    env = child_env(collector, stub, str(tmp_path / "spool"))
+    del env["RESPAN_API_KEY"]
+    code = (
+        "import logging, os\n"
+        "logging.basicConfig(format='%(name)s: %(message)s')\n"
+        "import openai, respan_instrument\n"
+        "client = openai.OpenAI(api_key='sk-x', base_url=os.environ['STUB_URL'], max_retries=0)\n"
+        "for _ in range(2):\n"
+        "    respan_instrument.instrument()\n"
+        "    client.chat.completions.create(model='gpt-4o-mini', messages=[{'role': 'user', 'content': 'x'}])\n"
+        "    assert respan_instrument.flush(2)\n"
+        "    respan_instrument.uninstrument()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, errors="replace", timeout=60
+    )
+    assert done.returncode == 0, done.stderr
     assert collector.requests == []
-    assert [r.getMessage() for r in caplog.records].count(
-        "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan"
-    ) == 1
+    warning = "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan"
+    assert done.stderr.count(warning) == 1, done.stderr
 
 
 def test_otel_sdk_disabled(collector, client, monkeypatch) -> None:

@@ -10,16 +10,16 @@ import gc
 from typing import Any
 
 import pytest
+from conftest import delivered, sdk_has, start
 
 import respan_instrument
-from tests.conftest import OPENAI_KEY, delivered
 from tests.socket_servers import events_until as _until
 from tests.socket_servers import socket_client as _client
 
 pytest.importorskip("websockets")
 openai = pytest.importorskip("openai")
 pytestmark = pytest.mark.skipif(
-    not hasattr(openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1"), "live"),
+    not sdk_has("live"),
     reason="no Live API in this SDK",
 )
 PER_MINUTE = 3 / 60  # gpt-live-1 in genai-prices: USD 3 an hour of session
@@ -223,10 +223,9 @@ def _live_events(server: Any) -> list[str]:
 
 
 def test_events_unchanged(collector: Any, server: Any) -> None:
-    from tests.conftest import RESPAN_KEY
 
     bare = _live_events(server)
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     try:
         assert _live_events(server) == bare
         assert len(delivered(collector, 2)) == 2

@@ -24,7 +24,7 @@ from _mp_worker import (
     forks_a_child_that_is_terminated,
     instrument_child,
 )
-from conftest import RESPAN_KEY, delivered
+from conftest import RESPAN_KEY, delivered, start
 
 import respan_instrument
 
@@ -94,7 +94,7 @@ def slow_writer(monkeypatch: pytest.MonkeyPatch, collector: Any, stub: Any) -> A
     unless something saves them."""
     monkeypatch.setenv("RESPAN_SCHEDULE_DELAY", "30")
     stub.clear()
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     yield collector
     respan_instrument.uninstrument()
 
@@ -145,7 +145,7 @@ def test_terminated_worker_starts_no_post_and_sends_nothing_twice(
     that post (its rows are deleted once accepted) and leaves the rest to its parent. Posting
     them itself, it would be killed mid-post, and the parent would send them again."""
     monkeypatch.setenv("RESPAN_SCHEDULE_DELAY", "0.05")
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     try:
         collector.set_delay(1.3)  # two posts in a row outlast the two seconds' grace
         ctx = multiprocessing.get_context("fork")

@@ -10,8 +10,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import OPENAI_KEY, RESPAN_KEY, delivered
-from test_surfaces import has
+from conftest import OPENAI_KEY, delivered, sdk_has, start
 
 import respan_instrument
 
@@ -25,7 +24,7 @@ QUESTIONS = [
 
 def _needs(*path: str) -> Any:
     return pytest.mark.skipif(
-        not has(openai.OpenAI(api_key="x"), *path),
+        not sdk_has(*path),
         reason=f"no {'.'.join(path)} in openai {openai.__version__}",
     )
 
@@ -117,7 +116,7 @@ def test_async_compact_and_its_errors(instrumented, aclient) -> None:
 @_needs("decisions", "create")
 def test_decisions_logged_as_a_responses_call(collector, stub) -> None:
     stub.usage = {"cache_write_tokens": 7, "cached_tokens": 3}
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     try:
         client = openai.OpenAI(api_key=OPENAI_KEY, base_url=stub.url + "/v1", max_retries=0)
         decision = client.decisions.create(model="gpt-6-luna", input="Thanks so much!", questions=QUESTIONS)

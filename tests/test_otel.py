@@ -27,7 +27,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import respan_instrument
 from respan_instrument.capture import metrics as _metrics
-from respan_instrument.endpoints import CHAT, EMBEDDINGS
+from respan_instrument.endpoints import CHAT
 from respan_instrument.endpoints.usage import TokenUsage
 from respan_instrument.local import OpenAIStub
 
@@ -259,82 +259,6 @@ def one(points: list[tuple[dict[str, Any], Any, Any]], **attrs: Any) -> Any:
     return found[0]
 
 
-def test_metrics_record_explicit_provider() -> None:
-    reader = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[reader])
-    m = _metrics.Metrics(provider)
-    chat = {"endpoint": CHAT, "provider": "openai", "request_model": "gpt-4o-mini"}
-    mini = "gpt-4o-mini-2024-07-18"
-    m.record(
-        **chat,
-        response_model=mini,
-        duration_s=0.25,
-        usage=TokenUsage(12, 7, cached_input_tokens=4),
-        ttft_s=0.05,
-        cost=0.0012,
-        error_type=None,
-    )
-    m.record(
-        **chat,
-        response_model=mini,
-        duration_s=0.75,
-        usage=TokenUsage(8, 3),
-        ttft_s=None,
-        cost=0.0008,
-        error_type=None,
-    )
-    m.record(
-        EMBEDDINGS,
-        "openai",
-        "text-embedding-3-small",
-        "text-embedding-3-small",
-        0.1,
-        TokenUsage(5, 0),
-        None,
-        None,
-        None,
-    )
-    m.record(
-        **chat,
-        response_model=None,
-        duration_s=0.02,
-        usage=None,
-        ttft_s=None,
-        cost=None,
-        error_type="NotFoundError",
-    )
-    got = metric_points(reader)
-    provider.shutdown()
-
-    duration = got["gen_ai.client.operation.duration"]
-    ok = one(duration, gen_ai__operation__name="chat", gen_ai__response__model="gpt-4o-mini-2024-07-18")
-    assert ok.count == 2 and ok.sum == pytest.approx(1.0)
-    assert list(ok.explicit_bounds)[:3] == [0.01, 0.02, 0.04]
-    failed = one(duration, error__type="NotFoundError")
-    assert failed.count == 1
-    assert duration[0][2].unit == "s"
-
-    tokens = got["gen_ai.client.token.usage"]
-    assert tokens[0][2].unit == "{token}"
-    chat_in = one(tokens, gen_ai__operation__name="chat", gen_ai__token__type="input")
-    chat_out = one(tokens, gen_ai__operation__name="chat", gen_ai__token__type="output")
-    assert (chat_in.sum, chat_out.sum) == (20, 10)
-    emb = [a for a, _, _ in tokens if a["gen_ai.operation.name"] == "embeddings"]
-    assert [a["gen_ai.token.type"] for a in emb] == ["input"]  # embeddings have no output tokens
-
-    (ttft,) = got["gen_ai.client.operation.time_to_first_chunk"]
-    assert ttft[1].count == 1 and ttft[1].sum == pytest.approx(0.05)
-
-    (cost,) = got["respan.client.cost"]
-    assert cost[1].value == pytest.approx(0.002) and cost[2].unit == "USD"
-    assert cost[0] == {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "openai",
-        "gen_ai.request.model": "gpt-4o-mini",
-        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-    }
-
-
 def test_metrics_cost_nothing_without_a_meter_provider(monkeypatch) -> None:
     from opentelemetry.metrics import _internal as api
 
@@ -374,22 +298,40 @@ def test_metrics_from_real_calls(otel, client) -> None:
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="error-404", messages=USER)
     logs = delivered(otel.collector, 4)
+    chats = [log for log in logs if log["log_type"] == "chat" and log["status"] == "success"]
     got = metric_points(otel.metrics)
 
     duration = got["gen_ai.client.operation.duration"]
     chat_ok = one(duration, gen_ai__operation__name="chat", gen_ai__response__model=response.model)
-    assert chat_ok.count == 2
+    assert chat_ok.count == 2 and duration[0][2].unit == "s"
+    assert list(chat_ok.explicit_bounds)[:3] == [0.01, 0.02, 0.04]
     assert one(duration, gen_ai__operation__name="embeddings").count == 1
     failed = one(duration, error__type="NotFoundError")
     assert failed.count == 1
     tokens = got["gen_ai.client.token.usage"]
-    assert one(tokens, gen_ai__operation__name="chat", gen_ai__token__type="input").count == 2
-    assert one(tokens, gen_ai__operation__name="chat", gen_ai__token__type="output").count == 2
+    assert tokens[0][2].unit == "{token}"
+    chat_in = one(tokens, gen_ai__operation__name="chat", gen_ai__token__type="input")
+    chat_out = one(tokens, gen_ai__operation__name="chat", gen_ai__token__type="output")
+    assert chat_in.count == chat_out.count == 2
+    assert chat_in.sum == sum(log["prompt_tokens"] for log in chats)
+    assert chat_out.sum == sum(log["completion_tokens"] for log in chats)
     assert one(tokens, gen_ai__operation__name="embeddings", gen_ai__token__type="input").count == 1
+    emb = [a for a, _, _ in tokens if a["gen_ai.operation.name"] == "embeddings"]
+    assert [a["gen_ai.token.type"] for a in emb] == ["input"]  # embeddings have no output tokens
     (ttft,) = got["gen_ai.client.operation.time_to_first_chunk"]
     assert ttft[1].count == 1
-    total = sum(point.value for _, point, _ in got["respan.client.cost"])
-    assert total == pytest.approx(sum(log.get("cost", 0) for log in logs))
+    assert ttft[1].sum == pytest.approx(next(log["ttft"] for log in chats if log["stream"]), abs=1e-6)
+    cost = got["respan.client.cost"]
+    assert sum(point.value for _, point, _ in cost) == pytest.approx(sum(log.get("cost", 0) for log in logs))
+    assert cost[0][2].unit == "USD"
+    assert [a for a, _, _ in cost if a["gen_ai.operation.name"] == "chat"] == [
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.response.model": response.model,
+        }
+    ]
 
 
 # -- another openai instrumentation at the same time ---------------------------------------

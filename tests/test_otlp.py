@@ -6,21 +6,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
-import textwrap
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import FAST_RETRY, OPENAI_KEY, RESPAN_KEY
+from answers import genai_usd
+from conftest import FAST_RETRY, OPENAI_KEY, RESPAN_KEY, child_env, run_child, spool_rows, start
 
 import respan_instrument
-from respan_instrument.deliver import spool as _spool
-from respan_instrument.endpoints.usage import TokenUsage
 from respan_instrument.local import Collector
-from respan_instrument.record.prices import PriceBook
 
 CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions")
 CREDENTIAL = "cred-secret-789"
@@ -40,7 +36,7 @@ def _otlp_extra_installed() -> None:
 @pytest.fixture()
 def otlp(collector: Collector, stub: Any) -> Iterator[Collector]:
     stub.clear()
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", export="otlp")
+    start(collector, export="otlp")
     yield collector
     respan_instrument.uninstrument()
 
@@ -61,12 +57,6 @@ def spans(collector: Collector, n: int) -> list[dict[str, Any]]:
     got = collector.spans
     assert len(got) == n, [s["name"] for s in got]
     return got
-
-
-def cost(model: str, tokens: TokenUsage) -> float:
-    price = PriceBook({}).cost(model, tokens)
-    assert price is not None
-    return float(price)
 
 
 def no_secrets(collector: Collector) -> None:
@@ -106,8 +96,9 @@ def test_chat_span_carries_every_attribute_of_what_the_stub_returned(otlp, clien
     assert a["gen_ai.usage.output_tokens"] == reply.usage.completion_tokens == 12
     assert a["gen_ai.usage.cache_read.input_tokens"] == 16
     assert a["gen_ai.usage.reasoning.output_tokens"] == 5
-    tokens = TokenUsage(input_tokens=40, output_tokens=12, cached_input_tokens=16, reasoning_tokens=5)
-    assert a["gen_ai.usage.cost"] == pytest.approx(cost(reply.model, tokens))
+    # reasoning tokens are billed as output tokens
+    usd = genai_usd(reply.model, input_tokens=40, cache_read_tokens=16, output_tokens=12)
+    assert a["gen_ai.usage.cost"] == pytest.approx(usd)
     assert a["respan.entity.log_type"] == "chat"
     assert a["respan.customer_params.customer_identifier"] == "cust-1"
     assert a["respan.customer_params.email"] == "a@b.c" and a["respan.customer_params.name"] == "Ann"
@@ -198,7 +189,7 @@ def test_failed_call_is_an_error_span(otlp, client) -> None:
 
 def test_content_is_truncated_as_request_logs_are(collector, stub, client, monkeypatch) -> None:
     monkeypatch.setenv("RESPAN_MAX_CONTENT_BYTES", "2000")
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", export="otlp")
+    start(collector, export="otlp")
     image = "data:image/png;base64," + "A" * 5000
     history = [{"role": "system", "content": "rules"}]
     history += [{"role": "user", "content": f"old-{i} " + "x" * 300} for i in range(20)]
@@ -251,7 +242,7 @@ def test_log_is_a_span_too(otlp) -> None:
 def test_throttled_then_accepted_with_retry_after(collector, stub, client, monkeypatch) -> None:
     for name, value in FAST_RETRY.items():
         monkeypatch.setenv(name, value)
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", export="otlp")
+    start(collector, export="otlp")
     try:
         collector.fail_next(2, status=429, retry_after=0.2)
         for i in range(3):
@@ -302,7 +293,7 @@ def test_export_setting(monkeypatch, caplog) -> None:
 
 def test_without_the_otlp_extra_request_logs_are_sent(instrumented, collector, client, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "opentelemetry.proto", None)  # as if not installed
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", export="otlp")
+    start(collector, export="otlp")
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
     assert respan_instrument.flush(10) and collector.wait_for(1)
     assert collector.spans == [] and len(collector.logs) == 1
@@ -332,37 +323,10 @@ def test_app_tracer_provider_spans_carry_respans_names(traced, client) -> None:
 
 # ---- across processes ----------------------------------------------------------------------
 
-PRELUDE = """
-import os
-import openai
-import respan_instrument
-respan_instrument.instrument()
-client = openai.OpenAI(api_key="sk-x", base_url=os.environ["STUB_URL"], max_retries=0)
-def call(tag):
-    with respan_instrument.attributes(custom_identifier=tag):
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": tag}])
-"""
-
 
 def run(code: str, collector: Collector, stub: Any, spool_dir: str, **extra: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_")}
-    env.update(FAST_RETRY)
-    env.update(
-        RESPAN_API_KEY=RESPAN_KEY,
-        RESPAN_BASE_URL=collector.url + "/api",
-        RESPAN_SPOOL_DIR=spool_dir,
-        RESPAN_EXIT_TIMEOUT="2",
-        RESPAN_INSTRUMENT_STRICT="1",
-        STUB_URL=stub.url + "/v1",
-    )
-    env.update(extra)
-    done = subprocess.run(
-        [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
-        env=env,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=60,
+    done = run_child(
+        code, child_env(collector, stub, spool_dir, RESPAN_EXIT_TIMEOUT="2", **extra), timeout=60
     )
     assert done.returncode == 0, done.stderr
 
@@ -375,13 +339,13 @@ def test_outage_then_the_next_process_delivers_each_span_once(collector, stub, t
     spool_dir = str(tmp_path / "spool")
     collector.set_outage(True)
     run("for i in range(6):\n    call(f'a-{i}')\n", collector, stub, spool_dir, RESPAN_EXPORT="otlp")
-    assert collector.spans == [] and _spool.status(spool_dir)["rows"] == 6
+    assert collector.spans == [] and spool_rows(spool_dir) == 6
     collector.set_outage(False)
     run("call('b-0')\nassert respan_instrument.flush(10)\n", collector, stub, spool_dir, RESPAN_EXPORT="otlp")
     got = collector.spans
     assert tags(got) == Counter({f"a-{i}": 1 for i in range(6)} | {"b-0": 1})
     assert len({s["span_id"] for s in got}) == 7 and collector.logs == []
-    assert _spool.status(spool_dir)["rows"] == 0
+    assert spool_rows(spool_dir) == 0
     # the spooled rows went as one batch: their serialized requests joined are one request
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -402,17 +366,17 @@ def test_a_shared_spool_sends_logs_and_spans_each_to_its_own_place(collector, st
     collector.set_outage(True)
     run("for i in range(3):\n    call(f'log-{i}')\n", collector, stub, spool_dir)
     run("for i in range(4):\n    call(f'span-{i}')\n", collector, stub, spool_dir, RESPAN_EXPORT="otlp")
-    assert _spool.status(spool_dir)["rows"] == 7
+    assert spool_rows(spool_dir) == 7
     collector.set_outage(False)
     # each mode's next process delivers what is its own, and only that
     run("assert respan_instrument.flush(10)\n", collector, stub, spool_dir)
     assert Counter(log.get("custom_identifier") for log in collector.logs) == Counter(
         {f"log-{i}": 1 for i in range(3)}
     )
-    assert collector.spans == [] and _spool.status(spool_dir)["rows"] == 4
+    assert collector.spans == [] and spool_rows(spool_dir) == 4
     run("assert respan_instrument.flush(10)\n", collector, stub, spool_dir, RESPAN_EXPORT="otlp")
     assert tags(collector.spans) == Counter({f"span-{i}": 1 for i in range(4)})
-    assert len(collector.logs) == 3 and _spool.status(spool_dir)["rows"] == 0
+    assert len(collector.logs) == 3 and spool_rows(spool_dir) == 0
     for request in collector.requests:
         kind = "traces" if request.path.endswith("/v2/traces") else "logs"
         body = request.body

@@ -7,12 +7,10 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RESPAN_KEY, delivered
+from conftest import RESPAN_KEY, assert_none_of, delivered, sdk_has, spool_bytes, start
 
 import respan_instrument
 
@@ -33,16 +31,6 @@ TOOL = {
         "parameters": {"type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"]},
     },
 }
-
-
-def start(collector: Any, **kwargs: Any) -> None:
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api", **kwargs)
-
-
-@pytest.fixture()
-def done() -> Iterator[None]:
-    yield
-    respan_instrument.uninstrument()
 
 
 def conversation() -> list[dict[str, Any]]:
@@ -66,21 +54,6 @@ def conversation() -> list[dict[str, Any]]:
     ]
 
 
-def assert_clean(data: bytes | str) -> None:
-    text = data if isinstance(data, str) else data.decode("utf-8", "replace")
-    for raw in RAW:
-        assert raw not in text, raw
-
-
-def spool_bytes(path: str) -> bytes:
-    """Every byte of every file of the spool directory (the database, its WAL and index)."""
-    out = b""
-    for file in sorted(Path(path).rglob("*")):
-        if file.is_file():
-            out += file.read_bytes()
-    return out
-
-
 # ---- redaction: request logs and the spool --------------------------------------------------
 
 
@@ -94,12 +67,12 @@ def test_pii_never_reaches_the_spool_file_nor_the_collector(done, collector, stu
     assert respan_instrument.flush(10)  # safely in the spool
     on_disk = spool_bytes(spool_dir)
     assert b"[EMAIL]" in on_disk and b"[CARD]" in on_disk and b"gpt-4o-mini" in on_disk
-    assert_clean(on_disk)
+    assert_none_of(RAW, on_disk)
     assert ORDINARY.encode() in on_disk  # ordinary numbers and text survive
 
     collector.set_outage(False)
     logs = sorted(delivered(collector, 2), key=lambda log: len(log["prompt_messages"]))
-    assert_clean(json.dumps(logs))
+    assert_none_of(RAW, json.dumps(logs))
     tools, chat = logs
     system, user, assistant, tool, again = chat["prompt_messages"]
     assert system == {"role": "system", "content": "Support desk. Escalations: [EMAIL]"}
@@ -127,7 +100,7 @@ def test_respan_redact_env_and_the_caller_objects_untouched(
     before = json.dumps(messages)
     client.chat.completions.create(model="gpt-4o-mini", messages=messages)
     (log,) = delivered(collector)
-    assert_clean(json.dumps(log))
+    assert_none_of(RAW, json.dumps(log))
     assert json.dumps(messages) == before  # the caller's messages were never written to
 
 
@@ -135,7 +108,7 @@ def test_responses_instructions_input_and_output_are_redacted(done, collector, s
     start(collector, redact="pii")
     client.responses.create(model="gpt-4o-mini", instructions=f"Reply to {EMAIL}", input=PROMPT)
     (log,) = delivered(collector)
-    assert_clean(json.dumps(log))
+    assert_none_of(RAW, json.dumps(log))
     assert log["instructions"] == "Reply to [EMAIL]"
     assert "[CARD]" in json.dumps(log["input"]) and "[CARD]" in json.dumps(log["output"])
 
@@ -153,7 +126,7 @@ def test_async_stream_is_redacted(done, collector, stub, aclient) -> None:
     text = asyncio.run(main())
     assert EMAIL in text  # the user gets what the model said, unredacted
     (log,) = delivered(collector)
-    assert_clean(json.dumps(log))
+    assert_none_of(RAW, json.dumps(log))
     assert "[EMAIL]" in log["completion_message"]["content"]
 
 
@@ -195,12 +168,12 @@ def test_a_redactor_that_fails_drops_the_content_reported_once(
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}])
     logs = delivered(collector, 3)
     for log in logs:
-        assert_clean(json.dumps(log))
+        assert_none_of(RAW, json.dumps(log))
         assert not {"prompt_messages", "completion_message", "input", "output"} & set(log)
         assert log["model"].startswith("gpt-4o-mini") and log["prompt_tokens"] > 0 and log["cost"] > 0
     reports = [r for r in caplog.records if r.name == "respan_instrument" and "redact" in r.getMessage()]
     assert len(reports) == 1, [r.getMessage() for r in reports]
-    assert_clean(reports[0].getMessage())
+    assert_none_of(RAW, reports[0].getMessage())
     assert "ValueError" in reports[0].getMessage() or "NoneType" in reports[0].getMessage()
 
 
@@ -222,7 +195,7 @@ def test_hand_built_logs_are_redacted_and_sampled(done, collector) -> None:
             completion_message={"role": "assistant", "content": EMAIL},
         )
     (log,) = delivered(collector)
-    assert_clean(json.dumps(log))
+    assert_none_of(RAW, json.dumps(log))
     assert log["completion_message"] == {"role": "assistant", "content": "[EMAIL]"}
     assert "capture_content" not in log
 
@@ -238,7 +211,7 @@ def test_app_spans_carry_no_content_while_a_redactor_is_set(done, collector, stu
     attributes = dict(span.attributes or {})
     assert "gen_ai.input.messages" not in attributes and "gen_ai.output.messages" not in attributes
     assert attributes["gen_ai.usage.input_tokens"] > 0
-    assert_clean(json.dumps({k: str(v) for k, v in attributes.items()}))
+    assert_none_of(RAW, json.dumps({k: str(v) for k, v in attributes.items()}))
     (log,) = delivered(collector)  # the log has the content, redacted
     assert log["prompt_messages"][0]["content"].startswith("Hi, I am Jane, [EMAIL]")
 
@@ -250,14 +223,14 @@ def test_otlp_export_is_redacted(done, collector, stub, client) -> None:
     assert collector.wait_for_spans(1, timeout=10)
     (span,) = collector.spans
     for request in collector.requests:
-        assert_clean(request.body)
+        assert_none_of(RAW, request.body)
     attributes = span["attributes"]
     assert (
         "[EMAIL]" in attributes["gen_ai.input.messages"] and "[PHONE]" in attributes["gen_ai.input.messages"]
     )
     assert "[EMAIL]" in attributes["gen_ai.output.messages"]
     assert "[EMAIL]" in attributes["gen_ai.prompt.1.content"]
-    assert_clean(json.dumps(attributes, default=str))
+    assert_none_of(RAW, json.dumps(attributes, default=str))
 
 
 # ---- content off per call ---------------------------------------------------------------------
@@ -404,9 +377,9 @@ def test_realtime_transcripts_are_redacted(done, collector) -> None:
     pytest.importorskip("websockets")
     import openai
 
-    from respan_instrument.local.realtime_server import RealtimeServer
+    from tests.realtime_server import RealtimeServer
 
-    if not hasattr(openai.OpenAI(api_key="x", base_url="http://127.0.0.1:9/v1"), "realtime"):
+    if not sdk_has("realtime"):
         pytest.skip("no realtime in this SDK")
     start(collector, redact="pii")
     with RealtimeServer() as server:
@@ -421,7 +394,7 @@ def test_realtime_transcripts_are_redacted(done, collector) -> None:
                 if event.type == "response.done":
                     break
     (log,) = delivered(collector)
-    assert_clean(json.dumps(log))
+    assert_none_of(RAW, json.dumps(log))
     assert log["prompt_messages"][0]["content"].startswith("Hi, I am Jane, [EMAIL], phone [PHONE]")
 
 
@@ -467,6 +440,6 @@ def test_a_log_the_caller_must_build_goes_without_content_not_redacted_there(col
         pipeline.shutdown(2)
     assert collector.wait_for(10, timeout=10)
     logs = {log["custom_identifier"]: log for log in collector.logs}
-    assert_clean(json.dumps(list(logs.values())))
+    assert_none_of(RAW, json.dumps(list(logs.values())))
     assert [i for i in range(10) if "prompt_messages" in logs[f"q-{i}"]] == [0, 1, 2]
     assert threading.current_thread().name not in threads and threads

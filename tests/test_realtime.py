@@ -10,20 +10,21 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import RESPAN_KEY, delivered, sdk_has, start
 
 import respan_instrument
-from tests.conftest import OPENAI_KEY, RESPAN_KEY, delivered
 
 pytest.importorskip("websockets")
 openai = pytest.importorskip("openai")
 
-from respan_instrument.local.realtime_server import (  # noqa: E402
+from tests.realtime_server import (  # noqa: E402
     AUDIO_CHUNK,
     AUDIO_TRANSCRIPT,
     REPLY,
     TRANSCRIPT,
     RealtimeServer,
 )
+from tests.socket_servers import socket_client, surface  # noqa: E402
 
 # openai 1.x opens its sync realtime socket with websockets' connect() outside a `with` block,
 # which websockets >= 17.1 deprecates with a warning on the first send: the SDK's, not ours
@@ -33,14 +34,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 def _has(path: str) -> bool:
-    client = openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1")
-    obj: Any = client
-    try:
-        for name in path.split("."):
-            obj = getattr(obj, name)
-    except (AttributeError, ImportError):
-        return False
-    return hasattr(obj, "connect")
+    return sdk_has(*path.split("."), "connect")
 
 
 FLAVOURS = [
@@ -55,17 +49,8 @@ def server() -> Any:
         yield srv
 
 
-def _resource(client: Any, path: str) -> Any:
-    for name in path.split("."):
-        client = getattr(client, name)
-    return client
-
-
 def _sync(server: Any, path: str) -> Any:
-    client = openai.OpenAI(
-        api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
-    )
-    return _resource(client, path)
+    return surface(socket_client(server), path)
 
 
 def _text_item(text: str) -> dict[str, Any]:
@@ -255,7 +240,7 @@ def _scrub(value: Any, keys: tuple[str, ...]) -> Any:
 @pytest.mark.parametrize("path", FLAVOURS)
 def test_events_unchanged(collector: Any, server: Any, path: str) -> None:
     bare = _session_events(server, path)
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     try:
         assert _session_events(server, path) == bare
         assert len(delivered(collector, 3)) == 3
@@ -270,10 +255,7 @@ def _run(coro: Callable[[], Any]) -> Any:
 @pytest.mark.parametrize("path", FLAVOURS)
 def test_async_text_and_audio(instrumented: Any, server: Any, path: str) -> None:
     async def session() -> None:
-        client = openai.AsyncOpenAI(
-            api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
-        )
-        async with _resource(client, path).connect(model="gpt-realtime") as conn:
+        async with surface(socket_client(server, True), path).connect(model="gpt-realtime") as conn:
             await conn.conversation.item.create(item=_text_item("hi"))
             await conn.response.create()
             async for event in conn:

@@ -8,19 +8,21 @@ import asyncio
 from typing import Any
 
 import pytest
+from answers import genai_usd
+from conftest import delivered
 
-from tests.conftest import OPENAI_KEY, delivered
-from tests.test_realtime import FLAVOURS, _has, _resource, _sync, _text_item, _transcribe_with
+from tests.test_realtime import FLAVOURS, _has, _sync, _text_item, _transcribe_with
 
 pytest.importorskip("websockets")
 openai = pytest.importorskip("openai")
 
-from respan_instrument.local.realtime_server import (  # noqa: E402
+from tests.realtime_server import (  # noqa: E402
     AUDIO_CHUNK,
     TRANSCRIBED_SECONDS,
     TRANSCRIPT,
     RealtimeServer,
 )
+from tests.socket_servers import socket_client, surface  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:connect\\(\\) must be used as a context manager:DeprecationWarning"
@@ -31,13 +33,6 @@ pytestmark = pytest.mark.filterwarnings(
 def server() -> Any:
     with RealtimeServer() as srv:
         yield srv
-
-
-def _genai_token_cost(model: str, input_audio: int, output: int) -> float:
-    from genai_prices import Usage, calc_price
-
-    usage = Usage(input_tokens=input_audio, input_audio_tokens=input_audio, output_tokens=output)
-    return float(calc_price(usage, model_ref=model, provider_id="openai").total_price)
 
 
 @pytest.mark.parametrize("path", FLAVOURS)
@@ -56,7 +51,9 @@ def test_transcription_in_a_session_is_its_own_log(instrumented: Any, server: An
     assert log["log_type"] == "transcription" and log["model"] == "gpt-4o-transcribe"
     assert log["output"] == TRANSCRIPT and log["status"] == "success"
     assert log["usage"]["type"] == "tokens" and log["prompt_tokens"] == 50 and log["completion_tokens"] == 10
-    assert log["cost"] == pytest.approx(_genai_token_cost("gpt-4o-transcribe", 50, 10))
+    assert log["cost"] == pytest.approx(
+        genai_usd("gpt-4o-transcribe", input_tokens=50, input_audio_tokens=50, output_tokens=10)
+    )
     assert log["thread_identifier"] == session_id and log["metadata"]["realtime"] == "true"
     assert AUDIO_CHUNK[:64] not in str(log)
 
@@ -108,10 +105,7 @@ def test_transcription_only_session_async(instrumented: Any, server: Any, path: 
         }
 
     async def session() -> None:
-        client = openai.AsyncOpenAI(
-            api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url
-        )
-        async with _resource(client, path).connect(model="gpt-realtime") as conn:
+        async with surface(socket_client(server, True), path).connect(model="gpt-realtime") as conn:
             await conn.send(update)
             for _ in range(2):
                 await conn.input_audio_buffer.append(audio=AUDIO_CHUNK)

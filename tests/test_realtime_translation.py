@@ -10,8 +10,8 @@ import time
 from typing import Any
 
 import pytest
+from conftest import delivered, sdk_has, start
 
-from tests.conftest import OPENAI_KEY, delivered
 from tests.socket_servers import events_until as _until
 from tests.socket_servers import socket_client as _client
 
@@ -19,12 +19,9 @@ pytest.importorskip("websockets")
 openai = pytest.importorskip("openai")
 
 
-def _has_translations() -> bool:
-    client = openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1")
-    return hasattr(getattr(getattr(client, "realtime", None), "translations", None), "connect")
-
-
-pytestmark = pytest.mark.skipif(not _has_translations(), reason="no realtime translations in this SDK")
+pytestmark = pytest.mark.skipif(
+    not sdk_has("realtime", "translations", "connect"), reason="no realtime translations in this SDK"
+)
 PER_MINUTE = 2.04 / 60  # gpt-realtime-translate in genai-prices: USD 2.04 an hour
 
 
@@ -121,10 +118,9 @@ def _events(server: Any) -> list[str]:
 
 def test_events_unchanged(collector: Any, server: Any) -> None:
     import respan_instrument
-    from tests.conftest import RESPAN_KEY
 
     bare = _events(server)
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     try:
         assert [e.split("{")[0] for e in _events(server)] == [e.split("{")[0] for e in bare]
         assert len(delivered(collector, 1)) == 1

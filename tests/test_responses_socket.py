@@ -9,22 +9,19 @@ import gc
 from typing import Any
 
 import pytest
+from answers import genai_usd
+from conftest import delivered, sdk_has, start
 
 import respan_instrument
-from tests.conftest import OPENAI_KEY, RESPAN_KEY, delivered
 
 pytest.importorskip("websockets")
 openai = pytest.importorskip("openai")
 
+from tests.socket_servers import socket_client, surface  # noqa: E402
 
-def _has(path: str) -> bool:
-    obj: Any = openai.OpenAI(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1")
-    for name in path.split("."):
-        obj = getattr(obj, name, None)
-    return hasattr(obj, "connect")
-
-
-pytestmark = pytest.mark.skipif(not _has("responses"), reason="no Responses WebSocket mode in this SDK")
+pytestmark = pytest.mark.skipif(
+    not sdk_has("responses", "connect"), reason="no Responses WebSocket mode in this SDK"
+)
 PATHS = ["responses", "beta.responses"]
 MODEL = "gpt-4.1-mini"
 
@@ -38,16 +35,8 @@ def server() -> Any:
     assert not srv.errors
 
 
-def _resource(client: Any, path: str) -> Any:
-    for name in path.split("."):
-        client = getattr(client, name)
-    return client
-
-
 def _connect(server: Any, path: str = "responses", is_async: bool = False) -> Any:
-    cls = openai.AsyncOpenAI if is_async else openai.OpenAI
-    client = cls(api_key=OPENAI_KEY, base_url="http://127.0.0.1:9/v1", websocket_base_url=server.url)
-    return _resource(client, path).connect()
+    return surface(socket_client(server, is_async), path).connect()
 
 
 def _ask(text: str, **extra: Any) -> dict[str, Any]:
@@ -61,13 +50,6 @@ def _until_done(conn: Any) -> list[Any]:
         if event.type in ("response.completed", "response.failed", "response.incomplete", "error"):
             return events
     return events
-
-
-def _genai_cost(model: str) -> float:
-    from genai_prices import Usage, calc_price
-
-    usage = Usage(input_tokens=120, cache_read_tokens=20, output_tokens=40)
-    return float(calc_price(usage, model_ref=model, provider_id="openai").total_price)
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -84,7 +66,9 @@ def test_completed_response_is_one_streamed_log(instrumented: Any, server: Any, 
     assert log["output"][0]["content"][0]["text"] == REPLY
     assert log["prompt_tokens"] == 120 and log["completion_tokens"] == 40
     assert log["prompt_cache_hit_tokens"] == 20 and log["reasoning_tokens"] == 8
-    assert log["cost"] == pytest.approx(_genai_cost(MODEL))
+    assert log["cost"] == pytest.approx(
+        genai_usd(MODEL, input_tokens=120, cache_read_tokens=20, output_tokens=40)
+    )
     assert 0 <= log["ttft"] <= log["generation_time"]
     assert log["status"] == "success" and log["metadata"]["websocket"] == "true"
     assert "thread_identifier" not in log
@@ -209,7 +193,7 @@ def _events(server: Any) -> list[str]:
 
 def test_events_unchanged(collector: Any, server: Any) -> None:
     bare = _events(server)
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     try:
         ours = _events(server)
         assert [e.split("{")[0] for e in ours] == [e.split("{")[0] for e in bare]

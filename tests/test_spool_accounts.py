@@ -2,7 +2,7 @@
 when apps with different keys share one spool directory; spools of earlier versions keep working;
 an unusable spool directory falls back to a per-user temp directory, and only then to memory,
 which flush() never calls safe and whose loss at exit is counted. Real openai SDK, loopback stub
-and Collector; who delivered what is read from the requests the Collector accepted."""
+and collector; who delivered what is read from the requests the collector accepted."""
 
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST_RETRY
+from conftest import FAST_RETRY, chat, spool_rows, start
+from faulty_collector import FaultyCollector
 
 import respan_instrument
 from respan_instrument.cli import main
 from respan_instrument.deliver import spool as _spool
 from respan_instrument.deliver.drain import deliver_spool
-from respan_instrument.local import Collector
 
 KEY_A = "rk-app-a-0123456789abcdef"
 KEY_B = "rk-app-b-fedcba9876543210"
@@ -39,15 +39,15 @@ OLD_SCHEMA = (
 
 
 @pytest.fixture(scope="module")
-def _any_key_server() -> Iterator[Collector]:
-    server = Collector()  # accepts every key: each request's key is read from what it carried
+def _any_key_server() -> Iterator[FaultyCollector]:
+    server = FaultyCollector()  # accepts every key: each request's key is read from what it carried
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture()
-def respan(_any_key_server: Collector) -> Iterator[Collector]:
+def respan(_any_key_server: FaultyCollector) -> Iterator[FaultyCollector]:
     _any_key_server.clear()
     yield _any_key_server
     _any_key_server.set_outage(False)
@@ -63,16 +63,7 @@ def temp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def start(server: Collector, key: str) -> None:
-    respan_instrument.instrument(api_key=key, base_url=server.url + "/api")
-
-
-def chat(client: Any, tag: str) -> None:
-    with respan_instrument.attributes(custom_identifier=tag):
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": tag}])
-
-
-def run_app(server: Collector, client: Any, key: str, tags: list[str], *, down: bool) -> bool:
+def run_app(server: FaultyCollector, client: Any, key: str, tags: list[str], *, down: bool) -> bool:
     """One run of an app with `key`: its calls, a flush, and shutdown. Returns what flush() said."""
     server.set_outage(down)
     start(server, key)
@@ -85,7 +76,7 @@ def run_app(server: Collector, client: Any, key: str, tags: list[str], *, down: 
         server.set_outage(False)
 
 
-def by_key(server: Collector) -> dict[str, Counter[str]]:
+def by_key(server: FaultyCollector) -> dict[str, Counter[str]]:
     """{API key a request carried: Counter of the custom_identifier of the logs it delivered}."""
     out: dict[str, Counter[str]] = defaultdict(Counter)
     for request in server.requests:
@@ -101,10 +92,6 @@ def by_key(server: Collector) -> dict[str, Counter[str]]:
     return dict(out)
 
 
-def rows(spool_dir: str) -> int:
-    return int(_spool.status(spool_dir)["rows"])
-
-
 def messages(caplog: pytest.LogCaptureFixture, level: int = logging.WARNING) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "respan_instrument" and r.levelno >= level]
 
@@ -115,11 +102,11 @@ def messages(caplog: pytest.LogCaptureFixture, level: int = logging.WARNING) -> 
 def test_two_keys_sharing_a_spool_each_deliver_only_their_own(spool_dir, respan, client, caplog) -> None:
     a_tags = [f"a-{i}" for i in range(3)]
     assert run_app(respan, client, KEY_A, a_tags, down=True)  # spooled: safe
-    assert rows(spool_dir) == 3 and by_key(respan) == {}
+    assert spool_rows(spool_dir) == 3 and by_key(respan) == {}
 
     assert run_app(respan, client, KEY_B, ["b-0"], down=False)
     assert by_key(respan) == {KEY_B: Counter({"b-0": 1})}  # A's logs never go out under B's key
-    assert rows(spool_dir) == 3
+    assert spool_rows(spool_dir) == 3
     left = [m for m in messages(caplog) if "another Respan API key" in m]
     assert len(left) == 1 and "3 log(s)" in left[0]
     assert KEY_A not in left[0] and KEY_B not in left[0]
@@ -127,7 +114,7 @@ def test_two_keys_sharing_a_spool_each_deliver_only_their_own(spool_dir, respan,
     caplog.clear()
     assert run_app(respan, client, KEY_A, [], down=False)  # A's next run: flush() covers them
     assert by_key(respan) == {KEY_B: Counter({"b-0": 1}), KEY_A: Counter(dict.fromkeys(a_tags, 1))}
-    assert rows(spool_dir) == 0
+    assert spool_rows(spool_dir) == 0
     assert not [m for m in messages(caplog) if "another Respan API key" in m]
 
     on_disk = b"".join(p.read_bytes() for p in Path(spool_dir).iterdir() if p.is_file())
@@ -135,7 +122,7 @@ def test_two_keys_sharing_a_spool_each_deliver_only_their_own(spool_dir, respan,
 
 
 def test_a_refused_key_keeps_its_logs_for_itself(spool_dir, client, caplog) -> None:
-    only_b = Collector(api_key=KEY_B)
+    only_b = FaultyCollector(api_key=KEY_B)
     only_b.start()
     try:
         assert run_app(only_b, client, KEY_A, ["refused-0", "refused-1"], down=False)  # refused: spooled
@@ -145,7 +132,7 @@ def test_a_refused_key_keeps_its_logs_for_itself(spool_dir, client, caplog) -> N
         assert "only ever sent with the key it was made under" in errors[0]
         assert run_app(only_b, client, KEY_B, ["mine"], down=False)
         assert [log["custom_identifier"] for log in only_b.logs] == ["mine"]
-        assert rows(spool_dir) == 2
+        assert spool_rows(spool_dir) == 2
     finally:
         only_b.stop()
 
@@ -179,7 +166,7 @@ def test_spool_status_counts_per_key_and_spool_flush_delivers_with_the_right_key
     assert main(["spool", "flush", *base, "--api-key", KEY_A]) == 0
     assert "3 delivered" in capsys.readouterr().out
     assert by_key(respan) == {KEY_B: Counter({"b-0": 1}), KEY_A: Counter({"a-0": 1, "a-1": 1, "a-2": 1})}
-    assert rows(spool_dir) == 0
+    assert spool_rows(spool_dir) == 0
 
 
 def test_a_spool_of_an_earlier_version_is_migrated_and_still_delivered(spool_dir, respan, caplog) -> None:
@@ -210,7 +197,7 @@ def test_a_spool_of_an_earlier_version_is_migrated_and_still_delivered(spool_dir
         assert "key_fp" in {row[1] for row in db.execute("PRAGMA table_info(logs)")}
     finally:
         db.close()
-    assert rows(spool_dir) == 0
+    assert spool_rows(spool_dir) == 0
 
 
 # ---- an unusable spool directory ---------------------------------------------------------------
@@ -231,7 +218,7 @@ def test_an_unusable_spool_dir_falls_back_to_a_private_temp_dir(
     fallback = str(temp_root / f"respan-instrument-{os.getuid()}")  # this user's, in the temp dir
     assert run_app(respan, client, KEY_A, ["tmp-0", "tmp-1"], down=True)  # safe in the fallback spool
     assert os.stat(fallback).st_mode & 0o777 == 0o700
-    assert rows(fallback) == 2
+    assert spool_rows(fallback) == 2
     said = [m for m in messages(caplog) if "cannot use the spool directory" in m]
     assert len(said) == 1 and os.path.join(fallback, "spool.sqlite3") in said[0]
     assert not [
@@ -243,7 +230,7 @@ def test_an_unusable_spool_dir_falls_back_to_a_private_temp_dir(
     assert f"spool      {os.path.join(fallback, 'spool.sqlite3')}" in out and "(this RESPAN_API_KEY's)" in out
     assert run_app(respan, client, KEY_A, [], down=False)  # the next run finds them there
     assert by_key(respan) == {KEY_A: Counter({"tmp-0": 1, "tmp-1": 1})}
-    assert rows(fallback) == 0
+    assert spool_rows(fallback) == 0
 
 
 @pytest.mark.parametrize("trap", ["symlink", "someone else's"])
@@ -322,7 +309,7 @@ def test_across_processes_an_app_leaves_another_apps_logs_alone(spool_dir, respa
     )
     respan.set_outage(False)
     assert child.returncode == 0, child.stderr
-    assert rows(spool_dir) == 4
+    assert spool_rows(spool_dir) == 4
     assert run_app(respan, client, KEY_B, ["parent"], down=False)
     assert by_key(respan) == {KEY_B: Counter({"parent": 1})}
     result = deliver_spool(respan.url + "/api", KEY_A, spool_dir, timeout=10)

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import OPENAI_KEY, RESPAN_KEY, delivered
+from conftest import OPENAI_KEY, delivered, start
 
 import respan_instrument
 
@@ -141,7 +141,7 @@ def test_traced_chat_stream_log_is_the_same(collector, traced) -> None:
     _expect_chat(traced_log)
     respan_instrument.uninstrument()
     collector.clear()
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     lean_log = _chat_log(collector)
     assert {k: lean_log.get(k) for k in CONTENT_FIELDS} == {k: traced_log.get(k) for k in CONTENT_FIELDS}
 

@@ -525,27 +525,38 @@ def test_error_event_mid_stream_over_an_in_memory_transport(instrumented) -> Non
     assert log["completion_message"]["content"] == text_of(received)
 
 
-@pytest.mark.parametrize("fold_at", [3, 4, 5])
-def test_long_lean_streams_are_read_on_the_way(
-    instrumented, openai_host_client, monkeypatch, fold_at
-) -> None:
-    """A long stream's events are read in blocks as it runs (what it keeps stays bounded); the
-    log is the same as when the worker reads them all at the end."""
-    from respan_instrument.capture import tap as _stream
+BLOCK = 4096  # the events a lean stream keeps before it reads them (capture/tap.py's FOLD_AT)
 
-    monkeypatch.setattr(_stream, "FOLD_AT", fold_at)
-    seen = []
-    real = _stream._Tap.fold
 
-    def fold(self: Any) -> None:
-        seen.append(len(self.tapped.data))
-        real(self)
+@pytest.mark.parametrize("chunks", [BLOCK - 1, BLOCK, BLOCK + 200])
+def test_long_lean_streams_are_read_on_the_way(instrumented, openai_host_client, chunks) -> None:
+    """A long stream's events are read in blocks as it runs: what it keeps does not grow with the
+    stream (the memory held at two points a block apart is the same); the log is the same as when
+    the worker reads them all at the end."""
+    import tracemalloc
 
-    monkeypatch.setattr(_stream._Tap, "fold", fold)
-    chunks = list(openai_host_client.chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True))
+    text, usage_chunks, held = "", 0, []
+    stream = openai_host_client.chat.completions.create(
+        model="gpt-4o-mini", messages=MSG, stream=True, extra_headers={"x-stub-chunks": str(chunks)}
+    )
+    if chunks > BLOCK:
+        tracemalloc.start()
+    try:
+        for i, chunk in enumerate(stream):
+            if chunk.choices:
+                text += chunk.choices[0].delta.content or ""
+            else:
+                usage_chunks += 1
+            if tracemalloc.is_tracing() and i in (100, 100 + BLOCK):
+                held.append(tracemalloc.get_traced_memory()[0])
+                if len(held) == 2:
+                    tracemalloc.stop()
+    finally:
+        tracemalloc.stop()
     (log,) = delivered(instrumented)
-    assert seen and all(n == fold_at for n in seen)  # folded, and never held more
-    assert all(c.choices for c in chunks)
-    assert log["completion_message"] == {"role": "assistant", "content": text_of(chunks)}
+    if chunks > BLOCK:  # kept without reading, a block of events is some 1.5 MB
+        assert len(held) == 2 and held[1] - held[0] < 500_000, held
+    assert usage_chunks == 0  # the usage-only chunk we asked for stays ours
+    assert log["completion_message"] == {"role": "assistant", "content": text}
     assert log["prompt_tokens"] > 0 and log["cost"] > 0 and 0 < log["ttft"] <= log["generation_time"]
     assert "metadata" not in log

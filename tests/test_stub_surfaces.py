@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -20,20 +19,6 @@ AUDIO = b"ID3" + bytes(97)
 sdk_deprecated = pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")
 
 
-@pytest.fixture(scope="module")
-def surface_stub() -> Iterator[OpenAIStub]:
-    with OpenAIStub() as server:
-        yield server
-
-
-@pytest.fixture()
-def oai(surface_stub: OpenAIStub) -> Iterator[openai.OpenAI]:
-    surface_stub.clear()
-    client = openai.OpenAI(base_url=surface_stub.base_url, api_key="sk-test", max_retries=0)
-    yield client
-    client.close()
-
-
 def _needs(obj: Any, *names: str) -> None:
     """Skip where an older SDK major lacks a method (the stub's wire format is the same for all)."""
     for name in names:
@@ -45,8 +30,8 @@ def _needs(obj: Any, *names: str) -> None:
 # -- images -----------------------------------------------------------------------------
 
 
-def test_image_generation_gpt_image_has_usage(oai: openai.OpenAI) -> None:
-    result = oai.images.generate(model="gpt-image-1", prompt="a red fox in snow", n=2, quality="low")
+def test_image_generation_gpt_image_has_usage(plain_client: openai.OpenAI) -> None:
+    result = plain_client.images.generate(model="gpt-image-1", prompt="a red fox in snow", n=2, quality="low")
     assert result.data is not None and len(result.data) == 2
     assert base64.b64decode(result.data[0].b64_json or "").startswith(b"\x89PNG")
     assert result.usage is not None
@@ -56,15 +41,17 @@ def test_image_generation_gpt_image_has_usage(oai: openai.OpenAI) -> None:
     assert (result.size, result.quality, result.output_format) == ("1024x1024", "low", "png")
 
 
-def test_image_generation_dalle_has_no_usage(oai: openai.OpenAI) -> None:
-    result = oai.images.generate(model="dall-e-3", prompt="a fox", response_format="url")
+def test_image_generation_dalle_has_no_usage(plain_client: openai.OpenAI) -> None:
+    result = plain_client.images.generate(model="dall-e-3", prompt="a fox", response_format="url")
     assert result.usage is None and result.data is not None
     assert result.data[0].url and result.data[0].revised_prompt == "a fox"
 
 
-def test_image_generation_stream(oai: openai.OpenAI) -> None:
+def test_image_generation_stream(plain_client: openai.OpenAI) -> None:
     try:
-        stream: Any = oai.images.generate(model="gpt-image-1", prompt="a fox", stream=True, partial_images=2)
+        stream: Any = plain_client.images.generate(
+            model="gpt-image-1", prompt="a fox", stream=True, partial_images=2
+        )
     except TypeError:
         pytest.skip("this openai SDK cannot stream images")
     events = list(stream)
@@ -73,8 +60,10 @@ def test_image_generation_stream(oai: openai.OpenAI) -> None:
     assert events[-1].usage.total_tokens > 0
 
 
-def test_image_edit_multipart_recorded_without_bytes(oai: openai.OpenAI, surface_stub: OpenAIStub) -> None:
-    result = oai.images.edit(
+def test_image_edit_multipart_recorded_without_bytes(
+    plain_client: openai.OpenAI, plain_stub: OpenAIStub
+) -> None:
+    result = plain_client.images.edit(
         model="gpt-image-1",
         image=("fox.png", PNG, "image/png"),
         mask=("m.png", PNG[:20], "image/png"),
@@ -82,16 +71,16 @@ def test_image_edit_multipart_recorded_without_bytes(oai: openai.OpenAI, surface
         size="1024x1024",
     )
     assert result.usage is not None and result.usage.input_tokens_details.image_tokens > 0
-    request = surface_stub.requests[-1]
+    request = plain_stub.requests[-1]
     assert request.path == "/v1/images/edits"
     assert request.body["prompt"] == "add a hat" and request.body["size"] == "1024x1024"
     assert request.files["image"] == ("fox.png", "image/png", len(PNG))
     assert request.files["mask"] == ("m.png", "image/png", 20)
 
 
-def test_image_edit_stream(oai: openai.OpenAI) -> None:
+def test_image_edit_stream(plain_client: openai.OpenAI) -> None:
     try:
-        stream: Any = oai.images.edit(
+        stream: Any = plain_client.images.edit(
             model="gpt-image-1",
             image=("fox.png", PNG, "image/png"),
             prompt="hat",
@@ -104,17 +93,17 @@ def test_image_edit_stream(oai: openai.OpenAI) -> None:
 
 
 @sdk_deprecated
-def test_image_variation(oai: openai.OpenAI, surface_stub: OpenAIStub) -> None:
-    result = oai.images.create_variation(image=("fox.png", PNG, "image/png"), model="dall-e-2", n=3)
+def test_image_variation(plain_client: openai.OpenAI, plain_stub: OpenAIStub) -> None:
+    result = plain_client.images.create_variation(image=("fox.png", PNG, "image/png"), model="dall-e-2", n=3)
     assert result.data is not None and len(result.data) == 3 and result.usage is None
-    assert surface_stub.requests[-1].body == {"model": "dall-e-2", "n": "3"}
+    assert plain_stub.requests[-1].body == {"model": "dall-e-2", "n": "3"}
 
 
 # -- audio ------------------------------------------------------------------------------
 
 
-def test_transcription_token_usage(oai: openai.OpenAI) -> None:
-    result = oai.audio.transcriptions.create(
+def test_transcription_token_usage(plain_client: openai.OpenAI) -> None:
+    result = plain_client.audio.transcriptions.create(
         model="gpt-4o-transcribe", file=("a.mp3", AUDIO), prompt="two words"
     )
     assert result.text == "Hello from the stub."
@@ -123,23 +112,23 @@ def test_transcription_token_usage(oai: openai.OpenAI) -> None:
     assert usage.total_tokens == usage.input_tokens + usage.output_tokens
 
 
-def test_transcription_whisper_duration_usage(oai: openai.OpenAI, surface_stub: OpenAIStub) -> None:
-    result = oai.audio.transcriptions.create(model="whisper-1", file=("a.wav", AUDIO, "audio/wav"))
+def test_transcription_whisper_duration_usage(plain_client: openai.OpenAI, plain_stub: OpenAIStub) -> None:
+    result = plain_client.audio.transcriptions.create(model="whisper-1", file=("a.wav", AUDIO, "audio/wav"))
     usage: Any = result.usage
     assert usage.type == "duration" and usage.seconds == 2.5
-    assert surface_stub.requests[-1].files["file"] == ("a.wav", "audio/wav", len(AUDIO))
+    assert plain_stub.requests[-1].files["file"] == ("a.wav", "audio/wav", len(AUDIO))
 
 
 @pytest.mark.parametrize("fmt", ["text", "srt", "vtt"])
-def test_transcription_plain_formats(oai: openai.OpenAI, fmt: Any) -> None:
-    result: Any = oai.audio.transcriptions.create(
+def test_transcription_plain_formats(plain_client: openai.OpenAI, fmt: Any) -> None:
+    result: Any = plain_client.audio.transcriptions.create(
         model="whisper-1", file=("a.mp3", AUDIO), response_format=fmt
     )
     assert isinstance(result, str) and "Hello from the stub." in result
 
 
-def test_transcription_verbose_json(oai: openai.OpenAI, surface_stub: OpenAIStub) -> None:
-    result = oai.audio.transcriptions.create(
+def test_transcription_verbose_json(plain_client: openai.OpenAI, plain_stub: OpenAIStub) -> None:
+    result = plain_client.audio.transcriptions.create(
         model="whisper-1",
         file=("a.mp3", AUDIO),
         response_format="verbose_json",
@@ -147,11 +136,11 @@ def test_transcription_verbose_json(oai: openai.OpenAI, surface_stub: OpenAIStub
     )
     assert result.language == "english" and result.duration == 2.5
     assert result.segments is not None and result.segments[0].text == result.text
-    assert surface_stub.requests[-1].body["timestamp_granularities[]"] == "segment,word"
+    assert plain_stub.requests[-1].body["timestamp_granularities[]"] == "segment,word"
 
 
-def test_transcription_stream(oai: openai.OpenAI) -> None:
-    stream = oai.audio.transcriptions.create(
+def test_transcription_stream(plain_client: openai.OpenAI) -> None:
+    stream = plain_client.audio.transcriptions.create(
         model="gpt-4o-mini-transcribe", file=("a.mp3", AUDIO), stream=True
     )
     events = list(stream)
@@ -162,29 +151,29 @@ def test_transcription_stream(oai: openai.OpenAI) -> None:
 
 
 @sdk_deprecated
-def test_translation_json_and_verbose(oai: openai.OpenAI) -> None:
-    assert oai.audio.translations.create(model="whisper-1", file=("a.mp3", AUDIO)).text
-    verbose = oai.audio.translations.create(
+def test_translation_json_and_verbose(plain_client: openai.OpenAI) -> None:
+    assert plain_client.audio.translations.create(model="whisper-1", file=("a.mp3", AUDIO)).text
+    verbose = plain_client.audio.translations.create(
         model="whisper-1", file=("a.mp3", AUDIO), response_format="verbose_json"
     )
     assert verbose.duration == 2.5 and verbose.segments
-    text: Any = oai.audio.translations.create(
+    text: Any = plain_client.audio.translations.create(
         model="whisper-1", file=("a.mp3", AUDIO), response_format="text"
     )
     assert isinstance(text, str)
 
 
-def test_speech_binary(oai: openai.OpenAI) -> None:
-    audio = oai.audio.speech.create(
+def test_speech_binary(plain_client: openai.OpenAI) -> None:
+    audio = plain_client.audio.speech.create(
         model="gpt-4o-mini-tts", input="Hi there", voice="alloy", extra_headers={"x-stub-audio-bytes": "300"}
     )
     assert len(audio.content) == 300 and audio.response.headers["content-type"] == "audio/mpeg"
-    wav = oai.audio.speech.create(model="tts-1", input="Hi", voice="alloy", response_format="wav")
+    wav = plain_client.audio.speech.create(model="tts-1", input="Hi", voice="alloy", response_format="wav")
     assert wav.response.headers["content-type"] == "audio/wav" and wav.content.startswith(b"ID3")
 
 
-def test_speech_sse(oai: openai.OpenAI) -> None:
-    with oai.audio.speech.with_streaming_response.create(
+def test_speech_sse(plain_client: openai.OpenAI) -> None:
+    with plain_client.audio.speech.with_streaming_response.create(
         model="gpt-4o-mini-tts",
         input="Hi there",
         voice="alloy",
@@ -201,8 +190,10 @@ def test_speech_sse(oai: openai.OpenAI) -> None:
 # -- moderations ------------------------------------------------------------------------
 
 
-def test_moderation_flags_deterministically(oai: openai.OpenAI) -> None:
-    result = oai.moderations.create(model="omni-moderation-latest", input=["a nice day", "I will kill it"])
+def test_moderation_flags_deterministically(plain_client: openai.OpenAI) -> None:
+    result = plain_client.moderations.create(
+        model="omni-moderation-latest", input=["a nice day", "I will kill it"]
+    )
     calm, violent = result.results
     assert not calm.flagged and violent.flagged and violent.categories.violence
     assert violent.category_scores.violence > 0.5 and not violent.categories.hate
@@ -213,55 +204,59 @@ def test_moderation_flags_deterministically(oai: openai.OpenAI) -> None:
 # -- Responses background mode -----------------------------------------------------------
 
 
-def test_background_poll_then_completed(oai: openai.OpenAI) -> None:
-    queued = oai.responses.create(
+def test_background_poll_then_completed(plain_client: openai.OpenAI) -> None:
+    queued = plain_client.responses.create(
         model="gpt-4o-mini", input="Hello", background=True, extra_headers={"x-stub-polls": "2"}
     )
     assert queued.status == "queued" and queued.background and not queued.output
-    statuses = [oai.responses.retrieve(queued.id).status for _ in range(3)]
+    statuses = [plain_client.responses.retrieve(queued.id).status for _ in range(3)]
     assert statuses == ["in_progress", "in_progress", "completed"]
-    final = oai.responses.retrieve(queued.id)
+    final = plain_client.responses.retrieve(queued.id)
     assert final.output_text == "Echo: Hello" and final.usage is not None
 
 
-def test_background_resume_stream(oai: openai.OpenAI) -> None:
-    queued = oai.responses.create(model="gpt-4o-mini", input="Hello", background=True)
-    events = list(oai.responses.retrieve(queued.id, stream=True, starting_after=3))
+def test_background_resume_stream(plain_client: openai.OpenAI) -> None:
+    queued = plain_client.responses.create(model="gpt-4o-mini", input="Hello", background=True)
+    events = list(plain_client.responses.retrieve(queued.id, stream=True, starting_after=3))
     assert events[0].sequence_number == 4 and events[-1].type == "response.completed"
 
 
-def test_background_stream_from_created(oai: openai.OpenAI) -> None:
-    events = list(oai.responses.create(model="gpt-4o-mini", input="Hi", background=True, stream=True))
+def test_background_stream_from_created(plain_client: openai.OpenAI) -> None:
+    events = list(
+        plain_client.responses.create(model="gpt-4o-mini", input="Hi", background=True, stream=True)
+    )
     assert events[0].type == "response.created" and events[0].response.status == "queued"
     assert [e.sequence_number for e in events] == list(range(len(events)))
     assert events[-1].type == "response.completed"
 
 
-def test_background_cancel_and_failure(oai: openai.OpenAI) -> None:
-    queued = oai.responses.create(model="gpt-4o-mini", input="Hello", background=True)
-    assert oai.responses.cancel(queued.id).status == "cancelled"
-    assert oai.responses.retrieve(queued.id).status == "cancelled"
-    failing = oai.responses.create(
+def test_background_cancel_and_failure(plain_client: openai.OpenAI) -> None:
+    queued = plain_client.responses.create(model="gpt-4o-mini", input="Hello", background=True)
+    assert plain_client.responses.cancel(queued.id).status == "cancelled"
+    assert plain_client.responses.retrieve(queued.id).status == "cancelled"
+    failing = plain_client.responses.create(
         model="fail-bg", input="Hello", background=True, extra_headers={"x-stub-polls": "0"}
     )
-    failed = oai.responses.retrieve(failing.id)
+    failed = plain_client.responses.retrieve(failing.id)
     assert failed.status == "failed" and failed.error is not None and failed.error.code == "server_error"
     with pytest.raises(openai.NotFoundError):
-        oai.responses.retrieve("resp_missing")
+        plain_client.responses.retrieve("resp_missing")
 
 
-def test_conversation_and_previous_response_echoed(oai: openai.OpenAI) -> None:
-    first = oai.responses.create(model="gpt-4o-mini", input="Hello", previous_response_id="resp_prev")
+def test_conversation_and_previous_response_echoed(plain_client: openai.OpenAI) -> None:
+    first = plain_client.responses.create(
+        model="gpt-4o-mini", input="Hello", previous_response_id="resp_prev"
+    )
     assert first.previous_response_id == "resp_prev"
     _needs(first, "conversation")
-    second = oai.responses.create(model="gpt-4o-mini", input="Hello", conversation="conv_123")
+    second = plain_client.responses.create(model="gpt-4o-mini", input="Hello", conversation="conv_123")
     assert second.conversation is not None and second.conversation.id == "conv_123"
 
 
 # -- files and batches -------------------------------------------------------------------
 
 
-def test_batch_round_trip(oai: openai.OpenAI) -> None:
+def test_batch_round_trip(plain_client: openai.OpenAI) -> None:
     lines = [
         {
             "custom_id": "a",
@@ -283,17 +278,19 @@ def test_batch_round_trip(oai: openai.OpenAI) -> None:
         },
     ]
     data = "".join(json.dumps(line) + "\n" for line in lines).encode()
-    uploaded = oai.files.create(file=("batch.jsonl", data), purpose="batch")
-    assert uploaded.bytes == len(data) and oai.files.retrieve(uploaded.id).filename == "batch.jsonl"
-    assert oai.files.content(uploaded.id).content == data
-    batch = oai.batches.create(
+    uploaded = plain_client.files.create(file=("batch.jsonl", data), purpose="batch")
+    assert uploaded.bytes == len(data) and plain_client.files.retrieve(uploaded.id).filename == "batch.jsonl"
+    assert plain_client.files.content(uploaded.id).content == data
+    batch = plain_client.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
     assert (
         batch.status == "completed" and batch.request_counts is not None and batch.request_counts.total == 3
     )
-    assert oai.batches.retrieve(batch.id).output_file_id == batch.output_file_id
-    output = [json.loads(line) for line in oai.files.content(batch.output_file_id or "").text.splitlines()]
+    assert plain_client.batches.retrieve(batch.id).output_file_id == batch.output_file_id
+    output = [
+        json.loads(line) for line in plain_client.files.content(batch.output_file_id or "").text.splitlines()
+    ]
     assert [o["custom_id"] for o in output] == ["a", "b", "c"]
     bodies = [o["response"]["body"] for o in output]
     assert [b["object"] for b in bodies] == ["chat.completion", "list", "response"]
@@ -305,35 +302,35 @@ def test_batch_round_trip(oai: openai.OpenAI) -> None:
 # -- errors and Azure ---------------------------------------------------------------------
 
 
-def test_error_injection_on_new_routes(oai: openai.OpenAI) -> None:
+def test_error_injection_on_new_routes(plain_client: openai.OpenAI) -> None:
     with pytest.raises(openai.RateLimitError):
-        oai.images.generate(model="error-429", prompt="x")
+        plain_client.images.generate(model="error-429", prompt="x")
     with pytest.raises(openai.InternalServerError):
-        oai.audio.transcriptions.create(model="error-500", file=("a.mp3", AUDIO))
+        plain_client.audio.transcriptions.create(model="error-500", file=("a.mp3", AUDIO))
     with pytest.raises(openai.BadRequestError):
-        oai.moderations.create(input="x", extra_headers={"x-stub-status": "400"})
-    queued = oai.responses.create(model="gpt-4o-mini", input="Hi", background=True)
+        plain_client.moderations.create(input="x", extra_headers={"x-stub-status": "400"})
+    queued = plain_client.responses.create(model="gpt-4o-mini", input="Hi", background=True)
     with pytest.raises(openai.InternalServerError):
-        oai.responses.retrieve(queued.id, extra_headers={"x-stub-status": "503"})
+        plain_client.responses.retrieve(queued.id, extra_headers={"x-stub-status": "503"})
 
 
-def test_azure_paths(surface_stub: OpenAIStub) -> None:
+def test_azure_paths(plain_stub: OpenAIStub) -> None:
     client = openai.AzureOpenAI(
-        azure_endpoint=surface_stub.url, api_key="k", api_version="2025-04-01-preview", max_retries=0
+        azure_endpoint=plain_stub.url, api_key="k", api_version="2025-04-01-preview", max_retries=0
     )
     try:
         image = client.images.generate(model="gpt-image-1", prompt="a fox")
         assert image.usage is not None
         text = client.audio.transcriptions.create(model="whisper-1", file=("a.mp3", AUDIO))
         assert text.text
-        assert surface_stub.requests[-1].path == "/openai/deployments/whisper-1/audio/transcriptions"
+        assert plain_stub.requests[-1].path == "/openai/deployments/whisper-1/audio/transcriptions"
     finally:
         client.close()
 
 
-def test_async_surfaces(surface_stub: OpenAIStub) -> None:
+def test_async_surfaces(plain_stub: OpenAIStub) -> None:
     async def main() -> None:
-        client = openai.AsyncOpenAI(base_url=surface_stub.base_url, api_key="sk-test", max_retries=0)
+        client = openai.AsyncOpenAI(base_url=plain_stub.base_url, api_key="sk-test", max_retries=0)
         try:
             image = await client.images.generate(model="gpt-image-1", prompt="a fox")
             assert image.usage is not None

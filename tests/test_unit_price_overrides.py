@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RESPAN_KEY, delivered
+from conftest import RESPAN_KEY, delivered, start
 
 import respan_instrument
 from respan_instrument.local import Collector, OpenAIStub
@@ -41,7 +41,7 @@ def prices_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def priced(prices_file: str, collector: Collector, stub: OpenAIStub) -> Iterator[Collector]:
     """Instrumented with RESPAN_PRICES_FILE set."""
     stub.clear()
-    respan_instrument.instrument(api_key=RESPAN_KEY, base_url=collector.url + "/api")
+    start(collector)
     yield collector
     respan_instrument.uninstrument()
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -20,7 +22,10 @@ import openai
 
 import respan_instrument
 from respan_instrument.local.collector import Collector
-from respan_instrument.local.realtime_server import AUDIO_CHUNK, RealtimeServer
+
+# the loopback Realtime server is a test fixture: it lives with the tests, not in the package
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.realtime_server import AUDIO_CHUNK, RealtimeServer  # noqa: E402
 
 KEY = "rk-bench"
 

@@ -32,12 +32,6 @@ class LogStore:
                 "INSERT INTO logs (id, received_at, json) VALUES (?, ?, ?)", (log_id, received_at, data)
             )
 
-    def all(self) -> list[dict[str, Any]]:
-        """Every stored log, oldest first."""
-        with self._lock:
-            rows = self._conn.execute("SELECT json FROM logs ORDER BY rowid").fetchall()
-        return [json.loads(row[0]) for row in rows]
-
     def close(self) -> None:
         with self._lock:
             self._conn.close()

@@ -1,4 +1,4 @@
-"""Collector: a Respan-compatible request-log ingest server with failure injection."""
+"""Collector: a Respan-compatible request-log ingest server (`respan-instrument collect`, the demo)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import threading
-import time
 import uuid
 import zlib
 from collections.abc import Callable
@@ -16,7 +15,6 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from . import _otlp as otlp
-from ._faults import Failure, FaultPlan, format_retry_after
 from ._http import BodyTooLarge, JSONHandler, LoopbackServer
 from ._log_store import LogStore
 
@@ -112,21 +110,9 @@ class _CollectorHandler(JSONHandler):
             self._reply(exc.status, exc.payload)
 
     def _inject_fault(self) -> bool:
-        faults = self.collector._faults
-        delay = faults.delay
-        if delay > 0:
-            time.sleep(delay)
-        if faults.take_drop():
-            self.collector._record(CollectorRequest(self._path, self._hdrs, self._raw, 0))
-            self.abort()
-            return True
-        failure = faults.take_failure()
-        if failure is None:
-            return False
-        retry_after = failure.effective_retry_after()
-        headers = {"Retry-After": format_retry_after(retry_after)} if retry_after is not None else None
-        self._reply(failure.status, failure.payload(), headers)
-        return True
+        """True when a subclass answered (or dropped) this ingest request itself: the tests'
+        failure injection (tests/faulty_collector.py), a benchmark's rate limit. Never here."""
+        return False
 
     def _route(self) -> None:
         if self._path in TRACE_PATHS:
@@ -239,9 +225,7 @@ class Collector(LoopbackServer):
     """Respan-compatible ingest server on 127.0.0.1; set ``RESPAN_BASE_URL`` to ``collector.base_url``.
 
     ``api_key`` None accepts any (or no) key; ``db_path`` persists accepted logs to SQLite;
-    ``on_log`` is called once per accepted log. Failure injection (``fail_next``,
-    ``set_outage``, ``set_delay``, ``drop_connection_next``) applies to the request-log
-    endpoints, not to ``GET /api/health``.
+    ``on_log`` is called once per accepted log.
     """
 
     def __init__(
@@ -261,7 +245,6 @@ class Collector(LoopbackServer):
         self.on_log = on_log
         self.max_body_bytes = max_body_bytes
         self.max_bulk = max_bulk
-        self._faults = FaultPlan()
         self._cond = threading.Condition()
         self._logs: list[dict[str, Any]] = []
         self._spans: list[dict[str, Any]] = []
@@ -324,44 +307,12 @@ class Collector(LoopbackServer):
         with self._cond:
             return self._cond.wait_for(lambda: len(self._requests) >= n, timeout)
 
-    def stored_logs(self) -> list[dict[str, Any]]:
-        """Logs persisted in the SQLite database (empty without ``db_path``)."""
-        if self._store is not None:
-            return self._store.all()
-        if self.db_path is None or not os.path.exists(self.db_path):
-            return []
-        store = LogStore(self.db_path)
-        try:
-            return store.all()
-        finally:
-            store.close()
-
     def clear(self) -> None:
-        """Forget recorded logs and requests, and cancel every injected fault and delay."""
+        """Forget recorded logs, spans and requests."""
         with self._cond:
             self._logs.clear()
             self._spans.clear()
             self._requests.clear()
-        self._faults.reset()
-
-    # -- failure injection -------------------------------------------------------
-    def fail_next(
-        self, n: int = 1, status: int = 503, retry_after: float | None = None, body: Any = None
-    ) -> None:
-        """Answer the next ``n`` ingest requests with ``status`` (``body``: JSON value, str or bytes)."""
-        self._faults.fail_next(Failure(status, retry_after, body), n)
-
-    def set_outage(self, enabled: bool, status: int = 503, retry_after: float | None = None) -> None:
-        """While enabled, every ingest request fails with ``status``."""
-        self._faults.set_outage(Failure(status, retry_after) if enabled else None)
-
-    def set_delay(self, seconds: float) -> None:
-        """Sleep ``seconds`` before answering each ingest request (0 disables)."""
-        self._faults.set_delay(seconds)
-
-    def drop_connection_next(self, n: int = 1) -> None:
-        """Close the connection without answering for the next ``n`` ingest requests."""
-        self._faults.drop_next(n)
 
     # -- internals used by the handler ---------------------------------------------
     def _authorized(self, header: str | None) -> bool:

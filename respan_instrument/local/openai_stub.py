@@ -15,7 +15,6 @@ from urllib.parse import parse_qsl, urlsplit
 from ._http import JSONHandler, LoopbackServer
 from ._multipart import FormData, parse_form
 from ._stub_common import JSON, USAGE_KEYS, CallSpec, Reply, SSEvent, encode_sse, new_id, resolve_model
-from ._stub_replay import Replays
 from ._stub_routes import MULTIPART, Routes
 
 __all__ = ["OpenAIStub", "StubRequest"]
@@ -167,9 +166,9 @@ class _StubHandler(JSONHandler):
         if status >= 400:
             self._error(status, model)
             return
-        replayed = self.stub._replays.take(endpoint)
-        if replayed is not None:
-            self._send(replayed, False, 0.0)
+        scripted = self.stub._scripted_answer(endpoint)
+        if scripted is not None:
+            self._send(scripted, False, 0.0)
             return
         chunks = _int_header(headers, "x-stub-chunks") or self.stub.stream_chunks
         chunks = min(max(1, chunks), _MAX_CHUNKS)
@@ -258,7 +257,6 @@ class OpenAIStub(LoopbackServer):
         self._requests: list[StubRequest] = []
         self._requests_lock = threading.Lock()
         self._routes = Routes()
-        self._replays = Replays()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         class Handler(_StubHandler):
@@ -279,18 +277,14 @@ class OpenAIStub(LoopbackServer):
             return list(self._requests)
 
     def clear(self) -> None:
-        """Forget recorded requests, and answers queued by `replay` and not served yet."""
+        """Forget recorded requests."""
         with self._requests_lock:
             self._requests.clear()
-        self._replays.clear()
 
-    def replay(
-        self, endpoint: str, body: Any = None, *, sse: str | bytes | None = None, status: int = 200
-    ) -> None:
-        """Answer the next POST to `endpoint` (``"responses"``, ``"chat/completions"``, ...) with
-        `body` (JSON) or `sse` (a stream's server-sent events, as recorded) instead of the stub's
-        own answer; answers queue in order."""
-        self._replays.add(endpoint, body, sse=sse, status=status)
+    def _scripted_answer(self, endpoint: str) -> Reply | None:
+        """What a subclass serves instead of the stub's own answer to a POST to `endpoint` (the
+        tests' recorded answers, tests/replay_stub.py); None here: the stub always answers itself."""
+        return None
 
     def _record(self, request: StubRequest) -> None:
         with self._requests_lock:

@@ -5,19 +5,19 @@ What a response does is chosen by the last user text (or the response's instruct
 `fail` ends it failed with an error, `hangup` closes the connection mid-response, `wait` sends a
 few deltas and then nothing, `tool` calls a function; otherwise it answers in text, or in audio
 with a transcript when the response (or session) asks for audio. `deltas=N` in the text sets the
-number of deltas. Importable only with `websockets` installed (the `realtime` extra).
+number of deltas. Needs `websockets` (in the `test` extra).
 """
 
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 import re
-import threading
 from typing import Any
 
-from websockets.sync.server import Server, ServerConnection, serve
+from websockets.sync.server import ServerConnection
+
+from tests.socket_servers import SocketServer, new_id
 
 __all__ = [
     "RealtimeServer",
@@ -33,11 +33,6 @@ AUDIO_TRANSCRIPT = "Spoken hello from the realtime stub."
 TRANSCRIPT = "what the user said"  # the transcript of any committed input audio
 TRANSCRIBED_SECONDS = 30.0  # the seconds of audio a whisper transcription reports
 AUDIO_CHUNK = base64.b64encode(bytes(range(256)) * 4).decode()  # 1 KB of "audio" per delta
-_ids = itertools.count(1)
-
-
-def _id(prefix: str) -> str:
-    return f"{prefix}_{next(_ids):06d}"
 
 
 def usage(audio: bool) -> dict[str, Any]:
@@ -77,7 +72,7 @@ class _Session:
     def __init__(self, ws: ServerConnection, beta: bool, model: str) -> None:
         self.ws = ws
         self.beta = beta
-        self.session: dict[str, Any] = {"id": _id("sess"), "object": "realtime.session", "model": model}
+        self.session: dict[str, Any] = {"id": new_id("sess"), "object": "realtime.session", "model": model}
         self.last_text = ""
         self.audio_bytes = 0
         self.previous: str | None = None
@@ -93,7 +88,7 @@ class _Session:
         return model if isinstance(model, str) else None
 
     def send(self, kind: str, **fields: Any) -> None:
-        self.ws.send(json.dumps({"type": kind, "event_id": _id("event"), **fields}))
+        self.ws.send(json.dumps({"type": kind, "event_id": new_id("event"), **fields}))
 
     def item_created(self, item: dict[str, Any]) -> None:
         if self.beta:
@@ -111,7 +106,7 @@ class _Session:
             self.send(kind + "d", session=self.session)
         elif kind == "conversation.item.create":
             item = dict(event.get("item") or {})
-            item.setdefault("id", _id("item"))
+            item.setdefault("id", new_id("item"))
             item["content"] = [
                 {k: v for k, v in part.items() if k != "audio"} for part in item.get("content") or ()
             ]
@@ -122,7 +117,7 @@ class _Session:
         elif kind == "input_audio_buffer.append":
             self.audio_bytes += len(event.get("audio") or "")
         elif kind == "input_audio_buffer.commit":
-            item_id = _id("item")
+            item_id = new_id("item")
             self.send("input_audio_buffer.committed", item_id=item_id, previous_item_id=self.previous)
             part_type = "input_audio"
             self.item_created(
@@ -148,7 +143,7 @@ class _Session:
 
     def respond(self, params: dict[str, Any]) -> bool:
         cue = f"{params.get('instructions') or ''} {self.last_text}"
-        response_id = _id("resp")
+        response_id = new_id("resp")
         base = {"object": "realtime.response", "id": response_id, "conversation_id": "conv_stub"}
         self.send("response.created", response={**base, "status": "in_progress", "output": []})
         if "fail" in cue:
@@ -177,7 +172,7 @@ class _Session:
             or ["text"]
         )
         audio = "audio" in modalities
-        item_id = _id("item")
+        item_id = new_id("item")
         item: dict[str, Any] = {
             "id": item_id,
             "type": "message",
@@ -229,7 +224,7 @@ class _Session:
         return True
 
     def _tool(self, base: dict[str, Any]) -> bool:
-        item_id, call_id = _id("item"), _id("call")
+        item_id, call_id = new_id("item"), new_id("call")
         arguments = '{"city": "Paris"}'
         item = {
             "id": item_id,
@@ -252,26 +247,20 @@ class _Session:
         return True
 
 
-class RealtimeServer:
+class RealtimeServer(SocketServer):
     """Serves realtime sessions on 127.0.0.1 from a daemon thread; `url` is the SDK's
     `websocket_base_url`."""
 
     def __init__(self) -> None:
-        self._server: Server = serve(self._handler, "127.0.0.1", 0)
-        self.port = self._server.socket.getsockname()[1]
-        self.url = f"ws://127.0.0.1:{self.port}/v1"
-        self.sessions = 0
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="realtime-stub")
-        self._thread.start()
+        super().__init__(self._session)
 
-    def _handler(self, ws: ServerConnection) -> None:
+    def _session(self, ws: ServerConnection) -> None:
         request = ws.request
         headers = request.headers if request is not None else {}
         path = request.path if request is not None else ""
         match = re.search(r"model=([^&]+)", path)
         beta = "realtime=v1" in (headers.get("OpenAI-Beta") or "")
         session = _Session(ws, beta, match.group(1) if match else "gpt-realtime")
-        self.sessions += 1
         session.send("session.created", session=session.session)
         try:
             for message in ws:
@@ -280,13 +269,3 @@ class RealtimeServer:
                     return
         except Exception:  # noqa: BLE001, S110 - the client went away: nothing to answer
             return
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._thread.join(5)
-
-    def __enter__(self) -> RealtimeServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
