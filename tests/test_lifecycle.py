@@ -154,7 +154,7 @@ def test_instrument_imports_none_of_the_sdks_surfaces_and_one_imported_later_is_
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     code = f"""
     import sys
-    sys.path.insert(0, {root!r})
+    sys.path[:0] = [{root!r}, {os.path.join(root, "tests")!r}]
     import openai
     import respan_instrument
     before = set(sys.modules)

@@ -24,7 +24,7 @@ import respan_instrument
 from respan_instrument.local.collector import Collector
 
 # the loopback Realtime server is a test fixture: it lives with the tests, not in the package
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from tests.realtime_server import AUDIO_CHUNK, RealtimeServer  # noqa: E402
 
 KEY = "rk-bench"
