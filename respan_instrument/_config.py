@@ -11,12 +11,8 @@ from numbers import Real
 from typing import Any
 from urllib.parse import urlsplit
 
-# A slow answer is waited for: an abandoned post that the destination still accepts is a
-# duplicate once it is retried. The spool's claim on a row (`deliver.spool.LEASE`, 120 s) must
-# outlast the longest post, connect and read included, or another process sharing the spool
-# could send the same rows meanwhile; hence the cap on what RESPAN_TIMEOUT may ask for.
-READ_TIMEOUT = 60.0  # seconds: waiting for the answer (and for each write of the body)
-MAX_READ_TIMEOUT = 60.0
+# RESPAN_TIMEOUT's default and cap come from delivery (a post must end within a spool claim)
+from .deliver.http import MAX_READ_TIMEOUT, READ_TIMEOUT
 
 DEFAULT_BASE_URL = "https://api.respan.ai/api"
 PUBLIC_GATEWAY_URL = DEFAULT_BASE_URL
@@ -98,7 +94,8 @@ def read_timeout(raw: str | None) -> float:
 def env_number(name: str, default: float) -> float:
     """A positive number from the environment (the pipeline's test and tuning knobs:
     RESPAN_SCHEDULE_DELAY, RESPAN_RETRY_BASE, RESPAN_RETRY_CAP, RESPAN_BULK_PER_MINUTE),
-    or ValueError naming it. Read when a pipeline is built, so tests may set them just before."""
+    or ValueError naming it. Read when a pipeline is built, so tests may set them just before;
+    the wiring hands the values down to `deliver/`, with delivery's defaults."""
     raw = os.environ.get(name, "").strip()
     return float(positive_number(raw, name, float)) if raw else default
 

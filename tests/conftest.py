@@ -162,3 +162,20 @@ def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     for name, value in FAST_RETRY.items():
         monkeypatch.setenv(name, value)
     return path
+
+
+def log_encoder(privacy: Any = None) -> Any:
+    """The request-log encoder instrument() gives a Respan destination (content kept, no
+    redactor, unless `privacy` says otherwise), for tests that build a pipeline themselves."""
+    from respan_instrument.record.encoders import RequestLogEncoder
+    from respan_instrument.record.prices import PriceBook
+    from respan_instrument.record.privacy import Privacy
+    from respan_instrument.record.seen import Seen
+
+    return RequestLogEncoder(
+        privacy=privacy if privacy is not None else Privacy(True),
+        prices=PriceBook(),
+        defaults={},
+        seen=Seen(),
+        max_content_bytes=1_000_000,
+    )

@@ -19,19 +19,13 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import FAST_RETRY, RESPAN_KEY, delivered
+from conftest import FAST_RETRY, RESPAN_KEY, delivered, log_encoder
 
 import respan_instrument
 from respan_instrument.deliver import spool as _spool
 from respan_instrument.deliver.drain import deliver_spool
 from respan_instrument.deliver.pipeline import Pipeline
 from respan_instrument.deliver.respan import RespanLogs
-from respan_instrument.record.encode import encode_log
-
-
-def _encode(log: dict[str, Any]) -> list[bytes]:
-    """What instrument() composes for a log() dict: encoded as it is."""
-    return [encode_log(log, 1_000_000)]
 
 
 def start(collector: Any, key: str = RESPAN_KEY) -> None:
@@ -406,8 +400,7 @@ def test_waves_of_calls_arrive_without_a_flush_each_once(spool_dir, collector, c
 
 def test_full_queue_never_blocks_the_caller_and_is_reported(spool_dir, collector, caplog) -> None:
     exporter = Pipeline(
-        RespanLogs(collector.url + "/api", RESPAN_KEY),
-        _encode,
+        RespanLogs(collector.url + "/api", RESPAN_KEY, encoder=log_encoder()),
         spool_dir=spool_dir,
         max_queue=10,
         hard_queue=20,
@@ -818,7 +811,9 @@ def test_after_shutdown_late_logs_never_make_callers_pause(collector: Any, spool
     from respan_instrument import _errors
 
     _errors._seen.discard("late-log")  # said once per process: this test must see it said
-    exporter = Pipeline(RespanLogs(collector.url + "/api", RESPAN_KEY), _encode, spool_dir=spool_dir)
+    exporter = Pipeline(
+        RespanLogs(collector.url + "/api", RESPAN_KEY, encoder=log_encoder()), spool_dir=spool_dir
+    )
     exporter.submit({"model": "m", "custom_identifier": "before"})
     assert exporter.shutdown(5)
     lent = exporter._lent

@@ -182,13 +182,17 @@ def test_exit_flush_after_an_outage_delivers_within_its_bound(spool_place, colle
 def test_persist_during_an_outage_brings_no_try_forward(spool_place, collector) -> None:
     """A worker saves its logs before each result it sends (`persist()`): that waits for the
     spool only, and must not turn the backoff into a post per result while Respan is down."""
+    from conftest import log_encoder
+
     from respan_instrument.deliver.pipeline import Pipeline
     from respan_instrument.deliver.respan import RespanLogs
-    from respan_instrument.record.encode import encode_log
 
     collector.set_outage(True)
-    pipeline = Pipeline(
-        RespanLogs(collector.url + "/api", RESPAN_KEY), lambda log: [encode_log(log, 1_000_000)]
+    pipeline = Pipeline(  # the long backoff the wiring would hand down from LONG_BACKOFF
+        RespanLogs(collector.url + "/api", RESPAN_KEY, encoder=log_encoder()),
+        retry_base=float(LONG_BACKOFF["RESPAN_RETRY_BASE"]),
+        retry_cap=float(LONG_BACKOFF["RESPAN_RETRY_CAP"]),
+        schedule_delay=float(LONG_BACKOFF["RESPAN_SCHEDULE_DELAY"]),
     )
     try:
         pipeline.submit({"model": "gpt-4o-mini", "custom_identifier": "first"})

@@ -430,13 +430,14 @@ def test_realtime_transcripts_are_redacted(done, collector) -> None:
 
 def test_a_log_the_caller_must_build_goes_without_content_not_redacted_there(collector, spool_dir) -> None:
     """Past the queue's limit the caller's thread builds a log itself (Pipeline._compact): with a
-    redactor set, instrument() hands the pipeline a content-free encoder for that, so the
-    redactor runs on the writer only."""
+    redactor set, the destination's encoder makes that log without content, so the redactor
+    runs on the writer only."""
+    from conftest import log_encoder
+
     from respan_instrument.deliver.pipeline import Pipeline
     from respan_instrument.deliver.respan import RespanLogs
-    from respan_instrument.record.encode import encode_log
     from respan_instrument.record.pii import redact
-    from respan_instrument.record.privacy import NoContent, Privacy
+    from respan_instrument.record.privacy import Privacy
 
     threads: set[str] = set()
 
@@ -444,14 +445,11 @@ def test_a_log_the_caller_must_build_goes_without_content_not_redacted_there(col
         threads.add(threading.current_thread().name)
         return redact(text)
 
-    privacy, blind = Privacy(True, 1.0, watched), NoContent()
     pipeline = Pipeline(
-        RespanLogs(collector.url + "/api", RESPAN_KEY),
-        lambda item: [encode_log(privacy.hand_built(item), 1_000_000, fast=False)],
+        RespanLogs(collector.url + "/api", RESPAN_KEY, encoder=log_encoder(Privacy(True, 1.0, watched))),
         spool_dir=spool_dir,
         max_queue=3,
         schedule_delay=30,  # the writer sleeps: the queue fills
-        encode_on_caller=lambda item: [encode_log(blind.hand_built(item), 1_000_000, fast=False)],
     )
     try:
         for i in range(10):

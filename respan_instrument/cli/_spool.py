@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Any
 
-from .._config import DEFAULT_BASE_URL
+from .._config import DEFAULT_BASE_URL, env_number
 
 
 def _print_status(info: dict[str, Any]) -> None:
@@ -49,6 +49,7 @@ def run_spool(
         return 0
 
     from ..deliver.drain import deliver_spool
+    from ..deliver.http import RetryPolicy
 
     if not key:
         print("respan-instrument spool flush: set RESPAN_API_KEY or pass --api-key", file=sys.stderr)
@@ -59,7 +60,8 @@ def run_spool(
     for place in dirs:
         if os.path.join(place, "spool.sqlite3") in used:
             continue
-        result = deliver_spool(base, key, place, timeout=timeout)
+        retry = RetryPolicy(env_number("RESPAN_RETRY_BASE", 0.5), env_number("RESPAN_RETRY_CAP", 30.0))
+        result = deliver_spool(base, key, place, timeout=timeout, retry=retry)
         where = result["path"] or "memory (no usable spool directory)"
         others = 0
         if result["path"]:

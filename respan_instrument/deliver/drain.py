@@ -6,10 +6,9 @@ import threading
 import time
 from typing import Any
 
-from .._config import READ_TIMEOUT, env_number
 from .courier import Courier
 from .destination import Destination
-from .http import RetryPolicy, Verdict
+from .http import READ_TIMEOUT, RetryPolicy, Verdict
 from .respan import BULK_PER_MINUTE, RespanLogs
 from .spool import Spool, owner_token
 
@@ -22,6 +21,7 @@ def deliver_spool(
     timeout: float = 60.0,
     bulk_per_minute: float = BULK_PER_MINUTE,
     read_timeout: float = READ_TIMEOUT,
+    retry: RetryPolicy | None = None,
 ) -> dict[str, Any]:
     """Deliver what the spool holds for `base_url` and `api_key` now, in this thread
     (`respan-instrument spool flush`).
@@ -37,6 +37,8 @@ def deliver_spool(
         timeout: seconds to keep trying.
         bulk_per_minute: bulk requests per minute to stay under (Respan allows 30 per organisation).
         read_timeout: seconds to wait for Respan's answer to one request (RESPAN_TIMEOUT).
+        retry: the backoff between tries (RESPAN_RETRY_BASE, RESPAN_RETRY_CAP); default 0.5 s
+            doubling up to 30 s.
 
     Returns:
         `delivered` and `rejected` (invalid rows, reported on the `respan_instrument` logger and
@@ -47,15 +49,16 @@ def deliver_spool(
         directory was usable).
     """
     destination = RespanLogs(base_url, api_key, per_minute=bulk_per_minute, read_timeout=read_timeout)
-    return drain(destination, spool_dir, timeout)
+    return drain(destination, spool_dir, timeout, retry or RetryPolicy())
 
 
-def drain(destination: Destination, spool_dir: str | None, timeout: float) -> dict[str, Any]:
+def drain(
+    destination: Destination, spool_dir: str | None, timeout: float, policy: RetryPolicy
+) -> dict[str, Any]:
     """Deliver what the spool holds for `destination` (its route and key), in this thread,
     until it is empty, the destination refuses the key or route, or `timeout`; it is closed
     after. Returns what `deliver_spool()` does."""
     base = destination.route
-    policy = RetryPolicy(env_number("RESPAN_RETRY_BASE", 0.5), env_number("RESPAN_RETRY_CAP", 30.0))
     spool = Spool(spool_dir, 1 << 62, owner_token(), destination.key)
     courier = Courier(spool, destination, policy)
     stop = threading.Event()
