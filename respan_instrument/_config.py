@@ -11,6 +11,8 @@ from numbers import Real
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._logger import log_once
+
 # RESPAN_TIMEOUT's default and cap come from delivery (a post must end within a spool claim)
 from .deliver.http import MAX_READ_TIMEOUT, READ_TIMEOUT
 
@@ -130,8 +132,6 @@ def export_mode(argument: str | None, raw: str | None) -> str:
     mode = str(value).strip().lower()
     if mode in EXPORTS:
         return mode
-    from ._errors import log_once  # (here: _errors reads its own setting from this module)
-
     log_once(
         "bad-export",
         "respan_instrument: %s=%r is not one of %s; exporting request logs",

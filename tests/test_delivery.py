@@ -808,9 +808,9 @@ def test_stuck_background_thread_costs_callers_little() -> None:
 def test_after_shutdown_late_logs_never_make_callers_pause(collector: Any, spool_dir: str, caplog) -> None:
     """A stream finished after uninstrument() still reaches the old exporter's submit(): its
     threads are gone, so no caller may pause for them; its log is dropped, and that is said."""
-    from respan_instrument import _errors
+    from respan_instrument import _logger
 
-    _errors._seen.discard("late-log")  # said once per process: this test must see it said
+    _logger._seen.discard("late-log")  # said once per process: this test must see it said
     exporter = Pipeline(
         RespanLogs(collector.url + "/api", RESPAN_KEY, encoder=log_encoder()), spool_dir=spool_dir
     )

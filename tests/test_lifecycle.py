@@ -100,9 +100,9 @@ def test_import_order(order, collector, stub) -> None:
 
 
 def test_no_key_sends_nothing_and_warns_once(collector, client, caplog, monkeypatch) -> None:
-    from respan_instrument import _errors
+    from respan_instrument import _logger
 
-    monkeypatch.setattr(_errors, "_seen", set())  # as in a fresh process
+    monkeypatch.setattr(_logger, "_seen", set())  # as in a fresh process
     monkeypatch.setenv("RESPAN_BASE_URL", collector.url + "/api")
     caplog.set_level("WARNING", logger="respan_instrument")
     try:

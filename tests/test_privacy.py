@@ -187,9 +187,9 @@ def test_a_redactor_that_fails_drops_the_content_reported_once(
         return None  # type: ignore[return-value]
 
     caplog.set_level(logging.WARNING, logger="respan_instrument")
-    from respan_instrument import _errors
+    from respan_instrument import _logger
 
-    _errors._seen.discard("redactor-failed")
+    _logger._seen.discard("redactor-failed")
     start(collector, redact=broken)
     for _ in range(3):
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}])

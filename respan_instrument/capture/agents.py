@@ -21,7 +21,8 @@ import wrapt
 
 from .. import _context
 from .._errors import contained, log_once
-from ..record.agents import AgentSpan, Anchor, Run, root_int, span_int, trace_int
+from ..record.agents import AgentSpan, root_int, span_int, trace_int
+from ..record.anchors import Anchor, Run
 from . import agents_realtime as _realtime_agents
 from . import agents_socket as _socket_agents
 
