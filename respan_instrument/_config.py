@@ -13,8 +13,12 @@ from urllib.parse import urlsplit
 
 from ._logger import log_once
 
-# RESPAN_TIMEOUT's default and cap come from delivery (a post must end within a spool claim)
-from .deliver.http import MAX_READ_TIMEOUT, READ_TIMEOUT
+# A slow answer is waited for: an abandoned post that the destination still accepts is a
+# duplicate once it is retried. The spool's claim on a row (`deliver.spool.LEASE`, 120 s) must
+# outlast the longest post, connect and read included, or another process sharing the spool
+# could send the same rows meanwhile; hence the cap on what RESPAN_TIMEOUT may ask for.
+READ_TIMEOUT = 60.0  # seconds: waiting for the answer (and for each write of the body)
+MAX_READ_TIMEOUT = 60.0
 
 DEFAULT_BASE_URL = "https://api.respan.ai/api"
 PUBLIC_GATEWAY_URL = DEFAULT_BASE_URL

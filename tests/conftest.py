@@ -164,18 +164,21 @@ def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return path
 
 
-def log_encoder(privacy: Any = None) -> Any:
-    """The request-log encoder instrument() gives a Respan destination (content kept, no
-    redactor, unless `privacy` says otherwise), for tests that build a pipeline themselves."""
+def respan_logs(collector: Collector, privacy: Any = None) -> Any:
+    """The Respan destination instrument() builds, to `collector` with its encoder (content
+    kept, no redactor, unless `privacy` says otherwise), for tests that build a pipeline."""
+    from respan_instrument._config import READ_TIMEOUT
+    from respan_instrument.deliver.respan import RespanLogs
     from respan_instrument.record.encoders import RequestLogEncoder
     from respan_instrument.record.prices import PriceBook
     from respan_instrument.record.privacy import Privacy
     from respan_instrument.record.seen import Seen
 
-    return RequestLogEncoder(
+    encoder = RequestLogEncoder(
         privacy=privacy if privacy is not None else Privacy(True),
         prices=PriceBook(),
         defaults={},
         seen=Seen(),
         max_content_bytes=1_000_000,
     )
+    return RespanLogs(collector.url + "/api", RESPAN_KEY, encoder=encoder, read_timeout=READ_TIMEOUT)

@@ -182,14 +182,13 @@ def test_exit_flush_after_an_outage_delivers_within_its_bound(spool_place, colle
 def test_persist_during_an_outage_brings_no_try_forward(spool_place, collector) -> None:
     """A worker saves its logs before each result it sends (`persist()`): that waits for the
     spool only, and must not turn the backoff into a post per result while Respan is down."""
-    from conftest import log_encoder
+    from conftest import respan_logs
 
     from respan_instrument.deliver.pipeline import Pipeline
-    from respan_instrument.deliver.respan import RespanLogs
 
     collector.set_outage(True)
     pipeline = Pipeline(  # the long backoff the wiring would hand down from LONG_BACKOFF
-        RespanLogs(collector.url + "/api", RESPAN_KEY, encoder=log_encoder()),
+        respan_logs(collector),
         retry_base=float(LONG_BACKOFF["RESPAN_RETRY_BASE"]),
         retry_cap=float(LONG_BACKOFF["RESPAN_RETRY_CAP"]),
         schedule_delay=float(LONG_BACKOFF["RESPAN_SCHEDULE_DELAY"]),

@@ -432,10 +432,9 @@ def test_a_log_the_caller_must_build_goes_without_content_not_redacted_there(col
     """Past the queue's limit the caller's thread builds a log itself (Pipeline._compact): with a
     redactor set, the destination's encoder makes that log without content, so the redactor
     runs on the writer only."""
-    from conftest import log_encoder
+    from conftest import respan_logs
 
     from respan_instrument.deliver.pipeline import Pipeline
-    from respan_instrument.deliver.respan import RespanLogs
     from respan_instrument.record.pii import redact
     from respan_instrument.record.privacy import Privacy
 
@@ -446,7 +445,7 @@ def test_a_log_the_caller_must_build_goes_without_content_not_redacted_there(col
         return redact(text)
 
     pipeline = Pipeline(
-        RespanLogs(collector.url + "/api", RESPAN_KEY, encoder=log_encoder(Privacy(True, 1.0, watched))),
+        respan_logs(collector, Privacy(True, 1.0, watched)),
         spool_dir=spool_dir,
         max_queue=3,
         schedule_delay=30,  # the writer sleeps: the queue fills

@@ -22,6 +22,7 @@ import pytest
 from conftest import FAST_RETRY
 
 import respan_instrument
+from respan_instrument._config import READ_TIMEOUT
 from respan_instrument.cli import main
 from respan_instrument.deliver import spool as _spool
 from respan_instrument.deliver.drain import deliver_spool
@@ -325,6 +326,6 @@ def test_across_processes_an_app_leaves_another_apps_logs_alone(spool_dir, respa
     assert rows(spool_dir) == 4
     assert run_app(respan, client, KEY_B, ["parent"], down=False)
     assert by_key(respan) == {KEY_B: Counter({"parent": 1})}
-    result = deliver_spool(respan.url + "/api", KEY_A, spool_dir, timeout=10)
+    result = deliver_spool(respan.url + "/api", KEY_A, spool_dir, read_timeout=READ_TIMEOUT, timeout=10)
     assert result["delivered"] == 4 and result["remaining"] == 0
     assert by_key(respan)[KEY_A] == Counter({f"child-{i}": 1 for i in range(4)})

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Any
 
-from .._config import DEFAULT_BASE_URL, env_number
+from .._config import DEFAULT_BASE_URL, READ_TIMEOUT, env_number
 
 
 def _print_status(info: dict[str, Any]) -> None:
@@ -61,7 +61,7 @@ def run_spool(
         if os.path.join(place, "spool.sqlite3") in used:
             continue
         retry = RetryPolicy(env_number("RESPAN_RETRY_BASE", 0.5), env_number("RESPAN_RETRY_CAP", 30.0))
-        result = deliver_spool(base, key, place, timeout=timeout, retry=retry)
+        result = deliver_spool(base, key, place, read_timeout=READ_TIMEOUT, timeout=timeout, retry=retry)
         where = result["path"] or "memory (no usable spool directory)"
         others = 0
         if result["path"]:

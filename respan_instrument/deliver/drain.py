@@ -8,7 +8,7 @@ from typing import Any
 
 from .courier import Courier
 from .destination import Destination
-from .http import READ_TIMEOUT, RetryPolicy, Verdict
+from .http import RetryPolicy, Verdict
 from .respan import BULK_PER_MINUTE, RespanLogs
 from .spool import Spool, owner_token
 
@@ -18,9 +18,9 @@ def deliver_spool(
     api_key: str,
     spool_dir: str | None = None,
     *,
+    read_timeout: float,
     timeout: float = 60.0,
     bulk_per_minute: float = BULK_PER_MINUTE,
-    read_timeout: float = READ_TIMEOUT,
     retry: RetryPolicy | None = None,
 ) -> dict[str, Any]:
     """Deliver what the spool holds for `base_url` and `api_key` now, in this thread

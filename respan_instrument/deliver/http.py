@@ -16,12 +16,6 @@ from typing import Any, NamedTuple
 from .._version import __version__
 
 CONNECT_TIMEOUT = 5.0  # an unreachable host or proxy is known quickly; the logs wait in the spool
-# A slow answer is waited for: an abandoned post that the destination still accepts is a
-# duplicate once it is retried. The spool's claim on a row (`spool.LEASE`, 120 s) must outlast
-# the longest post, connect and read included, or another process sharing the spool could send
-# the same rows meanwhile; hence the cap on what RESPAN_TIMEOUT may ask for (`_config`).
-READ_TIMEOUT = 60.0  # seconds: waiting for the answer (and for each write of the body)
-MAX_READ_TIMEOUT = 60.0
 
 _USERINFO = re.compile(r"://[^/@\s]*@")
 
@@ -83,7 +77,7 @@ class Sender:
         self,
         base_url: str,
         headers: Mapping[str, str],
-        read_timeout: float = READ_TIMEOUT,
+        read_timeout: float,
         content_type: str = "application/json",
     ) -> None:
         # The client itself (TLS context, ~20 ms) is built by the sender thread on first use.

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from .._errors import logger
 from .destination import Encoder, RowErrors
-from .http import CONNECT_TIMEOUT, READ_TIMEOUT, Reply, Sender, Verdict
+from .http import CONNECT_TIMEOUT, Reply, Sender, Verdict
 from .quoting import Quoting
 
 MAX_BATCH = 512  # spans in one request (the OpenTelemetry SDK's default export batch)
@@ -37,9 +37,10 @@ class OtlpTraces:
         *,
         encoder: Encoder | None = None,
         per_minute: float = PER_MINUTE,
-        read_timeout: float = READ_TIMEOUT,
+        read_timeout: float,
     ) -> None:
-        """`encoder`: makes OTLP spans (protobuf) of calls' records."""
+        """`encoder`: makes OTLP spans (protobuf) of calls' records. `read_timeout`: seconds
+        to wait for an answer (the settings' RESPAN_TIMEOUT)."""
         self.encoder = encoder
         self.endpoint = endpoint.rstrip("/")
         self.route = ROUTE_PREFIX + self.endpoint

@@ -64,7 +64,7 @@ class Pipeline:
         retry_base: float = RETRY_BASE,
         retry_cap: float = RETRY_CAP,
     ) -> None:
-        """The tuning knobs come from the settings (`_config.DeliveryTuning`)."""
+        """The tuning knobs are handed down by the wiring (from the environment, in `_setup`)."""
         encoder = destination.encoder
         if encoder is None:
             raise ValueError(f"a pipeline to {destination.name} needs the destination's encoder")

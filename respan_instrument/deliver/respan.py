@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from .._errors import logger
 from .destination import Encoder, RowErrors
-from .http import CONNECT_TIMEOUT, READ_TIMEOUT, Reply, Sender, Verdict
+from .http import CONNECT_TIMEOUT, Reply, Sender, Verdict
 from .quoting import Quoting
 
 CREATE_PATH = "/request-logs/create/"
@@ -45,9 +45,10 @@ class RespanLogs:
         *,
         encoder: Encoder | None = None,
         per_minute: float = BULK_PER_MINUTE,
-        read_timeout: float = READ_TIMEOUT,
+        read_timeout: float,
     ) -> None:
-        """`encoder`: makes request logs (JSON) of calls' records; none for `spool flush`."""
+        """`encoder`: makes request logs (JSON) of calls' records; none for `spool flush`.
+        `read_timeout`: seconds to wait for an answer (the settings' RESPAN_TIMEOUT)."""
         self.encoder = encoder
         self.route = base_url.rstrip("/")
         self.key: str | None = api_key
