@@ -17,6 +17,7 @@ from ._config import PUBLIC_GATEWAY_URL, Settings, env_number, load_settings, sd
 from ._context import current as current_attributes
 from ._context import validate
 from ._errors import background_thread_begins, log_once, logger
+from ._spool_dirs import fallback_dir, resolve_dir
 from .capture import agents as _agents
 from .capture import patch as _patch
 from .capture.call import Hooks
@@ -99,7 +100,8 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
         )
     return Pipeline(
         destination,
-        spool_dir=settings.spool_dir,
+        spool_dir=resolve_dir(settings.spool_dir),
+        fallback_dir=fallback_dir(),
         spool_max_mb=settings.spool_max_mb,
         schedule_delay=env_number("RESPAN_SCHEDULE_DELAY", SCHEDULE_DELAY),
         retry_base=env_number("RESPAN_RETRY_BASE", RETRY_BASE),

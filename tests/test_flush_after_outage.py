@@ -21,6 +21,7 @@ import pytest
 from conftest import RESPAN_KEY
 
 import respan_instrument
+from respan_instrument import _spool_dirs
 from respan_instrument.deliver import spool as _spool
 
 N = 40
@@ -51,9 +52,9 @@ def spool_place(
 
 def _spooled() -> int:
     """Rows in whichever spool file this process uses (the configured one or the fallback)."""
-    directory = _spool.resolve_dir()
+    directory = _spool_dirs.resolve_dir()
     if not os.path.isdir(directory):
-        directory = _spool.fallback_dir()
+        directory = _spool_dirs.fallback_dir()
     return int(_spool.status(directory)["rows"])
 
 
@@ -187,8 +188,10 @@ def test_persist_during_an_outage_brings_no_try_forward(spool_place, collector) 
     from respan_instrument.deliver.pipeline import Pipeline
 
     collector.set_outage(True)
-    pipeline = Pipeline(  # the long backoff the wiring would hand down from LONG_BACKOFF
+    pipeline = Pipeline(  # the directories and long backoff the wiring would hand down
         respan_logs(collector),
+        spool_dir=_spool_dirs.resolve_dir(),
+        fallback_dir=_spool_dirs.fallback_dir(),
         retry_base=float(LONG_BACKOFF["RESPAN_RETRY_BASE"]),
         retry_cap=float(LONG_BACKOFF["RESPAN_RETRY_CAP"]),
         schedule_delay=float(LONG_BACKOFF["RESPAN_SCHEDULE_DELAY"]),

@@ -22,6 +22,7 @@ import pytest
 from conftest import FAST_RETRY
 
 import respan_instrument
+from respan_instrument import _spool_dirs
 from respan_instrument._config import READ_TIMEOUT
 from respan_instrument.cli import main
 from respan_instrument.deliver import spool as _spool
@@ -252,7 +253,7 @@ def test_the_fallback_dir_is_refused_when_it_is_not_ours(
     trap, tmp_path, monkeypatch, temp_root, respan, client, caplog
 ) -> None:
     unusable(tmp_path, monkeypatch)
-    fallback = _spool.fallback_dir()
+    fallback = _spool_dirs.fallback_dir()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir(mode=0o777)
     if trap == "symlink":

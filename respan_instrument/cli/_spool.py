@@ -30,7 +30,8 @@ def _print_status(info: dict[str, Any]) -> None:
 def run_spool(
     action: str, spool_dir: str | None, base_url: str | None, api_key: str | None, timeout: float
 ) -> int:
-    from ..deliver.spool import fallback_dir, resolve_dir, status
+    from .._spool_dirs import fallback_dir, resolve_dir
+    from ..deliver.spool import status
 
     key = api_key or os.environ.get("RESPAN_API_KEY")
     # where processes put logs when this directory is unusable
@@ -61,7 +62,9 @@ def run_spool(
         if os.path.join(place, "spool.sqlite3") in used:
             continue
         retry = RetryPolicy(env_number("RESPAN_RETRY_BASE", 0.5), env_number("RESPAN_RETRY_CAP", 30.0))
-        result = deliver_spool(base, key, place, read_timeout=READ_TIMEOUT, timeout=timeout, retry=retry)
+        result = deliver_spool(
+            base, key, place, read_timeout=READ_TIMEOUT, fallback_dir=fallback, timeout=timeout, retry=retry
+        )
         where = result["path"] or "memory (no usable spool directory)"
         others = 0
         if result["path"]:

@@ -16,9 +16,10 @@ from .spool import Spool, owner_token
 def deliver_spool(
     base_url: str,
     api_key: str,
-    spool_dir: str | None = None,
+    spool_dir: str,
     *,
     read_timeout: float,
+    fallback_dir: str | None = None,
     timeout: float = 60.0,
     bulk_per_minute: float = BULK_PER_MINUTE,
     retry: RetryPolicy | None = None,
@@ -33,7 +34,8 @@ def deliver_spool(
     Args:
         base_url: the Respan API root the logs are for (as in RESPAN_BASE_URL).
         api_key: the Respan API key to send them with.
-        spool_dir: default `RESPAN_SPOOL_DIR`, else the per-user cache directory.
+        spool_dir: the spool directory (`_spool_dirs.resolve_dir()`).
+        fallback_dir: tried when `spool_dir` cannot be used (`_spool_dirs.fallback_dir()`).
         timeout: seconds to keep trying.
         bulk_per_minute: bulk requests per minute to stay under (Respan allows 30 per organisation).
         read_timeout: seconds to wait for Respan's answer to one request (RESPAN_TIMEOUT).
@@ -49,17 +51,16 @@ def deliver_spool(
         directory was usable).
     """
     destination = RespanLogs(base_url, api_key, per_minute=bulk_per_minute, read_timeout=read_timeout)
-    return drain(destination, spool_dir, timeout, retry or RetryPolicy())
+    spool = Spool(spool_dir, 1 << 62, owner_token(), destination.key, fallback_dir)
+    return drain(destination, spool, timeout, retry or RetryPolicy())
 
 
-def drain(
-    destination: Destination, spool_dir: str | None, timeout: float, policy: RetryPolicy
-) -> dict[str, Any]:
-    """Deliver what the spool holds for `destination` (its route and key), in this thread,
-    until it is empty, the destination refuses the key or route, or `timeout`; it is closed
-    after. Returns what `deliver_spool()` does."""
+def drain(destination: Destination, spool: Spool, timeout: float, policy: RetryPolicy) -> dict[str, Any]:
+    """Deliver what `spool` (a handle for the destination's key, not open yet) holds for
+    `destination` (its route and key), in this thread, until it is empty, the destination
+    refuses the key or route, or `timeout`; both are closed after. Returns what
+    `deliver_spool()` does."""
     base = destination.route
-    spool = Spool(spool_dir, 1 << 62, owner_token(), destination.key)
     courier = Courier(spool, destination, policy)
     stop = threading.Event()
     deadline = time.monotonic() + timeout

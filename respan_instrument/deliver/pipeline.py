@@ -26,7 +26,7 @@ from . import fork
 from .destination import Destination
 from .http import RetryPolicy
 from .sender import Marker, Sender
-from .spool import Spool, owner_token, resolve_dir
+from .spool import Spool, owner_token
 from .turns import LEND_SECONDS
 from .writer import Writer
 
@@ -56,7 +56,8 @@ class Pipeline:
         self,
         destination: Destination,
         *,
-        spool_dir: str | None = None,
+        spool_dir: str,
+        fallback_dir: str | None = None,
         spool_max_mb: int = 1024,
         max_queue: int = MAX_QUEUE,
         hard_queue: int = HARD_QUEUE,
@@ -64,14 +65,16 @@ class Pipeline:
         retry_base: float = RETRY_BASE,
         retry_cap: float = RETRY_CAP,
     ) -> None:
-        """The tuning knobs are handed down by the wiring (from the environment, in `_setup`)."""
+        """The spool's directories (`fallback_dir`: where to go when `spool_dir` cannot be used)
+        and the tuning knobs are handed down by the wiring (`_setup`)."""
         encoder = destination.encoder
         if encoder is None:
             raise ValueError(f"a pipeline to {destination.name} needs the destination's encoder")
         self._destination = destination
         self._encode = encoder.encode
         self._encode_on_caller = encoder.encode_on_caller
-        self._spool_dir = resolve_dir(spool_dir)
+        self._spool_dir = spool_dir
+        self._fallback_dir = fallback_dir
         self._spool_max = spool_max_mb * 1024 * 1024
         self._max_queue = max_queue
         self._hard_queue = max(max_queue, hard_queue)
@@ -281,7 +284,9 @@ class Pipeline:
 
     def _start(self) -> None:
         """This process's writer and sender, and their threads (afresh in a forked child)."""
-        spool = Spool(self._spool_dir, self._spool_max, owner_token(), self._destination.key)
+        spool = Spool(
+            self._spool_dir, self._spool_max, owner_token(), self._destination.key, self._fallback_dir
+        )
         self._sender = Sender(spool, self._destination, self._policy)
         self._writer = Writer(
             spool.twin(),

@@ -19,8 +19,8 @@ and leaves the others for their owner (`respan-instrument spool flush` with that
 them). Rows written by versions before fingerprints have `key_fp = ''`: their key is unknown, and
 any key delivers them, as those versions did (said once on the logger by whoever does).
 
-When the directory cannot be used, a per-user directory under the system temp dir is tried
-(`fallback_dir()`); when that fails too, logs are kept in memory only and the handle says so
+When the directory cannot be used, the fallback directory the wiring hands over (a per-user one
+under the system temp dir: `_spool_dirs.fallback_dir()`) is tried; when that fails too, logs are kept in memory only and the handle says so
 (`in_memory`, `place`): such logs are not safe, and are lost if the process ends first.
 """
 
@@ -37,12 +37,10 @@ from .spool_place import (
     FILE_NAME,
     LEGACY_FP,
     connect,
-    fallback_dir,
     fingerprint,
     open_file,
     owner_alive,
     owner_token,
-    resolve_dir,
     secret,
     status,
 )
@@ -80,8 +78,16 @@ class Spool:
     key; `api_key=None` writes rows of unknown key.
     """
 
-    def __init__(self, spool_dir: str | None, max_bytes: int, owner: str, api_key: str | None = None) -> None:
-        self.dir = resolve_dir(spool_dir)
+    def __init__(
+        self,
+        spool_dir: str,
+        max_bytes: int,
+        owner: str,
+        api_key: str | None = None,
+        fallback_dir: str | None = None,
+    ) -> None:
+        self.dir = spool_dir
+        self.fallback_dir = fallback_dir  # where to go when `spool_dir` cannot be used (None: memory)
         self.path = os.path.join(self.dir, FILE_NAME)
         self.max_bytes = max_bytes
         self.owner = owner
@@ -103,7 +109,7 @@ class Spool:
         statements and WAL checkpoints (the spool's only fsyncs) stay off the writer. Open
         this one after its primary.
         """
-        other = Spool(self.dir, self.max_bytes, self.owner, self._api_key)
+        other = Spool(self.dir, self.max_bytes, self.owner, self._api_key, self.fallback_dir)
         other._primary = self
         return other
 
@@ -141,8 +147,8 @@ class Spool:
             return open_file(self.dir, made=False)
         except Exception as exc:  # noqa: BLE001 - unwritable dir, corrupt file, full disk ...
             first = f"{self.dir} ({exc})"
-        fallback = fallback_dir()
-        if fallback != self.dir:
+        fallback = self.fallback_dir
+        if fallback is not None and fallback != self.dir:
             try:
                 db = open_file(fallback, made=True)
             except Exception as exc:  # noqa: BLE001 - the temp dir may be unusable too
@@ -397,4 +403,4 @@ class Spool:
         return int(row[0])
 
 
-__all__ = ["LEASE", "LEGACY_FP", "Spool", "fallback_dir", "owner_token", "resolve_dir", "status"]
+__all__ = ["LEASE", "LEGACY_FP", "Spool", "owner_token", "status"]
