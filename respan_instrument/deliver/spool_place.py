@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import sqlite3
 
 FILE_NAME = "spool.sqlite3"
+MEMORY_FALLBACK_BYTES = 64 * 1024 * 1024  # the in-memory spool's cap, when no directory is usable
 BUSY_TIMEOUT = 5.0  # seconds to wait for another process's write transaction
 FP_CHARS = 32  # hex digits of a key fingerprint kept on each row (128 bits)
 SHORT_FP = 8  # hex digits shown by `spool status`
@@ -118,6 +119,40 @@ def migrate(db: sqlite3.Connection) -> None:
             except sqlite3.OperationalError as exc:  # another process added it just now
                 if "duplicate column" not in str(exc):
                     raise
+
+
+def open_somewhere(
+    spool_dir: str, fallback_dir: str | None, say: bool
+) -> tuple[sqlite3.Connection, str | None]:
+    """The spool file in `spool_dir`, else in `fallback_dir`, else an in-memory database (at
+    most `MEMORY_FALLBACK_BYTES`), and the directory it is in (None: memory); `say` which."""
+    try:
+        return open_file(spool_dir, made=False), spool_dir
+    except Exception as exc:  # noqa: BLE001 - unwritable dir, corrupt file, full disk ...
+        first = f"{spool_dir} ({exc})"
+    if fallback_dir is not None and fallback_dir != spool_dir:
+        try:
+            db = open_file(fallback_dir, made=True)
+        except Exception as exc:  # noqa: BLE001 - the temp dir may be unusable too
+            first += f" nor {fallback_dir} ({exc})"
+        else:
+            if say:
+                logger.warning(
+                    "respan_instrument: cannot use the spool directory %s; undelivered logs are "
+                    "kept in the spool %s instead. Set RESPAN_SPOOL_DIR to a writable directory.",
+                    first,
+                    os.path.join(fallback_dir, FILE_NAME),
+                )
+            return db, fallback_dir
+    if say:
+        logger.warning(
+            "respan_instrument: cannot use the spool directory %s; undelivered logs are kept in "
+            "memory only (at most %d MB) and are lost if the process ends before Respan accepts "
+            "them. Set RESPAN_SPOOL_DIR to a writable directory.",
+            first,
+            MEMORY_FALLBACK_BYTES >> 20,
+        )
+    return connect(":memory:"), None
 
 
 def open_file(directory: str, made: bool) -> sqlite3.Connection:
@@ -245,9 +280,11 @@ __all__ = [
     "BUSY_TIMEOUT",
     "FILE_NAME",
     "LEGACY_FP",
+    "MEMORY_FALLBACK_BYTES",
     "connect",
     "fingerprint",
     "open_file",
+    "open_somewhere",
     "owner_alive",
     "owner_token",
     "secret",
