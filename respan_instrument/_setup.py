@@ -25,7 +25,8 @@ from .capture.content import SpanContent
 from .capture.span import Tracing
 from .deliver import workers as _workers
 from .deliver.destination import Destination
-from .deliver.pipeline import RETRY_BASE, RETRY_CAP, SCHEDULE_DELAY, Pipeline
+from .deliver.http import RETRY_BASE, RETRY_CAP
+from .deliver.pipeline import SCHEDULE_DELAY, Pipeline
 from .deliver.respan import BULK_PER_MINUTE, RespanLogs
 from .endpoints.price_units import UNIT_PRICE_KEYS
 from .record.call import CallRecord

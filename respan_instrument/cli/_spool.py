@@ -50,7 +50,7 @@ def run_spool(
         return 0
 
     from ..deliver.drain import deliver_spool
-    from ..deliver.http import RetryPolicy
+    from ..deliver.http import RETRY_BASE, RETRY_CAP, RetryPolicy
 
     if not key:
         print("respan-instrument spool flush: set RESPAN_API_KEY or pass --api-key", file=sys.stderr)
@@ -61,7 +61,9 @@ def run_spool(
     for place in dirs:
         if os.path.join(place, "spool.sqlite3") in used:
             continue
-        retry = RetryPolicy(env_number("RESPAN_RETRY_BASE", 0.5), env_number("RESPAN_RETRY_CAP", 30.0))
+        retry = RetryPolicy(
+            env_number("RESPAN_RETRY_BASE", RETRY_BASE), env_number("RESPAN_RETRY_CAP", RETRY_CAP)
+        )
         result = deliver_spool(
             base, key, place, read_timeout=READ_TIMEOUT, fallback_dir=fallback, timeout=timeout, retry=retry
         )

@@ -39,8 +39,8 @@ def deliver_spool(
         timeout: seconds to keep trying.
         bulk_per_minute: bulk requests per minute to stay under (Respan allows 30 per organisation).
         read_timeout: seconds to wait for Respan's answer to one request (RESPAN_TIMEOUT).
-        retry: the backoff between tries (RESPAN_RETRY_BASE, RESPAN_RETRY_CAP); default 0.5 s
-            doubling up to 30 s.
+        retry: the backoff between tries (RESPAN_RETRY_BASE, RESPAN_RETRY_CAP); default
+            `http.RETRY_BASE` doubling up to `http.RETRY_CAP`.
 
     Returns:
         `delivered` and `rejected` (invalid rows, reported on the `respan_instrument` logger and

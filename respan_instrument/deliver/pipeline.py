@@ -24,7 +24,7 @@ from typing import Any
 from .._errors import log_once, logger, report
 from . import fork
 from .destination import Destination
-from .http import RetryPolicy
+from .http import RETRY_BASE, RETRY_CAP, RetryPolicy
 from .sender import Marker, Sender
 from .spool import Spool, owner_token
 from .turns import LEND_SECONDS
@@ -34,8 +34,6 @@ MAX_QUEUE = 4096  # call records (~6 KB each) waiting for the writer
 HARD_QUEUE = 32_768  # beyond MAX_QUEUE, logs wait encoded (~1 KB); beyond this, dropped (counted, reported)
 WAKE_AT = 500  # queued items that wake the writer before its timer
 SCHEDULE_DELAY = 0.5  # seconds between writer passes: the crash window
-RETRY_BASE = 0.5  # seconds: the first backoff after a failed post ...
-RETRY_CAP = 30.0  # ... doubling up to this
 
 
 class Pipeline:

@@ -21,8 +21,9 @@ them). Rows written by versions before fingerprints have `key_fp = ''`: their ke
 any key delivers them, as those versions did (said once on the logger by whoever does).
 
 When the directory cannot be used, the fallback directory the wiring hands over (a per-user one
-under the system temp dir: `_spool_dirs.fallback_dir()`) is tried; when that fails too, logs are kept in memory only and the handle says so
-(`in_memory`, `place`): such logs are not safe, and are lost if the process ends first.
+under the system temp dir: `_spool_dirs.fallback_dir()`) is tried; when that fails too, logs
+are kept in memory only and the handle says so (`in_memory`, `place`): such logs are not safe,
+and are lost if the process ends first.
 """
 
 from __future__ import annotations
