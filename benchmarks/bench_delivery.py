@@ -159,6 +159,7 @@ def main() -> None:
     import openai
 
     import respan_instrument
+    from respan_instrument._spool_dirs import resolve_dir
     from respan_instrument.deliver import spool as _spool
 
     client = mock_client(lambda request: (CHAT_BODY, "application/json"))
@@ -205,7 +206,7 @@ def main() -> None:
     lost = current_exporter().lost
     compacted, lent = current_exporter()._compacted, current_exporter()._lent
     respan_instrument.uninstrument()
-    status = _spool.status()
+    status = _spool.status(resolve_dir())
     spooled = status["rows"]
     expected = args.calls + 200
     results += [
@@ -247,7 +248,7 @@ def main() -> None:
         (
             f"drain: spool → collector ({limit})",
             f"{expected:,} logs in {drain:.1f} s = {expected / drain:,.0f} logs/s; flush() {flushed}; "
-            f"spool rows left {_spool.status()['rows']}",
+            f"spool rows left {_spool.status(resolve_dir())['rows']}",
         )
     )
     collector.close()
