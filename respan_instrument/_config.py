@@ -11,6 +11,8 @@ from numbers import Real
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._logger import log_once
+
 # A slow answer is waited for: an abandoned post that the destination still accepts is a
 # duplicate once it is retried. The spool's claim on a row (`deliver.spool.LEASE`, 120 s) must
 # outlast the longest post, connect and read included, or another process sharing the spool
@@ -98,7 +100,8 @@ def read_timeout(raw: str | None) -> float:
 def env_number(name: str, default: float) -> float:
     """A positive number from the environment (the pipeline's test and tuning knobs:
     RESPAN_SCHEDULE_DELAY, RESPAN_RETRY_BASE, RESPAN_RETRY_CAP, RESPAN_BULK_PER_MINUTE),
-    or ValueError naming it. Read when a pipeline is built, so tests may set them just before."""
+    or ValueError naming it. Read when a pipeline is built, so tests may set them just before;
+    the wiring hands the values down to `deliver/`, with delivery's defaults."""
     raw = os.environ.get(name, "").strip()
     return float(positive_number(raw, name, float)) if raw else default
 
@@ -133,8 +136,6 @@ def export_mode(argument: str | None, raw: str | None) -> str:
     mode = str(value).strip().lower()
     if mode in EXPORTS:
         return mode
-    from ._errors import log_once  # (here: _errors reads its own setting from this module)
-
     log_once(
         "bad-export",
         "respan_instrument: %s=%r is not one of %s; exporting request logs",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
@@ -10,11 +9,9 @@ import traceback
 from types import TracebackType
 
 from ._config import strict_env
-
-logger = logging.getLogger("respan_instrument")
-
-_seen: set[str] = set()
-_seen_lock = threading.Lock()
+from ._logger import first_time
+from ._logger import log_once as log_once  # (here too: where our errors are contained)
+from ._logger import logger as logger
 
 # Every error of ours contained while in strict mode. Most are contained where nothing could
 # raise to a test (a background thread, a finalizer, the hot path that must hand the user their
@@ -25,15 +22,6 @@ failures: list[str] = []
 def strict() -> bool:
     """True in our own test suite: internal errors re-raise so bugs fail tests."""
     return strict_env()
-
-
-def log_once(key: str, message: str, *args: object, level: int = logging.WARNING) -> None:
-    """Log `message` the first time `key` is seen in this process."""
-    with _seen_lock:
-        if key in _seen:
-            return
-        _seen.add(key)
-    logger.log(level, message, *args)
 
 
 class contained:
@@ -76,9 +64,7 @@ def report(where: str, exc: BaseException) -> None:
     encode, decode and validation errors quote the data they choked on, and that data is
     the user's prompts and completions.
     """
-    with _seen_lock:
-        first = where not in _seen
-        _seen.add(where)
+    first = first_time(where)
     if strict() and not getattr(exc, "_respan_counted", False):
         failures.append(f"{where}: {_type_name(exc)}")
         try:  # strict mode raises it on: whoever contains it next must not count it again

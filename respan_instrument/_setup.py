@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import functools
 import importlib
 import importlib.util
 import os
@@ -18,21 +17,23 @@ from ._config import PUBLIC_GATEWAY_URL, Settings, env_number, load_settings, sd
 from ._context import current as current_attributes
 from ._context import validate
 from ._errors import background_thread_begins, log_once, logger
+from ._spool_dirs import fallback_dir, resolve_dir
 from .capture import agents as _agents
 from .capture import patch as _patch
 from .capture.call import Hooks
 from .capture.content import SpanContent
 from .capture.span import Tracing
 from .deliver import workers as _workers
-from .deliver.pipeline import Pipeline
+from .deliver.destination import Destination
+from .deliver.http import RETRY_BASE, RETRY_CAP
+from .deliver.pipeline import SCHEDULE_DELAY, Pipeline
 from .deliver.respan import BULK_PER_MINUTE, RespanLogs
 from .endpoints.price_units import UNIT_PRICE_KEYS
 from .record.call import CallRecord
-from .record.encode import encode_log
+from .record.encoders import RequestLogEncoder
 from .record.manual import validate_manual
-from .record.payload import calls_of, logs_of
 from .record.prices import PriceBook
-from .record.privacy import Manual, NoContent, Privacy
+from .record.privacy import Manual, Privacy
 from .record.seen import Seen
 
 
@@ -50,25 +51,6 @@ _warming: threading.Thread | None = None
 
 def _discard(record: CallRecord) -> None:
     return None
-
-
-def _encode(
-    item: Any, *, build: Callable[[Any], list[dict[str, Any]]], privacy: Privacy, max_content_bytes: int
-) -> list[bytes]:
-    """Worker: a call's record as the JSON its logs are (none, one, or several: a Batch output
-    file holds many), or a log dict from log(), taken as it is; each log's content redacted."""
-    if isinstance(item, (dict, Manual)):
-        return [encode_log(privacy.hand_built(item), max_content_bytes, fast=False)]
-    return [encode_log(privacy.redacted(log), max_content_bytes) for log in build(item)]
-
-
-def _encode_spans(
-    item: Any, *, calls: Callable[[Any], list[tuple[Any, dict[str, Any]]]], privacy: Privacy, spans: Any
-) -> list[bytes]:
-    """Worker, OTLP export: each log of a call's record (or a log() dict) as its span, encoded."""
-    if isinstance(item, (dict, Manual)):
-        return [spans.encode(None, privacy.hand_built(item))]
-    return [spans.encode(record, privacy.redacted(log)) for record, log in calls(item)]
 
 
 def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
@@ -89,11 +71,15 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
             "no-key", "respan_instrument: no RESPAN_API_KEY; calls are traced but no logs are sent to Respan"
         )
         return None
-    privacy = _privacy(settings)
-    seen = Seen()
+    content: dict[str, Any] = {
+        "privacy": _privacy(settings),
+        "prices": price_book,
+        "defaults": settings.defaults,
+        "seen": Seen(),
+        "max_content_bytes": settings.max_content_bytes,
+    }
     per_minute = env_number("RESPAN_BULK_PER_MINUTE", BULK_PER_MINUTE)
-    destination: Any
-    spans: Any = None
+    destination: Destination
     if export == "otlp":
         from .deliver.otlp import OtlpTraces
         from .record.otlp import SpanEncoder
@@ -101,41 +87,26 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
         destination = OtlpTraces(
             settings.otlp_endpoint,
             settings.api_key,
+            encoder=SpanEncoder(**content),
             per_minute=per_minute,
             read_timeout=settings.read_timeout,
         )
-        spans = SpanEncoder(settings.max_content_bytes)
     else:
         destination = RespanLogs(
             settings.base_url,
             str(settings.api_key),
+            encoder=RequestLogEncoder(**content),
             per_minute=per_minute,
             read_timeout=settings.read_timeout,
         )
-
-    def encoder(content: Privacy) -> Callable[[Any], list[bytes]]:
-        options: dict[str, Any] = {
-            "privacy": content,
-            "prices": price_book,
-            "defaults": settings.defaults,
-            "seen": seen,
-        }
-        if spans is not None:
-            calls = functools.partial(calls_of, **options)
-            return functools.partial(_encode_spans, calls=calls, privacy=content, spans=spans)
-        build = functools.partial(logs_of, **options)
-        return functools.partial(
-            _encode, build=build, privacy=content, max_content_bytes=settings.max_content_bytes
-        )
-
     return Pipeline(
         destination,
-        encoder(privacy),
-        spool_dir=settings.spool_dir,
+        spool_dir=resolve_dir(settings.spool_dir),
+        fallback_dir=fallback_dir(),
         spool_max_mb=settings.spool_max_mb,
-        # The redactor never runs on a caller's thread: a log a caller must build itself (the
-        # writer far behind, see Pipeline._compact) goes without its content.
-        encode_on_caller=encoder(NoContent()) if privacy.redactor is not None else None,
+        schedule_delay=env_number("RESPAN_SCHEDULE_DELAY", SCHEDULE_DELAY),
+        retry_base=env_number("RESPAN_RETRY_BASE", RETRY_BASE),
+        retry_cap=env_number("RESPAN_RETRY_CAP", RETRY_CAP),
     )
 
 

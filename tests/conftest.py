@@ -282,3 +282,23 @@ def run_child(code: str, env: dict[str, str], timeout: float = 30) -> subprocess
         errors="replace",
         timeout=timeout,
     )
+
+
+def respan_logs(collector: Collector, privacy: Any = None) -> Any:
+    """The Respan destination instrument() builds, to `collector` with its encoder (content
+    kept, no redactor, unless `privacy` says otherwise), for tests that build a pipeline."""
+    from respan_instrument._config import READ_TIMEOUT
+    from respan_instrument.deliver.respan import RespanLogs
+    from respan_instrument.record.encoders import RequestLogEncoder
+    from respan_instrument.record.prices import PriceBook
+    from respan_instrument.record.privacy import Privacy
+    from respan_instrument.record.seen import Seen
+
+    encoder = RequestLogEncoder(
+        privacy=privacy if privacy is not None else Privacy(True),
+        prices=PriceBook(),
+        defaults={},
+        seen=Seen(),
+        max_content_bytes=1_000_000,
+    )
+    return RespanLogs(collector.url + "/api", RESPAN_KEY, encoder=encoder, read_timeout=READ_TIMEOUT)

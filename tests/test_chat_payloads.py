@@ -150,7 +150,7 @@ def test_log_times_are_spelled_as_before() -> None:
     import random
     import time
 
-    from respan_instrument.record.payload import iso
+    from respan_instrument.record.timestamps import iso
 
     rng = random.Random(7)
     day = 86_400 * 10**9

@@ -14,7 +14,7 @@ import warnings
 import pytest
 from conftest import child_env
 
-from respan_instrument import _errors
+from respan_instrument import _logger
 from respan_instrument._config import load_prices_file, validate_prices
 from respan_instrument.endpoints import providers
 from respan_instrument.endpoints.providers import price_provider as provider_from_base_url
@@ -31,7 +31,7 @@ M = 1_000_000
 @pytest.fixture(autouse=True)
 def _fresh_log_once(monkeypatch):
     """Each test sees its own 'warned once' memory."""
-    monkeypatch.setattr(_errors, "_seen", set())
+    monkeypatch.setattr(_logger, "_seen", set())
 
 
 def approx(value: float):

@@ -26,22 +26,18 @@ from conftest import (
     chat,
     child_env,
     delivered,
+    respan_logs,
     run_child,
     spool_rows,
     start,
 )
 
 import respan_instrument
+from respan_instrument._config import READ_TIMEOUT
 from respan_instrument.deliver import spool as _spool
 from respan_instrument.deliver.drain import deliver_spool
 from respan_instrument.deliver.pipeline import Pipeline
 from respan_instrument.deliver.respan import RespanLogs
-from respan_instrument.record.encode import encode_log
-
-
-def _encode(log: dict[str, Any]) -> list[bytes]:
-    """What instrument() composes for a log() dict: encoded as it is."""
-    return [encode_log(log, 1_000_000)]
 
 
 def spooled_while_down(collector: Any, client: Any, prefix: str, n: int) -> None:
@@ -403,8 +399,7 @@ def test_waves_of_calls_arrive_without_a_flush_each_once(spool_dir, collector, c
 
 def test_full_queue_never_blocks_the_caller_and_is_reported(spool_dir, collector, caplog) -> None:
     exporter = Pipeline(
-        RespanLogs(collector.url + "/api", RESPAN_KEY),
-        _encode,
+        respan_logs(collector),
         spool_dir=spool_dir,
         max_queue=10,
         hard_queue=20,
@@ -433,10 +428,12 @@ def test_status_and_deliver_spool_for_the_cli(spool_dir, collector, client) -> N
     assert status["path"] == os.path.join(spool_dir, "spool.sqlite3")
     assert status["by_base"] == {collector.url + "/api": 4} and status["oldest_age_s"] >= 0
     collector.set_outage(False)
-    other = deliver_spool(collector.url + "/api", "rk-other", spool_dir, timeout=5)  # not its logs
+    other = deliver_spool(
+        collector.url + "/api", "rk-other", spool_dir, read_timeout=READ_TIMEOUT, timeout=5
+    )  # not its logs
     assert other["outcome"] == "done" and other["remaining"] == 0 and other["delivered"] == 0
     assert spool_rows(spool_dir) == 4
-    done = deliver_spool(collector.url + "/api", RESPAN_KEY, spool_dir, timeout=5)
+    done = deliver_spool(collector.url + "/api", RESPAN_KEY, spool_dir, read_timeout=READ_TIMEOUT, timeout=5)
     assert done == {"delivered": 4, "rejected": 0, "remaining": 0, "outcome": "done", "path": status["path"]}
     assert_exactly_once(collector.logs, {f"cli-{i}" for i in range(4)})
     assert spool_rows(spool_dir) == 0
@@ -456,7 +453,11 @@ def test_concurrent_drainers_deliver_each_row_once(spool_dir, collector) -> None
     results: list[dict[str, Any]] = []
 
     def drain() -> None:
-        results.append(deliver_spool(base, RESPAN_KEY, spool_dir, timeout=10, bulk_per_minute=6000))
+        results.append(
+            deliver_spool(
+                base, RESPAN_KEY, spool_dir, read_timeout=READ_TIMEOUT, timeout=10, bulk_per_minute=6000
+            )
+        )
 
     threads = [threading.Thread(target=drain) for _ in range(3)]
     for t in threads:
@@ -776,10 +777,10 @@ def test_stuck_background_thread_costs_callers_little() -> None:
 def test_after_shutdown_late_logs_never_make_callers_pause(collector: Any, spool_dir: str, caplog) -> None:
     """A stream finished after uninstrument() still reaches the old exporter's submit(): its
     threads are gone, so no caller may pause for them; its log is dropped, and that is said."""
-    from respan_instrument import _errors
+    from respan_instrument import _logger
 
-    _errors._seen.discard("late-log")  # said once per process: this test must see it said
-    exporter = Pipeline(RespanLogs(collector.url + "/api", RESPAN_KEY), _encode, spool_dir=spool_dir)
+    _logger._seen.discard("late-log")  # said once per process: this test must see it said
+    exporter = Pipeline(respan_logs(collector), spool_dir=spool_dir)
     exporter.submit({"model": "m", "custom_identifier": "before"})
     assert exporter.shutdown(5)
     lent = exporter._lent

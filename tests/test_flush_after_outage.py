@@ -21,7 +21,7 @@ import pytest
 from conftest import RESPAN_KEY, spool_rows, start
 
 import respan_instrument
-from respan_instrument.deliver import spool as _spool
+from respan_instrument import _spool_dirs
 
 N = 40
 LONG_BACKOFF = {"RESPAN_RETRY_BASE": "20", "RESPAN_RETRY_CAP": "60", "RESPAN_SCHEDULE_DELAY": "0.2"}
@@ -51,9 +51,9 @@ def spool_place(
 
 def _spooled() -> int:
     """Rows in whichever spool file this process uses (the configured one or the fallback)."""
-    directory = _spool.resolve_dir()
+    directory = _spool_dirs.resolve_dir()
     if not os.path.isdir(directory):
-        directory = _spool.fallback_dir()
+        directory = _spool_dirs.fallback_dir()
     return spool_rows(directory)
 
 
@@ -182,13 +182,18 @@ def test_exit_flush_after_an_outage_delivers_within_its_bound(spool_place, colle
 def test_persist_during_an_outage_brings_no_try_forward(spool_place, collector) -> None:
     """A worker saves its logs before each result it sends (`persist()`): that waits for the
     spool only, and must not turn the backoff into a post per result while Respan is down."""
+    from conftest import respan_logs
+
     from respan_instrument.deliver.pipeline import Pipeline
-    from respan_instrument.deliver.respan import RespanLogs
-    from respan_instrument.record.encode import encode_log
 
     collector.set_outage(True)
-    pipeline = Pipeline(
-        RespanLogs(collector.url + "/api", RESPAN_KEY), lambda log: [encode_log(log, 1_000_000)]
+    pipeline = Pipeline(  # the directories and long backoff the wiring would hand down
+        respan_logs(collector),
+        spool_dir=_spool_dirs.resolve_dir(),
+        fallback_dir=_spool_dirs.fallback_dir(),
+        retry_base=float(LONG_BACKOFF["RESPAN_RETRY_BASE"]),
+        retry_cap=float(LONG_BACKOFF["RESPAN_RETRY_CAP"]),
+        schedule_delay=float(LONG_BACKOFF["RESPAN_SCHEDULE_DELAY"]),
     )
     try:
         pipeline.submit({"model": "gpt-4o-mini", "custom_identifier": "first"})

@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import RESPAN_KEY, assert_none_of, delivered, sdk_has, spool_bytes, start
+from conftest import assert_none_of, delivered, sdk_has, spool_bytes, start
 
 import respan_instrument
 
@@ -160,9 +160,9 @@ def test_a_redactor_that_fails_drops_the_content_reported_once(
         return None  # type: ignore[return-value]
 
     caplog.set_level(logging.WARNING, logger="respan_instrument")
-    from respan_instrument import _errors
+    from respan_instrument import _logger
 
-    _errors._seen.discard("redactor-failed")
+    _logger._seen.discard("redactor-failed")
     start(collector, redact=broken)
     for _ in range(3):
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}])
@@ -403,13 +403,13 @@ def test_realtime_transcripts_are_redacted(done, collector) -> None:
 
 def test_a_log_the_caller_must_build_goes_without_content_not_redacted_there(collector, spool_dir) -> None:
     """Past the queue's limit the caller's thread builds a log itself (Pipeline._compact): with a
-    redactor set, instrument() hands the pipeline a content-free encoder for that, so the
-    redactor runs on the writer only."""
+    redactor set, the destination's encoder makes that log without content, so the redactor
+    runs on the writer only."""
+    from conftest import respan_logs
+
     from respan_instrument.deliver.pipeline import Pipeline
-    from respan_instrument.deliver.respan import RespanLogs
-    from respan_instrument.record.encode import encode_log
     from respan_instrument.record.pii import redact
-    from respan_instrument.record.privacy import NoContent, Privacy
+    from respan_instrument.record.privacy import Privacy
 
     threads: set[str] = set()
 
@@ -417,14 +417,11 @@ def test_a_log_the_caller_must_build_goes_without_content_not_redacted_there(col
         threads.add(threading.current_thread().name)
         return redact(text)
 
-    privacy, blind = Privacy(True, 1.0, watched), NoContent()
     pipeline = Pipeline(
-        RespanLogs(collector.url + "/api", RESPAN_KEY),
-        lambda item: [encode_log(privacy.hand_built(item), 1_000_000, fast=False)],
+        respan_logs(collector, Privacy(True, 1.0, watched)),
         spool_dir=spool_dir,
         max_queue=3,
         schedule_delay=30,  # the writer sleeps: the queue fills
-        encode_on_caller=lambda item: [encode_log(blind.hand_built(item), 1_000_000, fast=False)],
     )
     try:
         for i in range(10):

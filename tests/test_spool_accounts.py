@@ -23,6 +23,8 @@ from conftest import FAST_RETRY, chat, spool_rows, start
 from faulty_collector import FaultyCollector
 
 import respan_instrument
+from respan_instrument import _spool_dirs
+from respan_instrument._config import READ_TIMEOUT
 from respan_instrument.cli import main
 from respan_instrument.deliver import spool as _spool
 from respan_instrument.deliver.drain import deliver_spool
@@ -238,7 +240,7 @@ def test_the_fallback_dir_is_refused_when_it_is_not_ours(
     trap, tmp_path, monkeypatch, temp_root, respan, client, caplog
 ) -> None:
     unusable(tmp_path, monkeypatch)
-    fallback = _spool.fallback_dir()
+    fallback = _spool_dirs.fallback_dir()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir(mode=0o777)
     if trap == "symlink":
@@ -312,6 +314,6 @@ def test_across_processes_an_app_leaves_another_apps_logs_alone(spool_dir, respa
     assert spool_rows(spool_dir) == 4
     assert run_app(respan, client, KEY_B, ["parent"], down=False)
     assert by_key(respan) == {KEY_B: Counter({"parent": 1})}
-    result = deliver_spool(respan.url + "/api", KEY_A, spool_dir, timeout=10)
+    result = deliver_spool(respan.url + "/api", KEY_A, spool_dir, read_timeout=READ_TIMEOUT, timeout=10)
     assert result["delivered"] == 4 and result["remaining"] == 0
     assert by_key(respan)[KEY_A] == Counter({f"child-{i}": 1 for i in range(4)})

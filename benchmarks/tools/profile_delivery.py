@@ -28,10 +28,11 @@ def main() -> None:
     os.environ["RESPAN_BULK_PER_MINUTE"] = str(10**9)
 
     import respan_instrument
-    from respan_instrument import _setup
     from respan_instrument.deliver import courier as _courier
+    from respan_instrument.deliver import sender as _sender
     from respan_instrument.deliver import spool as _spool
-    from respan_instrument.deliver import threads as _threads
+    from respan_instrument.deliver import writer as _writer
+    from respan_instrument.record import encoders as _encoders
 
     profiles: dict[str, cProfile.Profile] = {}
     counts = {"append": 0, "appended": 0, "post": 0, "posted": 0}
@@ -55,8 +56,8 @@ def main() -> None:
     if "--clock" in sys.argv:  # no profiler: thread CPU of a few coarse steps, cheap to measure
         from respan_instrument.record import payload
 
-        clocked(_threads._Threads, "_drain", "writer pass (all)")
-        clocked(_setup, "_encode", "  build + encode")
+        clocked(_writer.Writer, "_drain", "writer pass (all)")
+        clocked(_encoders.ItemEncoder, "encode", "  build + encode")
         clocked(payload, "settle", "    settle (parse kept bytes, replay stream, usage, price)")
         from respan_instrument.record import replay
 
@@ -70,15 +71,15 @@ def main() -> None:
         clocked(Endpoint, "outcome", "      usage and model of the response (outcome)")
         clocked(Endpoint, "price", "      cost (price)")
         clocked(payload, "build", "    build the log dict")
-        clocked(_setup, "encode_log", "    JSON encode (encode_log)")
-        clocked(_threads._Threads, "_write", "  spool append (SQLite insert+commit)")
+        clocked(_encoders, "encode_log", "    JSON encode (encode_log)")
+        clocked(_writer.Writer, "_write", "  spool append (SQLite insert+commit)")
         clocked(_courier.Courier, "round", "sender round (all)")
         clocked(_spool.Spool, "claim", "  claim")
         clocked(_spool.Spool, "delete", "  delete")
         clocked(_courier.Courier, "_post", "  POST (httpx + collector answer wait)")
     else:
-        _threads._Threads._write_loop = profiled("writer", _threads._Threads._write_loop)  # type: ignore[method-assign]
-        _threads._Threads._send_loop = profiled("sender", _threads._Threads._send_loop)  # type: ignore[method-assign]
+        _writer.Writer._run = profiled("writer", _writer.Writer._run)  # type: ignore[method-assign]
+        _sender.Sender._run = profiled("sender", _sender.Sender._run)  # type: ignore[method-assign]
     append, post, claim = _spool.Spool.append, _courier.Courier._post, _spool.Spool.claim
     counts["claim"] = counts["empty claim"] = 0
 

@@ -21,8 +21,10 @@ import wrapt
 
 from .. import _context
 from .._errors import contained, log_once
-from ..record.agents import AgentSpan, Anchor, Run, root_int, span_int, trace_int
+from ..record.agents import AgentSpan, root_int, span_int, trace_int
+from ..record.anchors import Anchor, Run
 from . import agents_realtime as _realtime_agents
+from . import agents_run as _run
 from . import agents_socket as _socket_agents
 
 MODULE = "agents"
@@ -124,7 +126,7 @@ class Spans:
             parent = self._open.get(parent_key) if parent_key else None
             trace = self._open.get(key)
             if trace is None:  # a trace we did not see start: its object, where it is current
-                current = current_trace.get() if current_trace is not None else None
+                current = _run.current_trace.get() if _run.current_trace is not None else None
                 same = current is not None and getattr(current, "trace_id", None) == key
                 # one begun before instrument() ends, and its end makes the workflow log; one
                 # resumed from a saved run state never says it ended (its workflow log was made
@@ -247,20 +249,6 @@ _processor: Any = None  # ours, made once the SDK is imported; stays registered 
 _replaced: tuple[Any, ...] | None = None  # the SDK's processors that "exclusive" took out
 _wanted: tuple[Callable[[Any], None], bool] | None = None  # (sink, exclusive) asked for by instrument()
 _hooked = False
-# What the openai capture reads: the SDK's current span and trace (its context variables), and
-# our processor, set while one is registered and active.
-current_span: Any = None
-current_trace: Any = None
-active: Spans | None = None
-
-
-def here() -> Anchor | None:
-    """Where a model call made now hangs, when it is made inside an Agents run."""
-    spans = active
-    if spans is None or current_trace is None:
-        return None
-    run = current_trace.get()
-    return spans.anchor(current_span.get(), run) if run is not None else None
 
 
 def install(sink: Callable[[Any], None], exclusive: bool) -> None:
@@ -294,7 +282,7 @@ def _on_import(module: Any) -> None:
 
 
 def _register(tracing: Any, scope: Any, sink: Callable[[Any], None], exclusive: bool) -> None:
-    global _processor, _replaced, current_span, current_trace, active
+    global _processor, _replaced
     if _processor is None:
         _processor = type("RespanTracingProcessor", (Spans, tracing.TracingProcessor), {})()
     _processor.sink = sink
@@ -309,8 +297,8 @@ def _register(tracing: Any, scope: Any, sink: Callable[[Any], None], exclusive: 
             _replaced = None
         elif processors is None or _processor not in processors:
             tracing.add_trace_processor(_processor)
-    current_span, current_trace = scope._current_span, scope._current_trace
-    active = _processor
+    _run.current_span, _run.current_trace = scope._current_span, scope._current_trace
+    _run.active = _processor
     _realtime_agents.apply()
     _socket_agents.apply()
 
@@ -318,9 +306,9 @@ def _register(tracing: Any, scope: Any, sink: Callable[[Any], None], exclusive: 
 def uninstall() -> None:
     """Take our processor out (or leave it inert where the SDK cannot say which are registered),
     and give back the processors that "exclusive" replaced."""
-    global _replaced, _wanted, current_span, current_trace, active
+    global _replaced, _wanted
     _wanted = None
-    active = current_span = current_trace = None
+    _run.active = _run.current_span = _run.current_trace = None
     _realtime_agents.remove()
     _socket_agents.remove()
     processor = _processor

@@ -22,9 +22,9 @@ from .._semconv import GATEWAY_LOG_ID, RESPONSE_TIME_TO_FIRST_CHUNK, TTFT, cost_
 from .._semconv import RESPONSE_FINISH_REASONS as FINISH_REASONS
 from ..endpoints import Endpoint
 from ..record.bill import settle_cost
-from ..record.call import CallRecord, Tapped
+from ..record.call import CallRecord
 from ..record.prices import PriceBook
-from ..record.replay import fold
+from ..record.replay import Tapped, fold
 from . import span as _span
 from .content import SpanContent
 from .kept import injected_usage_chunk, is_raw, kept, parsed_result, sent

@@ -27,7 +27,7 @@ from ..endpoints.providers import (
     provider_name,
     usage_injectable,
 )
-from . import agents as _agents
+from . import agents_run as _agents_run
 from . import body_timing as _body_timing
 from . import live as _live
 from . import realtime as _realtime
@@ -198,11 +198,11 @@ def _begin(
         sent_args = _with_body(args, kwargs, options, sent) if sent is not body else args
         call = Call(hooks, endpoint, body, scope, info, ctx)  # the log records what the user sent
         call.is_stream, call.deferred, call.injected = stream, deferred, injected
-        spans = _agents.active
+        spans = _agents_run.active
         if spans is not None:  # (only once the Agents SDK is imported) inside one of its runs?
-            run = _agents.current_trace.get()
+            run = _agents_run.current_trace.get()
             if run is not None:
-                call.record.anchor = spans.anchor(_agents.current_span.get(), run)
+                call.record.anchor = spans.anchor(_agents_run.current_span.get(), run)
         call.record.stream = stream  # (a stream that fails before its first chunk is a stream too)
         events = endpoint.events_when
         if events is not None and not stream and body.get(events[0]) == events[1]:

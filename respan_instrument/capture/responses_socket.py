@@ -28,7 +28,7 @@ from .._errors import contained
 from ..endpoints.base import as_dict, get
 from ..endpoints.responses import RESPONSES, ResponsesAccumulator
 from ..record.call import CallRecord
-from . import agents as _agents
+from . import agents_run as _agents_run
 from .call import Hooks
 from .sockets import Protocol, Recorder, message
 
@@ -137,7 +137,7 @@ class ResponsesSocket(Recorder):
             with _IN_EVENT:
                 lane = _lane(event)
                 waiting = self.waiting.setdefault(lane, deque())
-                anchor = _agents.here()
+                anchor = _agents_run.here()
                 # an Agents model's one connection serves many runs: each call takes its own
                 # run's attributes(), not those where the connection opened
                 scope = _scope() if anchor is not None else None

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol
 
-from ..record.call import Tapped
+from ..record.replay import Tapped
 from .stream import _IN_STREAM, finalizer_failed, report_close
 
 # Events a lean stream keeps as text before they are read on the way (on the caller's thread,

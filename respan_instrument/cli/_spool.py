@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Any
 
-from .._config import DEFAULT_BASE_URL
+from .._config import DEFAULT_BASE_URL, READ_TIMEOUT, env_number
 
 
 def _print_status(info: dict[str, Any]) -> None:
@@ -30,7 +30,8 @@ def _print_status(info: dict[str, Any]) -> None:
 def run_spool(
     action: str, spool_dir: str | None, base_url: str | None, api_key: str | None, timeout: float
 ) -> int:
-    from ..deliver.spool import fallback_dir, resolve_dir, status
+    from .._spool_dirs import fallback_dir, resolve_dir
+    from ..deliver.spool import status
 
     key = api_key or os.environ.get("RESPAN_API_KEY")
     # where processes put logs when this directory is unusable
@@ -49,6 +50,7 @@ def run_spool(
         return 0
 
     from ..deliver.drain import deliver_spool
+    from ..deliver.http import RETRY_BASE, RETRY_CAP, RetryPolicy
 
     if not key:
         print("respan-instrument spool flush: set RESPAN_API_KEY or pass --api-key", file=sys.stderr)
@@ -59,7 +61,12 @@ def run_spool(
     for place in dirs:
         if os.path.join(place, "spool.sqlite3") in used:
             continue
-        result = deliver_spool(base, key, place, timeout=timeout)
+        retry = RetryPolicy(
+            env_number("RESPAN_RETRY_BASE", RETRY_BASE), env_number("RESPAN_RETRY_CAP", RETRY_CAP)
+        )
+        result = deliver_spool(
+            base, key, place, read_timeout=READ_TIMEOUT, fallback_dir=fallback, timeout=timeout, retry=retry
+        )
         where = result["path"] or "memory (no usable spool directory)"
         others = 0
         if result["path"]:

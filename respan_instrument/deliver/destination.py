@@ -10,7 +10,7 @@ accepted batch it turned down, and how to tell the user that its configuration i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .http import Reply, Verdict
 
@@ -23,12 +23,29 @@ class RowErrors(NamedTuple):
     details: str  # which rows and why, for the one warning that names them
 
 
+class Encoder(Protocol):
+    """How a destination makes its rows from what callers submit: a call's settled record, an
+    Agents SDK span, or a `log()` dict. The wiring hands each destination its own (request logs
+    as JSON, OTLP spans as protobuf); the pipeline never looks inside a row."""
+
+    def encode(self, item: Any) -> list[bytes]:
+        """The rows of one item (none, one, or several), on the writer thread."""
+        ...
+
+    def encode_on_caller(self, item: Any) -> list[bytes]:
+        """The same on a caller's thread, when the writer lags far behind: no lock, no I/O,
+        and no user code (a redactor's log goes without its content)."""
+        ...
+
+
 class Destination(Protocol):
     """One destination of logs, for one account.
 
     Rows in the spool are keyed by `route` and a fingerprint of `key`: a row is only ever
     posted to the route, with the key, it was made for.
     """
+
+    encoder: Encoder | None  # its rows' making; None: it delivers rows spooled already (spool flush)
 
     name: str  # in log lines: "Respan rejected ..."
     route: str  # where its rows go (e.g. an API root URL)
@@ -65,4 +82,4 @@ class Destination(Protocol):
         ...
 
 
-__all__ = ["Destination", "RowErrors"]
+__all__ = ["Destination", "Encoder", "RowErrors"]

@@ -6,7 +6,6 @@ import threading
 import time
 from typing import Any
 
-from .._config import READ_TIMEOUT, env_number
 from .courier import Courier
 from .destination import Destination
 from .http import RetryPolicy, Verdict
@@ -17,11 +16,13 @@ from .spool import Spool, owner_token
 def deliver_spool(
     base_url: str,
     api_key: str,
-    spool_dir: str | None = None,
+    spool_dir: str,
     *,
+    read_timeout: float,
+    fallback_dir: str | None = None,
     timeout: float = 60.0,
     bulk_per_minute: float = BULK_PER_MINUTE,
-    read_timeout: float = READ_TIMEOUT,
+    retry: RetryPolicy | None = None,
 ) -> dict[str, Any]:
     """Deliver what the spool holds for `base_url` and `api_key` now, in this thread
     (`respan-instrument spool flush`).
@@ -33,10 +34,13 @@ def deliver_spool(
     Args:
         base_url: the Respan API root the logs are for (as in RESPAN_BASE_URL).
         api_key: the Respan API key to send them with.
-        spool_dir: default `RESPAN_SPOOL_DIR`, else the per-user cache directory.
+        spool_dir: the spool directory (`_spool_dirs.resolve_dir()`).
+        fallback_dir: tried when `spool_dir` cannot be used (`_spool_dirs.fallback_dir()`).
         timeout: seconds to keep trying.
         bulk_per_minute: bulk requests per minute to stay under (Respan allows 30 per organisation).
         read_timeout: seconds to wait for Respan's answer to one request (RESPAN_TIMEOUT).
+        retry: the backoff between tries (RESPAN_RETRY_BASE, RESPAN_RETRY_CAP); default
+            `http.RETRY_BASE` doubling up to `http.RETRY_CAP`.
 
     Returns:
         `delivered` and `rejected` (invalid rows, reported on the `respan_instrument` logger and
@@ -47,16 +51,16 @@ def deliver_spool(
         directory was usable).
     """
     destination = RespanLogs(base_url, api_key, per_minute=bulk_per_minute, read_timeout=read_timeout)
-    return drain(destination, spool_dir, timeout)
+    spool = Spool(spool_dir, 1 << 62, owner_token(), destination.key, fallback_dir)
+    return drain(destination, spool, timeout, retry or RetryPolicy())
 
 
-def drain(destination: Destination, spool_dir: str | None, timeout: float) -> dict[str, Any]:
-    """Deliver what the spool holds for `destination` (its route and key), in this thread,
-    until it is empty, the destination refuses the key or route, or `timeout`; it is closed
-    after. Returns what `deliver_spool()` does."""
+def drain(destination: Destination, spool: Spool, timeout: float, policy: RetryPolicy) -> dict[str, Any]:
+    """Deliver what `spool` (a handle for the destination's key, not open yet) holds for
+    `destination` (its route and key), in this thread, until it is empty, the destination
+    refuses the key or route, or `timeout`; both are closed after. Returns what
+    `deliver_spool()` does."""
     base = destination.route
-    policy = RetryPolicy(env_number("RESPAN_RETRY_BASE", 0.5), env_number("RESPAN_RETRY_CAP", 30.0))
-    spool = Spool(spool_dir, 1 << 62, owner_token(), destination.key)
     courier = Courier(spool, destination, policy)
     stop = threading.Event()
     deadline = time.monotonic() + timeout

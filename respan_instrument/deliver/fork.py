@@ -16,20 +16,28 @@ import sys
 import threading
 import warnings
 import weakref
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 from .._errors import OUR_NATIVE_IDS, report
 
-if TYPE_CHECKING:
-    from .pipeline import Pipeline
+
+class Forking(Protocol):
+    """What the hooks ask of a pipeline (`deliver.pipeline.Pipeline`)."""
+
+    def before_fork(self) -> None: ...
+
+    def after_fork_in_parent(self) -> None: ...
+
+    def after_fork_in_child(self) -> None: ...
+
 
 # live pipelines, for the hooks below
-_LIVE: weakref.WeakSet[Pipeline] = weakref.WeakSet()
+_LIVE: weakref.WeakSet[Forking] = weakref.WeakSet()
 # what a forked child inherited: never closed or used there (the parent still owns it)
 _INHERITED: list[object] = []
 
 
-def watch(pipeline: Pipeline) -> None:
+def watch(pipeline: Forking) -> None:
     """Have the at-fork hooks serve `pipeline` for as long as it lives."""
     _LIVE.add(pipeline)
 
@@ -104,4 +112,4 @@ if hasattr(os, "register_at_fork"):
     )
 
 
-__all__ = ["inherited", "watch"]
+__all__ = ["Forking", "inherited", "watch"]

@@ -13,10 +13,11 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
-from .._config import READ_TIMEOUT
 from .._version import __version__
 
 CONNECT_TIMEOUT = 5.0  # an unreachable host or proxy is known quickly; the logs wait in the spool
+RETRY_BASE = 0.5  # seconds: the first backoff after a failed post ...
+RETRY_CAP = 30.0  # ... doubling up to this
 
 _USERINFO = re.compile(r"://[^/@\s]*@")
 
@@ -78,7 +79,7 @@ class Sender:
         self,
         base_url: str,
         headers: Mapping[str, str],
-        read_timeout: float = READ_TIMEOUT,
+        read_timeout: float,
         content_type: str = "application/json",
     ) -> None:
         # The client itself (TLS context, ~20 ms) is built by the sender thread on first use.
@@ -152,7 +153,7 @@ class RetryPolicy:
     REFUSED = frozenset({401, 403})
     MISROUTED = frozenset({404, 405})
 
-    def __init__(self, base: float = 0.5, cap: float = 30.0) -> None:
+    def __init__(self, base: float = RETRY_BASE, cap: float = RETRY_CAP) -> None:
         self.base = base
         self.cap = cap
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._config import READ_TIMEOUT
 from .._errors import logger
-from .destination import RowErrors
+from .destination import Encoder, RowErrors
 from .http import CONNECT_TIMEOUT, Reply, Sender, Verdict
 from .quoting import Quoting
 
@@ -36,9 +35,13 @@ class OtlpTraces:
         endpoint: str,
         api_key: str | None,
         *,
+        encoder: Encoder | None = None,
         per_minute: float = PER_MINUTE,
-        read_timeout: float = READ_TIMEOUT,
+        read_timeout: float,
     ) -> None:
+        """`encoder`: makes OTLP spans (protobuf) of calls' records. `read_timeout`: seconds
+        to wait for an answer (the settings' RESPAN_TIMEOUT)."""
+        self.encoder = encoder
         self.endpoint = endpoint.rstrip("/")
         self.route = ROUTE_PREFIX + self.endpoint
         # Rows made without a key (a Collector adds it) get a fingerprint of their own, so
@@ -84,7 +87,11 @@ class OtlpTraces:
 
     def forked(self) -> OtlpTraces:
         return OtlpTraces(
-            self.endpoint, self.key, per_minute=self.per_minute, read_timeout=self._read_timeout
+            self.endpoint,
+            self.key,
+            encoder=self.encoder,
+            per_minute=self.per_minute,
+            read_timeout=self._read_timeout,
         )
 
     def close(self) -> None:

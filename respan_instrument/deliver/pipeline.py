@@ -17,22 +17,18 @@ log is dropped, counted and reported on the `respan_instrument` logger.
 
 from __future__ import annotations
 
-import collections
 import sys
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
-from .._config import env_number
 from .._errors import log_once, logger, report
 from . import fork
-from .courier import Courier, _DropReport
 from .destination import Destination
-from .http import RetryPolicy
-from .spool import Spool, owner_token, resolve_dir
-from .threads import UNWRITTEN_MAX_BYTES, _Marker, _Threads
-from .turns import LEND_SECONDS, SENDER_GAP, _Turn
+from .http import RETRY_BASE, RETRY_CAP, RetryPolicy
+from .sender import Marker, Sender
+from .spool import Spool, owner_token
+from .turns import LEND_SECONDS
+from .writer import Writer
 
 MAX_QUEUE = 4096  # call records (~6 KB each) waiting for the writer
 HARD_QUEUE = 32_768  # beyond MAX_QUEUE, logs wait encoded (~1 KB); beyond this, dropped (counted, reported)
@@ -40,47 +36,51 @@ WAKE_AT = 500  # queued items that wake the writer before its timer
 SCHEDULE_DELAY = 0.5  # seconds between writer passes: the crash window
 
 
-class Pipeline(_Threads):
+class Pipeline:
     """Turns finished calls into encoded logs and delivers them to one destination, durably.
 
     `submit()` is the only method on the caller's hot path. `flush()` and `shutdown()` block,
-    bounded by their timeout. Tuning knobs default from the environment (for tests):
-    `RESPAN_SCHEDULE_DELAY`, `RESPAN_RETRY_BASE`, `RESPAN_RETRY_CAP`.
+    bounded by their timeout. The destination encodes its own rows (`destination.encoder`);
+    a `Writer` spools them and a `Sender` delivers them, each on its thread, afresh in a
+    forked child.
     """
+
+    # per process: `_start()` sets these afresh in a forked child
+    _writer: Writer
+    _sender: Sender
+    _drops_seen: int  # `lost` when the last flush looked
 
     def __init__(
         self,
         destination: Destination,
-        encode: Callable[[Any], list[bytes]],
         *,
-        spool_dir: str | None = None,
+        spool_dir: str,
+        fallback_dir: str | None = None,
         spool_max_mb: int = 1024,
         max_queue: int = MAX_QUEUE,
         hard_queue: int = HARD_QUEUE,
-        schedule_delay: float | None = None,
-        retry_base: float | None = None,
-        retry_cap: float | None = None,
-        encode_on_caller: Callable[[Any], list[bytes]] | None = None,
+        schedule_delay: float = SCHEDULE_DELAY,
+        retry_base: float = RETRY_BASE,
+        retry_cap: float = RETRY_CAP,
     ) -> None:
-        """`encode` turns a submitted item (a call's record, or a log() dict) into the logs the
-        destination gets, as bytes (none, one, or several); it runs on the writer thread, or on a caller's when the writer
-        lags far behind (`encode_on_caller` there, when given)."""
+        """The spool's directories (`fallback_dir`: where to go when `spool_dir` cannot be used)
+        and the tuning knobs are handed down by the wiring (`_setup`)."""
+        encoder = destination.encoder
+        if encoder is None:
+            raise ValueError(f"a pipeline to {destination.name} needs the destination's encoder")
         self._destination = destination
-        self._route = destination.route
-        self._encode = encode
-        self._encode_on_caller = encode_on_caller or encode
-        self._spool_dir = resolve_dir(spool_dir)
+        self._encode = encoder.encode
+        self._encode_on_caller = encoder.encode_on_caller
+        self._spool_dir = spool_dir
+        self._fallback_dir = fallback_dir
         self._spool_max = spool_max_mb * 1024 * 1024
         self._max_queue = max_queue
         self._hard_queue = max(max_queue, hard_queue)
         self._compacted = 0  # logs the caller encoded itself because the writer lagged
         self._lent = 0  # times a caller lent the GIL to the lagging writer
         self._late = 0  # logs submitted after shutdown (dropped, reported once)
-        self._delay = schedule_delay or env_number("RESPAN_SCHEDULE_DELAY", SCHEDULE_DELAY)
-        self._policy = RetryPolicy(
-            base=retry_base or env_number("RESPAN_RETRY_BASE", 0.5),
-            cap=retry_cap or env_number("RESPAN_RETRY_CAP", 30.0),
-        )
+        self._delay = schedule_delay
+        self._policy = RetryPolicy(base=retry_base, cap=retry_cap)
         self._closed = False
         self._overflow = 0  # logs the hot path could not queue (caller threads only increment it)
         self._unbuilt_by_callers = 0  # logs a caller failed to encode in _compact (caller threads only)
@@ -148,9 +148,9 @@ class Pipeline(_Threads):
         the spool at start-up) was accepted by the destination or, while it is not accepting, is
         safely in the spool. False on timeout, if logs were dropped since the previous flush,
         or while logs wait in memory only (no usable spool directory)."""
-        if self._closed or not self._writer.is_alive():
+        if self._closed or not self._writer.thread.is_alive():
             return not self._queue
-        marker = _Marker(time.monotonic() + timeout)
+        marker = Marker(time.monotonic() + timeout)
         self._queue.append(marker)
         self._wake.set()
         done = marker.done.wait(timeout)
@@ -167,11 +167,11 @@ class Pipeline(_Threads):
         Returns at once when nothing was submitted since the writer last went to sleep. False
         on timeout, or when the spool refuses writes.
         """
-        if self._closed or not self._writer.is_alive():
+        if self._closed or not self._writer.thread.is_alive():
             return not self._queue
-        if not self._queue and not self._unwritten and self._wturn.wanted != 0.0:
+        if not self._queue and not self._writer.unwritten and self._wturn.wanted != 0.0:
             return True  # the writer is asleep with nothing queued: all of it is written
-        marker = _Marker()
+        marker = Marker()
         self._queue.append(marker)
         self._wturn.wake()
         return marker.written.wait(timeout) and marker.safe
@@ -188,10 +188,8 @@ class Pipeline(_Threads):
         deadline = time.monotonic() + timeout
         ok = self.flush(timeout)
         self._closed = True
-        self._stopping = True
-        self._stop.set()
-        self._wake.set()
-        self._kick.set()
+        self._sender.finish()
+        self._writer.finish()
         self._close(deadline, settle)
         return ok
 
@@ -206,21 +204,17 @@ class Pipeline(_Threads):
         if self._closed:
             return not self._queue
         deadline = time.monotonic() + timeout
-        self._stop.set()  # the sender's next round posts nothing
+        self._sender.hold()  # its next round posts nothing
         ok = self.persist(timeout)
         self._closed = True
-        self._stopping = True
-        self._wake.set()
-        self._kick.set()
+        self._sender.finish()
+        self._writer.finish()
         self._close(deadline, settle=True)
         return ok
 
     def on_the_wire(self) -> float:
         """Seconds that a post of ours on the wire may still take before it gives up (0: none is)."""
-        since = self._courier.posting_since
-        if not since:
-            return 0.0
-        return max(0.0, since + float(self._destination.wire_timeout) - time.monotonic())
+        return self._sender.on_the_wire()
 
     def _close(self, deadline: float, settle: bool = False) -> None:
         """Stop both threads (by `deadline`), say what is lost, and let go of the spool's rows.
@@ -229,20 +223,19 @@ class Pipeline(_Threads):
         and its rows deleted or kept: the process is about to end and another one takes its
         rows over at once (a terminated pool worker's parent). Left on the wire, a post that
         the destination accepted after all would be sent again by that process."""
-        self._writer.join(max(0.05, deadline - time.monotonic()))
-        self._sending.join(max(0.05, deadline - time.monotonic()))
-        if settle and self._sending.is_alive() and self.on_the_wire() > 0:
-            self._sending.join(self.on_the_wire() + 1.0)
-        self._overflow_report.emit(self._hard_queue)
-        self._trim_report.emit(self._spool.place, self._spool.max_bytes >> 20)
-        self._unwritable_report.emit(self._spool.place, UNWRITTEN_MAX_BYTES >> 20)
-        self._courier.rejections.emit()
+        writer, sender = self._writer, self._sender
+        writer.thread.join(max(0.05, deadline - time.monotonic()))
+        sender.thread.join(max(0.05, deadline - time.monotonic()))
+        if settle and sender.thread.is_alive() and sender.on_the_wire() > 0:
+            sender.thread.join(sender.on_the_wire() + 1.0)
+        writer.say_drops()
+        sender.courier.rejections.emit()
         self._say_left_behind()
-        if not self._writer.is_alive() and not self._sending.is_alive():
+        if not writer.thread.is_alive() and not sender.thread.is_alive():
             try:  # hand what is left to the next process (or pipeline) at once, not after a lease
-                self._spool.release()
-                self._wspool.close()
-                self._spool.close()
+                sender.spool.release()
+                writer.spool.close()
+                sender.spool.close()
             except Exception as exc:  # noqa: BLE001 - shutting down must not raise
                 report("closing the spool", exc)
             self._destination.close()
@@ -251,10 +244,11 @@ class Pipeline(_Threads):
         """Count on the logger what this process is about to lose: logs never written to a
         spool (still queued when the deadline came, or refused by it) and, with no usable spool
         directory, everything the destination has not accepted yet."""
+        writer, spool = self._writer, self._sender.spool
         try:
-            queued = sum(1 for item in list(self._queue) if not isinstance(item, _Marker))
-            unwritten = len(self._unwritten)
-            in_memory = self._spool.count() if self._spool.in_memory else 0
+            queued = sum(1 for item in list(writer.queue) if not isinstance(item, Marker))
+            unwritten = len(writer.unwritten)
+            in_memory = spool.count() if spool.in_memory else 0
         except Exception as exc:  # noqa: BLE001 - shutting down must not raise
             report("counting logs left at exit", exc)
             return
@@ -265,10 +259,10 @@ class Pipeline(_Threads):
                 "directory; set RESPAN_SPOOL_DIR to a writable one)"
             )
         if unwritten:
-            reasons.append(f"{unwritten} refused by {self._wspool.place}")
+            reasons.append(f"{unwritten} refused by {writer.spool.place}")
         if queued:
             reasons.append(
-                f"{queued} not yet written to {self._wspool.place} by the exit deadline (RESPAN_EXIT_TIMEOUT)"
+                f"{queued} not yet written to {writer.spool.place} by the exit deadline (RESPAN_EXIT_TIMEOUT)"
             )
         if reasons:
             logger.warning(
@@ -281,56 +275,41 @@ class Pipeline(_Threads):
     def lost(self) -> int:
         """Logs dropped so far: queue overflow, spool size cap, a spool that refused writes, or a log
         that could not be built."""
-        return self._overflow + self._trimmed + self._unwritable + self._unbuilt + self._unbuilt_by_callers
+        return self._overflow + self._writer.lost + self._unbuilt_by_callers
 
-    # ---- threads -----------------------------------------------------------------------
+    def _overflowed(self) -> int:
+        return self._overflow
+
     def _start(self) -> None:
-        self._owner = owner_token()
-        self._queue = collections.deque()
-        self._markers = collections.deque()
-        self._wake = threading.Event()  # the writer's
-        self._kick = threading.Event()  # the sender's
-        self._retry_at = 0.0  # the sender backs off until then (monotonic)
-        self._wturn = _Turn(self._wake)  # when the writer wants the GIL
-        self._sturn = _Turn(self._kick, SENDER_GAP)  # when the sender wants it
-        self._stop = threading.Event()
-        self._ready = threading.Event()  # the spool is open
-        self._stopping = False
-        self._last_id = 0
-        self._unwritten = []
-        self._trimmed = 0
-        self._unwritable = 0
-        self._unbuilt = 0  # logs the writer failed to build (reported by type, counted as lost)
-        self._overflow_seen = self._overflow
+        """This process's writer and sender, and their threads (afresh in a forked child)."""
+        spool = Spool(
+            self._spool_dir, self._spool_max, owner_token(), self._destination.key, self._fallback_dir
+        )
+        self._sender = Sender(spool, self._destination, self._policy)
+        self._writer = Writer(
+            spool.twin(),
+            self._destination,
+            self._encode,
+            self._sender,
+            delay=self._delay,
+            overflowed=self._overflowed,
+            hard_queue=self._hard_queue,
+        )
+        # what submit() touches on every call, one attribute away (the writer and sender own them)
+        self._queue = self._writer.queue
+        self._wake = self._writer.wake
+        self._wturn = self._writer.turn
+        self._sturn = self._sender.turn
         self._drops_seen = self.lost
-        self._fork_locks = []
-        self._overflow_report = _DropReport(
-            "respan_instrument: dropped %d log(s): calls finished faster than the background "
-            "writer could spool them (queue limit %d)"
-        )
-        self._trim_report = _DropReport(
-            "respan_instrument: dropped the %d oldest log(s) from %s: it reached its "
-            "size cap (RESPAN_SPOOL_MAX_MB=%d)"
-        )
-        self._unwritable_report = _DropReport(
-            "respan_instrument: dropped the %d oldest log(s) waiting to be written: %s "
-            "refuses writes and at most %d MB are held in memory meanwhile"
-        )
-        self._spool = Spool(self._spool_dir, self._spool_max, self._owner, self._destination.key)
-        self._wspool = self._spool.twin()
-        self._checkpointed = 0.0
-        self._courier = Courier(self._spool, self._destination, self._policy)
-        self._courier.progress = self._sturn.awake
-        self._courier.on_the_wire = self._sturn.sleeping
-        self._writer = threading.Thread(target=self._write_loop, name="respan-spool-writer", daemon=True)
-        self._sending = threading.Thread(target=self._send_loop, name="respan-sender", daemon=True)
-        self._writer.start()
-        self._sending.start()
+        self._fork_locks: list[Any] = []  # the spool locks held across a fork
+        self._writer.thread.start()
+        self._sender.thread.start()
 
     # ---- fork (called by deliver.fork's at-fork hooks) -----------------------------------
     def before_fork(self) -> None:
         # no spool operation of ours may be half done in the child's copy of SQLite
-        locks = {id(lock): lock for lock in (self._spool.lock, self._wspool.lock)}.values()
+        spools = (self._sender.spool, self._writer.spool)
+        locks = {id(spool.lock): spool.lock for spool in spools}.values()
         self._fork_locks = [lock for lock in locks if lock.acquire(timeout=1.0)]
 
     def after_fork_in_parent(self) -> None:
@@ -340,7 +319,7 @@ class Pipeline(_Threads):
 
     def after_fork_in_child(self) -> None:
         # the parent's threads, queue, connections and leases are not ours: start afresh
-        fork.inherited(self._spool, self._wspool, self._destination)
+        fork.inherited(self._sender.spool, self._writer.spool, self._destination)
         if self._closed:
             return
         self._destination = self._destination.forked()

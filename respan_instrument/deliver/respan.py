@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from .._config import READ_TIMEOUT
 from .._errors import logger
-from .destination import RowErrors
+from .destination import Encoder, RowErrors
 from .http import CONNECT_TIMEOUT, Reply, Sender, Verdict
 from .quoting import Quoting
 
@@ -44,9 +43,13 @@ class RespanLogs:
         base_url: str,
         api_key: str,
         *,
+        encoder: Encoder | None = None,
         per_minute: float = BULK_PER_MINUTE,
-        read_timeout: float = READ_TIMEOUT,
+        read_timeout: float,
     ) -> None:
+        """`encoder`: makes request logs (JSON) of calls' records; none for `spool flush`.
+        `read_timeout`: seconds to wait for an answer (the settings' RESPAN_TIMEOUT)."""
+        self.encoder = encoder
         self.route = base_url.rstrip("/")
         self.key: str | None = api_key
         self.per_minute = per_minute
@@ -115,7 +118,11 @@ class RespanLogs:
 
     def forked(self) -> RespanLogs:
         return RespanLogs(
-            self.route, self._api_key, per_minute=self.per_minute, read_timeout=self._read_timeout
+            self.route,
+            self._api_key,
+            encoder=self.encoder,
+            per_minute=self.per_minute,
+            read_timeout=self._read_timeout,
         )
 
     def close(self) -> None:

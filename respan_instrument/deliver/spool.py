@@ -2,7 +2,8 @@
 
 Every log is written here by the pipeline's writer thread before it is posted, and deleted only
 once its destination has accepted it, so a crash loses at most the logs still in the in-memory
-queue. Directories, the file and `status()` are in `spool_place`.
+queue. Opening the file (its directory, the fallback, memory), its schema and `status()` are in
+`spool_place`.
 
 Several processes may share one spool directory (one file, `spool.sqlite3`). Each row carries a
 lease (`owner`, `lease_until`): a process posts only rows it claimed inside a write transaction,
@@ -19,9 +20,10 @@ and leaves the others for their owner (`respan-instrument spool flush` with that
 them). Rows written by versions before fingerprints have `key_fp = ''`: their key is unknown, and
 any key delivers them, as those versions did (said once on the logger by whoever does).
 
-When the directory cannot be used, a per-user directory under the system temp dir is tried
-(`fallback_dir()`); when that fails too, logs are kept in memory only and the handle says so
-(`in_memory`, `place`): such logs are not safe, and are lost if the process ends first.
+When the directory cannot be used, the fallback directory the wiring hands over (a per-user one
+under the system temp dir: `_spool_dirs.fallback_dir()`) is tried; when that fails too, logs
+are kept in memory only and the handle says so (`in_memory`, `place`): such logs are not safe,
+and are lost if the process ends first.
 """
 
 from __future__ import annotations
@@ -32,17 +34,14 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-from .._errors import logger
 from .spool_place import (
     FILE_NAME,
     LEGACY_FP,
-    connect,
-    fallback_dir,
+    MEMORY_FALLBACK_BYTES,
     fingerprint,
-    open_file,
+    open_somewhere,
     owner_alive,
     owner_token,
-    resolve_dir,
     secret,
     status,
 )
@@ -53,7 +52,6 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 LEASE = 120.0  # seconds a claim holds; far above the sender's 10 s HTTP timeout
-MEMORY_FALLBACK_BYTES = 64 * 1024 * 1024
 ROW_OVERHEAD = 80  # bytes a row costs beyond its body and base, for the size cap
 # live bytes of the database file (pages in use); one parameter: the page size
 _USED = "((SELECT page_count FROM pragma_page_count()) - (SELECT freelist_count FROM pragma_freelist_count())) * ?"
@@ -80,8 +78,16 @@ class Spool:
     key; `api_key=None` writes rows of unknown key.
     """
 
-    def __init__(self, spool_dir: str | None, max_bytes: int, owner: str, api_key: str | None = None) -> None:
-        self.dir = resolve_dir(spool_dir)
+    def __init__(
+        self,
+        spool_dir: str,
+        max_bytes: int,
+        owner: str,
+        api_key: str | None = None,
+        fallback_dir: str | None = None,
+    ) -> None:
+        self.dir = spool_dir
+        self.fallback_dir = fallback_dir  # where to go when `spool_dir` cannot be used (None: memory)
         self.path = os.path.join(self.dir, FILE_NAME)
         self.max_bytes = max_bytes
         self.owner = owner
@@ -103,7 +109,7 @@ class Spool:
         statements and WAL checkpoints (the spool's only fsyncs) stay off the writer. Open
         this one after its primary.
         """
-        other = Spool(self.dir, self.max_bytes, self.owner, self._api_key)
+        other = Spool(self.dir, self.max_bytes, self.owner, self._api_key, self.fallback_dir)
         other._primary = self
         return other
 
@@ -128,46 +134,17 @@ class Spool:
         with self.lock:
             if self._db is not None:
                 return
-            self._db = self._open_somewhere(primary is None)
+            self._db, where = open_somewhere(self.dir, self.fallback_dir, say=primary is None)
+            if where is None:
+                self.in_memory = True
+                self.max_bytes = min(self.max_bytes, MEMORY_FALLBACK_BYTES)
+            else:
+                self.dir, self.path = where, os.path.join(where, FILE_NAME)
             self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
             if not checkpoints and not self.in_memory:
                 self._db.execute("PRAGMA wal_autocheckpoint = 0")
             if self._api_key is not None:
                 self.key_fp = fingerprint(secret(self._db), self._api_key)
-
-    def _open_somewhere(self, say: bool) -> sqlite3.Connection:
-        """The configured directory, else the per-user fallback, else memory; `say` which."""
-        try:
-            return open_file(self.dir, made=False)
-        except Exception as exc:  # noqa: BLE001 - unwritable dir, corrupt file, full disk ...
-            first = f"{self.dir} ({exc})"
-        fallback = fallback_dir()
-        if fallback != self.dir:
-            try:
-                db = open_file(fallback, made=True)
-            except Exception as exc:  # noqa: BLE001 - the temp dir may be unusable too
-                first += f" nor {fallback} ({exc})"
-            else:
-                self.dir, self.path = fallback, os.path.join(fallback, FILE_NAME)
-                if say:
-                    logger.warning(
-                        "respan_instrument: cannot use the spool directory %s; undelivered logs are "
-                        "kept in the spool %s instead. Set RESPAN_SPOOL_DIR to a writable directory.",
-                        first,
-                        self.path,
-                    )
-                return db
-        if say:
-            logger.warning(
-                "respan_instrument: cannot use the spool directory %s; undelivered logs are kept in "
-                "memory only (at most %d MB) and are lost if the process ends before Respan accepts "
-                "them. Set RESPAN_SPOOL_DIR to a writable directory.",
-                first,
-                MEMORY_FALLBACK_BYTES >> 20,
-            )
-        self.in_memory = True
-        self.max_bytes = min(self.max_bytes, MEMORY_FALLBACK_BYTES)
-        return connect(":memory:")
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -397,4 +374,4 @@ class Spool:
         return int(row[0])
 
 
-__all__ = ["LEASE", "LEGACY_FP", "Spool", "fallback_dir", "owner_token", "resolve_dir", "status"]
+__all__ = ["LEASE", "LEGACY_FP", "Spool", "owner_token", "status"]

@@ -1,11 +1,11 @@
-"""Where the spool lives and how its file is opened: directories (configured, per-user cache,
-private temp fallback), the SQLite file and its schema, key fingerprints, owners, and the
-read-only `status()`. See `spool` for the model.
+"""How the spool's file is opened in a directory (which directories: `_spool_dirs`, worked out
+by the wiring), the SQLite file and its schema, key fingerprints, owners, and the read-only
+`status()`. See `spool` for the model.
 
 For `respan-instrument spool status|flush`:
 
-    status(spool_dir=None, api_key=None) -> dict   # rows, bytes, ages, per destination and per key
-    respan_instrument.deliver.drain.deliver_spool(base_url, api_key, spool_dir=None) -> dict
+    status(spool_dir, api_key=None) -> dict   # rows, bytes, ages, per destination and per key
+    respan_instrument.deliver.drain.deliver_spool(base_url, api_key, spool_dir, ...) -> dict
 """
 
 from __future__ import annotations
@@ -16,17 +16,16 @@ import os
 import socket
 import stat
 import sys
-import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
-from .._config import cache_home_env, spool_dir_env, user_name_env
 from .._errors import logger
 
 if TYPE_CHECKING:
     import sqlite3
 
 FILE_NAME = "spool.sqlite3"
+MEMORY_FALLBACK_BYTES = 64 * 1024 * 1024  # the in-memory spool's cap, when no directory is usable
 BUSY_TIMEOUT = 5.0  # seconds to wait for another process's write transaction
 FP_CHARS = 32  # hex digits of a key fingerprint kept on each row (128 bits)
 SHORT_FP = 8  # hex digits shown by `spool status`
@@ -50,30 +49,6 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 
 # columns added after the first layout, with their declarations, for files already on disk
 COLUMNS_ADDED = (("claim", "INTEGER NOT NULL DEFAULT 0"), ("key_fp", "TEXT NOT NULL DEFAULT ''"))
-
-
-def default_dir() -> str:
-    """The per-user cache directory for the spool (XDG on Linux, Caches on macOS, LOCALAPPDATA)."""
-    home = os.path.expanduser("~")
-    if sys.platform == "win32":
-        root = cache_home_env(True) or os.path.join(home, "AppData", "Local")
-    elif sys.platform == "darwin":
-        root = os.path.join(home, "Library", "Caches")
-    else:
-        xdg = cache_home_env(False)
-        root = xdg if os.path.isabs(xdg) else os.path.join(home, ".cache")
-    return os.path.join(root, "respan-instrument", "spool")
-
-
-def resolve_dir(spool_dir: str | None = None) -> str:
-    """`spool_dir`, else `RESPAN_SPOOL_DIR`, else `default_dir()`."""
-    return spool_dir or spool_dir_env() or default_dir()
-
-
-def fallback_dir() -> str:
-    """The spool directory used when the configured one cannot be: this user's, in the temp dir."""
-    user = str(os.getuid()) if hasattr(os, "getuid") else user_name_env()
-    return os.path.join(tempfile.gettempdir(), f"respan-instrument-{user}")
 
 
 def _private_dir(path: str) -> None:
@@ -146,6 +121,40 @@ def migrate(db: sqlite3.Connection) -> None:
                     raise
 
 
+def open_somewhere(
+    spool_dir: str, fallback_dir: str | None, say: bool
+) -> tuple[sqlite3.Connection, str | None]:
+    """The spool file in `spool_dir`, else in `fallback_dir`, else an in-memory database (at
+    most `MEMORY_FALLBACK_BYTES`), and the directory it is in (None: memory); `say` which."""
+    try:
+        return open_file(spool_dir, made=False), spool_dir
+    except Exception as exc:  # noqa: BLE001 - unwritable dir, corrupt file, full disk ...
+        first = f"{spool_dir} ({exc})"
+    if fallback_dir is not None and fallback_dir != spool_dir:
+        try:
+            db = open_file(fallback_dir, made=True)
+        except Exception as exc:  # noqa: BLE001 - the temp dir may be unusable too
+            first += f" nor {fallback_dir} ({exc})"
+        else:
+            if say:
+                logger.warning(
+                    "respan_instrument: cannot use the spool directory %s; undelivered logs are "
+                    "kept in the spool %s instead. Set RESPAN_SPOOL_DIR to a writable directory.",
+                    first,
+                    os.path.join(fallback_dir, FILE_NAME),
+                )
+            return db, fallback_dir
+    if say:
+        logger.warning(
+            "respan_instrument: cannot use the spool directory %s; undelivered logs are kept in "
+            "memory only (at most %d MB) and are lost if the process ends before Respan accepts "
+            "them. Set RESPAN_SPOOL_DIR to a writable directory.",
+            first,
+            MEMORY_FALLBACK_BYTES >> 20,
+        )
+    return connect(":memory:"), None
+
+
 def open_file(directory: str, made: bool) -> sqlite3.Connection:
     """Open `directory`'s spool file; `made`: a directory we make private and check first."""
     import sqlite3
@@ -194,11 +203,11 @@ def connect(path: str) -> sqlite3.Connection:
     return db
 
 
-def status(spool_dir: str | None = None, api_key: str | None = None) -> dict[str, Any]:
+def status(spool_dir: str, api_key: str | None = None) -> dict[str, Any]:
     """What the spool holds, without changing it (for `respan-instrument spool status`).
 
     Args:
-        spool_dir: the spool directory; default `RESPAN_SPOOL_DIR`, else the per-user cache dir.
+        spool_dir: the spool directory (`_spool_dirs.resolve_dir()`).
         api_key: a Respan API key; when given, `current_key` says which fingerprint is its.
 
     Returns:
@@ -211,7 +220,7 @@ def status(spool_dir: str | None = None, api_key: str | None = None) -> dict[str
     """
     import sqlite3
 
-    path = os.path.join(resolve_dir(spool_dir), FILE_NAME)
+    path = os.path.join(spool_dir, FILE_NAME)
     out: dict[str, Any] = {
         "path": path,
         "exists": os.path.exists(path),
@@ -271,14 +280,13 @@ __all__ = [
     "BUSY_TIMEOUT",
     "FILE_NAME",
     "LEGACY_FP",
+    "MEMORY_FALLBACK_BYTES",
     "connect",
-    "default_dir",
-    "fallback_dir",
     "fingerprint",
     "open_file",
+    "open_somewhere",
     "owner_alive",
     "owner_token",
-    "resolve_dir",
     "secret",
     "status",
 ]

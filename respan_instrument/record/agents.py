@@ -15,36 +15,18 @@ from __future__ import annotations
 import hashlib
 import string
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from .. import _context
+from .anchors import Anchor, Run
 from .call import CallRecord
+from .timestamps import iso
 
 # The `model` of a log that is no model call (Respan requires the field): a fixed word that no
 # model is called, so model dashboards and pricing never mistake these logs for calls.
 NO_MODEL = "none"
 LOG_TYPES = ("workflow", "agent", "tool", "handoff", "guardrail", "task")
 _HEX = frozenset(string.hexdigits)
-
-
-class Run:
-    """What every log of one Agents trace shares."""
-
-    __slots__ = ("name", "group", "metadata")
-
-    def __init__(self, name: str, group: str | None, metadata: Mapping[str, Any] | None) -> None:
-        self.name = name
-        self.group = group  # RunConfig.group_id / trace(group_id=): the thread, unless attributes() set one
-        self.metadata = metadata
-
-
-class Anchor(NamedTuple):
-    """Where a log made inside a run hangs: the run's trace id and the span id of the nearest
-    ancestor that makes a log of its own."""
-
-    trace_id: int
-    span_id: int
-    run: Run
 
 
 class AgentSpan:
@@ -133,8 +115,6 @@ def _run_fields(run: Run, scope: Mapping[str, Any], defaults: Mapping[str, Any])
 
 def span_log(item: AgentSpan, *, capture_content: bool, defaults: Mapping[str, Any]) -> dict[str, Any]:
     """The Respan log of one Agents trace (`workflow`) or span."""
-    from .payload import iso  # (payload imports this module)
-
     anchor = item.anchor
     log: dict[str, Any] = {
         "log_type": item.kind,

@@ -3,32 +3,17 @@ hands over with it."""
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..endpoints import Endpoint
 from ..endpoints.base import FilePart
 from ..endpoints.usage import TokenUsage
+from .anchors import Anchor
+from .replay import Tapped
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
-
-    from .agents import Anchor
-    from .replay import StreamReader
-
-
-class Tapped:
-    """A lean stream's events, for the worker: each event's JSON text and arrival time, in order
-    (those not read on the way yet), and the reader of those that were."""
-
-    __slots__ = ("data", "times", "exhausted", "reader")
-
-    def __init__(self) -> None:
-        self.data: list[str] = []
-        self.times = array("q")
-        self.exhausted = False
-        self.reader: StreamReader | None = None
 
 
 class CallRecord:

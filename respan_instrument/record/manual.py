@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .payload import iso
+from .timestamps import iso
 
 _MANUAL_TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,),

@@ -29,6 +29,7 @@ from .agents import NO_MODEL
 from .bill import breakdown_of
 from .call import CallRecord
 from .encode import json_text, limited
+from .encoders import ItemEncoder
 
 SCOPE = "respan_instrument"
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
@@ -57,10 +58,12 @@ def available() -> bool:
         return False
 
 
-class SpanEncoder:
-    """Builds and encodes the span of each log; one per pipeline (its resource is read once)."""
+class SpanEncoder(ItemEncoder):
+    """OTLP spans, one per log, each as a serialized request (`OtlpTraces`' rows); one per
+    pipeline (its resource is read once)."""
 
-    def __init__(self, max_content_bytes: int) -> None:
+    def __init__(self, **options: Any) -> None:
+        """`options`: those of `ItemEncoder`."""
         from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -71,11 +74,11 @@ class SpanEncoder:
         self._event = Event
         self._resource = Resource.create()  # service.name and OTEL_RESOURCE_ATTRIBUTES
         self._scope = InstrumentationScope(SCOPE, __version__)
-        self._max_content_bytes = max_content_bytes
+        super().__init__(**options)
 
-    def encode(self, record: CallRecord | None, log: dict[str, Any]) -> bytes:
+    def _row(self, record: CallRecord | None, log: dict[str, Any], hand_built: bool = False) -> bytes:
         """One serialized ExportTraceServiceRequest with this log's span."""
-        log = limited(log, self._max_content_bytes)
+        log = limited(log, self.max_content_bytes)
         trace_id = _hex_id(log.get("trace_unique_id"), 128)
         span_id = _hex_id(log.get("span_unique_id"), 64)
         parent_id = _hex_id(log.get("span_parent_id"), 64, fresh=False)

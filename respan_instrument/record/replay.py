@@ -9,16 +9,37 @@ in blocks, so that what it keeps stays bounded (`fold`).
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from array import array
+from typing import Any, Protocol
 
 from .._errors import contained
 from ..endpoints import Endpoint
 from . import fastjson
 
-if TYPE_CHECKING:
-    from .call import CallRecord, Tapped
-
 _IN_READING_STREAM = contained("reading a stream's events")
+
+
+class Tapped:
+    """A lean stream's events, for the worker: each event's JSON text and arrival time, in order
+    (those not read on the way yet), and the reader of those that were."""
+
+    __slots__ = ("data", "times", "exhausted", "reader")
+
+    def __init__(self) -> None:
+        self.data: list[str] = []
+        self.times = array("q")
+        self.exhausted = False
+        self.reader: StreamReader | None = None
+
+
+class Outcome(Protocol):
+    """What reading a stream's events fills in: a call's record (`record.call.CallRecord`)."""
+
+    endpoint: Endpoint
+    ttft_ns: int | None
+    error: BaseException | None
+    cut_short: bool
+    response: Any
 
 
 class StreamReader:
@@ -75,7 +96,7 @@ class StreamReader:
             if output and self.ttft_ns is None:
                 self.ttft_ns = times[index - 1]
 
-    def finish(self, record: CallRecord) -> None:
+    def finish(self, record: Outcome) -> None:
         if self.ttft_ns is not None:
             record.ttft_ns = self.ttft_ns
         if self.error is not None:
@@ -85,7 +106,7 @@ class StreamReader:
         record.response = final if final is not None else self.acc
 
 
-def replay(record: CallRecord, tapped: Tapped) -> None:
+def replay(record: Outcome, tapped: Tapped) -> None:
     """The rest of a lean stream's events (all of a short one's)."""
     reader = tapped.reader if tapped.reader is not None else StreamReader(record.endpoint)
     reader.feed(tapped.data, tapped.times)

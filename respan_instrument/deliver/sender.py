@@ -1,0 +1,236 @@
+"""The sender: the thread that delivers the spool's rows to the destination and settles flushes.
+
+It drives a `Courier` (claim rows, post them, delete what was accepted), backs off while the
+destination does not accept, keeps the spool's WAL short, looks after the spool while idle,
+and answers each flush once the logs before it were accepted (or, while the destination does
+not accept, are safe in the spool).
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import threading
+import time
+
+from opentelemetry import context as otel_context
+
+from .._errors import background_thread_begins, report
+from .courier import Courier
+from .destination import Destination
+from .http import RetryPolicy
+from .spool import Spool
+from .turns import SENDER_GAP, _Turn
+
+IDLE_POLL = 10.0  # seconds between looks for rows freed by other processes
+CHILDREN_POLL = 1.0  # ... while this process has multiprocessing children, which free rows as they end
+
+
+def _suppress_our_tracing() -> None:
+    """Our own HTTP requests must not be traced by an httpx instrumentation."""
+    key = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", "suppress_instrumentation")
+    otel_context.attach(otel_context.set_value(key, True))
+
+
+def _has_children() -> bool:
+    """Does this process have `multiprocessing` children (started, not yet joined)? A pool's
+    workers hand their rows over as they end, for this process to deliver: with children, the
+    idle sender looks for them every `CHILDREN_POLL` s, not every `IDLE_POLL`."""
+    process = sys.modules.get("multiprocessing.process")
+    return bool(getattr(process, "_children", None))
+
+
+class Marker:
+    """A flush request travelling through the queue behind every log submitted before it."""
+
+    __slots__ = ("done", "upto", "safe", "written", "others_upto", "deadline", "tries_at")
+
+    def __init__(self, deadline: float | None = None) -> None:
+        # monotonic: when the flush that sent it gives up; None for `persist()`, which waits
+        # for the spool only and must not bring a backed-off try forward
+        self.deadline = deadline
+        self.tries_at = -1  # the courier's tries when the sender first saw it (-1: not yet)
+        self.done = threading.Event()
+        self.upto = 0  # our last spool row written before the marker
+        self.safe = True  # False when logs before it could not be written to the spool
+        self.written = threading.Event()  # the writer got to it: logs before it are in the spool
+        self.others_upto = -1  # rows of other processes up to this id are waited for too (-1: not looked yet)
+
+
+def _wants_try(marker: Marker, courier: Courier) -> bool:
+    """Does this flush still wait for a try of the destination (see `Sender._resolve_markers`)?"""
+    return (
+        marker.deadline is not None
+        and marker.tries_at == courier.tries
+        and courier.asked_until <= marker.deadline
+    )
+
+
+class Sender:
+    """Spool -> destination, on its own thread ("respan-sender"), for one process.
+
+    It starts once the writer has opened the spool (`spool_opened`); the writer tells it of
+    rows written (`rows_written`) and hands it the flushes whose logs are in the spool
+    (`settle_after`). `hold()` lets no new post start; `finish()` ends the thread.
+    """
+
+    def __init__(self, spool: Spool, destination: Destination, policy: RetryPolicy) -> None:
+        self.spool = spool  # its own handle, the one that checkpoints (and answers flushes)
+        self.destination = destination
+        self.courier = Courier(spool, destination, policy)
+        self.kick = threading.Event()  # wakes the thread
+        self.turn = _Turn(self.kick, SENDER_GAP)  # when it wants the GIL
+        self.courier.progress = self.turn.awake
+        self.courier.on_the_wire = self.turn.sleeping
+        self.stop = threading.Event()  # set: no new post starts
+        self.stopping = False  # the thread ends at its next round
+        self.retry_at = 0.0  # backing off until then (monotonic)
+        self.markers: collections.deque[Marker] = collections.deque()
+        self._ready = threading.Event()  # the spool is open
+        self._written = 0  # the writer's last row id
+        self._checkpointed = 0.0
+        self._housekept = 0.0  # when the idle sender last reaped and compacted the spool
+        self.thread = threading.Thread(target=self._run, name="respan-sender", daemon=True)
+
+    # ---- told by the writer ------------------------------------------------------------
+    def spool_opened(self) -> None:
+        """The writer opened the spool (or failed to): rows may be claimed."""
+        self._ready.set()
+
+    def rows_written(self, last_id: int) -> None:
+        """The writer wrote rows up to `last_id`: come for them, unless backing off (the sender
+        would only sleep again)."""
+        self._written = last_id
+        if time.monotonic() >= self.retry_at:
+            self.turn.wake()
+
+    def settle_after(self, marker: Marker) -> None:
+        """A flush whose logs are all in the spool: answer it once they are delivered."""
+        self.markers.append(marker)
+        self.turn.wake()
+
+    # ---- told by the pipeline ----------------------------------------------------------
+    def hold(self) -> None:
+        """No new post starts; one on the wire is answered."""
+        self.stop.set()
+
+    def finish(self) -> None:
+        """End the thread at its next round (no new post starts)."""
+        self.stopping = True
+        self.stop.set()
+        self.kick.set()
+
+    def on_the_wire(self) -> float:
+        """Seconds that a post on the wire may still take before it gives up (0: none is)."""
+        since = self.courier.posting_since
+        if not since:
+            return 0.0
+        return max(0.0, since + float(self.destination.wire_timeout) - time.monotonic())
+
+    # ---- the thread --------------------------------------------------------------------
+    def _run(self) -> None:
+        background_thread_begins()
+        _suppress_our_tracing()
+        self._ready.wait()
+        courier = self.courier
+        try:
+            courier.start()
+        except Exception as exc:  # noqa: BLE001 - reported; delivery goes on
+            report("reading the spool", exc)
+        self.retry_at = next_try = 0.0
+        self._housekept = time.monotonic()
+        turn = self.turn
+        while not self.stopping:
+            try:
+                turn.awake()
+                now = time.monotonic()
+                if now - self._checkpointed >= 1.0:  # keep the WAL short; its fsync lands here
+                    self._checkpointed = now
+                    self.spool.checkpoint()
+                if now < next_try:
+                    self._resolve_markers()
+                    next_try = self.retry_at = self._flush_cuts_short(now, next_try)
+                if now < next_try:
+                    turn.sleeping(next_try - now)
+                    self.kick.wait(next_try - now)
+                    self.kick.clear()
+                    continue
+                written = self._written
+                wait = courier.round(self.stop)
+                self._resolve_markers()
+                if wait == 0.0 and self._drained(written):
+                    wait = None
+                if wait is None:  # nothing to send: sleep until the writer has more
+                    poll = CHILDREN_POLL if _has_children() else IDLE_POLL
+                    turn.sleeping(poll)
+                    if not self.kick.wait(poll) and time.monotonic() - self._housekept >= IDLE_POLL:
+                        self._housekept = time.monotonic()  # quiet for a while: housekeeping
+                        self.spool.reap()
+                        self.spool.compact()
+                    self.kick.clear()
+                else:
+                    self.retry_at = next_try = time.monotonic() + wait
+            except Exception as exc:  # noqa: BLE001 - never let the sender die
+                report("the sender", exc)
+                turn.sleeping(1.0)
+                self.stop.wait(1.0)
+        turn.gone()
+
+    def _drained(self, written: int) -> bool:
+        """After a batch went through: would claiming again now find nothing?
+
+        Yes when it took all there was to claim and reached past every row the writer had
+        written before it (a claim takes the oldest claimable rows first), and no flush waits
+        (a flush also waits for rows other processes left behind). Rows written since then
+        come with a kick, which ends the sleep at once; the claim that would find nothing,
+        once per writer pass, is skipped.
+        """
+        courier = self.courier
+        return courier.accepting and 0 < written <= courier.claimed_upto and not self.markers
+
+    def _flush_cuts_short(self, now: float, next_try: float) -> float:
+        """When the sender backs off and a flush waits for an attempt (see `_resolve_markers`):
+        the next try, brought forward to now, or to when the destination asked us to come back
+        if that is before the flush gives up; never ahead of the rate limit."""
+        courier = self.courier
+        for marker in self.markers:
+            if _wants_try(marker, courier):
+                return min(next_try, max(now + courier.bucket.wait_time(), courier.asked_until))
+        return next_try
+
+    def _resolve_markers(self) -> None:
+        """Settle the flushes whose logs were all accepted or, while the destination does not
+        accept, are in the spool. "Does not accept" is a fresh answer: a round after the flush
+        came (a post, or a claim that found nothing to post), since the last answer may be
+        from before an outage ended and the backoff still far off; only a destination that
+        asked for a wait past the flush's deadline (Retry-After) is taken at its word."""
+        markers = self.markers
+        courier = self.courier
+        in_memory = self.spool.in_memory
+        route = self.destination.route
+        while markers:
+            marker = markers[0]
+            if marker.tries_at < 0:
+                marker.others_upto = self._others_upto()
+                marker.tries_at = courier.tries
+            upto = max(courier.startup_max, marker.others_upto)
+            if self.spool.known_pending(route, marker.upto, upto):
+                if courier.accepting:
+                    return
+                if _wants_try(marker, courier):
+                    return  # try the destination first (`_flush_cuts_short`)
+                if in_memory:  # the destination is not accepting and there is no spool: not safe anywhere
+                    marker.safe = False
+            markers.popleft()
+            marker.done.set()
+
+    def _others_upto(self) -> int:
+        """Rows that other processes of our key spooled and left free (worker processes that
+        ended) are waited for by a flush like ours: free the rows of processes that died (a
+        worker killed before it could let go of them), and wait for those up to the newest."""
+        if self.spool.reap():
+            self.kick.set()  # rows just freed: the next round claims them, not the idle poll's
+        return self.spool.max_id()
+
+
+__all__ = ["CHILDREN_POLL", "IDLE_POLL", "Marker", "Sender"]
