@@ -23,6 +23,7 @@ import pytest
 from conftest import FAST_RETRY, RESPAN_KEY, delivered
 
 import respan_instrument
+from respan_instrument import _errors
 from respan_instrument.deliver import spool as _spool
 from respan_instrument.deliver import spool_place as _spool_place
 from respan_instrument.deliver.drain import deliver_spool
@@ -441,6 +442,41 @@ def test_full_queue_never_blocks_the_caller_and_is_reported(spool_dir, collector
     # 10 queued as they came, 10 more encoded by the caller once the queue was full
     assert_exactly_once(collector.logs, {f"q-{i}" for i in range(20)})
     assert len(collector.logs) == 20
+
+
+@pytest.mark.slow
+def test_a_delivered_log_is_not_sent_again_when_the_spool_refused_its_delete(spool_dir, collector) -> None:
+    # Another process holds the spool's write lock past the busy timeout just as Respan accepts a
+    # post (seen under load with pool workers and their parent on one spool): the delete fails.
+    # The row, still ours in the spool, was claimed and posted again.
+    collector.set_delay(1.0)
+    exporter = Pipeline(RespanLogs(collector.url + "/api", RESPAN_KEY), _encode, spool_dir=spool_dir)
+    holder = None
+    try:
+        exporter.submit({"model": "m", "custom_identifier": "held"})
+        deadline = time.monotonic() + 10
+        while exporter.on_the_wire() == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        holder = sqlite3.connect(os.path.join(spool_dir, "spool.sqlite3"), isolation_level=None, timeout=10)
+        holder.execute("BEGIN IMMEDIATE")
+        assert collector.wait_for(1, timeout=10)  # accepted while the spool is held
+        time.sleep(_spool_place.BUSY_TIMEOUT + 1.5)  # the delete gave up; the sender went on
+        holder.execute("ROLLBACK")
+        assert exporter.flush(15)
+    finally:
+        if holder is not None:
+            holder.close()
+        exporter.shutdown(2)
+        collector.set_delay(0)
+    assert tags(collector.logs) == Counter({"held": 1})
+    assert rows(spool_dir) == 0
+    # provoked on purpose (the retry before the next claim may have met the lock too)
+    failures, _errors.failures[:] = set(_errors.failures), []
+    assert "deleting delivered logs from the spool: sqlite3.OperationalError" in failures
+    assert failures <= {
+        "deleting delivered logs from the spool: sqlite3.OperationalError",
+        "the sender: sqlite3.OperationalError",
+    }
 
 
 def test_status_and_deliver_spool_for_the_cli(spool_dir, collector, client) -> None:

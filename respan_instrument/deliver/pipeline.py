@@ -240,6 +240,7 @@ class Pipeline(_Threads):
         self._say_left_behind()
         if not self._writer.is_alive() and not self._sending.is_alive():
             try:  # hand what is left to the next process (or pipeline) at once, not after a lease
+                self._courier.forget_settled()  # (if the spool still refuses, nothing is let go of)
                 self._spool.release()
                 self._wspool.close()
                 self._spool.close()
