@@ -8,9 +8,11 @@ front whose certificate comes from a CA made for the test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import selectors
 import shutil
 import socket
 import ssl
@@ -66,25 +68,38 @@ def _close(*socks: socket.socket) -> None:
 
 
 def _pipe(a: socket.socket, b: socket.socket, sink: list[bytes] | None = None) -> None:
-    """Relay bytes both ways until either side closes; what goes a -> b is appended to `sink`."""
+    """Relay bytes both ways until either side closes, then close both; what goes a -> b is
+    appended to `sink`.
 
-    def one_way(src: socket.socket, dst: socket.socket, record: list[bytes] | None) -> None:
-        try:
+    One thread does both ways and alone closes: an SSL socket closed by another thread while
+    this one reads it keeps its descriptor's number inside OpenSSL, which, when the peer then
+    hangs up, writes its alert through that number into whatever has it by then (once, a child
+    process's stderr pipe under xdist). One thread also never reads and writes one SSL
+    connection at the same time, which OpenSSL does not allow.
+    """
+    ways = {a: (b, sink), b: (a, None)}
+    try:
+        with selectors.DefaultSelector() as selector:
+            for sock in ways:
+                selector.register(sock, selectors.EVENT_READ)
             while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if record is not None:
-                    record.append(data)
-                dst.sendall(data)
-        except OSError:
-            pass
-        _close(src, dst)
-
-    back = threading.Thread(target=one_way, args=(b, a, None), daemon=True)
-    back.start()
-    one_way(a, b, sink)
-    back.join(5)
+                for key, _ in selector.select():
+                    src = key.fileobj
+                    assert isinstance(src, socket.socket)
+                    dst, record = ways[src]
+                    data = src.recv(65536)
+                    # what OpenSSL decrypted already is not seen by select()
+                    while data and isinstance(src, ssl.SSLSocket) and src.pending():
+                        data += src.recv(65536)
+                    if not data:
+                        return
+                    if record is not None:
+                        record.append(data)
+                    dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        _close(a, b)
 
 
 class _ProxyServer(ThreadingHTTPServer):
@@ -201,7 +216,16 @@ class TLSFront:
         self._upstream = upstream_port
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._lock = threading.Condition()
+        self._open: set[socket.socket] = set()
+        self._relays_ended = 0
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def wait_relays_ended(self, n: int, timeout: float) -> bool:
+        """Wait until `n` connections were relayed to their end and closed."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._relays_ended >= n, timeout)
 
     def _accept(self) -> None:
         while True:
@@ -209,22 +233,47 @@ class TLSFront:
                 conn, _ = self._listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            with self._lock:
+                self._open.add(conn)
+                self._threads.append(thread)
+            thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
         try:
-            tls = self._context.wrap_socket(conn, server_side=True)
+            tls = self._context.wrap_socket(conn, server_side=True)  # `conn` is detached
         except (OSError, ValueError):  # a client that does not trust our CA hangs up
+            tls = None
+        with self._lock:
+            self._open.discard(conn)
+            if tls is not None:
+                self._open.add(tls)
+        if tls is None:
             _close(conn)
             return
         try:
             upstream = socket.create_connection(("127.0.0.1", self._upstream), timeout=30)
         except OSError:
+            upstream = None
+        if upstream is None:
             _close(tls)
-            return
-        _pipe(tls, upstream)
+        else:
+            _pipe(tls, upstream)
+        with self._lock:
+            self._open.discard(tls)
+            self._relays_ended += 1
+            self._lock.notify_all()
 
     def stop(self) -> None:
+        """Stop accepting and end the relays. Sockets are only shut down here (which wakes their
+        threads); each is closed by the thread that uses it."""
+        with self._lock:
+            socks, threads = [self._listener, *self._open], list(self._threads)
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # not SSLSocket's: it drops the TLS state
+        for thread in threads:
+            thread.join(5)
         _close(self._listener)
 
 
@@ -508,3 +557,45 @@ def test_exit_while_a_post_hangs_is_bounded_and_keeps_the_log(
         log["span_unique_id"],
         log["trace_unique_id"],
     )
+
+
+# ---- the test servers themselves ------------------------------------------------------------
+def test_the_tls_front_never_writes_through_a_closed_descriptor(ca: Any) -> None:
+    """When the upstream hangs up first, the front's TLS connection must not be closed while its
+    other thread still reads it: OpenSSL keeps the descriptor's number, and once the client hangs
+    up it writes its alert through that number, into whatever now has it (once, a child process's
+    stderr pipe under xdist)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    upstream = socket.create_server(("127.0.0.1", 0))
+    front = TLSFront(context, upstream.getsockname()[1])
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    client = trusting.wrap_socket(
+        socket.create_connection(("127.0.0.1", front.port)), server_hostname="127.0.0.1"
+    )
+    try:
+        client.settimeout(0.2)
+        with contextlib.suppress(TimeoutError):
+            client.recv(1)  # takes the session tickets: the client's hangup below is a clean one
+        accepted, _ = upstream.accept()
+        accepted.close()  # the upstream hangs up: the front ends the relay
+        front.wait_relays_ended(1, 0.5)  # (the old front kept reading the client here)
+        # numbers the front may have let go of are taken; a write through one lands in a pair
+        pairs = [socket.socketpair() for _ in range(40)]
+        client.close()  # the client hangs up: the front's reader wakes
+        assert front.wait_relays_ended(1, 10)
+        stray = []
+        for a, b in pairs:
+            for end in (a, b):
+                end.setblocking(False)
+                try:
+                    stray.append(end.recv(100))
+                except BlockingIOError:
+                    pass
+        assert stray == []
+    finally:
+        for a, b in pairs:
+            _close(a, b)
+        front.stop()
+        _close(upstream, client)

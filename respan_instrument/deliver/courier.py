@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from .._errors import logger
+from .._errors import logger, report
 from .destination import Destination
 from .http import Reply, RetryPolicy, Verdict, retry_after
 from .quoting import Quoting
@@ -132,6 +132,9 @@ class Courier:
         self.on_the_wire: Callable[[float], None] = _waiting
         self.post_seconds = 0.0  # a post's wall time per log, averaged over the last few
         self.posting_since = 0.0  # when the post on the wire (or whose answer is not yet settled) began
+        # rows whose answer settled them (accepted, or rejected for good) but whose delete the
+        # spool refused (locked past its busy timeout): never posted again, deleted first
+        self.settled: set[int] = set()
 
     def start(self) -> None:
         """Free rows of dead processes and note what the spool held before we began: ours to
@@ -169,6 +172,7 @@ class Courier:
         before the next round (0: go on at once)."""
         if stop.is_set():  # stopping: what is not on the wire yet stays for the next process
             return None
+        self.forget_settled()
         few, max_bytes = self.destination.few, self.destination.max_batch_bytes
         self.claimed_upto = 0
         if self.bucket.wait_time() > 0:
@@ -203,12 +207,14 @@ class Courier:
                     return 0.0
                 self.spool.renew(ids)
             self.bucket.take()
-        if stop.is_set():  # the rest of a split batch stays for the next process
-            return 0.0
         started = time.monotonic()
-        self.on_the_wire(min(self.post_seconds * len(rows), WIRE_MAX))
+        # said before the last look at `stop`: whoever sets `stop` and then finds no post on the
+        # wire knows that none will start (a worker ending on SIGTERM lets go of its rows then)
         self.posting_since = started
         try:
+            if stop.is_set():  # the rest of a split batch stays for the next process
+                return 0.0
+            self.on_the_wire(min(self.post_seconds * len(rows), WIRE_MAX))
             reply = self.destination.post(bodies)
             self.tries += 1
             self.post_seconds += ((time.monotonic() - started) / len(rows) - self.post_seconds) / 4
@@ -230,7 +236,7 @@ class Courier:
         verdict = self.last = self.policy.verdict(reply)
         if verdict is Verdict.ACCEPTED:
             rejected = self._row_errors(reply, bodies) if bulk else 0
-            self.spool.delete(ids)
+            self._forget(ids)
             self._answered(len(ids) - rejected, rejected)
             return 0.0
         if verdict in (Verdict.INVALID, Verdict.TOO_LARGE):
@@ -238,7 +244,7 @@ class Courier:
                 half = len(rows) // 2
                 return self._post(rows[:half], stop) or self._post(rows[half:], stop)
             self._invalid(Quoting(bodies).reply(reply), bodies[0])
-            self.spool.delete(ids)
+            self._forget(ids)
             self._answered(0, 1)
             return 0.0
         self.accepting = False
@@ -267,6 +273,23 @@ class Courier:
                 self.spool.place,
             )
         return self.policy.delay(self.failures, reply)
+
+    def _forget(self, ids: list[int]) -> None:
+        """Delete rows the destination settled. Until the delete goes through they stay in
+        `settled`: still ours in the spool, and claimable by us, they would be sent again."""
+        self.settled.update(ids)
+        try:
+            self.forget_settled()
+        except Exception as exc:  # noqa: BLE001 - retried before the next claim (see round)
+            report("deleting delivered logs from the spool", exc)
+
+    def forget_settled(self) -> None:
+        """Delete the settled rows a delete missed; raises while the spool refuses it. Called
+        before each claim, and before our rows are let go of (another process would send them)."""
+        if self.settled:
+            ids = sorted(self.settled)
+            self.spool.delete(ids)
+            self.settled.difference_update(ids)
 
     def _answered(self, delivered: int, rejected: int) -> None:
         if not self.accepting and "outage" in self._said:

@@ -92,9 +92,12 @@ def drain(destination: Destination, spool: Spool, timeout: float, policy: RetryP
             "path": None if spool.in_memory else spool.path,
         }
     finally:
-        spool.release()
-        spool.close()
-        destination.close()
+        try:
+            courier.forget_settled()  # before letting go: released, they would be sent again
+            spool.release()
+        finally:
+            spool.close()
+            destination.close()
 
 
 __all__ = ["deliver_spool", "drain"]

@@ -233,6 +233,7 @@ class Pipeline:
         self._say_left_behind()
         if not writer.thread.is_alive() and not sender.thread.is_alive():
             try:  # hand what is left to the next process (or pipeline) at once, not after a lease
+                sender.courier.forget_settled()  # (if the spool still refuses, nothing is let go of)
                 sender.spool.release()
                 writer.spool.close()
                 sender.spool.close()
