@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar
 
-from .record.clean import clean_text
+from .record.json_safe import clean_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,7 +112,7 @@ def _json_value(value: Any, what: str) -> Any:
     if value is None or kind is int or kind is bool:
         return value
     # Strings and floats as strict JSON carries them (these values also travel in a gateway
-    # call's own request body, where the SDK refuses NaN and lone surrogates): see record/clean.py.
+    # call's own request body, where the SDK refuses NaN and lone surrogates): see record/json_safe.py.
     # Subclasses (str and int enums, numpy's float64) as the plain value they stand for.
     if isinstance(value, str):
         return clean_text(value if kind is str else str.__str__(value))

@@ -18,23 +18,23 @@ from ._context import current as current_attributes
 from ._context import validate
 from ._errors import background_thread_begins, log_once, logger
 from ._spool_dirs import fallback_dir, resolve_dir
-from .capture import agents as _agents
+from .capture import agents_tracing as _agents
 from .capture import patch as _patch
-from .capture.call import Hooks
 from .capture.content import SpanContent
 from .capture.span import Tracing
+from .capture.traced_call import Hooks
 from .deliver import workers as _workers
 from .deliver.destination import Destination
 from .deliver.http import RETRY_BASE, RETRY_CAP
 from .deliver.pipeline import SCHEDULE_DELAY, Pipeline
 from .deliver.respan import BULK_PER_MINUTE, RespanLogs
 from .endpoints.price_units import UNIT_PRICE_KEYS
-from .record.call import CallRecord
+from .record.call_record import CallRecord
 from .record.encoders import RequestLogEncoder
 from .record.manual import validate_manual
 from .record.prices import PriceBook
 from .record.privacy import Manual, Privacy
-from .record.seen import Seen
+from .record.worker_memory import Seen
 
 
 class _State:
@@ -57,7 +57,7 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
     """The pipeline to the destination the settings choose, or None when there is none."""
     export = settings.export
     if export == "otlp":
-        from .record.otlp import available
+        from .record.otlp_span import available
 
         if not available():
             log_once(
@@ -81,8 +81,8 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
     per_minute = env_number("RESPAN_BULK_PER_MINUTE", BULK_PER_MINUTE)
     destination: Destination
     if export == "otlp":
-        from .deliver.otlp import OtlpTraces
-        from .record.otlp import SpanEncoder
+        from .deliver.otlp_traces import OtlpTraces
+        from .record.otlp_span import SpanEncoder
 
         destination = OtlpTraces(
             settings.otlp_endpoint,

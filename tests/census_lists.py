@@ -9,13 +9,13 @@ A name listed here that an older SDK lacks is simply not checked there.
 from __future__ import annotations
 
 # Paid model work logged through a WebSocket connection or an event stream rather than by an
-# endpoint spec's HTTP route. Realtime sessions: capture/realtime.py. The rest are the
+# endpoint spec's HTTP route. Realtime sessions: capture/realtime_socket.py. The rest are the
 # i28-surfaces branch's (Responses WebSocket mode, the Live API, hosted Agents sessions,
 # realtime translations): when that branch lands, each keeps its line here or, once an HTTP
 # route of it is a spec, may leave it.
 COVERED_ELSEWHERE: dict[str, str] = {
-    "realtime.connect": "Realtime session (capture/realtime.py)",
-    "beta.realtime.connect": "Realtime session (capture/realtime.py)",
+    "realtime.connect": "Realtime session (capture/realtime_socket.py)",
+    "beta.realtime.connect": "Realtime session (capture/realtime_socket.py)",
     "responses.connect": "Responses WebSocket mode",
     "beta.responses.connect": "Responses WebSocket mode",
     "live.connect": "Live API session",

@@ -292,7 +292,7 @@ def respan_logs(collector: Collector, privacy: Any = None) -> Any:
     from respan_instrument.record.encoders import RequestLogEncoder
     from respan_instrument.record.prices import PriceBook
     from respan_instrument.record.privacy import Privacy
-    from respan_instrument.record.seen import Seen
+    from respan_instrument.record.worker_memory import Seen
 
     encoder = RequestLogEncoder(
         privacy=privacy if privacy is not None else Privacy(True),

@@ -721,7 +721,7 @@ def test_resumed_run_joins_its_first_runs_trace(traced: Collector, stub: OpenAIS
     logs = settled(traced, stub)
     assert [log["span_name"] for log in logs if log["log_type"] == "agent"] == ["Clerk", "Clerk"]
     assert len([log for log in logs if log["log_type"] == "workflow"]) == 1
-    processor = respan_instrument.capture.agents._processor
+    processor = respan_instrument.capture.agents_tracing._processor
     assert not processor._open and not processor._live  # nothing kept for a trace that never ends
 
 
@@ -796,7 +796,7 @@ def test_run_during_an_outage_is_spooled_then_delivered_whole(
 
 
 def test_ids_from_the_sdks_ids() -> None:
-    from respan_instrument.record.agents import root_int, span_int, trace_int
+    from respan_instrument.record.agent_spans import root_int, span_int, trace_int
 
     hex32 = "0af7651916cd43dd8448eb211c80319c"
     assert trace_int(f"trace_{hex32}") == int(hex32, 16)

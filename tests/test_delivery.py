@@ -767,7 +767,7 @@ def test_busy_caller_with_a_slow_destination_still_delivers_every_log(
 
 
 def test_sender_pauses_are_sparser_and_come_back_after_progress() -> None:
-    from respan_instrument.deliver.turns import LEND_GAP_MAX, SENDER_GAP, _Turn
+    from respan_instrument.deliver.gil_lending import LEND_GAP_MAX, SENDER_GAP, _Turn
 
     turn = _Turn(threading.Event(), SENDER_GAP)
     now = time.monotonic()
@@ -800,7 +800,7 @@ def test_stuck_background_thread_costs_callers_little() -> None:
     """A background thread that makes no progress (a slow disk or network) gets a caller's
     pause at most once per LEND_GAP_MAX after a short ramp; progress brings pauses back; a
     thread asleep or gone gets none, whatever callers did meanwhile."""
-    from respan_instrument.deliver.turns import LEND_GAP, LEND_GAP_MAX, _Turn
+    from respan_instrument.deliver.gil_lending import LEND_GAP, LEND_GAP_MAX, _Turn
 
     turn = _Turn(threading.Event())
     now = time.monotonic()

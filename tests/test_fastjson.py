@@ -17,7 +17,7 @@ import pytest
 
 from respan_instrument.endpoints.chat import _message
 from respan_instrument.record import fastjson
-from respan_instrument.record.encode import encode_log, json_text
+from respan_instrument.record.log_json import encode_log, json_text
 from respan_instrument.record.replay import parsed_events
 from respan_instrument.record.settle import _json_or
 

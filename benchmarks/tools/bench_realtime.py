@@ -56,7 +56,7 @@ def one_response(server: RealtimeServer, deltas: int, audio: bool) -> tuple[floa
 
 def hook_alone(n: int) -> dict[str, float]:
     """µs per `Session.received()` on a text and an audio delta, a response in flight."""
-    from respan_instrument.capture.realtime import Session, _Response
+    from respan_instrument.capture.realtime_socket import Session, _Response
 
     hooks: Any = None
     session = Session(hooks, None, {})

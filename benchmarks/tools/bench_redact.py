@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from respan_instrument.record import pii
-from respan_instrument.record.encode import encode_log
+from respan_instrument.record.log_json import encode_log
 from respan_instrument.record.privacy import Privacy
 
 CALLS = 50  # per case under callgrind

@@ -4,7 +4,7 @@ The Agents SDK's realtime model talks to OpenAI over a websocket of its own, not
 `openai` SDK's `realtime.connect()`, and makes no tracing spans for it; so its events are read
 where it parses and sends them (`OpenAIRealtimeWebSocketModel._handle_ws_event`,
 `_send_raw_message`, `_send_raw_message_if`, `close`) and handed to the same session state that
-logs a `realtime.connect()` connection (capture/realtime.py, SPEC §12): one chat log per model
+logs a `realtime.connect()` connection (capture/realtime_socket.py, SPEC §12): one chat log per model
 response, with its usage, cost and `ttft`, the session id as thread, `metadata.realtime`.
 """
 
@@ -14,9 +14,9 @@ import json
 from typing import Any
 
 from .._errors import contained, log_once
-from . import realtime as _realtime
+from . import realtime_socket as _realtime
 from . import sockets as _sockets
-from .later import WhenImported
+from .on_import import WhenImported
 
 MODULE = "agents.realtime.openai_realtime"
 CLASS = "OpenAIRealtimeWebSocketModel"

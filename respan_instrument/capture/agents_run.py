@@ -1,6 +1,6 @@
 """The Agents SDK run, if any, that a model call is made in: what the openai capture reads.
 
-Set by our tracing processor's registration (capture/agents.py) while one is registered and
+Set by our tracing processor's registration (capture/agents_tracing.py) while one is registered and
 active; read on the caller's thread where a call starts (capture/patch.py) and where a
 Responses websocket sends `response.create` (capture/responses_socket.py).
 """

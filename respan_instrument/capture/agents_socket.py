@@ -17,7 +17,7 @@ import wrapt
 from .._errors import contained, log_once
 from . import responses_socket as _responses_socket
 from . import sockets as _sockets
-from .later import WhenImported
+from .on_import import WhenImported
 
 MODULE = "agents.models.openai_responses"
 CLASS = "OpenAIResponsesWSModel"

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..endpoints import Endpoint
-from ..record.agents import sample_key
-from ..record.call import CallRecord
-from ..record.encode import limited
-from ..record.otlp import content_attributes
+from ..record.agent_spans import sample_key
+from ..record.call_record import CallRecord
+from ..record.log_json import limited
+from ..record.otlp_span import content_attributes
 from ..record.privacy import Privacy
 
 

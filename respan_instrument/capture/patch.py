@@ -29,14 +29,14 @@ from ..endpoints.providers import (
 )
 from . import agents_run as _agents_run
 from . import body_timing as _body_timing
-from . import live as _live
-from . import realtime as _realtime
+from . import live_socket as _live
+from . import realtime_socket as _realtime
 from . import responses_socket as _responses_socket
 from . import sockets as _sockets
 from . import span as _span
-from . import translation as _translation
-from .call import GATEWAY_LOG_ID_HEADER, Call, ClientInfo, Hooks
+from . import translation_socket as _translation
 from .files import describe_files
+from .traced_call import GATEWAY_LOG_ID_HEADER, Call, ClientInfo, Hooks
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 _IN_STARTING_CALL = contained("starting a call")

@@ -27,10 +27,10 @@ from .. import _context
 from .._errors import contained
 from ..endpoints.base import as_dict, get
 from ..endpoints.responses import RESPONSES, ResponsesAccumulator
-from ..record.call import CallRecord
+from ..record.call_record import CallRecord
 from . import agents_run as _agents_run
-from .call import Hooks
 from .sockets import Protocol, Recorder, message
+from .traced_call import Hooks
 
 _IN_EVENT = contained("reading a Responses websocket event")
 _IN_FINISHING = contained("logging a Responses websocket response")
@@ -55,7 +55,7 @@ class _Flight:
 
     def __init__(self, start_ns: int, request: dict[str, Any], anchor: Any = None, scope: Any = None) -> None:
         self.start_ns = start_ns
-        self.anchor = anchor  # the Agents run it was asked for in (capture/agents.py), if any
+        self.anchor = anchor  # the Agents run it was asked for in (capture/agents_tracing.py), if any
         self.scope = scope  # attributes() where it was asked for, in such a run
         self.ttft_ns: int | None = None
         self.request = request

@@ -22,13 +22,13 @@ from opentelemetry import trace
 from .. import _context
 from .._errors import contained
 from .._semconv import RESPONSE_TIME_TO_FIRST_CHUNK, TTFT, cost_attributes
-from ..record.bill import settle_cost
-from ..record.call import CallRecord
+from ..record.call_record import CallRecord
+from ..record.cost import settle_cost
 from ..record.settle import ids
 from . import span as _span
-from .call import Hooks
-from .later import WhenImported
+from .on_import import WhenImported
 from .stream import OnDrop
+from .traced_call import Hooks
 
 _KEY = "_respan_socket"  # the connection's recorder, in the connection's __dict__
 _IN_OPENING = contained("opening a socket session")

@@ -6,9 +6,9 @@ import threading
 import time
 from typing import Any
 
-from .courier import Courier
 from .destination import Destination
 from .http import RetryPolicy, Verdict
+from .posting import Courier
 from .respan import BULK_PER_MINUTE, RespanLogs
 from .spool import Spool, owner_token
 

@@ -24,10 +24,10 @@ from typing import Any
 from .._errors import log_once, logger, report
 from . import fork
 from .destination import Destination
+from .gil_lending import LEND_SECONDS
 from .http import RETRY_BASE, RETRY_CAP, RetryPolicy
 from .sender import Marker, Sender
 from .spool import Spool, owner_token
-from .turns import LEND_SECONDS
 from .writer import Writer
 
 MAX_QUEUE = 4096  # call records (~6 KB each) waiting for the writer

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 
 from .._errors import logger
 from .destination import Encoder, RowErrors
+from .echo_scrub import Quoting
 from .http import CONNECT_TIMEOUT, Reply, Sender, Verdict
-from .quoting import Quoting
 
 CREATE_PATH = "/request-logs/create/"
 BULK_PATH = "/request-logs/bulk/"

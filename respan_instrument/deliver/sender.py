@@ -16,11 +16,11 @@ import time
 from opentelemetry import context as otel_context
 
 from .._errors import background_thread_begins, report
-from .courier import Courier
 from .destination import Destination
+from .gil_lending import SENDER_GAP, _Turn
 from .http import RetryPolicy
+from .posting import Courier
 from .spool import Spool
-from .turns import SENDER_GAP, _Turn
 
 IDLE_POLL = 10.0  # seconds between looks for rows freed by other processes
 CHILDREN_POLL = 1.0  # ... while this process has multiprocessing children, which free rows as they end

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from .._errors import background_thread_begins, report
-from .courier import _DropReport
 from .destination import Destination
+from .gil_lending import _Turn
+from .posting import _DropReport
 from .sender import Marker, Sender
 from .spool import Spool
-from .turns import _Turn
 
 UNWRITTEN_MAX_BYTES = 16 * 1024 * 1024  # logs held while the spool refuses writes
 

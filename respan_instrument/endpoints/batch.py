@@ -1,5 +1,5 @@
 """Batch API output files (`GET /files/{id}/content`): each result line the app reads is one
-call, logged like the endpoint it answered and priced at the Batch rate (record/batch.py)."""
+call, logged like the endpoint it answered and priced at the Batch rate (record/batch_output.py)."""
 
 from __future__ import annotations
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from ..endpoints.agents import AGENT_TURN
 from ..endpoints.base import Prices, get
-from .bill import settle_cost
-from .call import CallRecord
-from .seen import Seen
+from .call_record import CallRecord
+from .cost import settle_cost
+from .worker_memory import Seen
 
 _ENDS = frozenset({"completed", "failed"})
 # input submitted by a call that kept no content (`attributes(capture_content=False)`, or a trace

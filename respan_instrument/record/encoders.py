@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..endpoints.base import Prices
-from .call import CallRecord
-from .encode import encode_log
+from .call_record import CallRecord
+from .log_json import encode_log
 from .payload import calls_of
 from .privacy import Manual, NoContent, Privacy
-from .seen import Seen
+from .worker_memory import Seen
 
 
 class ItemEncoder(abc.ABC):

@@ -7,15 +7,15 @@ from typing import Any
 
 from .._context import LOG_FIELDS
 from ..endpoints.base import Prices, as_dict, get
+from .agent_spans import AgentSpan, adopt, sample_key, span_log
 from .agent_turns import agent_turns
-from .agents import AgentSpan, adopt, sample_key, span_log
-from .batch import split
-from .bill import add_cost
-from .call import CallRecord
+from .batch_output import split
+from .call_record import CallRecord
+from .cost import add_cost
 from .privacy import Privacy
-from .seen import Seen
 from .settle import add_thread, first_finished, settle
 from .timestamps import iso
+from .worker_memory import Seen
 
 # attributes() keys that become log fields (customer_credentials never does)
 SCOPE_FIELDS = LOG_FIELDS

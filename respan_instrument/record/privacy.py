@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from .._errors import log_once
-from .agents import NO_MODEL
+from .agent_spans import NO_MODEL
 from .truncate import is_inline_data
 
 # the fields that carry the conversation, left out when a call keeps no content

@@ -19,10 +19,10 @@ from opentelemetry import trace
 from .. import _context
 from ..endpoints.base import Prices, get
 from . import fastjson
-from .bill import settle_cost
-from .call import CallRecord
+from .call_record import CallRecord
+from .cost import settle_cost
 from .replay import replay
-from .seen import Seen
+from .worker_memory import Seen
 
 
 def ids(ctx: otel_context.Context | None) -> tuple[int, int, int]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import fastjson
-from .clean import clean
+from .json_safe import clean
 
 # the log fields that carry the conversation: the only ones trimmed when a log is too large
 CONTENT_FIELDS = ("prompt_messages", "completion_message", "completion_messages", "input", "output")

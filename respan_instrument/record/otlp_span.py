@@ -2,7 +2,7 @@
 
 Each call becomes one serialized `ExportTraceServiceRequest` holding one span: the spool keeps
 rows, and the concatenation of serialized messages whose fields are all repeated is itself a
-valid message, so a batch's body is its rows joined (`deliver/otlp.py`).
+valid message, so a batch's body is its rows joined (`deliver/otlp_traces.py`).
 
 The span carries the ids the call's live span had (or would have had), so it joins the
 application's trace; its attributes are those of the live span plus what only the settled
@@ -25,11 +25,11 @@ from .. import _semconv as sc
 from .._context import LOG_FIELDS
 from .._version import __version__
 from . import messages as msg
-from .agents import NO_MODEL
-from .bill import breakdown_of
-from .call import CallRecord
-from .encode import json_text, limited
+from .agent_spans import NO_MODEL
+from .call_record import CallRecord
+from .cost import breakdown_of
 from .encoders import ItemEncoder
+from .log_json import json_text, limited
 
 SCOPE = "respan_instrument"
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
@@ -40,7 +40,7 @@ _OPERATIONS = {
     "response": "chat",
     "completion": "text_completion",
     "embedding": "embeddings",
-    # an OpenAI Agents SDK run's own logs (record/agents.py): spans of our process, not client calls
+    # an OpenAI Agents SDK run's own logs (record/agent_spans.py): spans of our process, not client calls
     "workflow": "invoke_workflow",
     "agent": "invoke_agent",
     "tool": "execute_tool",

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..endpoints.base import Outcome, Priced, Prices
 from ..endpoints.bill import FREE, TOKENS, Line
-from .call import CallRecord
+from .call_record import CallRecord
 
 
 def settle_cost(

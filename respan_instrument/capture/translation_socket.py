@@ -19,9 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 from .._errors import contained
 from ..endpoints.base import get
 from ..endpoints.realtime import REALTIME_TRANSLATION
-from ..record.call import CallRecord
-from .call import Hooks
+from ..record.call_record import CallRecord
 from .sockets import Protocol, Recorder, message
+from .traced_call import Hooks
 
 _IN_EVENT = contained("reading a realtime translation event")
 _PARSED = (b'"session.created"', b'"session.updated"', b'"session.closed"', b'transcript.delta"')

@@ -3,7 +3,7 @@
 The SDK calls a processor's hooks synchronously where its traces and spans start and end. Ours
 keeps, per open span, where that span's children hang (the span itself when it makes a log, else
 its nearest logged ancestor), and when a trace or span ends hands a snapshot of it to the
-pipeline; the worker builds its log (record/agents.py). A model call reads the SDK's current span
+pipeline; the worker builds its log (record/agent_spans.py). A model call reads the SDK's current span
 (`anchor()`) and its log hangs under it: the SDK's own model spans (`generation`, `response`,
 `transcription`, `speech`) make no log, so each model call is logged once, by the openai capture.
 
@@ -21,7 +21,7 @@ import wrapt
 
 from .. import _context
 from .._errors import contained, log_once
-from ..record.agents import AgentSpan, root_int, span_int, trace_int
+from ..record.agent_spans import AgentSpan, root_int, span_int, trace_int
 from ..record.anchors import Anchor, Run
 from . import agents_realtime as _realtime_agents
 from . import agents_run as _run

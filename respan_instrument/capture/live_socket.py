@@ -27,10 +27,10 @@ from .._errors import contained
 from ..endpoints.base import get
 from ..endpoints.live import LIVE
 from ..endpoints.responses import RESPONSES, ResponsesAccumulator
-from ..record.call import CallRecord
+from ..record.call_record import CallRecord
 from ..record.settle import ids
-from .call import Hooks
 from .sockets import Protocol, Recorder, message
+from .traced_call import Hooks
 
 _IN_EVENT = contained("reading a Live event")
 _IN_FINISHING = contained("logging a Live session")

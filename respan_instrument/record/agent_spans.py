@@ -1,6 +1,6 @@
 """Pure: OpenAI Agents SDK traces and spans as Respan logs (built on the worker).
 
-The caller's thread (capture/agents.py) snapshots each trace and span when it ends into an
+The caller's thread (capture/agents_tracing.py) snapshots each trace and span when it ends into an
 `AgentSpan`; the worker builds its log here. A model call made inside a run carries an `Anchor`
 (the run's trace id, the span it logs under, the run), applied to its log by `adopt`.
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import _context
 from .anchors import Anchor, Run
-from .call import CallRecord
+from .call_record import CallRecord
 from .timestamps import iso
 
 # The `model` of a log that is no model call (Respan requires the field): a fixed word that no

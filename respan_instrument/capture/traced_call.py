@@ -21,13 +21,13 @@ from .._errors import contained
 from .._semconv import GATEWAY_LOG_ID, RESPONSE_TIME_TO_FIRST_CHUNK, TTFT, cost_attributes, scope_attributes
 from .._semconv import RESPONSE_FINISH_REASONS as FINISH_REASONS
 from ..endpoints import Endpoint
-from ..record.bill import settle_cost
-from ..record.call import CallRecord
+from ..record.call_record import CallRecord
+from ..record.cost import settle_cost
 from ..record.prices import PriceBook
 from ..record.replay import Tapped, fold
 from . import span as _span
 from .content import SpanContent
-from .kept import injected_usage_chunk, is_raw, kept, parsed_result, sent
+from .handover import injected_usage_chunk, is_raw, kept, parsed_result, sent
 from .metrics import Metrics
 from .stream import AsyncTracedStream, OnDrop, TracedStream, report_close, weakly
 from .tap import tap

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..record.call import CallRecord
+from ..record.call_record import CallRecord
 
 
 def kept(record: CallRecord, result: Any, http: Any) -> None:

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 
 from .._errors import logger, report
 from .destination import Destination
+from .echo_scrub import Quoting
 from .http import Reply, RetryPolicy, Verdict, retry_after
-from .quoting import Quoting
 from .spool import LEGACY_FP, Spool
 
 REPORT_EVERY = 10.0  # seconds between warnings about dropped logs (counts accumulate)

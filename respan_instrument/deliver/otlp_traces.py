@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from .._errors import logger
 from .destination import Encoder, RowErrors
+from .echo_scrub import Quoting
 from .http import CONNECT_TIMEOUT, Reply, Sender, Verdict
-from .quoting import Quoting
 
 MAX_BATCH = 512  # spans in one request (the OpenTelemetry SDK's default export batch)
 MAX_BATCH_BYTES = 4 * 1024 * 1024  # well under common OTLP receivers' 4-20 MB body limits

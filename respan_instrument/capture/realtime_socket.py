@@ -21,9 +21,9 @@ from typing import Any
 from .._errors import contained
 from ..endpoints.base import get
 from ..endpoints.realtime import REALTIME, REALTIME_TRANSCRIPTION, message_of
-from ..record.call import CallRecord
-from .call import Hooks
+from ..record.call_record import CallRecord
 from .sockets import Protocol, Recorder, message
+from .traced_call import Hooks
 
 _IN_SESSION_EVENT = contained("reading a realtime event")
 _IN_FINISHING = contained("logging a realtime response")

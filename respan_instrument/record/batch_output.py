@@ -10,8 +10,8 @@ from ..endpoints import BY_OBJECT
 from ..endpoints.base import Endpoint, Prices, get
 from ..endpoints.images import IMAGES
 from ..endpoints.moderations import MODERATIONS
-from .bill import settle_cost
-from .call import CallRecord
+from .call_record import CallRecord
+from .cost import settle_cost
 
 
 class BatchLineError(Exception):
