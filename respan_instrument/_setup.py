@@ -34,7 +34,7 @@ from .record.encoders import RequestLogEncoder
 from .record.manual import validate_manual
 from .record.prices import PriceBook
 from .record.privacy import Manual, Privacy
-from .record.worker_memory import Seen
+from .record.worker_memory import WorkerMemory
 
 
 class _State:
@@ -75,7 +75,7 @@ def _exporter(settings: Settings, price_book: PriceBook) -> Pipeline | None:
         "privacy": _privacy(settings),
         "prices": price_book,
         "defaults": settings.defaults,
-        "seen": Seen(),
+        "seen": WorkerMemory(),
         "max_content_bytes": settings.max_content_bytes,
     }
     per_minute = env_number("RESPAN_BULK_PER_MINUTE", BULK_PER_MINUTE)

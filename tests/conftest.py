@@ -292,13 +292,13 @@ def respan_logs(collector: Collector, privacy: Any = None) -> Any:
     from respan_instrument.record.encoders import RequestLogEncoder
     from respan_instrument.record.prices import PriceBook
     from respan_instrument.record.privacy import Privacy
-    from respan_instrument.record.worker_memory import Seen
+    from respan_instrument.record.worker_memory import WorkerMemory
 
     encoder = RequestLogEncoder(
         privacy=privacy if privacy is not None else Privacy(True),
         prices=PriceBook(),
         defaults={},
-        seen=Seen(),
+        seen=WorkerMemory(),
         max_content_bytes=1_000_000,
     )
     return RespanLogs(collector.url + "/api", RESPAN_KEY, encoder=encoder, read_timeout=READ_TIMEOUT)

@@ -39,7 +39,7 @@ def prompts() -> dict[str, str]:
         "order number when you refer to an order, and never promise a refund before checking the "
         "policy. The customer writes: Hello, I ordered a pair of running shoes (size 42) and a water "
         "bottle last week, order ORD-20240115-7781, for $129.90 in total. The tracking page said it "
-        "would arrive on 2024-01-19 but nothing came, and the courier's app (version 3.11.4) shows "
+        "would arrive on 2024-01-19 but nothing came, and the poster's app (version 3.11.4) shows "
         "no update since Tuesday 12:30. I have been a customer since 2019 and this never happened "
         "before. Could you check what is going on and tell me when I can expect it? If the parcel "
         "is lost I would prefer a replacement to a refund, as the shoes were on sale (20% off). "

@@ -28,7 +28,7 @@ def main() -> None:
     os.environ["RESPAN_BULK_PER_MINUTE"] = str(10**9)
 
     import respan_instrument
-    from respan_instrument.deliver import courier as _courier
+    from respan_instrument.deliver import poster as _courier
     from respan_instrument.deliver import sender as _sender
     from respan_instrument.deliver import spool as _spool
     from respan_instrument.deliver import writer as _writer
@@ -73,14 +73,14 @@ def main() -> None:
         clocked(payload, "build", "    build the log dict")
         clocked(_encoders, "encode_log", "    JSON encode (encode_log)")
         clocked(_writer.Writer, "_write", "  spool append (SQLite insert+commit)")
-        clocked(_courier.Courier, "round", "sender round (all)")
+        clocked(_courier.Poster, "round", "sender round (all)")
         clocked(_spool.Spool, "claim", "  claim")
         clocked(_spool.Spool, "delete", "  delete")
-        clocked(_courier.Courier, "_post", "  POST (httpx + collector answer wait)")
+        clocked(_courier.Poster, "_post", "  POST (httpx + collector answer wait)")
     else:
         _writer.Writer._run = profiled("writer", _writer.Writer._run)  # type: ignore[method-assign]
         _sender.Sender._run = profiled("sender", _sender.Sender._run)  # type: ignore[method-assign]
-    append, post, claim = _spool.Spool.append, _courier.Courier._post, _spool.Spool.claim
+    append, post, claim = _spool.Spool.append, _courier.Poster._post, _spool.Spool.claim
     counts["claim"] = counts["empty claim"] = 0
 
     def counted_append(self: Any, url: str, batch: list[bytes]) -> Any:
@@ -100,7 +100,7 @@ def main() -> None:
         return rows
 
     _spool.Spool.append = counted_append  # type: ignore[method-assign]
-    _courier.Courier._post = counted_post  # type: ignore[method-assign]
+    _courier.Poster._post = counted_post  # type: ignore[method-assign]
     _spool.Spool.claim = counted_claim  # type: ignore[method-assign]
 
     msgs = [{"role": "user", "content": "Say hello"}]

@@ -1,1 +1,1 @@
-"""Delivery of encoded logs: a destination-agnostic pipeline (queue, spool, courier) and its destinations."""
+"""Delivery of encoded logs: a destination-agnostic pipeline (queue, spool, poster) and its destinations."""

@@ -1,8 +1,8 @@
 """What the pipeline needs from a place that takes logs: the seam a second destination plugs into.
 
-The pipeline (queue, spool, courier) knows nothing of any destination's URL, authentication,
+The pipeline (queue, spool, poster) knows nothing of any destination's URL, authentication,
 body format or rate limit; a destination knows nothing of threads, the spool or retries. The
-courier asks a destination to post a batch of encoded rows and judges the answer with the
+poster asks a destination to post a batch of encoded rows and judges the answer with the
 shared `RetryPolicy`; what a destination adds is what only it can say: which rows of an
 accepted batch it turned down, and how to tell the user that its configuration is wrong.
 """
@@ -69,7 +69,7 @@ class Destination(Protocol):
         ...
 
     def say_config(self, verdict: Verdict, reply: Reply, place: str) -> None:
-        """Tell the user that the key (REFUSED) or route (MISROUTED) is wrong (the courier asks
+        """Tell the user that the key (REFUSED) or route (MISROUTED) is wrong (the poster asks
         once per verdict); `place` is where the logs wait meanwhile."""
         ...
 

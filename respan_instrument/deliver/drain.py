@@ -8,7 +8,7 @@ from typing import Any
 
 from .destination import Destination
 from .http import RetryPolicy, Verdict
-from .posting import Courier
+from .posting import Poster
 from .respan import BULK_PER_MINUTE, RespanLogs
 from .spool import Spool, owner_token
 
@@ -61,39 +61,39 @@ def drain(destination: Destination, spool: Spool, timeout: float, policy: RetryP
     refuses the key or route, or `timeout`; both are closed after. Returns what
     `deliver_spool()` does."""
     base = destination.route
-    courier = Courier(spool, destination, policy)
+    poster = Poster(spool, destination, policy)
     stop = threading.Event()
     deadline = time.monotonic() + timeout
     outcome = "timeout"
     spool.open()
     try:
-        courier.start()
+        poster.start()
         while True:
-            wait = courier.round(stop)
+            wait = poster.round(stop)
             if wait is None:
                 outcome = "done"
                 break
-            if courier.last in (Verdict.REFUSED, Verdict.MISROUTED):
-                outcome = courier.last.value
+            if poster.last in (Verdict.REFUSED, Verdict.MISROUTED):
+                outcome = poster.last.value
                 break
             if time.monotonic() + wait > deadline:
-                if courier.last is Verdict.RETRY and not courier.accepting:
+                if poster.last is Verdict.RETRY and not poster.accepting:
                     outcome = "unreachable"
-                elif courier.last is Verdict.THROTTLED and not courier.accepting:
+                elif poster.last is Verdict.THROTTLED and not poster.accepting:
                     outcome = "throttled"
                 break
             if wait:
                 time.sleep(wait)
         return {
-            "delivered": courier.delivered,
-            "rejected": courier.rejected,
+            "delivered": poster.delivered,
+            "rejected": poster.rejected,
             "remaining": spool.count(base),
             "outcome": outcome,
             "path": None if spool.in_memory else spool.path,
         }
     finally:
         try:
-            courier.forget_settled()  # before letting go: released, they would be sent again
+            poster.forget_settled()  # before letting go: released, they would be sent again
             spool.release()
         finally:
             spool.close()

@@ -5,7 +5,7 @@
 `submit()` is the caller's whole cost: a deque append (no lock, no I/O). The writer wakes every
 `schedule_delay` seconds (or at 500 queued items), encodes the logs and writes each batch to the
 spool in one statement, so a crash loses at most the calls of the last ~0.5 s. The sender
-drives a `Courier`: it claims rows from the spool, posts them through the `Destination`, and
+drives a `Poster`: it claims rows from the spool, posts them through the `Destination`, and
 deletes them once the destination accepted them. The writer never waits on the network, so a
 slow or dead destination grows the spool, not memory.
 
@@ -229,11 +229,11 @@ class Pipeline:
         if settle and sender.thread.is_alive() and sender.on_the_wire() > 0:
             sender.thread.join(sender.on_the_wire() + 1.0)
         writer.say_drops()
-        sender.courier.rejections.emit()
+        sender.poster.rejections.emit()
         self._say_left_behind()
         if not writer.thread.is_alive() and not sender.thread.is_alive():
             try:  # hand what is left to the next process (or pipeline) at once, not after a lease
-                sender.courier.forget_settled()  # (if the spool still refuses, nothing is let go of)
+                sender.poster.forget_settled()  # (if the spool still refuses, nothing is let go of)
                 sender.spool.release()
                 writer.spool.close()
                 sender.spool.close()

@@ -1,4 +1,4 @@
-"""The courier: claim rows from the spool, post them to a destination, delete or release them.
+"""The poster: claim rows from the spool, post them to a destination, delete or release them.
 
 Everything here is the same for any destination: the token bucket that keeps batched posts
 within its rate limit (and sends a few rows one by one when no batch is to spare), splitting a
@@ -103,7 +103,7 @@ class _Rejections:
             self.last = now
 
 
-class Courier:
+class Poster:
     """Delivers spooled rows to one destination: batching, rate limit, verdicts, row errors.
 
     Not a thread: `round()` does one claim-and-post and says when to come back. The pipeline's
@@ -335,4 +335,4 @@ class Courier:
         )
 
 
-__all__ = ["Courier", "REPORT_EVERY"]
+__all__ = ["Poster", "REPORT_EVERY"]

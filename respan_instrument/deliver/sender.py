@@ -1,6 +1,6 @@
 """The sender: the thread that delivers the spool's rows to the destination and settles flushes.
 
-It drives a `Courier` (claim rows, post them, delete what was accepted), backs off while the
+It drives a `Poster` (claim rows, post them, delete what was accepted), backs off while the
 destination does not accept, keeps the spool's WAL short, looks after the spool while idle,
 and answers each flush once the logs before it were accepted (or, while the destination does
 not accept, are safe in the spool).
@@ -19,7 +19,7 @@ from .._errors import background_thread_begins, report
 from .destination import Destination
 from .gil_lending import SENDER_GAP, _Turn
 from .http import RetryPolicy
-from .posting import Courier
+from .posting import Poster
 from .spool import Spool
 
 IDLE_POLL = 10.0  # seconds between looks for rows freed by other processes
@@ -49,7 +49,7 @@ class Marker:
         # monotonic: when the flush that sent it gives up; None for `persist()`, which waits
         # for the spool only and must not bring a backed-off try forward
         self.deadline = deadline
-        self.tries_at = -1  # the courier's tries when the sender first saw it (-1: not yet)
+        self.tries_at = -1  # the poster's tries when the sender first saw it (-1: not yet)
         self.done = threading.Event()
         self.upto = 0  # our last spool row written before the marker
         self.safe = True  # False when logs before it could not be written to the spool
@@ -57,12 +57,12 @@ class Marker:
         self.others_upto = -1  # rows of other processes up to this id are waited for too (-1: not looked yet)
 
 
-def _wants_try(marker: Marker, courier: Courier) -> bool:
+def _wants_try(marker: Marker, poster: Poster) -> bool:
     """Does this flush still wait for a try of the destination (see `Sender._resolve_markers`)?"""
     return (
         marker.deadline is not None
-        and marker.tries_at == courier.tries
-        and courier.asked_until <= marker.deadline
+        and marker.tries_at == poster.tries
+        and poster.asked_until <= marker.deadline
     )
 
 
@@ -77,11 +77,11 @@ class Sender:
     def __init__(self, spool: Spool, destination: Destination, policy: RetryPolicy) -> None:
         self.spool = spool  # its own handle, the one that checkpoints (and answers flushes)
         self.destination = destination
-        self.courier = Courier(spool, destination, policy)
+        self.poster = Poster(spool, destination, policy)
         self.kick = threading.Event()  # wakes the thread
         self.turn = _Turn(self.kick, SENDER_GAP)  # when it wants the GIL
-        self.courier.progress = self.turn.awake
-        self.courier.on_the_wire = self.turn.sleeping
+        self.poster.progress = self.turn.awake
+        self.poster.on_the_wire = self.turn.sleeping
         self.stop = threading.Event()  # set: no new post starts
         self.stopping = False  # the thread ends at its next round
         self.retry_at = 0.0  # backing off until then (monotonic)
@@ -122,7 +122,7 @@ class Sender:
 
     def on_the_wire(self) -> float:
         """Seconds that a post on the wire may still take before it gives up (0: none is)."""
-        since = self.courier.posting_since
+        since = self.poster.posting_since
         if not since:
             return 0.0
         return max(0.0, since + float(self.destination.wire_timeout) - time.monotonic())
@@ -132,9 +132,9 @@ class Sender:
         background_thread_begins()
         _suppress_our_tracing()
         self._ready.wait()
-        courier = self.courier
+        poster = self.poster
         try:
-            courier.start()
+            poster.start()
         except Exception as exc:  # noqa: BLE001 - reported; delivery goes on
             report("reading the spool", exc)
         self.retry_at = next_try = 0.0
@@ -156,7 +156,7 @@ class Sender:
                     self.kick.clear()
                     continue
                 written = self._written
-                wait = courier.round(self.stop)
+                wait = poster.round(self.stop)
                 self._resolve_markers()
                 if wait == 0.0 and self._drained(written):
                     wait = None
@@ -185,17 +185,17 @@ class Sender:
         come with a kick, which ends the sleep at once; the claim that would find nothing,
         once per writer pass, is skipped.
         """
-        courier = self.courier
-        return courier.accepting and 0 < written <= courier.claimed_upto and not self.markers
+        poster = self.poster
+        return poster.accepting and 0 < written <= poster.claimed_upto and not self.markers
 
     def _flush_cuts_short(self, now: float, next_try: float) -> float:
         """When the sender backs off and a flush waits for an attempt (see `_resolve_markers`):
         the next try, brought forward to now, or to when the destination asked us to come back
         if that is before the flush gives up; never ahead of the rate limit."""
-        courier = self.courier
+        poster = self.poster
         for marker in self.markers:
-            if _wants_try(marker, courier):
-                return min(next_try, max(now + courier.bucket.wait_time(), courier.asked_until))
+            if _wants_try(marker, poster):
+                return min(next_try, max(now + poster.bucket.wait_time(), poster.asked_until))
         return next_try
 
     def _resolve_markers(self) -> None:
@@ -205,19 +205,19 @@ class Sender:
         from before an outage ended and the backoff still far off; only a destination that
         asked for a wait past the flush's deadline (Retry-After) is taken at its word."""
         markers = self.markers
-        courier = self.courier
+        poster = self.poster
         in_memory = self.spool.in_memory
         route = self.destination.route
         while markers:
             marker = markers[0]
             if marker.tries_at < 0:
                 marker.others_upto = self._others_upto()
-                marker.tries_at = courier.tries
-            upto = max(courier.startup_max, marker.others_upto)
+                marker.tries_at = poster.tries
+            upto = max(poster.startup_max, marker.others_upto)
             if self.spool.known_pending(route, marker.upto, upto):
-                if courier.accepting:
+                if poster.accepting:
                     return
-                if _wants_try(marker, courier):
+                if _wants_try(marker, poster):
                     return  # try the destination first (`_flush_cuts_short`)
                 if in_memory:  # the destination is not accepting and there is no spool: not safe anywhere
                     marker.safe = False

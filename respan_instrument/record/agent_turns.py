@@ -17,7 +17,7 @@ from ..endpoints.agents import AGENT_TURN
 from ..endpoints.base import Prices, get
 from .call_record import CallRecord
 from .cost import settle_cost
-from .worker_memory import Seen
+from .worker_memory import WorkerMemory
 
 _ENDS = frozenset({"completed", "failed"})
 # input submitted by a call that kept no content (`attributes(capture_content=False)`, or a trace
@@ -26,7 +26,7 @@ _WITHHELD = object()
 
 
 def agent_turns(
-    record: CallRecord, lines: list[Any], prices: Prices, seen: Seen, keeps: bool = True
+    record: CallRecord, lines: list[Any], prices: Prices, seen: WorkerMemory, keeps: bool = True
 ) -> list[CallRecord]:
     """The logs of the turns `record`'s call showed finished for the first time; `keeps`:
     whether `record`'s call keeps its content (SPEC §16)."""
@@ -74,7 +74,7 @@ def _turn_record(
     sid: str | None,
     status: str,
     prices: Prices,
-    seen: Seen,
+    seen: WorkerMemory,
 ) -> CallRecord:
     turn = line.get("turn")
     model = (seen.agent_models.get(sid) if sid else None) or "unknown"

@@ -18,7 +18,7 @@ from .call_record import CallRecord
 from .log_json import encode_log
 from .payload import calls_of
 from .privacy import Manual, NoContent, Privacy
-from .worker_memory import Seen
+from .worker_memory import WorkerMemory
 
 
 class ItemEncoder(abc.ABC):
@@ -30,7 +30,7 @@ class ItemEncoder(abc.ABC):
         privacy: Privacy,
         prices: Prices,
         defaults: Mapping[str, Any],
-        seen: Seen,
+        seen: WorkerMemory,
         max_content_bytes: int,
     ) -> None:
         self.privacy = privacy

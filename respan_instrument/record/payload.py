@@ -15,7 +15,7 @@ from .cost import add_cost
 from .privacy import Privacy
 from .settle import add_thread, first_finished, settle
 from .timestamps import iso
-from .worker_memory import Seen
+from .worker_memory import WorkerMemory
 
 # attributes() keys that become log fields (customer_credentials never does)
 SCOPE_FIELDS = LOG_FIELDS
@@ -27,7 +27,7 @@ def logs_of(
     privacy: Privacy,
     prices: Prices,
     defaults: Mapping[str, Any],
-    seen: Seen,
+    seen: WorkerMemory,
 ) -> list[dict[str, Any]]:
     """The worker's whole job for one call: settle it, then build its log (none for a poll of
     an unfinished response, one per result for a Batch output file). Content is redacted later,
@@ -42,7 +42,7 @@ def calls_of(
     privacy: Privacy,
     prices: Prices,
     defaults: Mapping[str, Any],
-    seen: Seen,
+    seen: WorkerMemory,
 ) -> list[tuple[CallRecord | None, dict[str, Any]]]:
     """`logs_of`, each log with the settled record it was built from (a Batch output file's
     results are records of their own; an Agents SDK span's log has none)."""

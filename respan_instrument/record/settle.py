@@ -22,7 +22,7 @@ from . import fastjson
 from .call_record import CallRecord
 from .cost import settle_cost
 from .replay import replay
-from .worker_memory import Seen
+from .worker_memory import WorkerMemory
 
 
 def ids(ctx: otel_context.Context | None) -> tuple[int, int, int]:
@@ -88,7 +88,7 @@ def settle(record: CallRecord, prices: Prices, defaults: Mapping[str, Any]) -> N
     settle_cost(record, record.response, prices, False)
 
 
-def first_finished(record: CallRecord, seen: Seen) -> bool:
+def first_finished(record: CallRecord, seen: WorkerMemory) -> bool:
     """A background response is logged once, when a call first sees it in a terminal status;
     its log shows the request it was created with, when this process created it."""
     endpoint = record.endpoint
@@ -118,7 +118,7 @@ def first_finished(record: CallRecord, seen: Seen) -> bool:
     return True
 
 
-def add_thread(record: CallRecord, seen: Seen) -> None:
+def add_thread(record: CallRecord, seen: WorkerMemory) -> None:
     """The conversation, or the first response of a `previous_response_id` chain, is the log's
     thread unless `attributes()` named one."""
     conversation, previous = record.endpoint.thread(record.request, record.response)

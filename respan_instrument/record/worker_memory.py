@@ -34,7 +34,7 @@ class _Bounded(Generic[_K, _V]):
         return key in self.items
 
 
-class Seen:
+class WorkerMemory:
     __slots__ = (
         "logged_responses",
         "created_with",
