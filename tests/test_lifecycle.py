@@ -67,6 +67,21 @@ def test_other_endpoints_pass_through(instrumented, client, stub) -> None:
     assert log["log_type"] == "chat"
 
 
+def _app(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` run as an app of its own, configured only by what it passes instrument()."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_") or k == "RESPAN_SPOOL_DIR"}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 @pytest.mark.parametrize("order", ["instrument-first", "openai-first"])
 def test_import_order(order, collector, stub) -> None:
     code = f"""
@@ -82,16 +97,7 @@ def test_import_order(order, collector, stub) -> None:
     assert respan_instrument.flush(10)
     print(openai.__version__.split(".")[0], "httpx" in sys.modules)
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_") or k == "RESPAN_SPOOL_DIR"}
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=60,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr
+    result = _app(code)
     assert collector.wait_for(1, timeout=5)
     assert collector.logs[0]["prompt_messages"][0]["content"] == "sub"
     major, has_httpx = result.stdout.split()
@@ -169,16 +175,7 @@ def test_instrument_imports_none_of_the_sdks_surfaces_and_one_imported_later_is_
             events_until(conn, "response.completed")
     assert respan_instrument.flush(10)
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPAN_") or k == "RESPAN_SPOOL_DIR"}
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=60,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr
+    _app(code)
     assert collector.wait_for(1, timeout=5)
     (log,) = collector.logs
     assert log["input"] == [{"role": "user", "content": "late"}] and log["metadata"]["websocket"] == "true"
