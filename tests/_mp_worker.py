@@ -73,8 +73,13 @@ def calls_in_two_posts(stub_url: str, n: int, done: Any) -> None:
 def forks_a_child_that_is_terminated(stub_url: str, n: int, done: Any) -> None:
     """Make `n` calls, fork a plain child (os.fork) and SIGTERM it, then say so and wait. The
     child's signal must not reach this worker's SIGTERM handling, which would end the worker."""
+    import faulthandler
     import signal
+    import sys
 
+    # (seen once in CI, not reproduced: the worker never said done; should it hang again, its
+    # stacks and its child's signal state say where)
+    faulthandler.dump_traceback_later(20)
     calls(stub_url, n, "forker")
     pid = os.fork()
     if pid == 0:
@@ -82,7 +87,16 @@ def forks_a_child_that_is_terminated(stub_url: str, n: int, done: Any) -> None:
         os._exit(0)
     time.sleep(0.2)
     os.kill(pid, signal.SIGTERM)
-    os.waitpid(pid, 0)
+    deadline = time.monotonic() + 15
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            with open(f"/proc/{pid}/status") as status:
+                state = [line for line in status if line.startswith(("State", "Sig", "Shd", "Threads"))]
+            print("the child outlived its SIGTERM:", *state, file=sys.stderr, flush=True)
+            os.kill(pid, signal.SIGKILL)
+            return
+        time.sleep(0.05)
+    faulthandler.cancel_dump_traceback_later()
     time.sleep(0.5)  # a worker that took its child's signal for its own would be gone by now
     done.set()
     time.sleep(60)
