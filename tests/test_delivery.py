@@ -16,6 +16,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings as _warnings
 from collections import Counter
 from typing import Any
 
@@ -840,3 +841,41 @@ def test_after_shutdown_late_logs_never_make_callers_pause(collector: Any, spool
     assert exporter._late == 50 and not exporter._queue
     assert len(warnings(caplog, "finished after its pipeline was shut down")) == 1
     assert tags(collector.logs) == {"before": 1}
+
+
+def test_a_fork_waits_a_second_in_all_for_busy_spools(tmp_path, collector) -> None:
+    """Across a fork every live pipeline holds its spools' locks, so that none of our threads
+    is inside SQLite in the child. When other threads keep them (a sender reaping a busy spool),
+    the fork waits a second in all, not a second per lock: a pool worker holding the pipelines
+    its parent had forked only after 20 s and more."""
+    pipelines = [Pipeline(respan_logs(collector), spool_dir=str(tmp_path / f"spool{i}")) for i in range(6)]
+    # (no outside way to keep a spool busy at the moment of a fork: its locks are taken directly)
+    locks = {id(lock): lock for p in pipelines for lock in (p._sender.spool.lock, p._writer.spool.lock)}
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        for lock in locks.values():
+            lock.acquire()
+        held.set()
+        release.wait(30)
+        for lock in locks.values():
+            lock.release()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore", DeprecationWarning)  # (3.12+: forking with threads)
+            t0 = time.monotonic()
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            took = time.monotonic() - t0
+        os.waitpid(pid, 0)
+    finally:
+        release.set()
+        holder.join(10)
+        for pipeline in pipelines:
+            pipeline.shutdown(2)
+    assert took < 3.0, f"the fork waited {took:.1f} s for {len(locks)} busy spool locks"

@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import threading
+import time
 import warnings
 import weakref
 from typing import Protocol, cast
@@ -24,12 +25,14 @@ from .._errors import OUR_NATIVE_IDS, report
 class Forking(Protocol):
     """What the hooks ask of a pipeline (`deliver.pipeline.Pipeline`)."""
 
-    def before_fork(self) -> None: ...
+    def before_fork(self, deadline: float) -> None: ...
 
     def after_fork_in_parent(self) -> None: ...
 
     def after_fork_in_child(self) -> None: ...
 
+
+FORK_WAIT = 1.0  # seconds a fork waits, in all, for our threads to leave their spools
 
 # live pipelines, for the hooks below
 _LIVE: weakref.WeakSet[Forking] = weakref.WeakSet()
@@ -49,8 +52,11 @@ def inherited(*things: object) -> None:
 
 
 def _before_fork() -> None:
+    # one wait for all: a process may hold several pipelines (a worker inherits its parent's),
+    # and a second per busy spool lock stalled such a worker's fork for twenty seconds and more
+    deadline = time.monotonic() + FORK_WAIT
     for pipeline in list(_LIVE):
-        pipeline.before_fork()
+        pipeline.before_fork(deadline)
     if sys.version_info >= (3, 12) and _LIVE:
         try:
             _fork_warning(silenced=_only_our_threads())

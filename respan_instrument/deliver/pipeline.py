@@ -307,11 +307,14 @@ class Pipeline:
         self._sender.thread.start()
 
     # ---- fork (called by deliver.fork's at-fork hooks) -----------------------------------
-    def before_fork(self) -> None:
-        # no spool operation of ours may be half done in the child's copy of SQLite
+    def before_fork(self, deadline: float) -> None:
+        """No spool operation of ours may be half done in the child's copy of SQLite: hold the
+        spools' locks across the fork, waiting for them until `deadline` (monotonic), no longer."""
         spools = (self._sender.spool, self._writer.spool)
         locks = {id(spool.lock): spool.lock for spool in spools}.values()
-        self._fork_locks = [lock for lock in locks if lock.acquire(timeout=1.0)]
+        self._fork_locks = [
+            lock for lock in locks if lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
+        ]
 
     def after_fork_in_parent(self) -> None:
         locks, self._fork_locks = self._fork_locks, []
