@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, FilePart, Priced, Text, fields_of, get
-from .bill import Line, unit
+from .base import Endpoint, FilePart, Text, fields_of, get
+from .bill import Line, Priced, unit
 
 # Minutes of audio heard: genai-prices' per-audio-time prices (whisper, gpt-transcribe, realtime
 # whisper, Live models), else OpenAI's published per-minute price; read from

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
 from .. import _semconv as sc
-from .bill import TOKENS, Line, PriceUnit
+from .bill import TOKENS, Line, Priced, PriceUnit
+from .bill import Prices as Prices
 from .fields import fields_of as fields_of
 from .fields import get as get
 from .usage import CHAT_NAMES, TokenUsage, UsageNames, parse
@@ -144,47 +145,6 @@ class Accumulator(Protocol):
     def add(self, item: Any) -> bool:
         """Take one chunk or event; True when it carried output (for time to first token)."""
         ...
-
-
-class Prices(Protocol):
-    """The price book, as the bill asks it (record/ supplies it)."""
-
-    def cost(
-        self,
-        model: str,
-        usage: TokenUsage,
-        *,
-        provider: str | None = None,
-        service_tier: str | None = None,
-        batch: bool = False,
-    ) -> float | None: ...
-
-    def unit_cost(
-        self,
-        model: str,
-        unit: str,
-        quantity: float,
-        variant: str | None = None,
-        *,
-        provider: str | None = None,
-        batch: bool = False,
-    ) -> float | None:
-        """USD for `quantity` of a unit other than tokens (a `PriceUnit`'s `unit`), `variant`
-        naming the kind where the price depends on it (an image's size and quality); None when
-        the model has no known price for it."""
-        ...
-
-
-class Priced(NamedTuple):
-    """What a call is priced by: the model (the response's, else the request's), its usage, and
-    the request and response for endpoints priced by something else (images, audio, text)."""
-
-    model: str
-    usage: TokenUsage | None
-    provider: str | None
-    service_tier: str | None
-    request: Mapping[str, Any]
-    response: Any
 
 
 class Outcome(NamedTuple):

@@ -12,7 +12,9 @@ book (record/) prices each line; nothing here knows a price source.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
+
+from .usage import TokenUsage
 
 TOKENS = "tokens"  # a line priced by the model's token rates (its quantity is a TokenUsage)
 FREE = "free"  # a line OpenAI does not charge for: a true 0, not an unknown price
@@ -51,4 +53,45 @@ def unit(
     return PriceUnit(name, key, genai_keys, scale, published or {}, read_on)
 
 
-__all__ = ["FREE", "TOKENS", "Line", "PriceUnit", "unit"]
+class Prices(Protocol):
+    """The price book, as the bill asks it (record/ supplies it)."""
+
+    def cost(
+        self,
+        model: str,
+        usage: TokenUsage,
+        *,
+        provider: str | None = None,
+        service_tier: str | None = None,
+        batch: bool = False,
+    ) -> float | None: ...
+
+    def unit_cost(
+        self,
+        model: str,
+        unit: str,
+        quantity: float,
+        variant: str | None = None,
+        *,
+        provider: str | None = None,
+        batch: bool = False,
+    ) -> float | None:
+        """USD for `quantity` of a unit other than tokens (a `PriceUnit`'s `unit`), `variant`
+        naming the kind where the price depends on it (an image's size and quality); None when
+        the model has no known price for it."""
+        ...
+
+
+class Priced(NamedTuple):
+    """What a call is priced by: the model (the response's, else the request's), its usage, and
+    the request and response for endpoints priced by something else (images, audio, text)."""
+
+    model: str
+    usage: TokenUsage | None
+    provider: str | None
+    service_tier: str | None
+    request: Mapping[str, Any]
+    response: Any
+
+
+__all__ = ["FREE", "TOKENS", "Line", "PriceUnit", "Priced", "Prices", "unit"]

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
-from .base import Endpoint, FilePart, Priced, Text, as_dict, fields_of, get
-from .bill import TOKENS, Line
+from .base import Endpoint, FilePart, Text, as_dict, fields_of, get
+from .bill import TOKENS, Line, Priced
 from .tools import WEB_SEARCH_CALL, chat_search_lines
 
 

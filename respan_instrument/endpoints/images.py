@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, FilePart, Priced, fields_of, get, size_text
-from .bill import TOKENS, Line, unit
+from .base import Endpoint, FilePart, fields_of, get, size_text
+from .bill import TOKENS, Line, Priced, unit
 from .usage import TokenUsage, parse
 
 _PARTIAL_EVENTS = frozenset({"image_generation.partial_image", "image_edit.partial_image"})

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, FilePart, Priced, get
-from .bill import Line
+from .base import Endpoint, FilePart, get
+from .bill import Line, Priced
 from .usage import TokenUsage
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, FilePart, Priced, as_dict, get
-from .bill import FREE, Line
+from .base import Endpoint, FilePart, as_dict, get
+from .bill import FREE, Line, Priced
 
 
 class Moderations(Endpoint):

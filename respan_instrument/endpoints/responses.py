@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, FilePart, Priced, as_dict, fields_of, get
-from .bill import Line
+from .base import Endpoint, FilePart, as_dict, fields_of, get
+from .bill import Line, Priced
 from .tools import UNITS, tool_lines
 
 _OUTPUT_EVENTS = frozenset(

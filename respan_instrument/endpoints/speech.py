@@ -8,8 +8,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Endpoint, FilePart, Priced, size_text
-from .bill import Line, unit
+from .base import Endpoint, FilePart, size_text
+from .bill import Line, Priced, unit
 
 _DONE = b'"speech.audio.done"'
 

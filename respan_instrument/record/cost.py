@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..endpoints.base import Outcome, Priced, Prices
-from ..endpoints.bill import FREE, TOKENS, Line
+from ..endpoints.base import Outcome, Prices
+from ..endpoints.bill import FREE, TOKENS, Line, Priced
 from .call_record import CallRecord
 
 
