@@ -100,12 +100,17 @@ class Servers:
             pass
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.close()  # type: ignore[union-attr]
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        _end(self.proc)
+
+
+def _end(proc: subprocess.Popen[str]) -> None:
+    """End a helper process that reads its stdin: close it, then kill it if it lingers."""
+    if proc.poll() is None:
+        proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 class Worker:
@@ -151,12 +156,7 @@ class Worker:
         return self._read(timeout)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.close()  # type: ignore[union-attr]
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        _end(self.proc)
 
 
 # --------------------------------------------------------------------------- the run
