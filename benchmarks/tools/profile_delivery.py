@@ -28,7 +28,7 @@ def main() -> None:
     os.environ["RESPAN_BULK_PER_MINUTE"] = str(10**9)
 
     import respan_instrument
-    from respan_instrument.deliver import poster as _courier
+    from respan_instrument.deliver import posting as _courier
     from respan_instrument.deliver import sender as _sender
     from respan_instrument.deliver import spool as _spool
     from respan_instrument.deliver import writer as _writer

@@ -32,7 +32,7 @@ from .writer import Writer
 
 MAX_QUEUE = 4096  # call records (~6 KB each) waiting for the writer
 HARD_QUEUE = 32_768  # beyond MAX_QUEUE, logs wait encoded (~1 KB); beyond this, dropped (counted, reported)
-WAKE_AT = 500  # queued items that wake the writer before its timer
+WAKE_AT = 1000  # queued items that wake the writer before its timer
 SCHEDULE_DELAY = 0.5  # seconds between writer passes: the crash window
 
 
@@ -286,7 +286,8 @@ class Pipeline:
         spool = Spool(
             self._spool_dir, self._spool_max, owner_token(), self._destination.key, self._fallback_dir
         )
-        self._sender = Sender(spool, self._destination, self._policy)
+        # a batch that is not full waits at most two writer passes to be posted
+        self._sender = Sender(spool, self._destination, self._policy, post_delay=2 * self._delay)
         self._writer = Writer(
             spool.twin(),
             self._destination,

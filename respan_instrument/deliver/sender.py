@@ -23,6 +23,7 @@ from .posting import Poster
 from .spool import Spool
 
 IDLE_POLL = 10.0  # seconds between looks for rows freed by other processes
+POST_DELAY = 1.0  # seconds the oldest of fewer rows than a full batch may wait to be posted
 CHILDREN_POLL = 1.0  # ... while this process has multiprocessing children, which free rows as they end
 
 
@@ -74,7 +75,9 @@ class Sender:
     (`settle_after`). `hold()` lets no new post start; `finish()` ends the thread.
     """
 
-    def __init__(self, spool: Spool, destination: Destination, policy: RetryPolicy) -> None:
+    def __init__(
+        self, spool: Spool, destination: Destination, policy: RetryPolicy, post_delay: float = POST_DELAY
+    ) -> None:
         self.spool = spool  # its own handle, the one that checkpoints (and answers flushes)
         self.destination = destination
         self.poster = Poster(spool, destination, policy)
@@ -88,6 +91,10 @@ class Sender:
         self.markers: collections.deque[Marker] = collections.deque()
         self._ready = threading.Event()  # the spool is open
         self._written = 0  # the writer's last row id
+        self._post_delay = post_delay
+        self._rows_in = 0  # rows the writer wrote (the writer's count) ...
+        self._rows_out = 0  # ... and rows posted since (the sender's): the difference waits
+        self._waiting_since = 0.0  # when the oldest of the rows waiting was written
         self._checkpointed = 0.0
         self._housekept = 0.0  # when the idle sender last reaped and compacted the spool
         self.thread = threading.Thread(target=self._run, name="respan-sender", daemon=True)
@@ -97,12 +104,33 @@ class Sender:
         """The writer opened the spool (or failed to): rows may be claimed."""
         self._ready.set()
 
-    def rows_written(self, last_id: int) -> None:
-        """The writer wrote rows up to `last_id`: come for them, unless backing off (the sender
-        would only sleep again)."""
+    def rows_written(self, last_id: int, count: int) -> None:
+        """The writer wrote `count` rows, up to id `last_id`."""
+        if self._rows_in <= self._rows_out:
+            self._waiting_since = time.monotonic()
+        self._rows_in += count
         self._written = last_id
-        if time.monotonic() >= self.retry_at:
+        self.nudge()
+
+    def nudge(self) -> None:
+        """The writer, after each of its passes: come for the rows waiting once they fill a
+        batch or the oldest has waited `post_delay`, unless backing off (the sender would only
+        sleep again).
+
+        Every post wakes the sender again and again, each time taking the GIL from a busy
+        caller (its SQLite and socket steps each hand it back), so a post per writer pass cost
+        callers more than the post itself; full batches halve the posts of a busy process, and a
+        quiet one still has its logs in Respan within about a second.
+        """
+        now = time.monotonic()
+        if self._rows_in > self._rows_out and self._due(now) and now >= self.retry_at:
             self.turn.wake()
+
+    def _due(self, now: float) -> bool:
+        return (
+            self._rows_in - self._rows_out >= self.destination.max_batch
+            or now - self._waiting_since >= self._post_delay
+        )
 
     def settle_after(self, marker: Marker) -> None:
         """A flush whose logs are all in the spool: answer it once they are delivered."""
@@ -155,11 +183,19 @@ class Sender:
                     self.kick.wait(next_try - now)
                     self.kick.clear()
                     continue
+                if not self.markers and self._rows_in > self._rows_out and not self._due(now):
+                    # a kick for rows a post took meanwhile: the few left wait for `nudge`
+                    turn.sleeping(IDLE_POLL)
+                    self.kick.wait(IDLE_POLL)
+                    self.kick.clear()
+                    continue
                 written = self._written
+                posted = poster.delivered + poster.rejected
                 wait = poster.round(self.stop)
+                self._rows_out = min(self._rows_in, self._rows_out + poster.delivered + poster.rejected - posted)
                 self._resolve_markers()
-                if wait == 0.0 and self._drained(written):
-                    wait = None
+                if wait == 0.0 and (self._drained(written) or not (self.markers or self._due(now))):
+                    wait = None  # all sent, or the rest waits for a full batch (see `nudge`)
                 if wait is None:  # nothing to send: sleep until the writer has more
                     poll = CHILDREN_POLL if _has_children() else IDLE_POLL
                     turn.sleeping(poll)

@@ -15,6 +15,7 @@ from .sender import Marker, Sender
 from .spool import Spool
 
 UNWRITTEN_MAX_BYTES = 16 * 1024 * 1024  # logs held while the spool refuses writes
+WRITE_BATCHES = 4  # most rows the writer spools in one transaction, in the destination's batches
 
 
 class Writer:
@@ -105,6 +106,7 @@ class Writer:
             self.wake.clear()
             try:
                 self._drain()
+                self._sender.nudge()
             except Exception as exc:  # noqa: BLE001 - never let the writer die
                 report("the spool writer", exc)
             if self.stopping and not self.queue:
@@ -122,7 +124,8 @@ class Writer:
         if self.unwritten:
             self._write([])
         todo = len(queue)
-        max_batch, max_bytes = self._destination.max_batch, self._destination.max_batch_bytes
+        # a few posts' worth to one transaction: each commit hands the GIL back and forth
+        max_batch, max_bytes = WRITE_BATCHES * self._destination.max_batch, self._destination.max_batch_bytes
         encode = self._encode
         while todo > 0:
             bodies: list[bytes] = []
@@ -177,7 +180,7 @@ class Writer:
         if trimmed:
             self.trimmed += trimmed
             self.trim_report.add(trimmed, self.spool.place, self.spool.max_bytes >> 20)
-        self._sender.rows_written(last)
+        self._sender.rows_written(last, len(batch))
 
 
 __all__ = ["UNWRITTEN_MAX_BYTES", "Writer"]
