@@ -125,6 +125,7 @@ class Poster:
         self.rejected = 0
         self.startup_max = 0
         self.claimed_upto = 0  # highest id of the last claim when it took all there was (else 0)
+        self.claimed_max = 0  # highest id any claim took (claims take the oldest rows first)
         self.rejections = _Rejections(destination.name)
         self._said: set[str] = set()
         self.progress: Callable[[], None] = _nothing  # called after each spool or network step
@@ -183,6 +184,7 @@ class Poster:
             if waiting > few:  # worth a batched post: wait for one, letting the batch grow
                 return self.bucket.wait_time()
             for row in self.spool.claim(self.base, few, max_bytes):
+                self.claimed_max = max(self.claimed_max, row[0])
                 wait = self._post([row], stop)
                 if wait:
                     return wait
@@ -192,8 +194,18 @@ class Poster:
         if not rows:
             self.tries += 1
             return None
+        self.claimed_max = max(self.claimed_max, rows[-1][0])
         if len(rows) < self.destination.max_batch and sum(len(body) for _, body in rows) <= max_bytes // 2:
             self.claimed_upto = rows[-1][0]  # no limit cut this claim short: it took all there was
+        return self._post(rows, stop)
+
+    def post_held(self, rows: Sequence[tuple[int, bytes]], stop: threading.Event) -> float | None:
+        """Post rows the writer spooled a moment ago, from memory (they are leased to us): like
+        `round()`, without a claim that rewrites them and reads them back."""
+        if stop.is_set():
+            return None
+        self.forget_settled()
+        self.claimed_upto = 0  # what else the spool holds is not known: the next round claims
         return self._post(rows, stop)
 
     def _post(self, rows: Sequence[tuple[int, bytes]], stop: threading.Event) -> float:

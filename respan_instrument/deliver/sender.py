@@ -18,12 +18,14 @@ from opentelemetry import context as otel_context
 from .._errors import background_thread_begins, report
 from .destination import Destination
 from .gil_lending import SENDER_GAP, _Turn
-from .http import RetryPolicy
+from .http import RetryPolicy, Verdict
 from .posting import Poster
-from .spool import Spool
+from .spool import LEASE, Spool
 
 IDLE_POLL = 10.0  # seconds between looks for rows freed by other processes
 POST_DELAY = 1.0  # seconds the oldest of fewer rows than a full batch may wait to be posted
+HELD_MAX = 4000  # rows just spooled that the sender keeps in memory, to post without reading them back
+HELD_MARGIN = 10.0  # seconds of lease a held row must have left beyond a post's longest wait
 CHILDREN_POLL = 1.0  # ... while this process has multiprocessing children, which free rows as they end
 
 
@@ -95,6 +97,11 @@ class Sender:
         self._rows_in = 0  # rows the writer wrote (the writer's count) ...
         self._rows_out = 0  # ... and rows posted since (the sender's): the difference waits
         self._waiting_since = 0.0  # when the oldest of the rows waiting was written
+        # rows the writer just spooled, leased to us: (first id, bodies, lease end, monotonic);
+        # the writer appends, the sender takes, each counting the rows it moved
+        self.held: collections.deque[tuple[int, list[bytes], float]] = collections.deque()
+        self._held_in = 0
+        self._held_out = 0
         self._checkpointed = 0.0
         self._housekept = 0.0  # when the idle sender last reaped and compacted the spool
         self.thread = threading.Thread(target=self._run, name="respan-sender", daemon=True)
@@ -104,11 +111,20 @@ class Sender:
         """The writer opened the spool (or failed to): rows may be claimed."""
         self._ready.set()
 
-    def rows_written(self, last_id: int, count: int) -> None:
-        """The writer wrote `count` rows, up to id `last_id`."""
+    def rows_written(self, last_id: int, bodies: list[bytes], whole: bool) -> None:
+        """The writer wrote `bodies` as the rows up to id `last_id` (one transaction: their ids
+        follow each other), leased to us. `whole`: none of them was trimmed by the size cap.
+
+        Unless too many wait already, they are held in memory and posted from there: reading
+        them back from the spool (`Spool.claim` rewrites every row to lease it, then copies
+        them out) cost more than the post itself."""
+        now = time.monotonic()
         if self._rows_in <= self._rows_out:
-            self._waiting_since = time.monotonic()
-        self._rows_in += count
+            self._waiting_since = now
+        if whole and self._held_in - self._held_out + len(bodies) <= HELD_MAX:
+            self.held.append((last_id - len(bodies) + 1, bodies, now + LEASE))
+            self._held_in += len(bodies)
+        self._rows_in += len(bodies)
         self._written = last_id
         self.nudge()
 
@@ -191,8 +207,17 @@ class Sender:
                     continue
                 written = self._written
                 posted = poster.delivered + poster.rejected
-                wait = poster.round(self.stop)
-                self._rows_out = min(self._rows_in, self._rows_out + poster.delivered + poster.rejected - posted)
+                rows = self._take_held(now) if poster.bucket.wait_time() == 0 else []
+                if rows:
+                    wait = poster.post_held(rows, self.stop)
+                else:  # a claim may take rows still held: they must not be posted twice
+                    self._drop_held()
+                    wait = poster.round(self.stop)
+                if poster.last in (Verdict.REFUSED, Verdict.MISROUTED):
+                    self._drop_held()  # the spool let go of our rows (see `Poster._settle`)
+                self._rows_out = min(
+                    self._rows_in, self._rows_out + poster.delivered + poster.rejected - posted
+                )
                 self._resolve_markers()
                 if wait == 0.0 and (self._drained(written) or not (self.markers or self._due(now))):
                     wait = None  # all sent, or the rest waits for a full batch (see `nudge`)
@@ -211,6 +236,40 @@ class Sender:
                 turn.sleeping(1.0)
                 self.stop.wait(1.0)
         turn.gone()
+
+    def _take_held(self, now: float) -> list[tuple[int, bytes]]:
+        """A batch of held rows, as (id, body): those a claim took already are skipped (claims
+        take the oldest rows first), and so are those whose lease runs out too soon for a post
+        (another process could claim them meanwhile; a claim renews their lease)."""
+        held, poster = self.held, self.poster
+        limit, max_bytes = self.destination.max_batch, self.destination.max_batch_bytes
+        enough = float(self.destination.wire_timeout) + HELD_MARGIN
+        rows: list[tuple[int, bytes]] = []
+        size = 0
+        while held and len(rows) < limit:
+            first, bodies, lease_end = held[0]
+            take = max(0, min(len(bodies), poster.claimed_max + 1 - first))
+            if lease_end - now < enough:
+                take = len(bodies)
+            while take < len(bodies) and len(rows) < limit:
+                body = bodies[take]
+                if rows and size + len(body) > max_bytes:
+                    break
+                rows.append((first + take, body))
+                size += len(body)
+                take += 1
+            self._held_out += take
+            if take == len(bodies):
+                held.popleft()
+                continue
+            held[0] = (first + take, bodies[take:], lease_end)
+            break  # a limit was reached
+        return rows
+
+    def _drop_held(self) -> None:
+        """Forget the held rows: they stay in the spool, where a claim finds them."""
+        while self.held:
+            self._held_out += len(self.held.popleft()[1])
 
     def _drained(self, written: int) -> bool:
         """After a batch went through: would claiming again now find nothing?

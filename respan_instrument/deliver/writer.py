@@ -180,7 +180,7 @@ class Writer:
         if trimmed:
             self.trimmed += trimmed
             self.trim_report.add(trimmed, self.spool.place, self.spool.max_bytes >> 20)
-        self._sender.rows_written(last, len(batch))
+        self._sender.rows_written(last, batch, whole=not trimmed)
 
 
 __all__ = ["UNWRITTEN_MAX_BYTES", "Writer"]

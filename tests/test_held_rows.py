@@ -1,0 +1,103 @@
+"""Rows the writer just spooled are posted from memory (no claim reads them back): never twice,
+never after the spool let go of them, and not once their lease is about to run out."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from conftest import RESPAN_KEY, chat, respan_logs, spool_rows, start
+
+import respan_instrument
+from respan_instrument.deliver import spool as _spool
+from respan_instrument.deliver.http import RetryPolicy
+from respan_instrument.deliver.respan import RespanLogs
+from respan_instrument.deliver.sender import HELD_MARGIN, Sender
+
+
+def _tags(logs: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(str(log.get("custom_identifier")) for log in logs)
+
+
+def _sender(spool_dir: str, collector: Any) -> tuple[Sender, _spool.Spool, str]:
+    spool = _spool.Spool(spool_dir, 1 << 30, _spool.owner_token(), RESPAN_KEY)
+    spool.open()
+    destination = respan_logs(collector)
+    return Sender(spool, destination, RetryPolicy(base=0.01, cap=0.05)), spool, destination.route
+
+
+def _write(sender: Sender, spool: _spool.Spool, route: str, tags: list[str]) -> None:
+    """What the writer does: spool the rows, then tell the sender of them."""
+    bodies = [json.dumps({"log_type": "chat", "model": "m", "custom_identifier": t}).encode() for t in tags]
+    last, trimmed = spool.append(route, bodies)
+    sender.rows_written(last, bodies, whole=not trimmed)
+
+
+def test_held_rows_a_claim_took_are_not_posted_again(spool_dir, collector) -> None:
+    sender, spool, route = _sender(spool_dir, collector)
+    try:
+        _write(sender, spool, route, [f"a-{i}" for i in range(6)])
+        assert sender.poster.round(threading.Event()) == 0.0  # a claim takes them (and posts them)
+        _write(sender, spool, route, [f"b-{i}" for i in range(3)])
+        held = sender._take_held(time.monotonic())
+        assert [spool_id for spool_id, _ in held] == sorted(spool_id for spool_id, _ in held)
+        assert sender.poster.post_held(held, threading.Event()) == 0.0
+        assert _tags(collector.logs) == Counter(
+            {**{f"a-{i}": 1 for i in range(6)}, **{f"b-{i}": 1 for i in range(3)}}
+        )
+        assert spool_rows(spool_dir) == 0
+    finally:
+        spool.close()
+        sender.destination.close()
+
+
+def test_held_rows_whose_lease_runs_out_soon_are_left_to_a_claim(spool_dir, collector) -> None:
+    sender, spool, route = _sender(spool_dir, collector)
+    try:
+        _write(sender, spool, route, ["old"])
+        lease_left = float(sender.destination.wire_timeout) + HELD_MARGIN - 1
+        first, bodies, _ = sender.held[0]
+        sender.held[0] = (first, bodies, time.monotonic() + lease_left)  # as if written long ago
+        _write(sender, spool, route, ["new"])
+        held = sender._take_held(time.monotonic())
+        assert [json.loads(body)["custom_identifier"] for _, body in held] == ["new"]
+    finally:
+        spool.close()
+        sender.destination.close()
+
+
+def test_a_spool_trimmed_by_its_cap_holds_nothing_back(spool_dir, collector) -> None:
+    sender, spool, route = _sender(spool_dir, collector)
+    try:
+        bodies = [b'{"custom_identifier": "x"}']
+        last, _ = spool.append(route, bodies)
+        sender.rows_written(last, bodies, whole=False)
+        assert not sender.held and sender._take_held(time.monotonic()) == []
+    finally:
+        spool.close()
+        sender.destination.close()
+
+
+def test_held_rows_with_a_bulk_budget_that_runs_dry_arrive_once(
+    spool_dir, collector, client, monkeypatch
+) -> None:
+    """Ten bulk posts a minute to spare and then one by one, held rows and claims taking turns:
+    every log arrives, each once."""
+    monkeypatch.setattr(RespanLogs, "max_batch", 4)
+    monkeypatch.setenv("RESPAN_BULK_PER_MINUTE", "60")
+    start(collector)
+    try:
+        expected = set()
+        for wave in range(3):
+            for i in range(16):
+                chat(client, f"w{wave}-{i}")
+                expected.add(f"w{wave}-{i}")
+            time.sleep(0.3)
+        assert respan_instrument.flush(30)
+        seen = _tags(collector.logs)
+        assert {t: seen[t] for t in expected if seen[t] != 1} == {}
+    finally:
+        respan_instrument.uninstrument()
