@@ -207,9 +207,12 @@ class Sender:
                     continue
                 written = self._written
                 posted = poster.delivered + poster.rejected
-                rows = self._take_held(now) if poster.bucket.wait_time() == 0 else []
+                bucket = poster.bucket.wait_time()
+                rows = self._take_held(now) if bucket == 0 else []
                 if rows:
                     wait = poster.post_held(rows, self.stop)
+                elif bucket > 0 and self._held_in - self._held_out > self.destination.few:
+                    wait = bucket  # as `round()` would: the batch grows until a bulk post may go
                 else:  # a claim may take rows still held: they must not be posted twice
                     self._drop_held()
                     wait = poster.round(self.stop)
