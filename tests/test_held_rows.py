@@ -101,3 +101,24 @@ def test_held_rows_with_a_bulk_budget_that_runs_dry_arrive_once(
         assert {t: seen[t] for t in expected if seen[t] != 1} == {}
     finally:
         respan_instrument.uninstrument()
+
+
+def test_held_rows_are_bounded_in_bytes(spool_dir, collector) -> None:
+    """Large logs (images, long transcripts) waiting through an outage must not pile up in
+    memory beside the spool: past HELD_MAX_BYTES they are left to claims."""
+    from respan_instrument.deliver.sender import HELD_MAX_BYTES
+
+    sender, spool, route = _sender(spool_dir, collector)
+    try:
+        big = b'{"custom_identifier": "' + b"x" * (HELD_MAX_BYTES // 3) + b'"}'
+        for _ in range(4):
+            last, trimmed = spool.append(route, [big])
+            sender.rows_written(last, [big], whole=not trimmed)
+        assert len(sender.held) == 2
+        assert len(sender._take_held(time.monotonic())) == 2
+        last, trimmed = spool.append(route, [big])
+        sender.rows_written(last, [big], whole=not trimmed)
+        assert len(sender.held) == 1  # room again once the held ones were taken
+    finally:
+        spool.close()
+        sender.destination.close()

@@ -24,7 +24,8 @@ from .spool import LEASE, Spool
 
 IDLE_POLL = 10.0  # seconds between looks for rows freed by other processes
 POST_DELAY = 1.0  # seconds the oldest of fewer rows than a full batch may wait to be posted
-HELD_MAX = 4000  # rows just spooled that the sender keeps in memory, to post without reading them back
+HELD_MAX = 4000  # rows just spooled that the sender keeps in memory, to post without reading them back ...
+HELD_MAX_BYTES = 8 * 1024 * 1024  # ... and their bytes at most
 HELD_MARGIN = 10.0  # seconds of lease a held row must have left beyond a post's longest wait
 CHILDREN_POLL = 1.0  # ... while this process has multiprocessing children, which free rows as they end
 
@@ -100,8 +101,8 @@ class Sender:
         # rows the writer just spooled, leased to us: (first id, bodies, lease end, monotonic);
         # the writer appends, the sender takes, each counting the rows it moved
         self.held: collections.deque[tuple[int, list[bytes], float]] = collections.deque()
-        self._held_in = 0
-        self._held_out = 0
+        self._held_in = self._held_bytes_in = 0
+        self._held_out = self._held_bytes_out = 0
         self._checkpointed = 0.0
         self._housekept = 0.0  # when the idle sender last reaped and compacted the spool
         self.thread = threading.Thread(target=self._run, name="respan-sender", daemon=True)
@@ -121,9 +122,15 @@ class Sender:
         now = time.monotonic()
         if self._rows_in <= self._rows_out:
             self._waiting_since = now
-        if whole and self._held_in - self._held_out + len(bodies) <= HELD_MAX:
+        size = sum(map(len, bodies))
+        if (
+            whole
+            and self._held_in - self._held_out + len(bodies) <= HELD_MAX
+            and self._held_bytes_in - self._held_bytes_out + size <= HELD_MAX_BYTES
+        ):
             self.held.append((last_id - len(bodies) + 1, bodies, now + LEASE))
             self._held_in += len(bodies)
+            self._held_bytes_in += size
         self._rows_in += len(bodies)
         self._written = last_id
         self.nudge()
@@ -261,7 +268,7 @@ class Sender:
                 rows.append((first + take, body))
                 size += len(body)
                 take += 1
-            self._held_out += take
+            self._let_go(bodies[:take])
             if take == len(bodies):
                 held.popleft()
                 continue
@@ -272,7 +279,11 @@ class Sender:
     def _drop_held(self) -> None:
         """Forget the held rows: they stay in the spool, where a claim finds them."""
         while self.held:
-            self._held_out += len(self.held.popleft()[1])
+            self._let_go(self.held.popleft()[1])
+
+    def _let_go(self, bodies: list[bytes]) -> None:
+        self._held_out += len(bodies)
+        self._held_bytes_out += sum(map(len, bodies))
 
     def _drained(self, written: int) -> bool:
         """After a batch went through: would claiming again now find nothing?
