@@ -122,3 +122,28 @@ def test_held_rows_are_bounded_in_bytes(spool_dir, collector) -> None:
     finally:
         spool.close()
         sender.destination.close()
+
+
+def test_rows_gone_from_the_spool_are_not_waited_for(spool_dir, collector) -> None:
+    """Rows the sender was told of but that left the spool otherwise (trimmed by its size cap,
+    delivered by another process) must not keep it waking at every writer pass for nothing."""
+    sender, spool, route = _sender(spool_dir, collector)
+    try:
+        for tag in ("a", "b"):
+            bodies = [json.dumps({"custom_identifier": tag}).encode()]
+            last, _ = spool.append(route, bodies)
+            sender.rows_written(last, bodies, whole=False)  # (not held: as after a trim)
+            spool.delete([last])  # gone, as the size cap or another process takes it
+        sender._waiting_since -= 60  # the oldest waited long: due
+        sender.spool_opened()
+        sender.thread.start()
+        deadline = time.monotonic() + 5
+        while sender._rows_out < sender._rows_in and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sender._rows_out == sender._rows_in == 2
+        assert collector.logs == []
+    finally:
+        sender.finish()
+        sender.thread.join(5)
+        spool.close()
+        sender.destination.close()

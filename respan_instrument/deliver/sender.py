@@ -214,6 +214,7 @@ class Sender:
                     continue
                 written = self._written
                 posted = poster.delivered + poster.rejected
+                rows_in = self._rows_in  # (counted once their rows were committed)
                 bucket = poster.bucket.wait_time()
                 rows = self._take_held(now) if bucket == 0 else []
                 if rows:
@@ -228,6 +229,10 @@ class Sender:
                 self._rows_out = min(
                     self._rows_in, self._rows_out + poster.delivered + poster.rejected - posted
                 )
+                if (wait is None and not rows and not self.stop.is_set()) or self._drained(written):
+                    # the spool holds none of them any more (posted, trimmed by the size cap, or
+                    # let go of and delivered by another process): none waits
+                    self._rows_out = max(self._rows_out, rows_in)
                 self._resolve_markers()
                 if wait == 0.0 and (self._drained(written) or not (self.markers or self._due(now))):
                     wait = None  # all sent, or the rest waits for a full batch (see `nudge`)
