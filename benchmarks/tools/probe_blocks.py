@@ -84,7 +84,9 @@ def main() -> None:
             results[mode].append(phase(mode))
     os.close(write)
     base = min(results["none"])
-    print(f"every {args.every} calls: busy {args.ms} ms / sleep {args.sleep} ms; caller's thread CPU per call")
+    print(
+        f"every {args.every} calls: busy {args.ms} ms / sleep {args.sleep} ms; caller's thread CPU per call"
+    )
     for mode in modes:
         best = min(results[mode])
         print(f"  {mode:8} {best:6.0f} µs  ({best - base:+.0f})   all: {[round(v) for v in results[mode]]}")
