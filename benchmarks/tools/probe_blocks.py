@@ -48,10 +48,12 @@ def main() -> None:
     msgs = [{"role": "user", "content": "Say hello"}]
     read, write = os.pipe()
 
-    if os.fork() == 0:  # the other process: busy for --ms whenever told
+    if os.fork() == 0:  # the other process: busy for --ms whenever told, until the pipe closes
+        os.close(write)
         while os.read(read, 1):
             _busy(args.ms / 1000)
         os._exit(0)
+    os.close(read)
     in_thread = threading.Event()
 
     def thread_loop() -> None:
