@@ -8,12 +8,15 @@ calls:
   sleep    the caller itself sleeping `--sleep` ms (its core idles; nothing else runs).
 Printed: the caller's thread CPU per call, and its extra over `none`.
 
-On the 2-core VM of benchmarks/RESULTS.md (2026-12-07), with 10 ms every 300 calls, `process`
-cost the caller nothing and `thread` +20-40 µs a call; sleeping 0.2 ms every 30 calls cost
-+5-20 µs a call, 1 ms +28 µs, 20 ms +100 µs. A caller's core that idles (blocked on the GIL
-while our thread runs, or pausing to lend it) runs the following calls slower (measured:
-slower for some 20 calls after each of our threads' turns), whatever our thread did: the cost
-of delivery is the number of times it takes the GIL from a busy caller, as much as its CPU.
+On the 2-core VM of benchmarks/RESULTS.md (2026-12-07, quiet), with 10 ms every 300 calls,
+`process` cost the caller nothing and `thread` +19-40 µs a call; sleeping 0.2 ms every 30 calls
+cost +5-20 µs a call, 1 ms +28 µs, 20 ms +100 µs. Later the same day, with the bare loop itself
+moving by ±30 µs between repeats, the modes could not be told apart: read it on a quiet machine,
+with several repeats. What it suggests, and what the per-call breakdown of an instrumented loop
+showed too (calls during one of our threads' turns ran +160 µs, the ~20 calls after it +100 µs):
+a caller's core that idles (blocked on the GIL while our thread runs, or pausing to lend it)
+runs the following calls slower, whatever our thread did, so the cost of delivery is the number
+of times it takes the GIL from a busy caller as much as its CPU.
 
 Run: PYTHONPATH=.:benchmarks python benchmarks/tools/probe_blocks.py [--every 300] [--ms 10] [--sleep 0.2]
 """
