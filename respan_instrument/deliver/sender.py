@@ -98,8 +98,8 @@ class Sender:
         self._rows_in = 0  # rows the writer wrote (the writer's count) ...
         self._rows_out = 0  # ... and rows posted since (the sender's): the difference waits
         self._waiting_since = 0.0  # when the oldest of the rows waiting was written
-        # rows the writer just spooled, leased to us: (first id, bodies, lease end, monotonic);
-        # the writer appends, the sender takes, each counting the rows it moved
+        # rows the writer just spooled, leased to us: (first id, bodies, when the lease ends on
+        # the monotonic clock); the writer appends, the sender takes, each counting what it moved
         self.held: collections.deque[tuple[int, list[bytes], float]] = collections.deque()
         self._held_in = self._held_bytes_in = 0
         self._held_out = self._held_bytes_out = 0
