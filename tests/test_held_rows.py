@@ -7,78 +7,82 @@ import json
 import threading
 import time
 from collections import Counter
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
+import pytest
 from conftest import RESPAN_KEY, chat, respan_logs, spool_rows, start
 
 import respan_instrument
 from respan_instrument.deliver import spool as _spool
 from respan_instrument.deliver.http import RetryPolicy
 from respan_instrument.deliver.respan import RespanLogs
-from respan_instrument.deliver.sender import HELD_MARGIN, Sender
+from respan_instrument.deliver.sender import HELD_MARGIN, HELD_MAX_BYTES, Sender
 
 
 def _tags(logs: list[dict[str, Any]]) -> Counter[str]:
     return Counter(str(log.get("custom_identifier")) for log in logs)
 
 
-def _sender(spool_dir: str, collector: Any) -> tuple[Sender, _spool.Spool, str]:
+class _Held(NamedTuple):
+    sender: Sender
+    spool: _spool.Spool
+    route: str
+
+
+@pytest.fixture
+def held(spool_dir: str, collector: Any) -> Iterator[_Held]:
+    """A sender (its thread not started) on its own spool handle, as the pipeline wires it."""
     spool = _spool.Spool(spool_dir, 1 << 30, _spool.owner_token(), RESPAN_KEY)
     spool.open()
     destination = respan_logs(collector)
-    return Sender(spool, destination, RetryPolicy(base=0.01, cap=0.05)), spool, destination.route
+    sender = Sender(spool, destination, RetryPolicy(base=0.01, cap=0.05))
+    yield _Held(sender, spool, destination.route)
+    if sender.thread.is_alive():
+        sender.finish()
+        sender.thread.join(5)
+    spool.close()
+    destination.close()
 
 
-def _write(sender: Sender, spool: _spool.Spool, route: str, tags: list[str]) -> None:
+def _write(held: _Held, tags: list[str]) -> None:
     """What the writer does: spool the rows, then tell the sender of them."""
     bodies = [json.dumps({"log_type": "chat", "model": "m", "custom_identifier": t}).encode() for t in tags]
-    last, trimmed = spool.append(route, bodies)
-    sender.rows_written(last, bodies, whole=not trimmed)
+    last, trimmed = held.spool.append(held.route, bodies)
+    held.sender.rows_written(last, bodies, whole=not trimmed)
 
 
-def test_held_rows_a_claim_took_are_not_posted_again(spool_dir, collector) -> None:
-    sender, spool, route = _sender(spool_dir, collector)
-    try:
-        _write(sender, spool, route, [f"a-{i}" for i in range(6)])
-        assert sender.poster.round(threading.Event()) == 0.0  # a claim takes them (and posts them)
-        _write(sender, spool, route, [f"b-{i}" for i in range(3)])
-        held = sender._take_held(time.monotonic())
-        assert [spool_id for spool_id, _ in held] == sorted(spool_id for spool_id, _ in held)
-        assert sender.poster.post_held(held, threading.Event()) == 0.0
-        assert _tags(collector.logs) == Counter(
-            {**{f"a-{i}": 1 for i in range(6)}, **{f"b-{i}": 1 for i in range(3)}}
-        )
-        assert spool_rows(spool_dir) == 0
-    finally:
-        spool.close()
-        sender.destination.close()
+def _ids_of(rows: list[tuple[int, bytes]]) -> list[str]:
+    return [json.loads(body)["custom_identifier"] for _, body in rows]
 
 
-def test_held_rows_whose_lease_runs_out_soon_are_left_to_a_claim(spool_dir, collector) -> None:
-    sender, spool, route = _sender(spool_dir, collector)
-    try:
-        _write(sender, spool, route, ["old"])
-        lease_left = float(sender.destination.wire_timeout) + HELD_MARGIN - 1
-        first, bodies, _ = sender.held[0]
-        sender.held[0] = (first, bodies, time.monotonic() + lease_left)  # as if written long ago
-        _write(sender, spool, route, ["new"])
-        held = sender._take_held(time.monotonic())
-        assert [json.loads(body)["custom_identifier"] for _, body in held] == ["new"]
-    finally:
-        spool.close()
-        sender.destination.close()
+def test_held_rows_a_claim_took_are_not_posted_again(held, spool_dir, collector) -> None:
+    _write(held, [f"a-{i}" for i in range(6)])
+    assert held.sender.poster.round(threading.Event()) == 0.0  # a claim takes them (and posts them)
+    _write(held, [f"b-{i}" for i in range(3)])
+    rows = held.sender._take_held(time.monotonic())
+    assert _ids_of(rows) == [f"b-{i}" for i in range(3)]  # the a-rows, still held, are skipped
+    assert held.sender.poster.post_held(rows, threading.Event()) == 0.0
+    assert _tags(collector.logs) == Counter(
+        {**{f"a-{i}": 1 for i in range(6)}, **{f"b-{i}": 1 for i in range(3)}}
+    )
+    assert spool_rows(spool_dir) == 0
 
 
-def test_a_spool_trimmed_by_its_cap_holds_nothing_back(spool_dir, collector) -> None:
-    sender, spool, route = _sender(spool_dir, collector)
-    try:
-        bodies = [b'{"custom_identifier": "x"}']
-        last, _ = spool.append(route, bodies)
-        sender.rows_written(last, bodies, whole=False)
-        assert not sender.held and sender._take_held(time.monotonic()) == []
-    finally:
-        spool.close()
-        sender.destination.close()
+def test_held_rows_whose_lease_runs_out_soon_are_left_to_a_claim(held) -> None:
+    _write(held, ["old"])
+    lease_left = float(held.sender.destination.wire_timeout) + HELD_MARGIN - 1
+    first, bodies, _ = held.sender.held[0]
+    held.sender.held[0] = (first, bodies, time.monotonic() + lease_left)  # as if written long ago
+    _write(held, ["new"])
+    assert _ids_of(held.sender._take_held(time.monotonic())) == ["new"]
+
+
+def test_a_spool_trimmed_by_its_cap_holds_nothing_back(held) -> None:
+    bodies = [b'{"custom_identifier": "x"}']
+    last, _ = held.spool.append(held.route, bodies)
+    held.sender.rows_written(last, bodies, whole=False)
+    assert not held.sender.held and held.sender._take_held(time.monotonic()) == []
 
 
 def test_held_rows_with_a_bulk_budget_that_runs_dry_arrive_once(
@@ -103,47 +107,37 @@ def test_held_rows_with_a_bulk_budget_that_runs_dry_arrive_once(
         respan_instrument.uninstrument()
 
 
-def test_held_rows_are_bounded_in_bytes(spool_dir, collector) -> None:
+def test_held_rows_are_bounded_in_bytes(held) -> None:
     """Large logs (images, long transcripts) waiting through an outage must not pile up in
     memory beside the spool: past HELD_MAX_BYTES they are left to claims."""
-    from respan_instrument.deliver.sender import HELD_MAX_BYTES
+    big = b'{"custom_identifier": "' + b"x" * (HELD_MAX_BYTES // 3) + b'"}'
 
-    sender, spool, route = _sender(spool_dir, collector)
-    try:
-        big = b'{"custom_identifier": "' + b"x" * (HELD_MAX_BYTES // 3) + b'"}'
-        for _ in range(4):
-            last, trimmed = spool.append(route, [big])
-            sender.rows_written(last, [big], whole=not trimmed)
-        assert len(sender.held) == 2
-        assert len(sender._take_held(time.monotonic())) == 2
-        last, trimmed = spool.append(route, [big])
-        sender.rows_written(last, [big], whole=not trimmed)
-        assert len(sender.held) == 1  # room again once the held ones were taken
-    finally:
-        spool.close()
-        sender.destination.close()
+    def write_big() -> None:
+        last, trimmed = held.spool.append(held.route, [big])
+        held.sender.rows_written(last, [big], whole=not trimmed)
+
+    for _ in range(4):
+        write_big()
+    assert len(held.sender.held) == 2
+    assert len(held.sender._take_held(time.monotonic())) == 2
+    write_big()
+    assert len(held.sender.held) == 1  # room again once the held ones were taken
 
 
-def test_rows_gone_from_the_spool_are_not_waited_for(spool_dir, collector) -> None:
+def test_rows_gone_from_the_spool_are_not_waited_for(held, collector) -> None:
     """Rows the sender was told of but that left the spool otherwise (trimmed by its size cap,
     delivered by another process) must not keep it waking at every writer pass for nothing."""
-    sender, spool, route = _sender(spool_dir, collector)
-    try:
-        for tag in ("a", "b"):
-            bodies = [json.dumps({"custom_identifier": tag}).encode()]
-            last, _ = spool.append(route, bodies)
-            sender.rows_written(last, bodies, whole=False)  # (not held: as after a trim)
-            spool.delete([last])  # gone, as the size cap or another process takes it
-        sender._waiting_since -= 60  # the oldest waited long: due
-        sender.spool_opened()
-        sender.thread.start()
-        deadline = time.monotonic() + 5
-        while sender._rows_out < sender._rows_in and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert sender._rows_out == sender._rows_in == 2
-        assert collector.logs == []
-    finally:
-        sender.finish()
-        sender.thread.join(5)
-        spool.close()
-        sender.destination.close()
+    sender = held.sender
+    for tag in ("a", "b"):
+        bodies = [json.dumps({"custom_identifier": tag}).encode()]
+        last, _ = held.spool.append(held.route, bodies)
+        sender.rows_written(last, bodies, whole=False)  # (not held: as after a trim)
+        held.spool.delete([last])  # gone, as the size cap or another process takes it
+    sender._waiting_since -= 60  # the oldest waited long: due
+    sender.spool_opened()
+    sender.thread.start()
+    deadline = time.monotonic() + 5
+    while sender._rows_out < sender._rows_in and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sender._rows_out == sender._rows_in == 2
+    assert collector.logs == []

@@ -183,8 +183,10 @@ class Poster:
                 return None
             if waiting > few:  # worth a batched post: wait for one, letting the batch grow
                 return self.bucket.wait_time()
-            for row in self.spool.claim(self.base, few, max_bytes):
-                self.claimed_max = max(self.claimed_max, row[0])
+            claimed = self.spool.claim(self.base, few, max_bytes)
+            if claimed:  # (all of them leased anew, posted or not: never held rows again)
+                self.claimed_max = max(self.claimed_max, claimed[-1][0])
+            for row in claimed:
                 wait = self._post([row], stop)
                 if wait:
                     return wait
