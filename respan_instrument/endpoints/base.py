@@ -18,7 +18,7 @@ from .bill import TOKENS, Line, Priced, PriceUnit
 from .bill import Prices as Prices
 from .fields import fields_of as fields_of
 from .fields import get as get
-from .usage import CHAT_NAMES, TokenUsage, UsageNames, parse
+from .usage import CHAT_NAMES, NEW_TUPLE, TokenUsage, UsageNames, parse
 
 # request parameters copied to the log when the user passed them
 REQUEST_FIELDS = (
@@ -197,6 +197,11 @@ class Endpoint:
     # OpenAI's published rates for them
     price_units: tuple[PriceUnit, ...] = ()
     logs_turns = False  # its `lines` are the agent turns it showed (record/agent_turns.py)
+    _request_field_set: frozenset[str] = frozenset(REQUEST_FIELDS)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._request_field_set = frozenset(cls.request_fields)
 
     def __repr__(self) -> str:
         return f"<endpoint {' '.join(self.routes) or type(self).__name__}>"
@@ -270,7 +275,8 @@ class Endpoint:
         tier = tier if isinstance(tier, str) else None
         usage = self.usage(fields.get("usage"))
         if not span_attributes:
-            return Outcome({}, usage, model, tier)
+            lean: Outcome = NEW_TUPLE(Outcome, ({}, usage, model, tier))
+            return lean
         attrs: dict[str, Any] = {}
         if model is not None:
             attrs[sc.RESPONSE_MODEL] = model
@@ -304,14 +310,16 @@ class Endpoint:
         """What a successful call is billed for: its tokens at the model's rates."""
         if call.usage is None:
             return []
-        return [Line(TOKENS, call.model, TOKENS, call.usage)]
+        return [NEW_TUPLE(Line, (TOKENS, call.model, TOKENS, call.usage, None, None))]
 
     # ---- the log ----------------------------------------------------------------------------
     def parameters(self, log: dict[str, Any], request: Mapping[str, Any]) -> None:
         """Copy the request parameters the user passed to the log."""
-        for key in self.request_fields:
-            value = request.get(key)
-            if value is not None:
+        # the request's few keys looked up in a set, not the dozens of fields in the request:
+        # this runs for every log
+        wanted = self._request_field_set
+        for key, value in request.items():
+            if value is not None and key in wanted:
                 log[key] = without_credentials(value) if key == "tools" else value
 
     def content(

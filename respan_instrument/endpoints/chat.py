@@ -9,6 +9,7 @@ from typing import Any
 from .base import Endpoint, FilePart, Text, as_dict, fields_of, get
 from .bill import TOKENS, Line, Priced
 from .tools import WEB_SEARCH_CALL, chat_search_lines
+from .usage import NEW_TUPLE
 
 
 class _Choice:
@@ -207,7 +208,8 @@ def _message(message: Any) -> dict[str, Any]:
     if message is None:
         return {"role": "assistant", "content": None}
     data = fields_of(message)
-    extra = getattr(message, "__pydantic_extra__", None)
+    # (parsed JSON, the usual message, has no extras; a getattr on it would raise inside)
+    extra = None if type(message) is dict else getattr(message, "__pydantic_extra__", None)
     if extra:  # fields the SDK's model does not declare (`audio` before openai 1.52)
         data = {**extra, **data}
     out: dict[str, Any] = {"role": data.get("role", "assistant"), "content": as_dict(data.get("content"))}
@@ -236,7 +238,7 @@ class Chat(Endpoint):
         """Tokens, and a search model's search call."""
         if call.usage is None:
             return []
-        line = Line(TOKENS, call.model, TOKENS, call.usage)
+        line = NEW_TUPLE(Line, (TOKENS, call.model, TOKENS, call.usage, None, None))
         if call.request.get("web_search_options") is None:
             return [line]
         return [line, *chat_search_lines(call.model, call.request)]

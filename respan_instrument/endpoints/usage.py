@@ -7,6 +7,10 @@ from typing import Any, NamedTuple
 
 from .fields import fields_of
 
+# A NamedTuple built by its class's generated Python __new__ costs twice the tuple itself; where
+# one is built for every log, it is built as the tuple (all fields, in order).
+NEW_TUPLE: Any = tuple.__new__
+
 
 class TokenUsage(NamedTuple):
     """Token counts of one call, as the provider reported them.
@@ -82,20 +86,25 @@ def parse(usage: Any, names: UsageNames = CHAT_NAMES) -> TokenUsage | None:
         d = fields_of(out_details)
         reasoning = _int(d.get("reasoning_tokens"))
         out_audio = _int(d.get("audio_tokens"))
-    # positional, in field order: a parse per call, and keywords cost a third of it
-    return TokenUsage(
-        inp,
-        _int(u.get(total_out)),
-        cached,
-        reasoning,
-        in_audio,
-        out_audio,
-        written,
-        cached_audio,
-        in_image,
-        0,  # output_image_tokens: see images.py
-        cached_image,
+    # the tuple itself, in field order: a parse per log, and TokenUsage() would add a call of
+    # its generated Python __new__ (and keywords a third more)
+    tokens: TokenUsage = NEW_TUPLE(
+        TokenUsage,
+        (
+            inp,
+            _int(u.get(total_out)),
+            cached,
+            reasoning,
+            in_audio,
+            out_audio,
+            written,
+            cached_audio,
+            in_image,
+            0,  # output_image_tokens: see images.py
+            cached_image,
+        ),
     )
+    return tokens
 
 
 def as_token_usage(usage: Any) -> TokenUsage | None:
@@ -110,4 +119,4 @@ def as_token_usage(usage: Any) -> TokenUsage | None:
         return None
 
 
-__all__ = ["CHAT_NAMES", "TokenUsage", "UsageNames", "as_token_usage", "parse"]
+__all__ = ["CHAT_NAMES", "NEW_TUPLE", "TokenUsage", "UsageNames", "as_token_usage", "parse"]

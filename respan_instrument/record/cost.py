@@ -16,6 +16,7 @@ from typing import Any
 
 from ..endpoints.base import Outcome, Prices
 from ..endpoints.bill import FREE, TOKENS, Line, Priced
+from ..endpoints.usage import NEW_TUPLE
 from .call_record import CallRecord
 
 
@@ -30,7 +31,9 @@ def settle_cost(
     request = record.request
     requested = endpoint.model_of(request, response)
     model = outcome.model or requested or ""
-    call = Priced(model, outcome.usage, record.price_provider, outcome.service_tier, request, response)
+    call = NEW_TUPLE(
+        Priced, (model, outcome.usage, record.price_provider, outcome.service_tier, request, response)
+    )
     lines = endpoint.bill(call)
     record.cost, record.cost_breakdown, record.cost_unpriced = price_lines(
         prices, lines, call, requested, batch

@@ -60,7 +60,8 @@ def loads(data: bytes | str) -> Any:
         return DECLINED
     try:
         raw = data.encode() if isinstance(data, str) else data  # (a lone surrogate fails here)
-        if _LONG_NUMBER in raw.translate(_DIGITS):
+        # (find, not `in`: `in` first tries its operand as a byte value, raising inside)
+        if raw.translate(_DIGITS).find(_LONG_NUMBER) != -1:
             return DECLINED
         return _orjson.loads(raw)
     except Exception:  # noqa: BLE001 - declined: the standard library's path takes it

@@ -83,7 +83,7 @@ def _fitted(
     except Exception:  # noqa: BLE001 - content JSON cannot carry as it is: clean it, keep the log
         log = clean(log)
         data = dumps(log)
-    if b'"data:' in data or len(data) > max_content_bytes:
+    if data.find(b'"data:') != -1 or len(data) > max_content_bytes:  # (see fastjson.loads)
         from .truncate import limit_content
 
         limit_content(log, CONTENT_FIELDS, max_content_bytes)

@@ -86,12 +86,13 @@ def build(record: CallRecord, *, capture_content: bool) -> dict[str, Any]:
         "start_time": iso(record.start_ns),
         "timestamp": iso(record.end_ns),
         "generation_time": round((record.end_ns - record.start_ns) / 1e9, 6),
-        "trace_unique_id": f"{record.trace_id:032x}",
-        "span_unique_id": f"{record.span_id:016x}",
+        # (W3C ids, 128 and 64 bits: as hex of their bytes, half the cost of a format spec)
+        "trace_unique_id": record.trace_id.to_bytes(16, "big").hex(),
+        "span_unique_id": record.span_id.to_bytes(8, "big").hex(),
         "span_name": record.span_name,
     }
     if record.parent_id:
-        log["span_parent_id"] = f"{record.parent_id:016x}"
+        log["span_parent_id"] = record.parent_id.to_bytes(8, "big").hex()
     if record.ttft_ns is not None:
         log["ttft"] = round((record.ttft_ns - record.start_ns) / 1e9, 6)
     endpoint.parameters(log, body)
@@ -144,7 +145,7 @@ def _add_error(log: dict[str, Any], exc: BaseException) -> None:
 def _add_usage(log: dict[str, Any], record: CallRecord, usage: Any) -> None:
     """The provider's usage as it sent it, and the token counts Respan reads from it."""
     data = as_dict(usage)
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):  # (an ABC check costs a call)
         return
     log["usage"] = data
     tokens = record.usage if record.usage is not None else record.endpoint.usage(data)

@@ -17,7 +17,8 @@ def iso(ns: int) -> str:
     if sec != cached_sec:
         prefix = _civil(sec)
         _second = (sec, prefix)
-    return f"{prefix}.{us:06d}Z" if us else prefix + "Z"
+    # (the zero-padded microseconds as the tail of a 7-digit number: a format spec costs 3x)
+    return prefix + "." + str(us + 1_000_000)[1:] + "Z" if us else prefix + "Z"
 
 
 def _civil(sec: int) -> str:
