@@ -11,7 +11,7 @@ slow or dead destination grows the spool, not memory.
 
 Memory stays bounded: at most `MAX_QUEUE` call records wait for the writer; if the writer falls
 further behind (busy application threads can starve it of the GIL for seconds), the caller
-encodes its log itself (a sixth of the memory, no lock, no I/O) up to `HARD_QUEUE`; past that a
+encodes its log itself (its bytes only, no lock, no I/O) up to `HARD_QUEUE`; past that a
 log is dropped, counted and reported on the `respan_instrument` logger.
 """
 
@@ -30,7 +30,7 @@ from .sender import Marker, Sender
 from .spool import Spool, owner_token
 from .writer import Writer
 
-MAX_QUEUE = 4096  # call records (~6 KB each) waiting for the writer
+MAX_QUEUE = 4096  # call records waiting for the writer (a short chat's ~1 KB: its JSON sent and received)
 HARD_QUEUE = 32_768  # beyond MAX_QUEUE, logs wait encoded (~1 KB); beyond this, dropped (counted, reported)
 WAKE_AT = 1000  # queued items that wake the writer before its timer
 SCHEDULE_DELAY = 0.5  # seconds between writer passes: the crash window
@@ -130,8 +130,8 @@ class Pipeline:
 
     def _compact(self, item: Any) -> None:
         """The writer is far behind (starved of the GIL by busy application threads, seen for
-        seconds at a time): keep the log, but as its encoded bytes, a sixth of a record's memory.
-        The caller pays the building it would otherwise have left to the writer; no lock, no I/O."""
+        seconds at a time): keep the log, but as its encoded bytes, one object and a fraction of
+        the memory of a record that holds a stream's events or an SDK model. The caller pays the building it would otherwise have left to the writer; no lock, no I/O."""
         try:
             bodies = self._encode_on_caller(item)
         except Exception as exc:  # noqa: BLE001 - never into the user's call
