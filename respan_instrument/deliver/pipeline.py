@@ -131,7 +131,8 @@ class Pipeline:
     def _compact(self, item: Any) -> None:
         """The writer is far behind (starved of the GIL by busy application threads, seen for
         seconds at a time): keep the log, but as its encoded bytes, one object and a fraction of
-        the memory of a record that holds a stream's events or an SDK model. The caller pays the building it would otherwise have left to the writer; no lock, no I/O."""
+        the memory of a record that holds a stream's events or an SDK model. The caller pays the
+        building it would otherwise have left to the writer; no lock, no I/O."""
         try:
             bodies = self._encode_on_caller(item)
         except Exception as exc:  # noqa: BLE001 - never into the user's call
