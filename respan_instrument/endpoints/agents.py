@@ -96,7 +96,7 @@ class AgentTurn(Endpoint):
     path = "agent turn"  # (never matched against a URL: the calls below show turns)
     operation = "invoke_agent"
     log_type = "agent"
-    request_fields: tuple[str, ...] = ()
+    request_fields: frozenset[str] = frozenset()
     usage_names = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
     finish_field = "status"
 
@@ -123,7 +123,7 @@ class AgentSessions(Endpoint):
     routes: tuple[str, ...] = ("/agents/sessions",)
     operation = "invoke_agent"
     log_type = "agent"
-    request_fields: tuple[str, ...] = ()
+    request_fields: frozenset[str] = frozenset()
     stream_usage = False
     stream_errors = False  # an error arrives as an event the SDK passes on
     logs_turns = True

@@ -67,12 +67,7 @@ class Transcriptions(Endpoint):
     routes = ("/audio/transcriptions",)
     operation = "transcription"
     log_type = "transcription"
-    request_fields: tuple[str, ...] = (
-        "language",
-        "response_format",
-        "temperature",
-        "timestamp_granularities",
-    )
+    request_fields = frozenset({"language", "response_format", "temperature", "timestamp_granularities"})
     usage_names = ("input_tokens", "output_tokens", "input_token_details", "output_token_details")
     stream_usage = False
     stream_errors = True

@@ -21,23 +21,25 @@ from .fields import get as get
 from .usage import CHAT_NAMES, NEW_TUPLE, TokenUsage, UsageNames, parse
 
 # request parameters copied to the log when the user passed them
-REQUEST_FIELDS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "max_completion_tokens",
-    "max_output_tokens",
-    "frequency_penalty",
-    "presence_penalty",
-    "stop",
-    "n",
-    "seed",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-    "reasoning_effort",
-    "service_tier",
+REQUEST_FIELDS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "max_output_tokens",
+        "frequency_penalty",
+        "presence_penalty",
+        "stop",
+        "n",
+        "seed",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "reasoning_effort",
+        "service_tier",
+    }
 )
 
 
@@ -169,7 +171,7 @@ class Endpoint:
     methods: frozenset[str] = frozenset({"post"})  # HTTP methods, lower case
     operation: str = ""  # gen_ai.operation.name
     log_type: str = ""  # Respan's log_type
-    request_fields: tuple[str, ...] = REQUEST_FIELDS
+    request_fields: frozenset[str] = REQUEST_FIELDS  # looked up, key by key of a request
     # usage field names: input total, output total, their detail objects
     usage_names: UsageNames = CHAT_NAMES
     output_tokens = True  # its usage has output tokens at all (embeddings have none, not zero)
@@ -197,11 +199,6 @@ class Endpoint:
     # OpenAI's published rates for them
     price_units: tuple[PriceUnit, ...] = ()
     logs_turns = False  # its `lines` are the agent turns it showed (record/agent_turns.py)
-    _request_field_set: frozenset[str] = frozenset(REQUEST_FIELDS)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._request_field_set = frozenset(cls.request_fields)
 
     def __repr__(self) -> str:
         return f"<endpoint {' '.join(self.routes) or type(self).__name__}>"
@@ -315,9 +312,9 @@ class Endpoint:
     # ---- the log ----------------------------------------------------------------------------
     def parameters(self, log: dict[str, Any], request: Mapping[str, Any]) -> None:
         """Copy the request parameters the user passed to the log."""
-        # the request's few keys looked up in a set, not the dozens of fields in the request:
+        # the request's few keys looked up in the set, not the dozens of fields in the request:
         # this runs for every log
-        wanted = self._request_field_set
+        wanted = self.request_fields
         for key, value in request.items():
             if value is not None and key in wanted:
                 log[key] = without_credentials(value) if key == "tools" else value

@@ -25,7 +25,7 @@ class BatchOutput(Endpoint):
     methods = frozenset({"get"})
     operation = "batch"
     log_type = "batch"
-    request_fields = ()
+    request_fields: frozenset[str] = frozenset()
     keeps_body = False
 
     def summary(self, response: Any, http: Any) -> Any:

@@ -13,7 +13,7 @@ class Decisions(Endpoint):
     routes = ("/decisions",)
     operation = "chat"
     log_type = "response"
-    request_fields = ()
+    request_fields: frozenset[str] = frozenset()
     usage_names = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
 
     def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:

@@ -134,7 +134,7 @@ class Images(Endpoint):
     routes = ("/images/generations",)
     operation = "image_generation"
     log_type = "generation"
-    request_fields = ("size", "quality", "n", "style", "background", "output_format")
+    request_fields = frozenset({"size", "quality", "n", "style", "background", "output_format"})
     keeps_body = False  # base64 images: megabytes the log never shows
     taps_streams = False  # a few events, each a whole image in base64
     stream_usage = False

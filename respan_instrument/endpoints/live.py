@@ -22,7 +22,7 @@ class Live(Endpoint):
     path = "live"  # (a websocket session: never matched against an HTTP request's URL)
     operation = "chat"
     log_type = "chat"
-    request_fields: tuple[str, ...] = ()
+    request_fields: frozenset[str] = frozenset()
     stream_usage = False
     taps_streams = False
     finish_field = "reason"

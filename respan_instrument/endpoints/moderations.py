@@ -13,7 +13,7 @@ class Moderations(Endpoint):
     routes = ("/moderations",)
     operation = "moderation"
     log_type = "guardrail"
-    request_fields = ()
+    request_fields: frozenset[str] = frozenset()
     output_tokens = False
 
     def finish_reasons(self, fields: Any, response: Any) -> tuple[str, ...] | None:

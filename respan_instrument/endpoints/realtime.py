@@ -59,7 +59,7 @@ class Realtime(Endpoint):
     # (no `routes`: a websocket session, never matched against an HTTP request's URL)
     operation = "chat"
     log_type = "chat"
-    request_fields = ("tools", "tool_choice", "temperature", "max_output_tokens")
+    request_fields = frozenset({"tools", "tool_choice", "temperature", "max_output_tokens"})
     usage_names = ("input_tokens", "output_tokens", "input_token_details", "output_token_details")
     stream_usage = False
     taps_streams = False
@@ -98,7 +98,7 @@ class RealtimeTranscription(Transcriptions):
     priced as the HTTP transcription endpoint prices them."""
 
     path = "realtime transcription"  # (a websocket event: never matched against a URL)
-    request_fields: tuple[str, ...] = ()
+    request_fields: frozenset[str] = frozenset()
     taps_streams = False
 
     def content(
@@ -122,7 +122,7 @@ class RealtimeTranslation(RealtimeTranscription):
 
     path = "realtime translation"  # (a websocket session: never matched against a URL)
     operation = "translation"
-    request_fields = ("language",)
+    request_fields = frozenset({"language"})
 
     def content(
         self, log: dict[str, Any], request: Mapping[str, Any], response: Any, files: tuple[FilePart, ...]

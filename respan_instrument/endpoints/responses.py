@@ -170,7 +170,7 @@ class RetrievedResponse(Responses):
 
     routes = ("/responses/{id}", "/responses/{id}?beta=true")
     methods = frozenset({"get"})
-    request_fields = ()
+    request_fields: frozenset[str] = frozenset()
     polls = True
 
     def terminal_only(self, request: Mapping[str, Any]) -> bool:

@@ -61,7 +61,7 @@ class Speech(Endpoint):
     routes = ("/audio/speech",)
     operation = "speech"
     log_type = "speech"
-    request_fields = ("voice", "response_format", "speed", "stream_format")
+    request_fields = frozenset({"voice", "response_format", "speed", "stream_format"})
     usage_names = ("input_tokens", "output_tokens", "input_token_details", "output_token_details")
     keeps_body = False  # audio
     stream_usage = False
