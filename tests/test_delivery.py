@@ -41,7 +41,7 @@ from respan_instrument.deliver import spool as _spool
 from respan_instrument.deliver import spool_place as _spool_place
 from respan_instrument.deliver.drain import deliver_spool
 from respan_instrument.deliver.pipeline import Pipeline
-from respan_instrument.deliver.respan import RespanLogs
+from respan_instrument.deliver.respan import RespanLogs, join
 
 
 def spooled_while_down(collector: Any, client: Any, prefix: str, n: int) -> None:
@@ -879,3 +879,13 @@ def test_a_fork_waits_a_second_in_all_for_busy_spools(tmp_path, collector) -> No
         for pipeline in pipelines:
             pipeline.shutdown(2)
     assert took < 3.0, f"the fork waited {took:.1f} s for {len(locks)} busy spool locks"
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 500])
+def test_a_posts_body_holds_every_log_once_in_order(count: int) -> None:
+    logs = [json.dumps({"custom_identifier": f"log-{i}", "n": i}).encode() for i in range(count)]
+    body = json.loads(join(logs))
+    if count == 1:
+        assert body == {"custom_identifier": "log-0", "n": 0}
+    else:
+        assert body == {"logs": [{"custom_identifier": f"log-{i}", "n": i} for i in range(count)]}
