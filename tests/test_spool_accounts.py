@@ -197,9 +197,27 @@ def test_a_spool_of_an_earlier_version_is_migrated_and_still_delivered(spool_dir
     db = sqlite3.connect(os.path.join(spool_dir, "spool.sqlite3"))
     try:
         assert "key_fp" in {row[1] for row in db.execute("PRAGMA table_info(logs)")}
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 4096  # its pages stay as they were
     finally:
         db.close()
     assert spool_rows(spool_dir) == 0
+
+
+def test_a_new_spool_file_has_16_kb_pages_in_wal_mode(spool_dir, respan) -> None:
+    start(respan, KEY_A)
+    try:
+        respan_instrument.log(model="m", custom_identifier="first")
+        assert respan_instrument.flush(10)
+    finally:
+        respan_instrument.uninstrument()
+    db = sqlite3.connect(os.path.join(spool_dir, "spool.sqlite3"))
+    try:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 16384
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+    finally:
+        db.close()
+    assert by_key(respan) == {KEY_A: Counter({"first": 1})}
 
 
 # ---- an unusable spool directory ---------------------------------------------------------------
