@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 FILE_NAME = "spool.sqlite3"
 MEMORY_FALLBACK_BYTES = 64 * 1024 * 1024  # the in-memory spool's cap, when no directory is usable
 BUSY_TIMEOUT = 5.0  # seconds to wait for another process's write transaction
-PAGE_SIZE = 16384  # bytes a page of a new spool file (SQLite's default, 4096, costs a log twice the CPU)
+PAGE_SIZE = 16384  # bytes a page of a new spool file (SQLite's default, 4096, costs a log ~1.7x the CPU)
 FP_CHARS = 32  # hex digits of a key fingerprint kept on each row (128 bits)
 SHORT_FP = 8  # hex digits shown by `spool status`
 LEGACY_FP = ""  # rows from before fingerprints: made under an unknown key
@@ -190,7 +190,7 @@ def connect(path: str) -> sqlite3.Connection:
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         if path != ":memory:":
             # a new file only (a file that has tables, or is in WAL mode, keeps its own):
-            # pages of 16 KB hold ~12 chat logs, not 3, and a 5 KB log without overflow pages:
+            # pages of 16 KB hold ~19 chat logs, not ~4, and a 5 KB log without overflow pages:
             # inserting, deleting and checkpointing a log then costs ~4 µs of CPU, not ~6.5 (a
             # 5 KB log ~15 µs, not ~30), most of it SQLite writing pages into the WAL. 64 KB saves
             # little more, and a quiet process would write 64 KB for each log it spools
