@@ -881,7 +881,7 @@ def test_a_fork_waits_a_second_in_all_for_busy_spools(tmp_path, collector) -> No
     assert took < 3.0, f"the fork waited {took:.1f} s for {len(locks)} busy spool locks"
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 500])
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 500])
 def test_a_posts_body_holds_every_log_once_in_order(count: int) -> None:
     logs = [json.dumps({"custom_identifier": f"log-{i}", "n": i}).encode() for i in range(count)]
     body = json.loads(join(logs))

@@ -31,6 +31,8 @@ def join(encoded: Sequence[bytes]) -> bytes:
     fresh thread (whose allocator arena had to grow for them) ~1 ms and ~200 page faults."""
     if len(encoded) == 1:
         return encoded[0]
+    if not encoded:
+        return b'{"logs":[]}'
     return b",".join([b'{"logs":[' + encoded[0], *encoded[1:-1], encoded[-1] + b"]}"])
 
 
