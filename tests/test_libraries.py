@@ -7,6 +7,7 @@ request the stub received. A library that is not installed skips its tests."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import re
@@ -117,6 +118,10 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     that first used them (LangChain caches one for the whole process)."""
     new = asyncio.new_event_loop()
     yield new
+    # an async generator a library left open (litellm's aiohttp stream iterator) is finalized
+    # by an `aclose()` scheduled on this loop when it is collected: collect now, while the loop
+    # can still run it, not at some later test's garbage collection after the loop closed
+    gc.collect()
     new.run_until_complete(new.shutdown_asyncgens())
     new.close()
 
