@@ -1,0 +1,151 @@
+"""Our cost inside one instrumented process: rounds with the instrumentation on, suppressed, or
+with another GIL-lending pause, alternated in the same process.
+
+The overhead scenario compares a bare process with an instrumented one. On a shared VM two
+processes drift apart by more than the few per cent in question, and single rounds swing by
+±30%. Here every mode runs in the same process, same heap, same warm caches, round after round
+(their order flipped every round), so what differs between modes is only what the mode changes:
+  on         calls recorded and delivered as deployed (a Collector in another process);
+  off        the same calls inside OpenTelemetry's `suppress_instrumentation()`: our wrapper
+             passes them through, nothing is queued, our threads sleep;
+  lend=S     as `on`, with callers pausing S seconds (not `LEND_SECONDS`) to lend the GIL.
+Per mode: median over rounds of the caller's thread CPU, the process CPU up to the moment the
+round's logs are delivered, the times the caller blocked (voluntary context switches) per 1,000
+calls, and the caller's p99 latency; and each mode's median ratio to the first one.
+
+Read on the 2-core VM of benchmarks/RESULTS.md (2026-12-08, chat, 16–24 rounds of 3,000 calls):
+on against off, 1.006–1.026× caller CPU and 1.037–1.061× process CPU, which is what the
+instruction counts say (1.013× and 1.063×); the overhead scenario read 1.07× and 1.11× for the
+same code within the hour. Lending for 6 ms instead of 0.2 ms cut the caller's blocks from ~31
+to ~10 per 1,000 calls and made no CPU better (+2.5% process, within the rounds' noise): the
+caller's blocks are not where the benchmark's remaining gap lies.
+
+Run: PYTHONPATH=.:benchmarks python benchmarks/tools/probe_inprocess.py [chat|stream50]
+     [--modes on,off,lend=0.006] [--calls 3000] [--rounds 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from common import CHAT_BODY, CollectorProcess, mock_client, stream_body
+
+
+def caller_blocks() -> int:
+    with open(f"/proc/self/task/{threading.get_native_id()}/status") as fh:
+        for line in fh:
+            if line.startswith("voluntary_ctxt_switches"):
+                return int(line.split()[1])
+    return 0
+
+
+def workload(name: str) -> Callable[[], None]:
+    msgs = [{"role": "user", "content": "Say hello"}]
+    if name == "chat":
+        client = mock_client(lambda request: (CHAT_BODY, "application/json"))
+
+        def chat() -> None:
+            client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
+
+        return chat
+    body = stream_body(50)
+    client = mock_client(lambda request: (body, "text/event-stream"))
+
+    def stream() -> None:
+        for _ in client.chat.completions.create(
+            model="gpt-4o-mini", messages=msgs, stream=True, stream_options={"include_usage": True}
+        ):
+            pass
+
+    return stream
+
+
+@contextlib.contextmanager
+def mode_of(name: str, pipeline_module: Any) -> Iterator[bool]:
+    """Yields whether the round's calls make logs."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    if name == "off":
+        with suppress_instrumentation():
+            yield False
+        return
+    lend = pipeline_module.LEND_SECONDS
+    if name.startswith("lend="):
+        pipeline_module.LEND_SECONDS = float(name[5:])
+    try:
+        yield True
+    finally:
+        pipeline_module.LEND_SECONDS = lend
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workload", nargs="?", default="chat", choices=("chat", "stream50"))
+    parser.add_argument("--modes", default="on,off")
+    parser.add_argument("--calls", type=int)
+    parser.add_argument("--rounds", type=int, default=12)
+    args = parser.parse_args()
+    n = args.calls or (3000 if args.workload == "chat" else 300)
+    modes = args.modes.split(",")
+    os.environ["RESPAN_SPOOL_DIR"] = tempfile.mkdtemp(prefix="respan-probe-")
+    os.environ["RESPAN_BULK_PER_MINUTE"] = str(10**9)  # our CPU, not Respan's rate limit
+
+    import respan_instrument
+    from respan_instrument.deliver import pipeline
+
+    call = workload(args.workload)
+    collector = CollectorProcess()
+    respan_instrument.instrument(api_key="bench", base_url=collector.url + "/api")
+    for _ in range(n):  # warm-up: imports, price tables, the threads' malloc arenas
+        call()
+    assert respan_instrument.flush(60)
+    results: dict[str, list[tuple[float, float, float, float]]] = {m: [] for m in modes}
+    clock = time.perf_counter
+    for r in range(args.rounds):
+        for name in modes if r % 2 == 0 else modes[::-1]:
+            collector.ask("reset")
+            latencies = []
+            blocks = caller_blocks()
+            c0, p0 = time.thread_time(), time.process_time()
+            with mode_of(name, pipeline) as logged:
+                for _ in range(n):
+                    t = clock()
+                    call()
+                    latencies.append(clock() - t)
+            caller = time.thread_time() - c0
+            assert respan_instrument.flush(60)
+            collector.wait_for(n if logged else 0, 120)
+            process = time.process_time() - p0
+            latencies.sort()
+            blocked = caller_blocks() - blocks
+            results[name].append((caller / n, process / n, blocked / n, latencies[int(n * 0.99)]))
+    respan_instrument.uninstrument()
+    collector.close()
+
+    base = modes[0]
+    print(f"{args.workload}: {args.rounds} rounds of {n} calls, medians over rounds")
+    print(
+        f"{'mode':>14} {'caller µs':>10} {'process µs':>11} {'blocks/1000':>12} {'p99 ms':>7}  ratio to {base}"
+    )
+    for name, rows in results.items():
+        med = [statistics.median(row[i] for row in rows) for i in range(4)]
+        ratios = [
+            statistics.median(row[i] / b[i] for row, b in zip(rows, results[base], strict=True))
+            for i in (0, 1)
+        ]
+        print(
+            f"{name:>14} {med[0] * 1e6:>10.0f} {med[1] * 1e6:>11.0f} {med[2] * 1000:>12.1f} {med[3] * 1e3:>7.2f}"
+            f"  caller {ratios[0]:.3f}×, process {ratios[1]:.3f}×"
+        )
+
+
+if __name__ == "__main__":
+    main()
