@@ -17,8 +17,8 @@ returned and the Collector, in another process, holds every log; for the peers w
 TracerProvider's `force_flush()` returned), and the caller's **p50/p99 latency** per call.
 Ratios are instrumented / bare of the same subject and round; the table gives their median
 over rounds and, for process CPU, a 90% interval for that median (order statistics of the rounds'
-ratios, which needs no assumption about how they are spread; with 7 rounds it is their whole
-range, with 25 the 8th to the 18th). On a shared VM single rounds swing by ±30%: a budget is
+ratios, which needs no assumption about how they are spread: with the default 15 rounds the 4th
+to the 12th; with 7 it would be their whole range). On a shared VM single rounds swing by ±30%: a budget is
 shown to hold when the interval's upper end is within it. Peers and "ours, app has its own TracerProvider" export through an OpenTelemetry SDK
 TracerProvider + BatchSpanProcessor (defaults) whose exporter encodes every batch as
 OTLP/protobuf and drops it; ours posts request logs over loopback HTTP (rate limit off: our CPU,
@@ -62,7 +62,7 @@ WORKLOADS: dict[str, tuple[str, int]] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser
-    group.add_argument("--rounds", type=int, help="interleaved rounds (7; --quick 2)")
+    group.add_argument("--rounds", type=int, help="interleaved rounds (15; --quick 2)")
     group.add_argument(
         "--calls-scale", type=float, help="calls per phase relative to 2,000 chats / 300 streams"
     )
@@ -166,7 +166,7 @@ class Worker:
 # --------------------------------------------------------------------------- the run
 def run(args: argparse.Namespace) -> str:
     started = time.time()
-    rounds = args.rounds or (2 if args.quick else 7)
+    rounds = args.rounds or (2 if args.quick else 15)
     scale = args.calls_scale or (0.25 if args.quick else 1.0)
     warmup = 0.5 if args.quick else 1.5
     subjects = [s for s in envs.ORDER if s in args.subjects.split(",")]
