@@ -112,6 +112,29 @@ def mock_client(handler_body: Callable[[Any], tuple[bytes, str]], *, is_async: b
     )
 
 
+def mock_call(workload: str) -> Callable[[], None]:
+    """One call of a tool's workload over the mock transport: "chat" (non-streamed) or a
+    50-chunk stream read to its end (any other name)."""
+    msgs = [{"role": "user", "content": "Say hello"}]
+    if workload == "chat":
+        client = mock_client(lambda request: (CHAT_BODY, "application/json"))
+
+        def chat() -> None:
+            client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
+
+        return chat
+    body = stream_body(50)
+    client = mock_client(lambda request: (body, "text/event-stream"))
+
+    def stream() -> None:
+        for _ in client.chat.completions.create(
+            model="gpt-4o-mini", messages=msgs, stream=True, stream_options={"include_usage": True}
+        ):
+            pass
+
+    return stream
+
+
 def timed(fn: Callable[[], Any], n: int) -> tuple[float, float]:
     """(wall µs per call, this thread's CPU µs per call) over n calls.
 

@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from common import CHAT_BODY, CollectorProcess, mock_client, stream_body
+from common import CollectorProcess, mock_call
 
 CALLS = {"chat": 2000, "stream50": 300}
 
@@ -43,22 +43,7 @@ def main() -> None:
 
     pipeline.WAKE_AT = 10**9  # ... nor does a full queue wake it
     collector = CollectorProcess()
-    if workload == "chat":
-        client = mock_client(lambda request: (CHAT_BODY, "application/json"))
-    else:
-        body = stream_body(50)
-        client = mock_client(lambda request: (body, "text/event-stream"))
-    messages = [{"role": "user", "content": "Say hello"}]
-
-    def call() -> None:
-        if workload == "chat":
-            client.chat.completions.create(model="gpt-4o-mini", messages=messages)
-            return
-        chunks = client.chat.completions.create(
-            model="gpt-4o-mini", messages=messages, stream=True, stream_options={"include_usage": True}
-        )
-        for _ in chunks:
-            pass
+    call = mock_call(workload)
 
     respan_instrument.instrument(api_key="bench", base_url=collector.url + "/api")
     try:

@@ -33,10 +33,10 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from common import CHAT_BODY, CollectorProcess, mock_client, stream_body
+from common import CollectorProcess, mock_call
 
 
 def caller_blocks() -> int:
@@ -45,27 +45,6 @@ def caller_blocks() -> int:
             if line.startswith("voluntary_ctxt_switches"):
                 return int(line.split()[1])
     return 0
-
-
-def workload(name: str) -> Callable[[], None]:
-    msgs = [{"role": "user", "content": "Say hello"}]
-    if name == "chat":
-        client = mock_client(lambda request: (CHAT_BODY, "application/json"))
-
-        def chat() -> None:
-            client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
-
-        return chat
-    body = stream_body(50)
-    client = mock_client(lambda request: (body, "text/event-stream"))
-
-    def stream() -> None:
-        for _ in client.chat.completions.create(
-            model="gpt-4o-mini", messages=msgs, stream=True, stream_options={"include_usage": True}
-        ):
-            pass
-
-    return stream
 
 
 @contextlib.contextmanager
@@ -101,7 +80,7 @@ def main() -> None:
     import respan_instrument
     from respan_instrument.deliver import pipeline
 
-    call = workload(args.workload)
+    call = mock_call(args.workload)
     collector = CollectorProcess()
     respan_instrument.instrument(api_key="bench", base_url=collector.url + "/api")
     for _ in range(n):  # warm-up: imports, price tables, the threads' malloc arenas

@@ -17,7 +17,7 @@ import tempfile
 import time
 from typing import Any
 
-from common import CHAT_BODY, CollectorProcess, clock_calls, mock_client, stream_body
+from common import CollectorProcess, clock_calls, mock_call
 
 
 def main() -> None:
@@ -103,21 +103,7 @@ def main() -> None:
     _courier.Poster._post = counted_post  # type: ignore[method-assign]
     _spool.Spool.claim = counted_claim  # type: ignore[method-assign]
 
-    msgs = [{"role": "user", "content": "Say hello"}]
-    if workload == "chat":
-        client = mock_client(lambda request: (CHAT_BODY, "application/json"))
-
-        def call() -> None:
-            client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
-    else:
-        body = stream_body(50)
-        client = mock_client(lambda request: (body, "text/event-stream"))
-
-        def call() -> None:
-            for _ in client.chat.completions.create(
-                model="gpt-4o-mini", messages=msgs, stream=True, stream_options={"include_usage": True}
-            ):
-                pass
+    call = mock_call(workload)
 
     collector = CollectorProcess()
     respan_instrument.instrument(api_key="bench", base_url=collector.url + "/api")
