@@ -16,10 +16,11 @@ worker, up to the moment all of the phase's telemetry is delivered: for ours whe
 returned and the Collector, in another process, holds every log; for the peers when the
 TracerProvider's `force_flush()` returned), and the caller's **p50/p99 latency** per call.
 Ratios are instrumented / bare of the same subject and round; the table gives their median
-over rounds and, for process CPU, a 90% interval for that median (order statistics of the rounds'
-ratios, which needs no assumption about how they are spread: with the default 15 rounds the 4th
-to the 12th; with 7 it would be their whole range). On a shared VM single rounds swing by ±30%: a budget is
-shown to hold when the interval's upper end is within it. Peers and "ours, app has its own TracerProvider" export through an OpenTelemetry SDK
+over rounds and, for process CPU, a 90% interval for that median (order statistics of the
+rounds' ratios, which need no assumption about how they are spread: with the default 15 rounds
+the 4th to the 12th; with 7 it would be their whole range). On a shared VM single rounds swing
+by ±30%: a budget is shown to hold when the interval's upper end is within it. Peers and "ours,
+app has its own TracerProvider" export through an OpenTelemetry SDK
 TracerProvider + BatchSpanProcessor (defaults) whose exporter encodes every batch as
 OTLP/protobuf and drops it; ours posts request logs over loopback HTTP (rate limit off: our CPU,
 not Respan's limit, is measured).
@@ -333,12 +334,16 @@ def median_interval(values: list[float], level: float = 0.9) -> tuple[float, flo
     return (xs[j - 1], xs[n - j]) if j else (xs[0], xs[-1])
 
 
+def _interval(m: dict[str, Any]) -> str:
+    return f"{m['ci'][0]:.2f}–{m['ci'][1]:.2f}"
+
+
 def _ratio(s: dict[str, Any] | None, key: str) -> str:
     if s is None:
         return "—"
     if key != "proc":
         return f"{s[key]['ratio']:.2f}×"
-    return f"{s[key]['ratio']:.2f}× [{s[key]['ci'][0]:.2f}–{s[key]['ci'][1]:.2f}]"
+    return f"{s[key]['ratio']:.2f}× [{_interval(s[key])}]"
 
 
 def _p99(s: dict[str, Any] | None) -> str:
@@ -412,7 +417,7 @@ def render(
                 continue
             p, t, w = m["proc"], m["thread"], m["wall"]
             lines.append(
-                f"| {envs.LABELS[s]} | {p['bare']:,.0f} | {p['ratio']:.2f}× ({p['ci'][0]:.2f}–{p['ci'][1]:.2f}; "
+                f"| {envs.LABELS[s]} | {p['bare']:,.0f} | {p['ratio']:.2f}× ({_interval(p)}; "
                 f"{p['low']:.2f}–{p['high']:.2f}; "
                 f"{p['delta']:+,.0f}) | {t['ratio']:.2f}× ({t['delta']:+,.0f}) | {w['ratio']:.2f}× "
                 f"({w['delta']:+,.0f}) | {m['background']:,.0f} | {m['p50']['bare'] / 1e3:.2f} → "
