@@ -113,8 +113,8 @@ def mock_client(handler_body: Callable[[Any], tuple[bytes, str]], *, is_async: b
 
 
 def mock_call(workload: str) -> Callable[[], None]:
-    """One call of a tool's workload over the mock transport: "chat" (non-streamed) or a
-    50-chunk stream read to its end (any other name)."""
+    """One call of a tool's workload over the mock transport: "chat" (non-streamed), or a
+    stream read to its end: "streamN" of N chunks, any other name of 50."""
     msgs = [{"role": "user", "content": "Say hello"}]
     if workload == "chat":
         client = mock_client(lambda request: (CHAT_BODY, "application/json"))
@@ -123,7 +123,8 @@ def mock_call(workload: str) -> Callable[[], None]:
             client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
 
         return chat
-    body = stream_body(50)
+    chunks = workload[len("stream") :]
+    body = stream_body(int(chunks) if workload.startswith("stream") and chunks.isdigit() else 50)
     client = mock_client(lambda request: (body, "text/event-stream"))
 
     def stream() -> None:

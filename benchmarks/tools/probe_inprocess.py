@@ -9,11 +9,13 @@ processes drift apart by more than the few per cent in question, and single roun
   off        the same calls inside OpenTelemetry's `suppress_instrumentation()`: our wrapper
              passes them through, nothing is queued, our threads sleep;
   lend=S     as `on`, with callers pausing S seconds (not `LEND_SECONDS`) to lend the GIL;
+  unqueued   calls recorded, but their records dropped at once instead of queued: our
+             caller-side path alone, our threads asleep;
   fixed      as `on`, but the writer spools and posts one fixed small log per call instead of
              building it (no parsing, settling, building or encoding of what the call kept);
   dropped    as `on`, but the writer drops each call's record: nothing built, spooled or posted.
-Between them, `off` -> `dropped` -> `fixed` -> `on` splits our cost into capturing and queueing
-a call, delivering a log, and building it.
+Between them, `off` -> `unqueued` -> `dropped` -> `fixed` -> `on` splits our cost into
+recording a call, queueing it (our threads awake), delivering a log, and building it.
 Per mode: median over rounds of the caller's thread CPU, the process CPU up to the moment the
 round's logs are delivered, the times the caller blocked (voluntary context switches) per 1,000
 calls, and the caller's p99 latency; and each mode's median ratio to the first one.
@@ -25,15 +27,16 @@ same code within the hour. Lending for 6 ms instead of 0.2 ms cut the caller's b
 to ~10 per 1,000 calls and made no CPU better (+2.5% process, within the rounds' noise): the
 caller's blocks are not where the benchmark's remaining gap lies.
 
-Streams (2026-12-08, 12–14 rounds of 300 50-chunk streams; bare ~4.6 ms): on against off,
-1.036–1.077× process CPU and 1.016–1.055× caller CPU. One run with every mode: off 4,544 µs
-caller / 4,559 process; dropped 4,608 / 4,642; fixed 4,601 / 4,639; on 4,638 / 4,745. So building
-the logs costs ~106 µs of process CPU a stream, ~37 of them on the caller's thread, and merely
-capturing and queueing a stream's events costs the caller ~60 µs, although callgrind counts
-the caller's thread within 0.7% of a bare call's instructions (0–300 k of 43 M).
+Streams (2026-12-08, 12–16 rounds of 300 50-chunk streams; bare ~4.5 ms): on against off,
+1.033–1.077× process CPU and 1.014–1.055× caller CPU. One run with every mode (caller µs /
+process µs): off 4,462 / 4,477; unqueued 4,534 / 4,548; dropped 4,551 / 4,588; fixed 4,555 /
+4,592; on 4,533 / 4,630. So recording a stream costs its caller ~70 µs, although callgrind counts
+the caller's thread within 0.7% of a bare call's instructions (0–300 k of 43 M); our threads,
+awake and freeing what was queued, ~40 µs more; building the logs ~40 µs (~106 µs in an
+earlier run).
 
-Run: PYTHONPATH=.:benchmarks python benchmarks/tools/probe_inprocess.py [chat|stream50]
-     [--modes on,off,lend=0.006,fixed,dropped] [--calls 3000] [--rounds 12]
+Run: PYTHONPATH=.:benchmarks python benchmarks/tools/probe_inprocess.py [chat|streamN]
+     [--modes on,off,lend=0.006,unqueued,dropped,fixed] [--calls 3000] [--rounds 12]
 """
 
 from __future__ import annotations
@@ -80,12 +83,31 @@ def writer_encoding(fixed: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def sink_dropping() -> Iterator[None]:
+    """Have finished calls' records dropped instead of handed to the pipeline."""
+    from respan_instrument.capture import patch
+
+    hooks = patch._hooks
+    assert hooks is not None
+    own = hooks.sink
+    hooks.sink = lambda record: None
+    try:
+        yield
+    finally:
+        hooks.sink = own
+
+
+@contextlib.contextmanager
 def mode_of(name: str, pipeline_module: Any) -> Iterator[bool]:
     """Yields whether the round's calls make logs."""
     from opentelemetry.instrumentation.utils import suppress_instrumentation
 
     if name == "off":
         with suppress_instrumentation():
+            yield False
+        return
+    if name == "unqueued":
+        with sink_dropping():
             yield False
         return
     if name in ("fixed", "dropped"):
@@ -103,7 +125,7 @@ def mode_of(name: str, pipeline_module: Any) -> Iterator[bool]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("workload", nargs="?", default="chat", choices=("chat", "stream50"))
+    parser.add_argument("workload", nargs="?", default="chat", help="chat, or streamN (N chunks)")
     parser.add_argument("--modes", default="on,off")
     parser.add_argument("--calls", type=int)
     parser.add_argument("--rounds", type=int, default=12)
