@@ -67,34 +67,14 @@ FIXED_LOG = b'{"model":"gpt-4o-mini","log_type":"chat","prompt_tokens":1,"comple
 
 
 @contextlib.contextmanager
-def writer_encoding(fixed: bool) -> Iterator[None]:
-    """Have the writer turn each record into FIXED_LOG (`fixed`) or into nothing."""
-    from respan_instrument import _setup
-
-    state = _setup._state
-    assert state is not None and state.exporter is not None
-    writer = state.exporter._writer
-    own = writer._encode
-    writer._encode = (lambda item: [FIXED_LOG]) if fixed else (lambda item: [])
+def replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """`owner.<name>` is `value` for the block, then what it was."""
+    own = getattr(owner, name)
+    setattr(owner, name, value)
     try:
         yield
     finally:
-        writer._encode = own
-
-
-@contextlib.contextmanager
-def sink_dropping() -> Iterator[None]:
-    """Have finished calls' records dropped instead of handed to the pipeline."""
-    from respan_instrument.capture import patch
-
-    hooks = patch._hooks
-    assert hooks is not None
-    own = hooks.sink
-    hooks.sink = lambda record: None
-    try:
-        yield
-    finally:
-        hooks.sink = own
+        setattr(owner, name, own)
 
 
 @contextlib.contextmanager
@@ -102,25 +82,25 @@ def mode_of(name: str, pipeline_module: Any) -> Iterator[bool]:
     """Yields whether the round's calls make logs."""
     from opentelemetry.instrumentation.utils import suppress_instrumentation
 
+    from respan_instrument import _setup
+    from respan_instrument.capture import patch
+
     if name == "off":
         with suppress_instrumentation():
             yield False
-        return
-    if name == "unqueued":
-        with sink_dropping():
+    elif name == "unqueued":  # finished calls' records dropped instead of handed to the pipeline
+        with replaced(patch._hooks, "sink", lambda record: None):
             yield False
-        return
-    if name in ("fixed", "dropped"):
-        with writer_encoding(name == "fixed"):
+    elif name in ("fixed", "dropped"):  # the writer turns each record into FIXED_LOG, or nothing
+        writer = _setup._state.exporter._writer  # type: ignore[union-attr]
+        encode = (lambda item: [FIXED_LOG]) if name == "fixed" else (lambda item: [])
+        with replaced(writer, "_encode", encode):
             yield name == "fixed"
-        return
-    lend = pipeline_module.LEND_SECONDS
-    if name.startswith("lend="):
-        pipeline_module.LEND_SECONDS = float(name[5:])
-    try:
+    elif name.startswith("lend="):
+        with replaced(pipeline_module, "LEND_SECONDS", float(name[5:])):
+            yield True
+    else:
         yield True
-    finally:
-        pipeline_module.LEND_SECONDS = lend
 
 
 def main() -> None:
