@@ -15,15 +15,14 @@ A phase is N calls in a loop over an in-process mock transport (2,000 non-stream
 worker, up to the moment all of the phase's telemetry is delivered: for ours when `flush()`
 returned and the Collector, in another process, holds every log; for the peers when the
 TracerProvider's `force_flush()` returned), and the caller's **p50/p99 latency** per call.
-Ratios are instrumented / bare of the same subject and round; the table gives their median
-over rounds and, for process CPU, a 90% interval for that median (order statistics of the
-rounds' ratios, which need no assumption about how they are spread: with the default 15 rounds
-the 4th to the 12th; with 7 it would be their whole range). On a shared VM single rounds swing
-by ±30%: a budget is shown to hold when the interval's upper end is within it. Peers and "ours,
-app has its own TracerProvider" export through an OpenTelemetry SDK
-TracerProvider + BatchSpanProcessor (defaults) whose exporter encodes every batch as
-OTLP/protobuf and drops it; ours posts request logs over loopback HTTP (rate limit off: our CPU,
-not Respan's limit, is measured).
+Ratios are instrumented / bare of the same subject and round; the table gives their median over
+rounds and, for process CPU, a 90% interval for that median (order statistics of the rounds'
+ratios, which need no assumption about how they are spread: with the default 15 rounds the 4th to
+the 12th; with 7 it would be their whole range). On a shared VM single rounds swing by ±30%: a
+budget is shown to hold when the interval's upper end is within it. Peers and "ours, app has its
+own TracerProvider" export through an OpenTelemetry SDK TracerProvider + BatchSpanProcessor
+(defaults) whose exporter encodes every batch as OTLP/protobuf and drops it; ours posts request
+logs over loopback HTTP (rate limit off: our CPU, not Respan's limit, is measured).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Our cost inside one instrumented process: rounds with the instrumentation on, suppressed, or
-with another GIL-lending pause, alternated in the same process.
+"""Our cost inside one instrumented process: rounds in several modes (instrumentation on,
+suppressed, or with one part of it cut out), alternated in the same process.
 
 The overhead scenario compares a bare process with an instrumented one. On a shared VM two
 processes drift apart by more than the few per cent in question, and single rounds swing by
@@ -62,6 +62,8 @@ def caller_blocks() -> int:
     return 0
 
 
+MODES = ("on", "off", "unqueued", "dropped", "fixed")  # and lend=SECONDS
+
 # a request log as small as Respan takes: what `fixed` delivers for every call
 FIXED_LOG = b'{"model":"gpt-4o-mini","log_type":"chat","prompt_tokens":1,"completion_tokens":1}'
 
@@ -99,7 +101,7 @@ def mode_of(name: str, pipeline_module: Any) -> Iterator[bool]:
     elif name.startswith("lend="):
         with replaced(pipeline_module, "LEND_SECONDS", float(name[5:])):
             yield True
-    else:
+    else:  # "on"
         yield True
 
 
@@ -112,6 +114,9 @@ def main() -> None:
     args = parser.parse_args()
     n = args.calls or (3000 if args.workload == "chat" else 300)
     modes = args.modes.split(",")
+    unknown = [m for m in modes if m not in MODES and not m.startswith("lend=")]
+    if unknown:
+        parser.error(f"unknown modes {unknown}: {', '.join(MODES)} or lend=SECONDS")
     os.environ["RESPAN_SPOOL_DIR"] = tempfile.mkdtemp(prefix="respan-probe-")
     os.environ["RESPAN_BULK_PER_MINUTE"] = str(10**9)  # our CPU, not Respan's rate limit
 
